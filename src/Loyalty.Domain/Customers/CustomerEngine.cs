@@ -1,0 +1,394 @@
+using System.Globalization;
+using Loyalty.Domain.Events;
+using Loyalty.Domain.Programs;
+
+namespace Loyalty.Domain.Customers;
+
+/// <summary>
+/// The rules: applies one event to a customer's state under a program at a given time.
+/// Deterministic: the same state, event, program and time always give the same result.
+/// </summary>
+public static class CustomerEngine
+{
+    public static EventResult Apply(CustomerState state, LoyaltyEvent e, ActiveProgram program, DateTimeOffset now, EngineLimits limits)
+    {
+        if (EventValidator.Validate(e, program, now) is { } invalid)
+        {
+            return Reject(state, e, program, invalid.ToString(), invalid.Field);
+        }
+        if (state.Exists && !string.Equals(state.CustomerId, e.CustomerId, StringComparison.Ordinal))
+        {
+            return Reject(state, e, program, $"event.customer_id: '{e.CustomerId}' is not this customer", "event.customer_id");
+        }
+
+        // Exactly once: a known id is a duplicate, whatever its payload; an id too old to be known is refused.
+        if (state.FindSeen(e.EventId) is { } seen)
+        {
+            return new EventResult(e.EventId, EventOutcome.Duplicate, seen.PointsDelta, null, null, Summary(state), program.Version);
+        }
+        var occurred = e.OccurredAt!.Value;
+        var horizon = now - limits.DedupeWindow;
+        if (occurred < horizon)
+        {
+            return Reject(state, e, program,
+                $"event.occurred_at: older than the {limits.DedupeWindow.TotalDays:0}-day deduplication window; it cannot be applied exactly once", null);
+        }
+        if (occurred.UtcTicks <= state.DedupeFloorTicks)
+        {
+            return Reject(state, e, program,
+                $"event.occurred_at: at or before {new DateTimeOffset(state.DedupeFloorTicks, TimeSpan.Zero):O}, the oldest event this customer still remembers ({limits.DedupeMaxIds} ids); it cannot be applied exactly once", null);
+        }
+
+        if (!state.Exists)
+        {
+            state.CustomerId = e.CustomerId;
+            state.FirstSeen = now;
+            state.Tier = program.Tiers[0].Name;
+        }
+
+        var day = program.LocalDay(occurred);
+        var today = program.LocalDay(now);
+        var outcome = e.Payload switch
+        {
+            Purchase p => ApplyPurchase(state, p, program, day, limits),
+            Refund r => ApplyRefund(state, r),
+            GameSession g => ApplyGameSession(state, g, program, day),
+            MatchResult m => ApplyMatch(state, m, program),
+            Achievement a => ApplyAchievement(state, a, program, limits),
+            SupportCase s => ApplySupport(state, s, program, day, limits),
+            ProfileUpdate u => ApplyProfile(state, u),
+            _ => Change.Refused("event.payload: unknown payload"),
+        };
+        if (outcome.Refusal is { } refusal)
+        {
+            if (!state.Exists || state.EventsApplied == 0)
+            {
+                // Nothing was ever applied: the customer was only created for this event, so undo that.
+                state.CustomerId = "";
+                state.FirstSeen = null;
+                state.Tier = "";
+            }
+            return Reject(state, e, program, refusal, null);
+        }
+
+        // Points move, qualifying points follow (refunds give back the order day's qualifying points).
+        state.PointsAvailable += outcome.Points;
+        state.PointsLifetime += outcome.Points;
+        if (outcome.Points != 0)
+        {
+            AddQualifying(state, outcome.QualifyingDay ?? day, outcome.Points);
+        }
+        TrimWindows(state, program, today);
+        var tierBefore = state.Tier;
+        UpdateTier(state, program);
+
+        state.EventsApplied++;
+        state.LastEventAt = state.LastEventAt is { } last && last > occurred ? last : occurred;
+        state.AddSeen(new SeenEvent(e.EventId, occurred.UtcTicks, outcome.Points));
+        TrimSeen(state, horizon, limits);
+
+        var summary = outcome.Text;
+        if (state.Tier != tierBefore)
+        {
+            summary += $"; tier {tierBefore} → {state.Tier}";
+        }
+        state.Interactions.Add(new Interaction(++state.LastSequence, e.EventId, e.Payload!.Kind, e.Source, occurred, now,
+            outcome.Points, summary, state.Tier));
+        if (state.Interactions.Count > limits.InteractionsKept)
+        {
+            state.Interactions.RemoveRange(0, state.Interactions.Count - limits.InteractionsKept);
+        }
+        return new EventResult(e.EventId, EventOutcome.Applied, outcome.Points, null, null, Summary(state), program.Version);
+    }
+
+    /// <summary>The tier multiplier applied to earned points, floored to whole points.</summary>
+    private static long Earn(decimal basePoints, CustomerState state, ActiveProgram program) =>
+        (long)decimal.Floor(basePoints * program.TierByName(state.Tier).EarnMultiplier);
+
+    private static Change ApplyPurchase(CustomerState state, Purchase p, ActiveProgram program, int day, EngineLimits limits)
+    {
+        if (state.Orders.Any(o => o.OrderId == p.OrderId))
+        {
+            return Change.Refused($"event.purchase.order_id: order '{p.OrderId}' was already recorded by another event");
+        }
+        var rules = program.Definition.Earning.Purchase;
+        var multiplier = program.TierByName(state.Tier).EarnMultiplier;
+        // Points of each line as an exact decimal; the order total is floored once and the whole points are
+        // handed to lines by largest remainder, so refunding every line gives back exactly what was earned.
+        var raw = new decimal[p.Lines.Count];
+        decimal sum = 0;
+        for (var i = 0; i < p.Lines.Count; i++)
+        {
+            var line = p.Lines[i];
+            var value = (decimal)line.UnitPriceMinor * line.Quantity / program.Definition.MinorUnitsPerUnit;
+            raw[i] = value * rules.PointsPerCurrencyUnit * program.CategoryMultiplier(line.Category.ToLowerInvariant()) * multiplier;
+            sum += raw[i];
+        }
+        var total = (long)decimal.Floor(sum);
+        var allocated = raw.Select(r => (long)decimal.Floor(r)).ToArray();
+        var leftover = total - allocated.Sum();
+        foreach (var i in Enumerable.Range(0, raw.Length).OrderByDescending(i => raw[i] - decimal.Floor(raw[i])).ThenBy(i => i))
+        {
+            if (leftover <= 0)
+            {
+                break;
+            }
+            allocated[i]++;
+            leftover--;
+        }
+
+        // Merge lines of the same SKU so a refund by SKU finds one line.
+        var lines = new List<OrderLine>();
+        for (var i = 0; i < p.Lines.Count; i++)
+        {
+            var idx = lines.FindIndex(l => l.Sku == p.Lines[i].Sku);
+            if (idx < 0)
+            {
+                lines.Add(new OrderLine(p.Lines[i].Sku, p.Lines[i].Quantity, allocated[i]));
+            }
+            else
+            {
+                lines[idx] = lines[idx] with
+                {
+                    QuantityLeft = lines[idx].QuantityLeft + p.Lines[i].Quantity,
+                    PointsLeft = lines[idx].PointsLeft + allocated[i],
+                };
+            }
+        }
+        state.Orders.Add(new OrderRecord(p.OrderId, day, lines));
+        if (state.Orders.Count > limits.OrdersKept)
+        {
+            state.Orders.RemoveRange(0, state.Orders.Count - limits.OrdersKept);
+        }
+
+        // Category affinity: spend per category, and one purchase counted per category present in the order.
+        foreach (var group in p.Lines.GroupBy(l => l.Category.ToLowerInvariant()))
+        {
+            var spend = group.Sum(l => l.UnitPriceMinor * l.Quantity);
+            var idx = state.Categories.FindIndex(c => c.Day == day && c.Category == group.Key);
+            state.Categories.Add(idx < 0
+                ? new CategoryDay(day, group.Key, spend, 1)
+                : state.Categories[idx] with { SpendMinor = state.Categories[idx].SpendMinor + spend, Purchases = state.Categories[idx].Purchases + 1 });
+            if (idx >= 0)
+            {
+                state.Categories.RemoveAt(idx);
+            }
+        }
+        var value_ = p.Lines.Sum(l => l.UnitPriceMinor * l.Quantity);
+        return Change.Earned(total, string.Create(CultureInfo.InvariantCulture,
+            $"purchase {p.OrderId}: {p.Lines.Count} lines, {Money(value_, program)} {p.Currency}"));
+    }
+
+    private static Change ApplyRefund(CustomerState state, Refund r)
+    {
+        var index = state.Orders.FindIndex(o => o.OrderId == r.OrderId);
+        if (index < 0)
+        {
+            return Change.Refused($"event.refund.order_id: order '{r.OrderId}' is unknown (never purchased, or older than the kept orders)");
+        }
+        var order = state.Orders[index];
+        var lines = order.Lines.ToList();
+        long reversed = 0;
+        for (var i = 0; i < r.Lines.Count; i++)
+        {
+            var line = r.Lines[i];
+            var idx = lines.FindIndex(l => l.Sku == line.Sku);
+            if (idx < 0)
+            {
+                return Change.Refused($"event.refund.lines[{i}].sku: '{line.Sku}' is not in order '{r.OrderId}'");
+            }
+            var kept = lines[idx];
+            if (line.Quantity > kept.QuantityLeft)
+            {
+                return Change.Refused($"event.refund.lines[{i}].quantity: {line.Quantity} exceeds the {kept.QuantityLeft} not yet refunded");
+            }
+            // Whole remaining quantity gives back all remaining points; otherwise a proportional floor.
+            var points = line.Quantity == kept.QuantityLeft ? kept.PointsLeft : kept.PointsLeft * line.Quantity / kept.QuantityLeft;
+            lines[idx] = new OrderLine(kept.Sku, kept.QuantityLeft - line.Quantity, kept.PointsLeft - points);
+            reversed += points;
+        }
+        state.Orders[index] = order with { Lines = lines };
+        return new Change(-reversed, $"refund of order {r.OrderId}: {r.Lines.Count} lines", null, order.Day);
+    }
+
+    private static Change ApplyGameSession(CustomerState state, GameSession g, ActiveProgram program, int day)
+    {
+        var minutes = g.DurationSeconds / 60;
+        var points = Earn(minutes * g.Difficulty * program.Definition.Earning.GameSession.PointsPerMinute, state, program);
+        UpdateActivity(state, day, a => a with { GameMinutes = a.GameMinutes + minutes, GameSessions = a.GameSessions + 1 });
+        return Change.Earned(points, $"played {g.GameId}: {minutes} min at difficulty {g.Difficulty}, score {g.Score}");
+    }
+
+    private static Change ApplyMatch(CustomerState state, MatchResult m, ActiveProgram program)
+    {
+        var bonus = program.RankBonuses.FirstOrDefault(b => m.Rank <= b.MaxRank);
+        var points = bonus is null ? 0 : Earn(bonus.Points, state, program);
+        return Change.Earned(points, $"match {m.MatchId} in {m.GameId}: rank {m.Rank} of {m.Participants}");
+    }
+
+    private static Change ApplyAchievement(CustomerState state, Achievement a, ActiveProgram program, EngineLimits limits)
+    {
+        var key = $"{a.GameId}/{a.AchievementId}";
+        if (state.Achievements.Contains(key))
+        {
+            return Change.Earned(0, $"achievement {key} (already rewarded)");
+        }
+        state.Achievements.Add(key);
+        Bound(state.Achievements, limits.OnceOnlyKept);
+        var rules = program.Definition.Earning.Achievement;
+        var basePoints = rules.Points.TryGetValue(a.AchievementId, out var p) ? p : rules.DefaultPoints;
+        return Change.Earned(Earn(basePoints, state, program), $"achievement {key}");
+    }
+
+    private static Change ApplySupport(CustomerState state, SupportCase s, ActiveProgram program, int day, EngineLimits limits)
+    {
+        var opened = s.Status == SupportStatus.Opened;
+        var rated = s.Satisfaction is >= 1 and <= 5;
+        UpdateActivity(state, day, a => a with
+        {
+            SupportContacts = a.SupportContacts + (opened ? 1 : 0),
+            Ratings = a.Ratings + (rated ? 1 : 0),
+            RatingSum = a.RatingSum + (rated ? s.Satisfaction : 0),
+        });
+        long points = 0;
+        var text = $"support case {s.CaseId} {s.Status.ToString().ToLowerInvariant()} via {s.Channel.ToString().ToLowerInvariant()}";
+        if (s.Status == SupportStatus.Resolved)
+        {
+            if (state.ResolvedCases.Contains(s.CaseId))
+            {
+                text += " (bonus already paid)";
+            }
+            else
+            {
+                state.ResolvedCases.Add(s.CaseId);
+                Bound(state.ResolvedCases, limits.OnceOnlyKept);
+                var rules = program.Definition.Earning.Support;
+                points = Earn(s.Channel == SupportChannel.Human ? rules.ResolvedByHuman : rules.ResolvedByBot, state, program);
+            }
+        }
+        if (rated)
+        {
+            text += $", satisfaction {s.Satisfaction}/5";
+        }
+        return Change.Earned(points, text);
+    }
+
+    private static Change ApplyProfile(CustomerState state, ProfileUpdate u)
+    {
+        var p = state.Profile;
+        state.Profile = p with
+        {
+            DisplayName = u.DisplayName ?? p.DisplayName,
+            BirthYear = u.BirthYear ?? p.BirthYear,
+            AccessibilityNeeds = u.AccessibilityNeeds ?? p.AccessibilityNeeds,
+            TimeZone = u.TimeZone ?? p.TimeZone,
+        };
+        // The summary names which fields changed, never their values: profiles hold personal data.
+        var fields = new List<string>();
+        if (u.DisplayName is not null) { fields.Add("display_name"); }
+        if (u.BirthYear is not null) { fields.Add("birth_year"); }
+        if (u.AccessibilityNeeds is not null) { fields.Add("accessibility_needs"); }
+        if (u.TimeZone is not null) { fields.Add("time_zone"); }
+        return Change.Earned(0, "profile updated: " + string.Join(", ", fields));
+    }
+
+    private static void UpdateTier(CustomerState state, ActiveProgram program)
+    {
+        // Upgrades happen on the event that crosses a threshold. Downgrades belong to the tier lifecycle
+        // (end of a tier period), so a tier is never lowered here.
+        var qualified = program.TierFor(QualifyingPoints(state));
+        if (program.TierRank(qualified.Name) > program.TierRank(state.Tier))
+        {
+            state.Tier = qualified.Name;
+        }
+        else if (program.TierRank(state.Tier) == 0 && state.Tier != program.Tiers[0].Name)
+        {
+            state.Tier = program.Tiers[0].Name; // a tier no longer in the program
+        }
+    }
+
+    public static long QualifyingPoints(CustomerState state) => state.Qualifying.Sum(d => d.Points);
+
+    private static void AddQualifying(CustomerState state, int day, long points)
+    {
+        var idx = state.Qualifying.FindIndex(d => d.Day == day);
+        if (idx < 0)
+        {
+            state.Qualifying.Add(new DayPoints(day, points));
+            state.Qualifying.Sort((a, b) => a.Day.CompareTo(b.Day));
+        }
+        else
+        {
+            state.Qualifying[idx] = new DayPoints(day, state.Qualifying[idx].Points + points);
+        }
+    }
+
+    private static void UpdateActivity(CustomerState state, int day, Func<ActivityDay, ActivityDay> update)
+    {
+        var idx = state.Activity.FindIndex(a => a.Day == day);
+        if (idx < 0)
+        {
+            state.Activity.Add(update(ActivityDay.Empty(day)));
+        }
+        else
+        {
+            state.Activity[idx] = update(state.Activity[idx]);
+        }
+    }
+
+    /// <summary>Drops day buckets that fell out of their windows.</summary>
+    public static void TrimWindows(CustomerState state, ActiveProgram program, int today)
+    {
+        var history = program.Definition.History;
+        state.Qualifying.RemoveAll(d => d.Day <= today - program.Definition.Tiers.QualifyingWindowDays);
+        state.Categories.RemoveAll(c => c.Day <= today - history.AffinityWindowDays);
+        state.Activity.RemoveAll(a => a.Day <= today - history.ActivityWindowDays);
+    }
+
+    private static void TrimSeen(CustomerState state, DateTimeOffset horizon, EngineLimits limits)
+    {
+        // Ids older than the window are no longer needed: such events are refused by age anyway.
+        var horizonTicks = horizon.UtcTicks;
+        if (state.Seen.Count > 0 && state.Seen[0].OccurredTicks < horizonTicks)
+        {
+            state.RemoveSeenWhere(s => s.OccurredTicks < horizonTicks);
+        }
+        if (state.Seen.Count <= limits.DedupeMaxIds)
+        {
+            return;
+        }
+        // Over the count bound: forget the oldest tenth by occurred_at and raise the floor past them.
+        var ordered = state.Seen.OrderBy(s => s.OccurredTicks).ToList();
+        var drop = Math.Max(state.Seen.Count - limits.DedupeMaxIds, limits.DedupeMaxIds / 10);
+        var floor = ordered[drop - 1].OccurredTicks;
+        // Everything at the floor's tick goes too, so "at or before the floor" is never still remembered.
+        state.DedupeFloorTicks = Math.Max(state.DedupeFloorTicks, floor);
+        state.ReplaceSeen(ordered.Where(s => s.OccurredTicks > floor).ToList());
+    }
+
+    private static void Bound(List<string> list, int max)
+    {
+        if (list.Count > max)
+        {
+            list.RemoveRange(0, list.Count - max);
+        }
+    }
+
+    private static EventResult Reject(CustomerState state, LoyaltyEvent e, ActiveProgram program, string error, string? field) =>
+        new(e.EventId ?? "", EventOutcome.Rejected, 0, error, field, state.Exists ? Summary(state) : null, program.Version);
+
+    private static CustomerSummary Summary(CustomerState state) => CustomerSummary.Of(state);
+
+    private static string Money(long minor, ActiveProgram program)
+    {
+        var unit = program.Definition.MinorUnitsPerUnit;
+        var decimals = unit switch { 1 => 0, 10 => 1, 100 => 2, _ => 3 };
+        return ((decimal)minor / unit).ToString("F" + decimals, CultureInfo.InvariantCulture);
+    }
+
+    private readonly record struct Change(long Points, string Text, string? Refusal, int? QualifyingDay)
+    {
+        public static Change Earned(long points, string text) => new(points, text, null, null);
+        public static Change Refused(string why) => new(0, "", why, null);
+    }
+}

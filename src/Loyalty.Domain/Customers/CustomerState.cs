@@ -1,0 +1,157 @@
+using System.Text.Json.Serialization;
+
+namespace Loyalty.Domain.Customers;
+
+/// <summary>
+/// Everything the engine keeps about one customer. Every collection is bounded (see <see cref="EngineLimits"/>);
+/// entries are immutable records so a snapshot for storage is a cheap shallow copy of the lists.
+/// Stored with System.Text.Json under short, stable property names: renaming a C# member must not rename
+/// stored data, and new members must have defaults so yesterday's state still loads.
+/// </summary>
+public sealed class CustomerState
+{
+    public const int CurrentSchema = 1;
+
+    [JsonPropertyName("schema")] public int Schema { get; set; } = CurrentSchema;
+    [JsonPropertyName("id")] public string CustomerId { get; set; } = "";
+    [JsonPropertyName("firstSeen")] public DateTimeOffset? FirstSeen { get; set; }
+    [JsonPropertyName("lastEventAt")] public DateTimeOffset? LastEventAt { get; set; }
+    [JsonPropertyName("available")] public long PointsAvailable { get; set; }
+    [JsonPropertyName("pending")] public long PointsPending { get; set; }
+    [JsonPropertyName("lifetime")] public long PointsLifetime { get; set; }
+    [JsonPropertyName("tier")] public string Tier { get; set; } = "";
+    [JsonPropertyName("applied")] public long EventsApplied { get; set; }
+    [JsonPropertyName("seq")] public long LastSequence { get; set; }
+    [JsonPropertyName("profile")] public CustomerProfile Profile { get; set; } = new();
+
+    /// <summary>Event ids already applied, with what each did. Bounded by count and by age.</summary>
+    [JsonPropertyName("seen")] public List<SeenEvent> Seen { get; set; } = [];
+    /// <summary>Latest occurred_at among ids forgotten because of the count bound (UTC ticks); events at
+    /// or before it that are not in <see cref="Seen"/> are rejected rather than risk counting them twice.</summary>
+    [JsonPropertyName("dedupeFloor")] public long DedupeFloorTicks { get; set; }
+
+    /// <summary>Recent interactions, oldest first.</summary>
+    [JsonPropertyName("interactions")] public List<Interaction> Interactions { get; set; } = [];
+    /// <summary>Qualifying points per program-local day.</summary>
+    [JsonPropertyName("qualifying")] public List<DayPoints> Qualifying { get; set; } = [];
+    /// <summary>Spend and purchase count per category per program-local day.</summary>
+    [JsonPropertyName("categories")] public List<CategoryDay> Categories { get; set; } = [];
+    /// <summary>Game and support activity per program-local day.</summary>
+    [JsonPropertyName("activity")] public List<ActivityDay> Activity { get; set; } = [];
+    /// <summary>Recent orders, kept so refunds can reverse exactly what each line earned.</summary>
+    [JsonPropertyName("orders")] public List<OrderRecord> Orders { get; set; } = [];
+    /// <summary>Achievements already paid ("game/achievement").</summary>
+    [JsonPropertyName("achievements")] public List<string> Achievements { get; set; } = [];
+    /// <summary>Support cases whose resolution bonus was already paid.</summary>
+    [JsonPropertyName("resolvedCases")] public List<string> ResolvedCases { get; set; } = [];
+
+    [JsonIgnore] public bool Exists => FirstSeen is not null;
+
+    [JsonIgnore] private Dictionary<string, SeenEvent>? _seenIndex;
+
+    public SeenEvent? FindSeen(string eventId)
+    {
+        if (_seenIndex is null)
+        {
+            _seenIndex = new Dictionary<string, SeenEvent>(Seen.Count, StringComparer.Ordinal);
+            foreach (var s in Seen)
+            {
+                _seenIndex[s.EventId] = s;
+            }
+        }
+        return _seenIndex.GetValueOrDefault(eventId);
+    }
+
+    public void AddSeen(SeenEvent seen)
+    {
+        Seen.Add(seen);
+        _seenIndex?.Add(seen.EventId, seen);
+    }
+
+    public void RemoveSeenWhere(Predicate<SeenEvent> match)
+    {
+        if (Seen.RemoveAll(match) > 0)
+        {
+            _seenIndex = null;
+        }
+    }
+
+    public void ReplaceSeen(List<SeenEvent> seen)
+    {
+        Seen = seen;
+        _seenIndex = null;
+    }
+
+    /// <summary>A copy that shares the immutable entries: what goes to storage while the live state moves on.</summary>
+    public CustomerState Snapshot()
+    {
+        var copy = (CustomerState)MemberwiseClone();
+        copy._seenIndex = null;
+        copy.Seen = [.. Seen];
+        copy.Interactions = [.. Interactions];
+        copy.Qualifying = [.. Qualifying];
+        copy.Categories = [.. Categories];
+        copy.Activity = [.. Activity];
+        copy.Orders = [.. Orders];
+        copy.Achievements = [.. Achievements];
+        copy.ResolvedCases = [.. ResolvedCases];
+        return copy;
+    }
+}
+
+public sealed record CustomerProfile
+{
+    [JsonPropertyName("name")] public string DisplayName { get; init; } = "";
+    [JsonPropertyName("birthYear")] public int BirthYear { get; init; }
+    [JsonPropertyName("access")] public bool AccessibilityNeeds { get; init; }
+    [JsonPropertyName("tz")] public string TimeZone { get; init; } = "";
+}
+
+/// <param name="OccurredTicks">UTC ticks of the event's occurred_at.</param>
+public sealed record SeenEvent(
+    [property: JsonPropertyName("i")] string EventId,
+    [property: JsonPropertyName("t")] long OccurredTicks,
+    [property: JsonPropertyName("d")] long PointsDelta);
+
+public sealed record Interaction(
+    [property: JsonPropertyName("seq")] long Sequence,
+    [property: JsonPropertyName("id")] string EventId,
+    [property: JsonPropertyName("kind")] string Kind,
+    [property: JsonPropertyName("src")] string Source,
+    [property: JsonPropertyName("at")] DateTimeOffset OccurredAt,
+    [property: JsonPropertyName("applied")] DateTimeOffset AppliedAt,
+    [property: JsonPropertyName("d")] long PointsDelta,
+    [property: JsonPropertyName("text")] string Summary,
+    [property: JsonPropertyName("tier")] string TierAfter);
+
+public sealed record DayPoints(
+    [property: JsonPropertyName("day")] int Day,
+    [property: JsonPropertyName("p")] long Points);
+
+public sealed record CategoryDay(
+    [property: JsonPropertyName("day")] int Day,
+    [property: JsonPropertyName("c")] string Category,
+    [property: JsonPropertyName("spend")] long SpendMinor,
+    [property: JsonPropertyName("n")] int Purchases);
+
+public sealed record ActivityDay(
+    [property: JsonPropertyName("day")] int Day,
+    [property: JsonPropertyName("min")] long GameMinutes,
+    [property: JsonPropertyName("sessions")] int GameSessions,
+    [property: JsonPropertyName("contacts")] int SupportContacts,
+    [property: JsonPropertyName("ratings")] int Ratings,
+    [property: JsonPropertyName("ratingSum")] int RatingSum)
+{
+    public static ActivityDay Empty(int day) => new(day, 0, 0, 0, 0, 0);
+}
+
+/// <summary>An order's lines with the points each line earned and what is left to refund.</summary>
+public sealed record OrderRecord(
+    [property: JsonPropertyName("id")] string OrderId,
+    [property: JsonPropertyName("day")] int Day,
+    [property: JsonPropertyName("lines")] IReadOnlyList<OrderLine> Lines);
+
+public sealed record OrderLine(
+    [property: JsonPropertyName("sku")] string Sku,
+    [property: JsonPropertyName("qty")] int QuantityLeft,
+    [property: JsonPropertyName("p")] long PointsLeft);

@@ -1,0 +1,64 @@
+using System.Collections.Frozen;
+
+namespace Loyalty.Domain.Programs;
+
+/// <summary>A validated program ready for evaluation: resolved time zone, lookups, and its version.</summary>
+public sealed class ActiveProgram
+{
+    public ActiveProgram(LoyaltyProgram definition, string version, string definitionJson)
+    {
+        Definition = definition;
+        Version = version;
+        DefinitionJson = definitionJson;
+        TimeZone = TimeZoneInfo.FindSystemTimeZoneById(definition.TimeZone);
+        CategoryMultipliers = definition.Earning.Purchase.CategoryMultipliers
+            .ToFrozenDictionary(kv => kv.Key.ToLowerInvariant(), kv => kv.Value);
+        RankBonuses = [.. definition.Earning.MatchResult.RankBonuses.OrderBy(b => b.MaxRank)];
+        Tiers = [.. definition.Tiers.Levels];
+    }
+
+    public LoyaltyProgram Definition { get; }
+    /// <summary>Content hash of the definition: the same file always has the same version.</summary>
+    public string Version { get; }
+    public string DefinitionJson { get; }
+    public TimeZoneInfo TimeZone { get; }
+    public FrozenDictionary<string, decimal> CategoryMultipliers { get; }
+    public IReadOnlyList<RankBonus> RankBonuses { get; }
+    public IReadOnlyList<TierLevel> Tiers { get; }
+
+    /// <summary>The program-local calendar day of an instant, as a day number.</summary>
+    public int LocalDay(DateTimeOffset instant) =>
+        DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(instant, TimeZone).DateTime).DayNumber;
+
+    public decimal CategoryMultiplier(string category) =>
+        CategoryMultipliers.TryGetValue(category, out var m) ? m : 1m;
+
+    public TierLevel TierByName(string? name) =>
+        Tiers.FirstOrDefault(t => t.Name == name) ?? Tiers[0];
+
+    /// <summary>The highest tier whose threshold the qualifying points reach.</summary>
+    public TierLevel TierFor(long qualifyingPoints)
+    {
+        var tier = Tiers[0];
+        foreach (var level in Tiers)
+        {
+            if (qualifyingPoints >= level.QualifyingPoints)
+            {
+                tier = level;
+            }
+        }
+        return tier;
+    }
+
+    public int TierRank(string? name)
+    {
+        for (var i = 0; i < Tiers.Count; i++)
+        {
+            if (Tiers[i].Name == name)
+            {
+                return i;
+            }
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using Loyalty.Domain.Customers;
+using Loyalty.Domain.Events;
+using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
+
+namespace Loyalty.Grains;
+
+/// <summary>
+/// A thin shell around <see cref="CustomerEngine"/>: applies events to the live state in arrival order and
+/// acknowledges only after a storage write that contains them. Reentrant so that events arriving while a write
+/// is in flight are applied and then committed together by the next single write (group commit); at most one
+/// write is ever in flight.
+/// </summary>
+[Reentrant]
+[GrainType("customer")]
+public sealed class CustomerGrain : Grain, ICustomerGrain
+{
+    public const string StorageName = "loyalty";
+    public const string StateName = "customer";
+
+    private readonly IPersistentState<CustomerState> _state;
+    private readonly IProgramCatalog _programs;
+    private readonly TimeProvider _time;
+    private readonly EngineLimits _limits;
+    private readonly ILogger<CustomerGrain> _logger;
+
+    private CustomerState _live = new();     // every applied event, written or not
+    private CustomerState _durable = new();  // what storage holds
+    private long _version;                   // bumped by every call that changed _live
+    private long _written;                   // highest version known to be in storage
+    private int _eventsSinceWrite;
+    private Task? _writing;
+    private Task? _reloading;
+    private bool _broken;
+    private readonly List<(long From, long To)> _lost = [];  // versions dropped by a failed write: (From, To]
+
+    public CustomerGrain(
+        [PersistentState(StateName, StorageName)] IPersistentState<CustomerState> state,
+        IProgramCatalog programs,
+        TimeProvider time,
+        EngineLimits limits,
+        ILogger<CustomerGrain> logger)
+    {
+        _state = state;
+        _programs = programs;
+        _time = time;
+        _limits = limits;
+        _logger = logger;
+    }
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _durable = _state.State;
+        _live = _durable.Snapshot();
+        return Task.CompletedTask;
+    }
+
+    public async Task<EventResult[]> Apply(LoyaltyEvent[] events)
+    {
+        if (_reloading is { } reloading)
+        {
+            await reloading;
+        }
+        if (_broken)
+        {
+            throw new EventsNotCommittedException("This customer's state could not be reloaded after a failed write; retry.");
+        }
+        var program = _programs.Current;
+        var now = _time.GetUtcNow();
+        var results = new EventResult[events.Length];
+        var applied = 0;
+        for (var i = 0; i < events.Length; i++)
+        {
+            results[i] = CustomerEngine.Apply(_live, events[i], program, now, _limits);
+            if (results[i].Changed)
+            {
+                applied++;
+            }
+        }
+        if (applied > 0)
+        {
+            _version++;
+            _eventsSinceWrite += applied;
+        }
+        // Every answer waits for the write holding the state it reports, including a duplicate of an
+        // event whose own write is still in flight.
+        await EnsureWritten(_version);
+        return results;
+    }
+
+    public Task<CustomerView?> Get() =>
+        Task.FromResult(CustomerView.Of(_durable, _programs.Current, _time.GetUtcNow()));
+
+    public Task<InteractionPage?> ListInteractions(int pageSize, string? pageToken) =>
+        Task.FromResult(_durable.Exists ? InteractionPage.Of(_durable, pageSize, pageToken) : null);
+
+    private async Task EnsureWritten(long target)
+    {
+        while (true)
+        {
+            foreach (var (from, to) in _lost)
+            {
+                if (target > from && target <= to)
+                {
+                    throw new EventsNotCommittedException(
+                        $"The storage write for customer {this.GetPrimaryKeyString()} failed; these events were not applied. Retrying with the same event ids is safe.");
+                }
+            }
+            if (_written >= target)
+            {
+                return;
+            }
+            _writing ??= WriteAsync();
+            await _writing;
+        }
+    }
+
+    private async Task WriteAsync()
+    {
+        var version = _version;
+        var events = _eventsSinceWrite;
+        var snapshot = _live.Snapshot();
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            _state.State = snapshot;
+            await _state.WriteStateAsync();
+            _durable = snapshot;
+            _written = version;
+            _eventsSinceWrite -= events;
+            LoyaltyMetrics.RecordWrite(events, Stopwatch.GetElapsedTime(started));
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "Storage write failed for customer {CustomerId}; reloading state and failing {Events} events",
+                this.GetPrimaryKeyString(), _eventsSinceWrite);
+            var reload = ReloadAsync();
+            _reloading = reload;
+            try
+            {
+                await reload;
+            }
+            finally
+            {
+                if (_reloading == reload)
+                {
+                    _reloading = null;
+                }
+            }
+        }
+        finally
+        {
+            _writing = null;
+        }
+    }
+
+    private async Task ReloadAsync()
+    {
+        // Nothing applies while we reload (Apply waits on _reloading), so every version up to now is lost.
+        _lost.Add((_written, _version));
+        if (_lost.Count > 32)
+        {
+            _lost.RemoveAt(0);
+        }
+        _eventsSinceWrite = 0;
+        try
+        {
+            await _state.ReadStateAsync();
+            _durable = _state.State;
+            _live = _durable.Snapshot();
+        }
+        catch (Exception ex)
+        {
+            // The stored state is unknown: stop serving from this activation; the next call reactivates.
+            _logger.LogError(ex, "Reloading customer {CustomerId} failed; deactivating", this.GetPrimaryKeyString());
+            _broken = true;
+            DeactivateOnIdle();
+            throw new EventsNotCommittedException("Customer state could not be reloaded after a failed write; retry.", ex);
+        }
+    }
+}

@@ -1,0 +1,29 @@
+using Loyalty.Domain.Customers;
+using Loyalty.Domain.Events;
+
+namespace Loyalty.Grains;
+
+/// <summary>One customer. Key: the customer id.</summary>
+public interface ICustomerGrain : IGrainWithStringKey
+{
+    /// <summary>Applies events in order. Returns one result per event after the storage write that holds
+    /// every applied event has completed; throws <see cref="EventsNotCommittedException"/> if that write failed.</summary>
+    Task<EventResult[]> Apply(LoyaltyEvent[] events);
+
+    /// <summary>The customer as stored; null if never seen.</summary>
+    Task<CustomerView?> Get();
+
+    /// <summary>Kept interactions, newest first; null if the customer was never seen.</summary>
+    Task<InteractionPage?> ListInteractions(int pageSize, string? pageToken);
+}
+
+/// <summary>The storage write holding these events failed: none of them was applied, and a retry with the
+/// same event ids is safe.</summary>
+[GenerateSerializer]
+[Alias("loyalty.EventsNotCommittedException")]
+public sealed class EventsNotCommittedException : Exception
+{
+    public EventsNotCommittedException() { }
+    public EventsNotCommittedException(string message) : base(message) { }
+    public EventsNotCommittedException(string message, Exception inner) : base(message, inner) { }
+}

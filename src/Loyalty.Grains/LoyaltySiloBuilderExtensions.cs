@@ -1,0 +1,58 @@
+using Loyalty.Domain;
+using Loyalty.Domain.Customers;
+using Loyalty.Domain.Programs;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Orleans.Serialization;
+
+namespace Loyalty.Grains;
+
+/// <summary>Where customer state lives. Azure Table storage is the default; memory only when asked for.</summary>
+public sealed record LoyaltyStorageOptions
+{
+    /// <summary>"AzureTable" (default) or "Memory" (explicit opt-in: state is lost on restart).</summary>
+    public string Provider { get; init; } = "AzureTable";
+    public string ConnectionString { get; init; } = "";
+    public string TableName { get; init; } = "LoyaltyState";
+}
+
+public static class LoyaltySiloBuilderExtensions
+{
+    /// <summary>Domain values cross grain calls as JSON, so the domain library stays free of Orleans.</summary>
+    public static IServiceCollection AddLoyaltySerialization(this IServiceCollection services) =>
+        services.AddSerializer(serializer => serializer.AddJsonSerializer(
+            isSupported: type => type.Namespace?.StartsWith("Loyalty.Domain", StringComparison.Ordinal) == true,
+            jsonSerializerOptions: new System.Text.Json.JsonSerializerOptions(DomainJson.Options)));
+
+    public static ISiloBuilder AddLoyalty(this ISiloBuilder silo, ActiveProgram program, LoyaltyStorageOptions storage, EngineLimits? limits = null)
+    {
+        silo.Services.AddLoyaltySerialization();
+        silo.Services.AddSingleton<IProgramCatalog>(new ProgramCatalog(program));
+        silo.Services.AddSingleton(limits ?? EngineLimits.Default);
+        silo.Services.TryAddSingleton(TimeProvider.System);
+
+        switch (storage.Provider)
+        {
+            case "AzureTable":
+                if (string.IsNullOrWhiteSpace(storage.ConnectionString))
+                {
+                    throw new InvalidOperationException(
+                        "Loyalty:Storage:ConnectionString is required for Azure Table storage (set Loyalty:Storage:Provider=Memory to opt into volatile in-memory state).");
+                }
+                silo.AddAzureTableGrainStorage(CustomerGrain.StorageName, options =>
+                {
+                    options.TableServiceClient = new Azure.Data.Tables.TableServiceClient(storage.ConnectionString);
+                    options.TableName = storage.TableName;
+                    options.UseStringFormat = true;
+                    options.GrainStorageSerializer = new DomainStateSerializer();
+                });
+                break;
+            case "Memory":
+                silo.AddMemoryGrainStorage(CustomerGrain.StorageName);
+                break;
+            default:
+                throw new InvalidOperationException($"Loyalty:Storage:Provider '{storage.Provider}' is unknown; use AzureTable or Memory.");
+        }
+        return silo;
+    }
+}
