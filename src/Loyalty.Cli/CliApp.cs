@@ -1,0 +1,175 @@
+using System.CommandLine;
+using System.Globalization;
+using Google.Protobuf;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Loyalty.Contracts.V1;
+
+namespace Loyalty.Cli;
+
+/// <summary>The `loyalty` command line. Human-readable output by default, protobuf JSON with --json.</summary>
+public static class CliApp
+{
+    public const string DefaultServer = "http://127.0.0.1:5080";
+
+    private static readonly Option<string> Server = new("--server", "-s")
+    {
+        Description = $"Engine address (env LOYALTY_SERVER; default {DefaultServer})",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("LOYALTY_SERVER") is { Length: > 0 } s ? s : DefaultServer,
+        Recursive = true,
+    };
+
+    private static readonly Option<bool> Json = new("--json") { Description = "Print the raw API response as JSON", Recursive = true };
+
+    public static RootCommand Build()
+    {
+        var root = new RootCommand("Loyalty: send events to the engine, inspect customers and the program.");
+        root.Options.Add(Server);
+        root.Options.Add(Json);
+        root.Subcommands.Add(PublishCommands.Build());
+        root.Subcommands.Add(CustomerCommands());
+        root.Subcommands.Add(ProgramCommands());
+        return root;
+    }
+
+    private static Command CustomerCommands()
+    {
+        var customer = new Command("customer", "Inspect a customer");
+
+        var showId = new Argument<string>("customer-id") { Description = "The customer id" };
+        var show = new Command("show", "Show points, tier, profile and category affinity") { showId };
+        show.SetAction((parse, ct) => Run(parse, async (client, json) =>
+        {
+            var c = await new Customers.CustomersClient(client).GetCustomerAsync(new GetCustomerRequest { CustomerId = parse.GetValue(showId)! }, cancellationToken: ct);
+            if (json)
+            {
+                return Print(c);
+            }
+            var s = c.Summary;
+            Console.WriteLine($"Customer {s.CustomerId}");
+            Console.WriteLine($"  points     {s.PointsAvailable} available, {s.PointsPending} pending, {s.PointsLifetime} lifetime");
+            var t = c.TierProgress;
+            Console.WriteLine(t.NextTier.Length > 0
+                ? $"  tier       {t.CurrentTier} ({t.QualifyingPoints} qualifying points in {t.WindowDays} days; {t.PointsToNextTier} more for {t.NextTier})"
+                : $"  tier       {t.CurrentTier} (top tier; {t.QualifyingPoints} qualifying points in {t.WindowDays} days)");
+            var p = c.Profile;
+            Console.WriteLine($"  profile    name '{p.DisplayName}', birth year {(p.BirthYear == 0 ? "unknown" : p.BirthYear.ToString(CultureInfo.InvariantCulture))}, accessibility needs {(p.AccessibilityNeeds ? "yes" : "no")}, time zone '{p.TimeZone}'");
+            Console.WriteLine($"  activity   {c.Activity.GameMinutes} game minutes in {c.Activity.GameSessions} sessions, {c.Activity.SupportContacts} support contacts (last {c.Activity.WindowDays} days)");
+            Console.WriteLine($"  events     {c.EventsApplied} applied, first seen {c.FirstSeen.ToDateTimeOffset():u}");
+            if (c.Affinity.Count > 0)
+            {
+                Console.WriteLine($"  affinity   (last {c.AffinityWindowDays} days)");
+                foreach (var a in c.Affinity)
+                {
+                    Console.WriteLine($"    {a.Category,-16} {Money(a.SpendMinor),12} spend  {a.PurchaseCount,4} purchases  {a.SpendShare,6:P0}");
+                }
+            }
+            return 0;
+        }));
+
+        var listId = new Argument<string>("customer-id") { Description = "The customer id" };
+        var pageSize = new Option<int>("--page-size") { Description = "Interactions per page (1..100)", DefaultValueFactory = _ => 20 };
+        var pageToken = new Option<string>("--page-token") { Description = "Token from a previous page" };
+        var all = new Option<bool>("--all") { Description = "Follow page tokens to the end of the kept history" };
+        var interactions = new Command("interactions", "List recent interactions, newest first") { listId, pageSize, pageToken, all };
+        interactions.SetAction((parse, ct) => Run(parse, async (client, json) =>
+        {
+            var customers = new Customers.CustomersClient(client);
+            var request = new ListInteractionsRequest
+            {
+                CustomerId = parse.GetValue(listId)!,
+                PageSize = parse.GetValue(pageSize),
+                PageToken = parse.GetValue(pageToken) ?? "",
+            };
+            while (true)
+            {
+                var page = await customers.ListInteractionsAsync(request, cancellationToken: ct);
+                if (json)
+                {
+                    Print(page);
+                }
+                else
+                {
+                    foreach (var i in page.Interactions)
+                    {
+                        Console.WriteLine($"#{i.Sequence,-5} {i.OccurredAt.ToDateTimeOffset():u}  {i.Kind,-14} {Signed(i.PointsDelta),8}  {i.Summary}  [{i.EventId}]");
+                    }
+                }
+                if (!parse.GetValue(all) || page.NextPageToken.Length == 0)
+                {
+                    if (!json && page.NextPageToken.Length > 0)
+                    {
+                        Console.WriteLine($"more: --page-token {page.NextPageToken}");
+                    }
+                    return 0;
+                }
+                request.PageToken = page.NextPageToken;
+            }
+        }));
+
+        customer.Subcommands.Add(show);
+        customer.Subcommands.Add(interactions);
+        return customer;
+    }
+
+    private static Command ProgramCommands()
+    {
+        var program = new Command("program", "Inspect the active loyalty program");
+        var show = new Command("show", "Show the active program and its version");
+        show.SetAction((parse, ct) => Run(parse, async (client, json) =>
+        {
+            var p = await new Programs.ProgramsClient(client).GetProgramAsync(new GetProgramRequest(), cancellationToken: ct);
+            if (json)
+            {
+                return Print(p);
+            }
+            Console.WriteLine($"{p.Name} ({p.ProgramId}) version {p.Version}");
+            Console.WriteLine($"  currency {p.Currency}, time zone {p.TimeZone}, qualifying window {p.QualifyingWindowDays} days");
+            foreach (var t in p.Tiers)
+            {
+                Console.WriteLine($"  tier {t.Name,-10} from {t.QualifyingPoints,7} qualifying points, earn x{t.EarnMultiplier}");
+            }
+            return 0;
+        }));
+        program.Subcommands.Add(show);
+        return program;
+    }
+
+    /// <summary>Runs one API call with a channel to the configured server and turns gRPC errors into exit codes.</summary>
+    internal static async Task<int> Run(ParseResult parse, Func<GrpcChannel, bool, Task<int>> call)
+    {
+        var address = parse.GetValue(Server)!;
+        using var channel = GrpcChannel.ForAddress(address);
+        try
+        {
+            return await call(channel, parse.GetValue(Json));
+        }
+        catch (RpcException e)
+        {
+            Console.Error.WriteLine($"error: {e.StatusCode}: {e.Status.Detail}");
+            if (e.StatusCode == StatusCode.Unavailable && e.Status.DebugException is not null)
+            {
+                Console.Error.WriteLine($"  (is the engine running at {address}? start it with deploy/local/start)");
+            }
+            return e.StatusCode switch
+            {
+                StatusCode.InvalidArgument => 2,
+                StatusCode.NotFound => 3,
+                _ => 1,
+            };
+        }
+    }
+
+    internal static int Print(IMessage message)
+    {
+        Console.WriteLine(JsonFormatter.Default.Format(message));
+        return 0;
+    }
+
+    internal static string Money(long minor) => ((decimal)minor / 100).ToString("F2", CultureInfo.InvariantCulture);
+
+    internal static string Signed(long points) => points > 0 ? "+" + points.ToString(CultureInfo.InvariantCulture) : points.ToString(CultureInfo.InvariantCulture);
+
+    internal static Timestamp Now() => Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+}

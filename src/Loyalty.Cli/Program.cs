@@ -1,0 +1,3 @@
+using Loyalty.Cli;
+
+return await CliApp.Build().Parse(args).InvokeAsync();

@@ -1,0 +1,64 @@
+using Loyalty.Domain.Customers;
+using Loyalty.Grains;
+
+namespace Loyalty.Server;
+
+/// <summary>The <c>Loyalty</c> configuration section (appsettings.json, or <c>Loyalty__...</c> environment variables).</summary>
+public sealed class LoyaltySettings
+{
+    /// <summary>The program file; a relative path is looked up from the working directory, then next to the server.</summary>
+    public string ProgramPath { get; set; } = "programs/sample.json";
+    public LoyaltyStorageOptions Storage { get; set; } = new();
+    public LimitSettings Limits { get; set; } = new();
+    public ApiSettings Api { get; set; } = new();
+    public ClusterSettings Cluster { get; set; } = new();
+
+    public string ResolveProgramPath(string contentRoot)
+    {
+        if (Path.IsPathRooted(ProgramPath) || File.Exists(ProgramPath))
+        {
+            return Path.GetFullPath(ProgramPath);
+        }
+        foreach (var root in new[] { contentRoot, AppContext.BaseDirectory })
+        {
+            var candidate = Path.Combine(root, ProgramPath);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+        return Path.GetFullPath(ProgramPath);
+    }
+}
+
+public sealed class LimitSettings
+{
+    public TimeSpan DedupeWindow { get; set; } = EngineLimits.Default.DedupeWindow;
+    public int DedupeMaxIds { get; set; } = EngineLimits.Default.DedupeMaxIds;
+    public int InteractionsKept { get; set; } = EngineLimits.Default.InteractionsKept;
+    public int OrdersKept { get; set; } = EngineLimits.Default.OrdersKept;
+    public int OnceOnlyKept { get; set; } = EngineLimits.Default.OnceOnlyKept;
+
+    public EngineLimits ToEngineLimits() => new()
+    {
+        DedupeWindow = DedupeWindow,
+        DedupeMaxIds = DedupeMaxIds,
+        InteractionsKept = InteractionsKept,
+        OrdersKept = OrdersKept,
+        OnceOnlyKept = OnceOnlyKept,
+    };
+}
+
+public sealed class ApiSettings
+{
+    public string Address { get; set; } = "127.0.0.1";
+    public int Port { get; set; } = 5080;
+}
+
+public sealed class ClusterSettings
+{
+    public string ClusterId { get; set; } = "loyalty-dev";
+    public string ServiceId { get; set; } = "loyalty";
+    public int SiloPort { get; set; } = 11111;
+    public int GatewayPort { get; set; } = 30000;
+}

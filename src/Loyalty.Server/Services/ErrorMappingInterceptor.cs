@@ -1,0 +1,41 @@
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Loyalty.Grains;
+
+namespace Loyalty.Server.Services;
+
+/// <summary>Turns engine failures into statuses a client can act on; never leaks exception details.</summary>
+public sealed class ErrorMappingInterceptor(ILogger<ErrorMappingInterceptor> logger) : Interceptor
+{
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
+        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            return await continuation(request, context);
+        }
+        catch (RpcException)
+        {
+            throw;
+        }
+        catch (EventsNotCommittedException e)
+        {
+            logger.LogWarning("{Method}: {Reason}", context.Method, e.Message);
+            throw new RpcException(new Status(StatusCode.Unavailable, e.Message));
+        }
+        catch (TimeoutException e)
+        {
+            logger.LogWarning(e, "{Method} timed out", context.Method);
+            throw new RpcException(new Status(StatusCode.Unavailable, "The engine did not answer in time; retrying with the same event ids is safe."));
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Cancelled, "The call was cancelled."));
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "{Method} failed", context.Method);
+            throw new RpcException(new Status(StatusCode.Internal, "Internal error; retrying with the same event ids is safe."));
+        }
+    }
+}

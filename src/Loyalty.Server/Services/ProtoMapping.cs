@@ -1,0 +1,158 @@
+using Google.Protobuf.WellKnownTypes;
+using Loyalty.Domain.Customers;
+using Loyalty.Domain.Events;
+using V1 = Loyalty.Contracts.V1;
+
+namespace Loyalty.Server.Services;
+
+/// <summary>Maps the public API to domain values and back. Values are carried as received (unknown enum
+/// numbers included) so that the domain validator can say precisely what is wrong.</summary>
+public static class ProtoMapping
+{
+    public static LoyaltyEvent ToDomain(V1.Event e) => new()
+    {
+        EventId = e.EventId,
+        CustomerId = e.CustomerId,
+        OccurredAt = ToInstant(e.OccurredAt),
+        Source = e.Source,
+        Payload = e.PayloadCase switch
+        {
+            V1.Event.PayloadOneofCase.Purchase => new Purchase(e.Purchase.OrderId, e.Purchase.Currency, Lines(e.Purchase.Lines)),
+            V1.Event.PayloadOneofCase.Refund => new Refund(e.Refund.OrderId, Lines(e.Refund.Lines)),
+            V1.Event.PayloadOneofCase.GameSession => new GameSession(e.GameSession.GameId, e.GameSession.DurationSeconds, e.GameSession.Difficulty, e.GameSession.Score),
+            V1.Event.PayloadOneofCase.MatchResult => new MatchResult(e.MatchResult.GameId, e.MatchResult.MatchId, e.MatchResult.Rank, e.MatchResult.Participants),
+            V1.Event.PayloadOneofCase.Achievement => new Achievement(e.Achievement.GameId, e.Achievement.AchievementId),
+            V1.Event.PayloadOneofCase.SupportCase => new SupportCase(e.SupportCase.CaseId, (SupportStatus)(int)e.SupportCase.Status,
+                (SupportChannel)(int)e.SupportCase.Channel, e.SupportCase.Satisfaction, e.SupportCase.BotTurns, e.SupportCase.WaitSeconds),
+            V1.Event.PayloadOneofCase.ProfileUpdate => new ProfileUpdate(
+                e.ProfileUpdate.HasDisplayName ? e.ProfileUpdate.DisplayName : null,
+                e.ProfileUpdate.HasBirthYear ? e.ProfileUpdate.BirthYear : null,
+                e.ProfileUpdate.HasAccessibilityNeeds ? e.ProfileUpdate.AccessibilityNeeds : null,
+                e.ProfileUpdate.HasTimeZone ? e.ProfileUpdate.TimeZone : null),
+            _ => null,
+        },
+    };
+
+    private static LineItem[] Lines(Google.Protobuf.Collections.RepeatedField<V1.LineItem> lines)
+    {
+        var result = new LineItem[lines.Count];
+        for (var i = 0; i < lines.Count; i++)
+        {
+            result[i] = new LineItem(lines[i].Sku, lines[i].Category, lines[i].Quantity, lines[i].UnitPriceMinor);
+        }
+        return result;
+    }
+
+    /// <summary>Null when absent or outside the range a Timestamp may hold.</summary>
+    private static DateTimeOffset? ToInstant(Timestamp? t)
+    {
+        if (t is null || t.Nanos is < 0 or > 999_999_999 || t.Seconds < -62_135_596_800 || t.Seconds > 253_402_300_799)
+        {
+            return null;
+        }
+        return t.ToDateTimeOffset();
+    }
+
+    public static V1.PublishResult ToProto(EventResult r)
+    {
+        var result = new V1.PublishResult
+        {
+            EventId = r.EventId,
+            Outcome = r.Outcome switch
+            {
+                EventOutcome.Applied => V1.Outcome.Applied,
+                EventOutcome.Duplicate => V1.Outcome.Duplicate,
+                EventOutcome.Rejected => V1.Outcome.Rejected,
+                _ => V1.Outcome.Unspecified,
+            },
+            Error = r.Error ?? "",
+            ErrorField = r.ErrorField ?? "",
+            PointsDelta = r.PointsDelta,
+        };
+        if (r.Customer is { } c)
+        {
+            result.Customer = ToProto(c);
+        }
+        return result;
+    }
+
+    public static V1.PublishResult Rejected(string eventId, FieldError error) => new()
+    {
+        EventId = eventId,
+        Outcome = V1.Outcome.Rejected,
+        Error = error.ToString(),
+        ErrorField = error.Field,
+    };
+
+    public static V1.CustomerSummary ToProto(CustomerSummary c) => new()
+    {
+        CustomerId = c.CustomerId,
+        PointsAvailable = c.PointsAvailable,
+        PointsPending = c.PointsPending,
+        PointsLifetime = c.PointsLifetime,
+        Tier = c.Tier,
+    };
+
+    public static V1.Customer ToProto(CustomerView v)
+    {
+        var customer = new V1.Customer
+        {
+            Summary = ToProto(v.Summary),
+            TierProgress = new V1.TierProgress
+            {
+                CurrentTier = v.TierProgress.CurrentTier,
+                NextTier = v.TierProgress.NextTier,
+                QualifyingPoints = v.TierProgress.QualifyingPoints,
+                PointsToNextTier = v.TierProgress.PointsToNextTier,
+                WindowDays = v.TierProgress.WindowDays,
+            },
+            Profile = new V1.Profile
+            {
+                DisplayName = v.Profile.DisplayName,
+                BirthYear = v.Profile.BirthYear,
+                AccessibilityNeeds = v.Profile.AccessibilityNeeds,
+                TimeZone = v.Profile.TimeZone,
+            },
+            Activity = new V1.ActivityTotals
+            {
+                WindowDays = v.Activity.WindowDays,
+                GameMinutes = v.Activity.GameMinutes,
+                GameSessions = v.Activity.GameSessions,
+                SupportContacts = v.Activity.SupportContacts,
+                SupportRatings = v.Activity.SupportRatings,
+                AverageSatisfaction = v.Activity.AverageSatisfaction,
+            },
+            FirstSeen = Timestamp.FromDateTimeOffset(v.FirstSeen),
+            EventsApplied = v.EventsApplied,
+            AffinityWindowDays = v.AffinityWindowDays,
+        };
+        if (v.LastEventAt is { } last)
+        {
+            customer.LastEventAt = Timestamp.FromDateTimeOffset(last);
+        }
+        foreach (var a in v.Affinity)
+        {
+            customer.Affinity.Add(new V1.CategoryAffinity
+            {
+                Category = a.Category,
+                SpendMinor = a.SpendMinor,
+                PurchaseCount = a.PurchaseCount,
+                SpendShare = a.SpendShare,
+            });
+        }
+        return customer;
+    }
+
+    public static V1.Interaction ToProto(Interaction i) => new()
+    {
+        Sequence = i.Sequence,
+        EventId = i.EventId,
+        Kind = i.Kind,
+        Source = i.Source,
+        OccurredAt = Timestamp.FromDateTimeOffset(i.OccurredAt),
+        AppliedAt = Timestamp.FromDateTimeOffset(i.AppliedAt),
+        PointsDelta = i.PointsDelta,
+        Summary = i.Summary,
+        TierAfter = i.TierAfter,
+    };
+}
