@@ -10,7 +10,8 @@ namespace Loyalty.Grains;
 /// <summary>Where customer state lives. Azure Table storage is the default; memory only when asked for.</summary>
 public sealed record LoyaltyStorageOptions
 {
-    /// <summary>"AzureTable" (default) or "Memory" (explicit opt-in: state is lost on restart).</summary>
+    /// <summary>"AzureTable" (default), "Memory" (explicit opt-in: state is lost on restart), or "External"
+    /// (the host registers its own IGrainStorage named <see cref="CustomerGrain.StorageName"/>, e.g. a fault-injecting one in tests).</summary>
     public string Provider { get; init; } = "AzureTable";
     public string ConnectionString { get; init; } = "";
     public string TableName { get; init; } = "LoyaltyState";
@@ -50,8 +51,10 @@ public static class LoyaltySiloBuilderExtensions
             case "Memory":
                 silo.AddMemoryGrainStorage(CustomerGrain.StorageName);
                 break;
+            case "External":
+                break;
             default:
-                throw new InvalidOperationException($"Loyalty:Storage:Provider '{storage.Provider}' is unknown; use AzureTable or Memory.");
+                throw new InvalidOperationException($"Loyalty:Storage:Provider '{storage.Provider}' is unknown; use AzureTable, Memory or External.");
         }
         return silo;
     }

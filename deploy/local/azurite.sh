@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Starts the pinned Azurite (table service only) on loopback, without telemetry, in the background.
+# Usage: deploy/local/azurite.sh [port] [data-dir]   -> prints the PID; logs to <data-dir>/azurite.log
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+port="${1:-10002}"
+data="${2:-$here/.data/azurite}"
+"$here/install.sh" >&2
+mkdir -p "$data"
+nohup node "$here/node_modules/azurite/dist/src/table/main.js" \
+  --tableHost 127.0.0.1 --tablePort "$port" --location "$data" \
+  --disableTelemetry --skipApiVersionCheck >"$data/azurite.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+  if grep -q "successfully" "$data/azurite.log" 2>/dev/null; then echo "$pid"; exit 0; fi
+  if ! kill -0 "$pid" 2>/dev/null; then cat "$data/azurite.log" >&2; exit 1; fi
+  sleep 0.1
+done
+echo "Azurite did not start on 127.0.0.1:$port; see $data/azurite.log" >&2
+kill "$pid" 2>/dev/null || true
+exit 1

@@ -1,0 +1,58 @@
+using Azure.Data.Tables;
+using Loyalty.Domain.Customers;
+using Loyalty.Domain.Events;
+using static Loyalty.Grains.Tests.TestEvents;
+
+namespace Loyalty.Grains.Tests;
+
+[Collection(AzuriteClusterCollection.Name)]
+public sealed class AzureTablePersistenceTests(AzuriteClusterFixture fixture)
+{
+    private DateTimeOffset Now => fixture.Time.GetUtcNow();
+
+    [Fact]
+    public async Task State_written_by_this_build_loads_again_after_a_full_cluster_restart()
+    {
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        await grain.Apply([
+            Purchase(id, "p1", Now, "o1", new LineItem("stroller", "baby", 1, 24999), new LineItem("ball", "sports", 2, 1999)),
+            Game(id, "g1", Now, minutes: 30, difficulty: 3),
+            new LoyaltyEvent { EventId = "s1", CustomerId = id, OccurredAt = Now, Payload = new SupportCase("case-1", SupportStatus.Resolved, SupportChannel.Human, 5, 2, 30) },
+            new LoyaltyEvent { EventId = "u1", CustomerId = id, OccurredAt = Now, Payload = new ProfileUpdate("Ada", 1950, true, "Europe/Berlin") },
+        ]);
+        var before = await grain.Get();
+
+        await fixture.RestartAsync();
+
+        var after = await fixture.Customer(id).Get();
+        Assert.NotNull(after);
+        Assert.Equal(before!.Summary, after.Summary);
+        Assert.Equal(before.Profile, after.Profile);
+        Assert.Equal(before.Affinity, after.Affinity);
+        // 249.99 baby x2 = 499 (499.98), 39.98 sports x1.5 = 59 (59.97) -> floor(559.95) = 559; 30 min x 3 = 90; human resolution 100
+        Assert.Equal(559 + 90 + 100, after.Summary.PointsLifetime);
+        var replay = await fixture.Customer(id).Apply([Game(id, "g1", Now, minutes: 30, difficulty: 3)]);
+        Assert.Equal(EventOutcome.Duplicate, replay[0].Outcome);
+        Assert.Equal(90, replay[0].PointsDelta);
+    }
+
+    [Fact]
+    public async Task Stored_state_is_readable_json_under_a_pinned_state_name_and_grain_type()
+    {
+        var id = NewCustomer();
+        await fixture.Customer(id).Apply([Game(id, "g1", Now)]);
+
+        var table = new TableClient(fixture.Azurite.ConnectionString, "LoyaltyState");
+        var rows = new List<TableEntity>();
+        await foreach (var row in table.QueryAsync<TableEntity>())
+        {
+            rows.Add(row);
+        }
+        var mine = Assert.Single(rows, r => r.PartitionKey.Contains(id, StringComparison.Ordinal));
+        Assert.Contains("customer", mine.PartitionKey + mine.RowKey, StringComparison.Ordinal);
+        var json = string.Join("", mine.Where(kv => kv.Value is string).Select(kv => (string)kv.Value));
+        Assert.Contains("\"schema\":1", json, StringComparison.Ordinal);
+        Assert.Contains($"\"id\":\"{id}\"", json, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,70 @@
+using System.Collections.Concurrent;
+using Loyalty.Domain.Customers;
+using Orleans.Storage;
+
+namespace Loyalty.Grains.Tests;
+
+/// <summary>
+/// An etag-checked grain storage that stores what the production serializer produces, and can slow down or
+/// fail writes on demand. It lets tests see exactly what is durable at the moment a caller is answered.
+/// </summary>
+public sealed class FaultInjectingStorage : IGrainStorage
+{
+    private readonly ConcurrentDictionary<GrainId, (BinaryData Data, string ETag)> _rows = new();
+    private readonly DomainStateSerializer _serializer = new();
+    private int _failNext;
+    private int _writes;
+
+    public TimeSpan WriteDelay { get; set; }
+    public int Writes => Volatile.Read(ref _writes);
+
+    /// <summary>The next <paramref name="count"/> writes throw after their delay.</summary>
+    public void FailNextWrites(int count) => Volatile.Write(ref _failNext, count);
+
+    /// <summary>The state as storage holds it now (deserialized afresh).</summary>
+    public CustomerState? Stored(GrainId id) =>
+        _rows.TryGetValue(id, out var row) ? _serializer.Deserialize<CustomerState>(row.Data) : null;
+
+    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        if (_rows.TryGetValue(grainId, out var row))
+        {
+            grainState.State = _serializer.Deserialize<T>(row.Data);
+            grainState.ETag = row.ETag;
+            grainState.RecordExists = true;
+        }
+        return Task.CompletedTask;
+    }
+
+    public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        var data = _serializer.Serialize(grainState.State);
+        if (WriteDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(WriteDelay);
+        }
+        if (Interlocked.Decrement(ref _failNext) >= 0)
+        {
+            throw new IOException("injected storage write failure");
+        }
+        Interlocked.Exchange(ref _failNext, Math.Max(0, Volatile.Read(ref _failNext)));
+        var etag = Guid.NewGuid().ToString("N");
+        var current = _rows.TryGetValue(grainId, out var row) ? row.ETag : null;
+        if (current != grainState.ETag)
+        {
+            throw new InconsistentStateException($"etag mismatch: stored {current}, written {grainState.ETag}");
+        }
+        _rows[grainId] = (data, etag);
+        grainState.ETag = etag;
+        grainState.RecordExists = true;
+        Interlocked.Increment(ref _writes);
+    }
+
+    public Task ClearStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    {
+        _rows.TryRemove(grainId, out _);
+        grainState.ETag = null;
+        grainState.RecordExists = false;
+        return Task.CompletedTask;
+    }
+}

@@ -1,0 +1,72 @@
+using Loyalty.Domain.Customers;
+using static Loyalty.Grains.Tests.TestEvents;
+
+namespace Loyalty.Grains.Tests;
+
+[Collection(FaultyClusterCollection.Name)]
+public sealed class GroupCommitTests(FaultyClusterFixture fixture)
+{
+    private DateTimeOffset Now => fixture.Time.GetUtcNow();
+
+    [Fact]
+    public async Task Events_arriving_during_a_write_share_the_next_write_and_are_answered_only_once_stored()
+    {
+        var storage = fixture.Storage_;
+        storage.WriteDelay = TimeSpan.FromMilliseconds(30);
+        try
+        {
+            var id = NewCustomer();
+            var grain = fixture.Customer(id);
+            var writesBefore = storage.Writes;
+            var grainId = ((IAddressable)grain).GetGrainId();
+            var answeredButNotStored = 0;
+            await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Task.Run(async () =>
+            {
+                var result = (await grain.Apply([Game(id, $"e{i}", Now)]))[0];
+                Assert.Equal(EventOutcome.Applied, result.Outcome);
+                // Durable before acknowledged: the stored state already holds this event id.
+                if (storage.Stored(grainId)?.FindSeen($"e{i}") is null)
+                {
+                    Interlocked.Increment(ref answeredButNotStored);
+                }
+            })));
+            var writes = storage.Writes - writesBefore;
+            Assert.Equal(0, answeredButNotStored);
+            Assert.Equal(200, storage.Stored(grainId)!.PointsLifetime);
+            Assert.InRange(writes, 1, 100); // group commit: far fewer writes than events
+        }
+        finally
+        {
+            storage.WriteDelay = TimeSpan.Zero;
+        }
+    }
+
+    [Fact]
+    public async Task A_failed_write_fails_every_event_in_it_and_a_retry_applies_them()
+    {
+        var storage = fixture.Storage_;
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        await grain.Apply([Game(id, "before", Now, minutes: 2)]);
+
+        storage.WriteDelay = TimeSpan.FromMilliseconds(50);
+        storage.FailNextWrites(1);
+        try
+        {
+            // The first call's write fails; calls queued behind it ride the next write and succeed.
+            var first = grain.Apply([Game(id, "lost", Now, minutes: 3)]);
+            await Assert.ThrowsAsync<EventsNotCommittedException>(() => first);
+        }
+        finally
+        {
+            storage.WriteDelay = TimeSpan.Zero;
+            storage.FailNextWrites(0);
+        }
+
+        var view = await grain.Get();
+        Assert.Equal(2, view!.Summary.PointsLifetime);
+        var retry = await grain.Apply([Game(id, "lost", Now, minutes: 3)]);
+        Assert.Equal(EventOutcome.Applied, retry[0].Outcome);
+        Assert.Equal(5, (await grain.Get())!.Summary.PointsLifetime);
+    }
+}

@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Loyalty.Contracts.V1;
+
+namespace Loyalty.TestKit;
+
+/// <summary>
+/// The real engine host (src/Loyalty.Server, as built) in its own process on loopback ports, serving gRPC over
+/// plaintext HTTP/2. The test owns the process: <see cref="KillAsync"/> sends SIGKILL to exactly this PID.
+/// </summary>
+public sealed class ServerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _log = new();
+
+    private ServerProcess(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+        Address = $"http://127.0.0.1:{port}";
+        Channel = GrpcChannel.ForAddress(Address);
+    }
+
+    public int Port { get; }
+    public string Address { get; }
+    public GrpcChannel Channel { get; }
+    public int Pid => _process.Id;
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+
+    public Ingestion.IngestionClient Ingestion => new(Channel);
+    public Customers.CustomersClient Customers => new(Channel);
+    public Programs.ProgramsClient Programs => new(Channel);
+
+    public string Log
+    {
+        get
+        {
+            lock (_log)
+            {
+                return _log.ToString();
+            }
+        }
+    }
+
+    public static string ServerDll => Path.Combine(RepoPaths.Root, "src", "Loyalty.Server", "bin", RepoPaths.Configuration, "net10.0", "Loyalty.Server.dll");
+
+    /// <summary>Starts a server; waits until it answers gRPC. Extra settings are passed as Loyalty__ environment variables.</summary>
+    public static async Task<ServerProcess> StartAsync(string storageConnectionString, IDictionary<string, string>? settings = null, int? port = null)
+    {
+        var server = Launch(storageConnectionString, settings, port);
+        await server.WaitReadyAsync();
+        return server;
+    }
+
+    /// <summary>Starts a server without waiting (for tests that expect it to refuse to start).</summary>
+    public static ServerProcess Launch(string storageConnectionString, IDictionary<string, string>? settings = null, int? port = null)
+    {
+        if (!File.Exists(ServerDll))
+        {
+            throw new InvalidOperationException($"{ServerDll} is missing: build Loyalty.sln first.");
+        }
+        var apiPort = port ?? FreePorts.Next();
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(ServerDll)!,
+        };
+        info.ArgumentList.Add(ServerDll);
+        var env = new Dictionary<string, string>
+        {
+            ["Loyalty__Storage__Provider"] = "AzureTable",
+            ["Loyalty__Storage__ConnectionString"] = storageConnectionString,
+            ["Loyalty__Api__Port"] = apiPort.ToString(CultureInfo.InvariantCulture),
+            ["Loyalty__Cluster__SiloPort"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
+            ["Loyalty__Cluster__GatewayPort"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
+            ["Loyalty__Cluster__ClusterId"] = "test-" + Guid.NewGuid().ToString("N")[..8],
+            ["Loyalty__ProgramPath"] = RepoPaths.SampleProgram,
+            ["DOTNET_gcServer"] = "0",
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+        {
+            env[key.StartsWith("Loyalty__", StringComparison.Ordinal) || key.StartsWith("DOTNET_", StringComparison.Ordinal) ? key : "Loyalty__" + key] = value;
+        }
+        foreach (var (key, value) in env)
+        {
+            info.Environment[key] = value;
+        }
+        var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start dotnet");
+        var server = new ServerProcess(process, apiPort);
+        process.OutputDataReceived += (_, e) => server.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => server.Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return server;
+    }
+
+    private void Append(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_log)
+            {
+                _log.AppendLine(line);
+            }
+        }
+    }
+
+    private async Task WaitReadyAsync()
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"Server exited with {_process.ExitCode}:\n{Log}");
+            }
+            try
+            {
+                await Programs.GetProgramAsync(new GetProgramRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
+                return;
+            }
+            catch (RpcException)
+            {
+                await Task.Delay(200);
+            }
+        }
+        await KillAsync();
+        throw new InvalidOperationException($"Server did not become ready on {Address}:\n{Log}");
+    }
+
+    /// <summary>Waits for the process to exit by itself (e.g. a refused start).</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    /// <summary>SIGKILL: no shutdown code runs, nothing is flushed.</summary>
+    public async Task KillAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await KillAsync();
+        Channel.Dispose();
+        _process.Dispose();
+    }
+}
