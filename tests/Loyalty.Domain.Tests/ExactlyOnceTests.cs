@@ -1,0 +1,169 @@
+using Loyalty.Domain.Customers;
+using static Loyalty.Domain.Tests.Pay;
+
+namespace Loyalty.Domain.Tests;
+
+public class ExactlyOnceTests
+{
+    [Fact]
+    public void Same_event_applied_five_times_is_applied_once_and_then_answered_as_duplicate()
+    {
+        var customer = new TestCustomer();
+        // 3 x 10.00 EUR x 2 (baby) = 60
+        var e = customer.Event(Buy("o-1", Line("bib", "baby", 3, 1000)));
+
+        var results = Enumerable.Range(0, 5).Select(_ => customer.Apply(e)).ToList();
+
+        Assert.Equal(EventOutcome.Applied, results[0].Outcome);
+        Assert.All(results.Skip(1), r => Assert.Equal(EventOutcome.Duplicate, r.Outcome));
+        Assert.All(results, r => Assert.Equal(60, r.PointsDelta));
+        Assert.All(results, r => Assert.Equal(60, r.Customer?.PointsAvailable));
+        Assert.All(results, r => Assert.False(results.IndexOf(r) > 0 && r.Changed));
+        Assert.Equal(60, customer.State.PointsAvailable);
+        Assert.Equal(1, customer.State.EventsApplied);
+        Assert.Single(customer.State.Interactions);
+        Assert.Single(customer.State.Orders);
+    }
+
+    [Fact]
+    public void Duplicate_changes_nothing_in_the_stored_state()
+    {
+        var customer = new TestCustomer();
+        var e = customer.Event(Game(600, 2));  // 10 x 2 = 20
+        customer.Apply(e);
+        var before = customer.Json();
+
+        var again = customer.Apply(e);
+
+        Assert.Equal(EventOutcome.Duplicate, again.Outcome);
+        Assert.Equal(20, again.PointsDelta);
+        Assert.Equal(before, customer.Json());
+    }
+
+    [Fact]
+    public void Known_event_id_is_a_duplicate_whatever_its_payload()
+    {
+        var customer = new TestCustomer();
+        customer.Earn(Game(600, 2), eventId: "evt-1");  // 10 x 2 = 20
+
+        var replay = customer.Apply(Achieved("marathon"), eventId: "evt-1");
+
+        Assert.Equal(EventOutcome.Duplicate, replay.Outcome);
+        Assert.Equal(20, replay.PointsDelta);
+        Assert.Equal(20, customer.State.PointsAvailable);
+    }
+
+    [Fact]
+    public void Rejected_event_is_not_remembered_and_may_be_sent_again_fixed()
+    {
+        var customer = new TestCustomer();
+        customer.Earn(Game(60, 1));  // 1
+
+        var first = customer.Apply(Refund("o-404", Line("x", "baby", 1, 100)), eventId: "evt-9");
+        var second = customer.Apply(Game(120, 1), eventId: "evt-9");  // 2 x 1 = 2
+
+        Assert.Equal(EventOutcome.Rejected, first.Outcome);
+        Assert.Equal(EventOutcome.Applied, second.Outcome);
+        Assert.Equal(3, customer.State.PointsAvailable);
+    }
+
+    [Fact]
+    public void Event_older_than_the_dedupe_window_is_rejected_and_creates_nobody()
+    {
+        var customer = new TestCustomer();
+
+        var result = customer.Apply(Game(600, 1), occurredAt: Sample.Now - TimeSpan.FromDays(30) - TimeSpan.FromMinutes(1));
+
+        Assert.Equal(EventOutcome.Rejected, result.Outcome);
+        Assert.Contains("deduplication window", result.Error, StringComparison.Ordinal);
+        Assert.Null(result.Customer);
+        Assert.False(customer.State.Exists);
+        Assert.Equal(TestCustomer.Serialized(new CustomerState()), customer.Json());
+    }
+
+    [Fact]
+    public void Event_older_than_the_dedupe_window_changes_nothing_for_an_existing_customer()
+    {
+        var customer = new TestCustomer();
+        customer.Earn(Game(600, 1));  // 10
+        var before = customer.Json();
+
+        var result = customer.Apply(Game(600, 1), occurredAt: Sample.Now.AddDays(-31));
+
+        Assert.Equal(EventOutcome.Rejected, result.Outcome);
+        Assert.Equal(10, result.Customer?.PointsAvailable);
+        Assert.Equal(before, customer.Json());
+    }
+
+    [Fact]
+    public void Event_just_inside_the_dedupe_window_is_applied()
+    {
+        var customer = new TestCustomer();
+
+        // 10 minutes x 1 = 10
+        Assert.Equal(10, customer.Earn(Game(600, 1), occurredAt: Sample.Now.AddDays(-29)));
+    }
+
+    [Fact]
+    public void Remembered_ids_are_bounded_and_older_new_events_are_refused_rather_than_risk_a_double_count()
+    {
+        var limits = EngineLimits.Default with { DedupeMaxIds = 10 };
+        var customer = new TestCustomer(limits);
+        var start = Sample.Now.AddHours(-1);
+        // Twelve events a minute apart; each earns 1 minute x 1 = 1 point.
+        for (var i = 0; i < 12; i++)
+        {
+            customer.Earn(Game(60, 1), eventId: $"evt-{i}", occurredAt: start.AddMinutes(i));
+            Assert.True(customer.State.Seen.Count <= 10, $"remembered {customer.State.Seen.Count} ids after event {i}");
+        }
+        // Each overflow forgets the oldest: evt-0 at the 11th event, evt-1 at the 12th.
+        Assert.Equal(10, customer.State.Seen.Count);
+        Assert.Equal(start.AddMinutes(1).UtcTicks, customer.State.DedupeFloorTicks);
+        var before = customer.Json();
+
+        var newButOld = customer.Apply(Game(60, 1), eventId: "evt-new", occurredAt: start.AddMinutes(1));
+        var forgotten = customer.Apply(Game(60, 1), eventId: "evt-0", occurredAt: start);
+        var remembered = customer.Apply(Game(60, 1), eventId: "evt-5", occurredAt: start.AddMinutes(5));
+
+        Assert.Equal(EventOutcome.Rejected, newButOld.Outcome);
+        Assert.Contains("cannot be applied exactly once", newButOld.Error, StringComparison.Ordinal);
+        Assert.Equal(EventOutcome.Rejected, forgotten.Outcome);
+        Assert.Equal(EventOutcome.Duplicate, remembered.Outcome);
+        Assert.Equal(1, remembered.PointsDelta);
+        Assert.Equal(before, customer.Json());
+        Assert.Equal(12, customer.State.PointsAvailable);
+    }
+
+    [Fact]
+    public void Event_newer_than_the_dedupe_floor_is_still_applied()
+    {
+        var customer = new TestCustomer(EngineLimits.Default with { DedupeMaxIds = 10 });
+        var start = Sample.Now.AddHours(-1);
+        for (var i = 0; i < 30; i++)
+        {
+            customer.Earn(Game(60, 1), occurredAt: start.AddMinutes(i));
+        }
+
+        // Later than every remembered id: 1 minute x 1 = 1.
+        Assert.Equal(1, customer.Earn(Game(60, 1), occurredAt: start.AddMinutes(30)));
+        // Out of order but after the floor: also fine.
+        Assert.Equal(1, customer.Earn(Game(60, 1), occurredAt: start.AddMinutes(25).AddSeconds(30)));
+        Assert.True(customer.State.Seen.Count <= 10);
+        Assert.Equal(32, customer.State.PointsAvailable);
+    }
+
+    [Fact]
+    public void Ids_older_than_the_dedupe_window_are_forgotten()
+    {
+        var customer = new TestCustomer();
+        customer.Earn(Game(60, 1), eventId: "evt-old");
+
+        customer.Clock.Advance(TimeSpan.FromDays(31));
+        customer.Earn(Game(60, 1), eventId: "evt-new");
+
+        Assert.Equal(["evt-new"], customer.State.Seen.Select(s => s.EventId));
+        // The forgotten id can no longer be applied: its occurred_at is outside the window.
+        var replay = customer.Apply(Game(60, 1), eventId: "evt-old", occurredAt: Sample.Now.AddMinutes(-5));
+        Assert.Equal(EventOutcome.Rejected, replay.Outcome);
+    }
+}

@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Loyalty.TestKit;
+using static Loyalty.Server.Tests.Events;
+
+namespace Loyalty.Server.Tests;
+
+/// <summary>The `loyalty` CLI, run as a process against the real engine: the README's example must work.</summary>
+[Collection(ServerCollection.Name)]
+public sealed class CliTests(ServerFixture fixture)
+{
+    private static string CliDll => Path.Combine(RepoPaths.Root, "src", "Loyalty.Cli", "bin", RepoPaths.Configuration, "net10.0", "loyalty.dll");
+
+    private async Task<(int Exit, string Out, string Err)> Loyalty(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(CliDll);
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+        info.Environment["LOYALTY_SERVER"] = fixture.Server.Address;
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    [Fact]
+    public async Task Readme_example_earns_points_and_shows_the_customer()
+    {
+        var id = NewCustomer();
+        // baby x2: 249.99 x 2 = 499.98; sports x1.5: 2 x 19.99 x 1.5 = 59.97; floor(559.95) = 559
+        var publish = await Loyalty("publish", "purchase", "-c", id, "--order", "o-1", "--line", "stroller:baby:1:24999", "--line", "ball:sports:2:1999");
+        Assert.True(publish.Exit == 0, publish.Err);
+        Assert.Contains("APPLIED +559 points", publish.Out, StringComparison.Ordinal);
+
+        var show = await Loyalty("customer", "show", id);
+        Assert.Equal(0, show.Exit);
+        Assert.Contains("559 available", show.Out, StringComparison.Ordinal);
+        Assert.Contains("baby", show.Out, StringComparison.Ordinal);
+
+        var json = await Loyalty("customer", "show", id, "--json");
+        using var doc = JsonDocument.Parse(json.Out);
+        Assert.Equal("559", doc.RootElement.GetProperty("summary").GetProperty("pointsAvailable").GetString());
+    }
+
+    [Fact]
+    public async Task Every_event_kind_can_be_published_and_bad_input_exits_non_zero()
+    {
+        var id = NewCustomer();
+        var runs = new[]
+        {
+            new[] { "publish", "game-session", "-c", id, "--game", "chess", "--minutes", "30", "--difficulty", "3" },
+            ["publish", "match", "-c", id, "--game", "chess", "--match", "m1", "--rank", "1", "--participants", "8"],
+            ["publish", "achievement", "-c", id, "--game", "chess", "--achievement", "first-win"],
+            ["publish", "support", "-c", id, "--case", "c1", "--status", "resolved", "--channel", "human", "--satisfaction", "5"],
+            ["publish", "profile", "-c", id, "--name", "Ada", "--birth-year", "1950"],
+            ["publish", "purchase", "-c", id, "--order", "o-9", "--line", "ball:sports:1:1000"],
+            ["publish", "refund", "-c", id, "--order", "o-9", "--line", "ball:sports:1:1000"],
+        };
+        foreach (var run in runs)
+        {
+            var r = await Loyalty(run);
+            Assert.True(r.Exit == 0, $"{string.Join(' ', run)}: {r.Out} {r.Err}");
+            Assert.Contains("APPLIED", r.Out, StringComparison.Ordinal);
+        }
+        // 90 (game) + 50 (winner) + 25 (first-win) + 100 (human resolution) + 15 - 15 (purchase, refund)
+        var show = await Loyalty("customer", "show", id);
+        Assert.Contains("265 available", show.Out, StringComparison.Ordinal);
+
+        var interactions = await Loyalty("customer", "interactions", id, "--all");
+        Assert.Equal(7, interactions.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+
+        var bad = await Loyalty("publish", "purchase", "-c", id, "--order", "o-2", "--line", "x:baby:0:100");
+        Assert.Equal(2, bad.Exit);
+        Assert.Contains("event.purchase.lines[0].quantity", bad.Err, StringComparison.Ordinal);
+
+        var missing = await Loyalty("customer", "show", NewCustomer());
+        Assert.Equal(3, missing.Exit);
+
+        var program = await Loyalty("program", "show");
+        Assert.Contains("ACME Rewards", program.Out, StringComparison.Ordinal);
+    }
+}

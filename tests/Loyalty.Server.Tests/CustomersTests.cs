@@ -1,0 +1,79 @@
+using Grpc.Core;
+using Loyalty.Contracts.V1;
+using static Loyalty.Server.Tests.Events;
+
+namespace Loyalty.Server.Tests;
+
+[Collection(ServerCollection.Name)]
+public sealed class CustomersTests(ServerFixture fixture)
+{
+    private Ingestion.IngestionClient Ingestion => fixture.Server.Ingestion;
+    private Customers.CustomersClient Customers => fixture.Server.Customers;
+
+    [Fact]
+    public async Task GetCustomer_for_an_unknown_id_is_NOT_FOUND()
+    {
+        var error = await Assert.ThrowsAsync<RpcException>(() => Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = NewCustomer() }).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, error.StatusCode);
+        var list = await Assert.ThrowsAsync<RpcException>(() => Customers.ListInteractionsAsync(new ListInteractionsRequest { CustomerId = NewCustomer() }).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, list.StatusCode);
+    }
+
+    [Fact]
+    public async Task GetCustomer_without_an_id_is_INVALID_ARGUMENT()
+    {
+        var error = await Assert.ThrowsAsync<RpcException>(() => Customers.GetCustomerAsync(new GetCustomerRequest()).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.StartsWith("customer_id:", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ListInteractions_pages_newest_first_with_tokens_that_stay_valid_as_events_arrive()
+    {
+        var id = NewCustomer();
+        for (var i = 0; i < 25; i++)
+        {
+            await Ingestion.PublishAsync(Req(Game(id, minutes: 1, difficulty: 1, eventId: $"g{i:00}")));
+        }
+        var page1 = await Customers.ListInteractionsAsync(new ListInteractionsRequest { CustomerId = id, PageSize = 10 });
+        Assert.Equal(Enumerable.Range(15, 10).Reverse().Select(i => $"g{i:00}"), page1.Interactions.Select(x => x.EventId));
+        Assert.True(page1.Interactions.Zip(page1.Interactions.Skip(1)).All(p => p.First.Sequence > p.Second.Sequence));
+        Assert.All(page1.Interactions, x => Assert.Equal("game_session", x.Kind));
+
+        for (var i = 0; i < 5; i++)
+        {
+            await Ingestion.PublishAsync(Req(Game(id, minutes: 1, difficulty: 1, eventId: $"new{i}")));
+        }
+        var page2 = await Customers.ListInteractionsAsync(new ListInteractionsRequest { CustomerId = id, PageSize = 10, PageToken = page1.NextPageToken });
+        Assert.Equal(Enumerable.Range(5, 10).Reverse().Select(i => $"g{i:00}"), page2.Interactions.Select(x => x.EventId));
+        var page3 = await Customers.ListInteractionsAsync(new ListInteractionsRequest { CustomerId = id, PageSize = 10, PageToken = page2.NextPageToken });
+        Assert.Equal(Enumerable.Range(0, 5).Reverse().Select(i => $"g{i:00}"), page3.Interactions.Select(x => x.EventId));
+        Assert.Equal("", page3.NextPageToken);
+
+        // The same token gives the same page again.
+        var again = await Customers.ListInteractionsAsync(new ListInteractionsRequest { CustomerId = id, PageSize = 10, PageToken = page1.NextPageToken });
+        Assert.Equal(page2.Interactions, again.Interactions);
+    }
+
+    [Fact]
+    public async Task ListInteractions_with_a_forged_token_is_INVALID_ARGUMENT()
+    {
+        var id = NewCustomer();
+        await Ingestion.PublishAsync(Req(Game(id, 1, 1)));
+        var error = await Assert.ThrowsAsync<RpcException>(() =>
+            Customers.ListInteractionsAsync(new ListInteractionsRequest { CustomerId = id, PageToken = "not-a-token" }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.StartsWith("page_token:", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task GetProgram_returns_the_active_program_with_its_version_and_tiers()
+    {
+        var program = await fixture.Server.Programs.GetProgramAsync(new GetProgramRequest());
+        Assert.Equal("acme-rewards", program.ProgramId);
+        Assert.Equal(12, program.Version.Length);
+        Assert.Equal(["Bronze", "Silver", "Gold", "Platinum"], program.Tiers.Select(t => t.Name));
+        Assert.Equal(1.25, program.Tiers[1].EarnMultiplier);
+        Assert.Contains("categoryMultipliers", program.DefinitionJson, StringComparison.Ordinal);
+    }
+}
