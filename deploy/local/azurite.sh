@@ -7,7 +7,8 @@ port="${1:-10002}"
 data="${2:-$here/.data/azurite}"
 "$here/install.sh" >&2
 mkdir -p "$data"
-nohup node "$here/node_modules/azurite/dist/src/table/main.js" \
+# Own session: a Ctrl-C in the terminal reaches the engine first; the caller stops Azurite afterwards.
+setsid node "$here/node_modules/azurite/dist/src/table/main.js" \
   --tableHost 127.0.0.1 --tablePort "$port" --location "$data" \
   --disableTelemetry --skipApiVersionCheck >"$data/azurite.log" 2>&1 &
 pid=$!

@@ -222,6 +222,29 @@ public class EventValidatorTests
     }
 
     [Fact]
+    public void Purchase_worth_exactly_the_value_bound_passes()
+    {
+        var error = EventValidator.Validate(Valid(Buy("o-1", Line("yacht", "boats", 1, EventValidator.MaxLinesValueMinor))), Sample.Program, Now);
+
+        Assert.Null(error);
+    }
+
+    [Fact]
+    public void Purchase_too_large_to_count_is_rejected_by_the_engine_and_changes_nothing()
+    {
+        var customer = new TestCustomer();
+        // Two lines of 10^6 x 10^12 minor: each within its own bounds, together 2 x 10^18.
+        var huge = Line("gold-bar", "baby", EventValidator.MaxQuantity, EventValidator.MaxUnitPriceMinor);
+
+        var result = customer.Apply(Buy("o-1", huge, huge with { Sku = "gold-bar-2" }));
+
+        Assert.Equal(EventOutcome.Rejected, result.Outcome);
+        Assert.Equal("event.purchase.lines", result.ErrorField);
+        Assert.False(customer.State.Exists);
+        Assert.Empty(customer.State.Orders);
+    }
+
+    [Fact]
     public void Malformed_event_is_rejected_by_the_engine_with_its_field_and_creates_nobody()
     {
         var customer = new TestCustomer();

@@ -348,8 +348,11 @@ public static class CustomerEngine
     private static void TrimSeen(CustomerState state, DateTimeOffset horizon, EngineLimits limits)
     {
         // Ids older than the window are no longer needed: such events are refused by age anyway.
+        // Ids arrive out of occurred_at order, so sweep the whole list, when the oldest-arrived id is out of the window,
+        // every 64 events (deterministic: it depends on the state alone), or when the list is over its bound.
         var horizonTicks = horizon.UtcTicks;
-        if (state.Seen.Count > 0 && state.Seen[0].OccurredTicks < horizonTicks)
+        if (state.Seen.Count > 0 && state.Seen[0].OccurredTicks < horizonTicks
+            || state.EventsApplied % 64 == 0 || state.Seen.Count > limits.DedupeMaxIds)
         {
             state.RemoveSeenWhere(s => s.OccurredTicks < horizonTicks);
         }

@@ -90,7 +90,10 @@ public sealed record InteractionPage(IReadOnlyList<Interaction> Interactions, st
         return new InteractionPage(page, more ? "s" + page[^1].Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture) : "");
     }
 
-    public static bool TryParseToken(string token, out long before) =>
-        long.TryParse(token.AsSpan(1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out before)
+    public static bool TryParseToken(string token, out long before)
+    {
+        before = 0;
+        return token.Length > 1 && long.TryParse(token.AsSpan(1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out before)
         && token[0] == 's' && before > 0;
+    }
 }

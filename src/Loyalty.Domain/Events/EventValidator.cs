@@ -18,6 +18,9 @@ public static class EventValidator
     public const int MaxQuantity = 1_000_000;
     /// <summary>10^12 minor units (10 billion in currency units): keeps every sum far from overflow.</summary>
     public const long MaxUnitPriceMinor = 1_000_000_000_000;
+    /// <summary>Bound on the value of all lines together (sum of quantity x unit price): the per-line bounds alone
+    /// allow 10^18 per line, and a thousand such lines overflow the engine's sums.</summary>
+    public const long MaxLinesValueMinor = 1_000_000_000_000;
     public static readonly TimeSpan MaxFutureSkew = TimeSpan.FromMinutes(5);
 
     public static FieldError? Validate(LoyaltyEvent e, ActiveProgram program, DateTimeOffset now)
@@ -86,6 +89,7 @@ public static class EventValidator
         {
             return new FieldError($"{prefix}.lines", $"at most {MaxLines} lines are allowed");
         }
+        long value = 0;
         for (var i = 0; i < lines.Count; i++)
         {
             var line = lines[i];
@@ -110,6 +114,12 @@ public static class EventValidator
             if (line.UnitPriceMinor > MaxUnitPriceMinor)
             {
                 return new FieldError($"{path}.unit_price_minor", $"must be at most {MaxUnitPriceMinor}");
+            }
+            // Cannot overflow: value is at most 10^12 before adding one line of at most 10^18.
+            value += line.UnitPriceMinor * line.Quantity;
+            if (value > MaxLinesValueMinor)
+            {
+                return new FieldError($"{prefix}.lines", $"total value must be at most {MaxLinesValueMinor} minor units");
             }
         }
         return null;

@@ -32,26 +32,31 @@ public sealed record LineItem(string Sku, string Category, int Quantity, long Un
 
 public sealed record Purchase(string OrderId, string Currency, IReadOnlyList<LineItem> Lines) : EventPayload
 {
+    [JsonIgnore]
     public override string Kind => "purchase";
 }
 
 public sealed record Refund(string OrderId, IReadOnlyList<LineItem> Lines) : EventPayload
 {
+    [JsonIgnore]
     public override string Kind => "refund";
 }
 
 public sealed record GameSession(string GameId, int DurationSeconds, int Difficulty, long Score) : EventPayload
 {
+    [JsonIgnore]
     public override string Kind => "game_session";
 }
 
 public sealed record MatchResult(string GameId, string MatchId, int Rank, int Participants) : EventPayload
 {
+    [JsonIgnore]
     public override string Kind => "match_result";
 }
 
 public sealed record Achievement(string GameId, string AchievementId) : EventPayload
 {
+    [JsonIgnore]
     public override string Kind => "achievement";
 }
 
@@ -62,11 +67,13 @@ public enum SupportChannel { Unspecified = 0, Bot = 1, Human = 2 }
 public sealed record SupportCase(
     string CaseId, SupportStatus Status, SupportChannel Channel, int Satisfaction, int BotTurns, int WaitSeconds) : EventPayload
 {
+    [JsonIgnore]
     public override string Kind => "support_case";
 }
 
 /// <summary>Null fields are left as they are.</summary>
 public sealed record ProfileUpdate(string? DisplayName, int? BirthYear, bool? AccessibilityNeeds, string? TimeZone) : EventPayload
 {
+    [JsonIgnore]
     public override string Kind => "profile_update";
 }

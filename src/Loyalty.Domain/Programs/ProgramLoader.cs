@@ -79,6 +79,8 @@ public static class ProgramLoader
     public static string VersionOf(string json) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(json)))[..12];
 
+    private const long MaxBonus = 1_000_000_000;
+
     public static List<ProgramError> Validate(LoyaltyProgram p)
     {
         var errors = new List<ProgramError>();
@@ -90,6 +92,21 @@ public static class ProgramLoader
             }
         }
 
+        // Nullable annotations do not reach list elements, so `[null]` deserializes; refuse it here, before the
+        // checks below dereference the entries.
+        for (var i = 0; i < p.Earning.MatchResult.RankBonuses.Count; i++)
+        {
+            Check(p.Earning.MatchResult.RankBonuses[i] is not null, $"$.earning.matchResult.rankBonuses[{i}]", "must not be null");
+        }
+        for (var i = 0; i < p.Tiers.Levels.Count; i++)
+        {
+            Check(p.Tiers.Levels[i] is not null, $"$.tiers.levels[{i}]", "must not be null");
+        }
+        if (errors.Count > 0)
+        {
+            return errors;
+        }
+
         Check(!string.IsNullOrWhiteSpace(p.Id) && p.Id.Length <= 64, "$.id", "must be 1..64 characters");
         Check(!string.IsNullOrWhiteSpace(p.Name), "$.name", "must not be empty");
         Check(p.Currency is { Length: 3 } && p.Currency.All(char.IsAsciiLetterUpper), "$.currency",
@@ -98,7 +115,8 @@ public static class ProgramLoader
         Check(TryTimeZone(p.TimeZone), "$.timeZone", $"unknown time zone '{p.TimeZone}' (use an IANA id such as Europe/Berlin)");
 
         var purchase = p.Earning.Purchase;
-        Check(purchase.PointsPerCurrencyUnit >= 0, "$.earning.purchase.pointsPerCurrencyUnit", "must not be negative");
+        // Caps keep every event's points far inside a long, whatever the order value the API accepts.
+        Check(purchase.PointsPerCurrencyUnit is >= 0 and <= 100, "$.earning.purchase.pointsPerCurrencyUnit", "must be 0..100");
         foreach (var (category, multiplier) in purchase.CategoryMultipliers)
         {
             var path = $"$.earning.purchase.categoryMultipliers['{category}']";
@@ -108,25 +126,25 @@ public static class ProgramLoader
         var lowered = purchase.CategoryMultipliers.Keys.GroupBy(k => k.ToLowerInvariant()).FirstOrDefault(g => g.Count() > 1);
         Check(lowered is null, "$.earning.purchase.categoryMultipliers", $"category '{lowered?.Key}' is listed twice (categories ignore case)");
 
-        Check(p.Earning.GameSession.PointsPerMinute >= 0, "$.earning.gameSession.pointsPerMinute", "must not be negative");
+        Check(p.Earning.GameSession.PointsPerMinute is >= 0 and <= 1000, "$.earning.gameSession.pointsPerMinute", "must be 0..1000");
         Check(p.Earning.GameSession.MaxDifficulty is >= 1 and <= 1000, "$.earning.gameSession.maxDifficulty", "must be 1..1000");
 
         var bonuses = p.Earning.MatchResult.RankBonuses;
         for (var i = 0; i < bonuses.Count; i++)
         {
             Check(bonuses[i].MaxRank >= 1, $"$.earning.matchResult.rankBonuses[{i}].maxRank", "must be at least 1");
-            Check(bonuses[i].Points >= 0, $"$.earning.matchResult.rankBonuses[{i}].points", "must not be negative");
+            Check(bonuses[i].Points is >= 0 and <= MaxBonus, $"$.earning.matchResult.rankBonuses[{i}].points", "must be 0..1000000000");
         }
         var dupRank = bonuses.GroupBy(b => b.MaxRank).FirstOrDefault(g => g.Count() > 1);
         Check(dupRank is null, "$.earning.matchResult.rankBonuses", $"maxRank {dupRank?.Key} appears twice");
 
-        Check(p.Earning.Achievement.DefaultPoints >= 0, "$.earning.achievement.defaultPoints", "must not be negative");
+        Check(p.Earning.Achievement.DefaultPoints is >= 0 and <= MaxBonus, "$.earning.achievement.defaultPoints", "must be 0..1000000000");
         foreach (var (id, points) in p.Earning.Achievement.Points)
         {
-            Check(points >= 0, $"$.earning.achievement.points['{id}']", "must not be negative");
+            Check(points is >= 0 and <= MaxBonus, $"$.earning.achievement.points['{id}']", "must be 0..1000000000");
         }
-        Check(p.Earning.Support.ResolvedByHuman >= 0, "$.earning.support.resolvedByHuman", "must not be negative");
-        Check(p.Earning.Support.ResolvedByBot >= 0, "$.earning.support.resolvedByBot", "must not be negative");
+        Check(p.Earning.Support.ResolvedByHuman is >= 0 and <= MaxBonus, "$.earning.support.resolvedByHuman", "must be 0..1000000000");
+        Check(p.Earning.Support.ResolvedByBot is >= 0 and <= MaxBonus, "$.earning.support.resolvedByBot", "must be 0..1000000000");
 
         var tiers = p.Tiers;
         Check(tiers.QualifyingWindowDays is >= 1 and <= 3660, "$.tiers.qualifyingWindowDays", "must be 1..3660 days");
