@@ -44,7 +44,8 @@ public static class LoyaltySiloBuilderExtensions
                 {
                     options.TableServiceClient = new Azure.Data.Tables.TableServiceClient(storage.ConnectionString);
                     options.TableName = storage.TableName;
-                    options.UseStringFormat = true;
+                    // Binary holds 15 x 64 KB per entity; string format only half of that.
+                    options.UseStringFormat = false;
                     options.GrainStorageSerializer = new DomainStateSerializer();
                 });
                 break;

@@ -37,6 +37,8 @@ public sealed class LimitSettings
     public int DedupeMaxIds { get; set; } = EngineLimits.Default.DedupeMaxIds;
     public int InteractionsKept { get; set; } = EngineLimits.Default.InteractionsKept;
     public int OrdersKept { get; set; } = EngineLimits.Default.OrdersKept;
+    public int OrderLinesKept { get; set; } = EngineLimits.Default.OrderLinesKept;
+    public int CategoryBucketsKept { get; set; } = EngineLimits.Default.CategoryBucketsKept;
     public int OnceOnlyKept { get; set; } = EngineLimits.Default.OnceOnlyKept;
 
     public EngineLimits ToEngineLimits() => new()
@@ -45,6 +47,8 @@ public sealed class LimitSettings
         DedupeMaxIds = DedupeMaxIds,
         InteractionsKept = InteractionsKept,
         OrdersKept = OrdersKept,
+        OrderLinesKept = OrderLinesKept,
+        CategoryBucketsKept = CategoryBucketsKept,
         OnceOnlyKept = OnceOnlyKept,
     };
 }

@@ -84,7 +84,7 @@ public static class CustomerEngine
 
         state.EventsApplied++;
         state.LastEventAt = state.LastEventAt is { } last && last > occurred ? last : occurred;
-        state.AddSeen(new SeenEvent(e.EventId, occurred.UtcTicks, outcome.Points));
+        state.AddSeen(SeenEvent.Of(e.EventId, occurred.UtcTicks, outcome.Points));
         TrimSeen(state, horizon, limits);
 
         var summary = outcome.Text;
@@ -156,9 +156,12 @@ public static class CustomerEngine
             }
         }
         state.Orders.Add(new OrderRecord(p.OrderId, day, lines));
-        if (state.Orders.Count > limits.OrdersKept)
+        // Oldest orders go first, by count and by total kept lines (so state size stays bounded).
+        var keptLines = state.Orders.Sum(o => o.Lines.Count);
+        while (state.Orders.Count > 1 && (state.Orders.Count > limits.OrdersKept || keptLines > limits.OrderLinesKept))
         {
-            state.Orders.RemoveRange(0, state.Orders.Count - limits.OrdersKept);
+            keptLines -= state.Orders[0].Lines.Count;
+            state.Orders.RemoveAt(0);
         }
 
         // Category affinity: spend per category, and one purchase counted per category present in the order.
@@ -173,6 +176,13 @@ public static class CustomerEngine
             {
                 state.Categories.RemoveAt(idx);
             }
+        }
+        if (state.Categories.Count > limits.CategoryBucketsKept)
+        {
+            // Too many distinct categories: drop the oldest days' buckets first, then the smallest spend.
+            var keep = state.Categories.OrderByDescending(c => c.Day).ThenByDescending(c => c.SpendMinor)
+                .Take(limits.CategoryBucketsKept).ToHashSet();
+            state.Categories.RemoveAll(c => !keep.Contains(c));
         }
         var value_ = p.Lines.Sum(l => l.UnitPriceMinor * l.Quantity);
         return Change.Earned(total, string.Create(CultureInfo.InvariantCulture,

@@ -51,6 +51,7 @@ public sealed class CustomerState
 
     public SeenEvent? FindSeen(string eventId)
     {
+        eventId = SeenEvent.KeyOf(eventId);
         if (_seenIndex is null)
         {
             _seenIndex = new Dictionary<string, SeenEvent>(Seen.Count, StringComparer.Ordinal);
@@ -107,11 +108,31 @@ public sealed record CustomerProfile
     [JsonPropertyName("tz")] public string TimeZone { get; init; } = "";
 }
 
+/// <param name="EventId">The event id, or for a long id its hash (see <see cref="KeyOf"/>).</param>
 /// <param name="OccurredTicks">UTC ticks of the event's occurred_at.</param>
 public sealed record SeenEvent(
     [property: JsonPropertyName("i")] string EventId,
     [property: JsonPropertyName("t")] long OccurredTicks,
-    [property: JsonPropertyName("d")] long PointsDelta);
+    [property: JsonPropertyName("d")] long PointsDelta)
+{
+    private const int MaxPlainLength = 40;
+
+    /// <summary>How an event id is remembered: as itself when short, else as '#' + 128 bits of its SHA-256
+    /// (base64url). Plain ids never start with '#', so the two forms cannot meet; this bounds the dedupe
+    /// table's size whatever ids clients choose.</summary>
+    public static string KeyOf(string eventId)
+    {
+        if (eventId.Length <= MaxPlainLength && !eventId.StartsWith('#'))
+        {
+            return eventId;
+        }
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(eventId));
+        return "#" + Convert.ToBase64String(hash, 0, 16).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    }
+
+    public static SeenEvent Of(string eventId, long occurredTicks, long pointsDelta) =>
+        new(KeyOf(eventId), occurredTicks, pointsDelta);
+}
 
 public sealed record Interaction(
     [property: JsonPropertyName("seq")] long Sequence,

@@ -1,0 +1,39 @@
+using System.Text.Json;
+using Loyalty.Domain;
+using Loyalty.Domain.Customers;
+using Loyalty.TestKit;
+using Xunit.Abstractions;
+
+namespace Loyalty.Domain.Tests;
+
+public sealed class StateSizeTests(ITestOutputHelper output)
+{
+    /// <summary>Azure Table storage holds 15 binary properties of 64 KB per entity; leave room for keys.</summary>
+    private const int EntityBudget = 900 * 1024;
+
+    [Fact]
+    public void Largest_possible_state_fits_one_azure_table_entity()
+    {
+        var limits = EngineLimits.Default;
+        var program = Sample.Program;
+        var state = new CustomerState();
+        var now = new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
+        foreach (var e in WorstCase.Events(WorstCase.CustomerId("domain"), now, limits))
+        {
+            var result = CustomerEngine.Apply(state, e, program, now, limits);
+            Assert.Equal(EventOutcome.Applied, result.Outcome);
+        }
+
+        // Every bound is full.
+        Assert.Equal(limits.InteractionsKept, state.Interactions.Count);
+        Assert.Equal(limits.OrderLinesKept, state.Orders.Sum(o => o.Lines.Count));
+        Assert.Equal(limits.OnceOnlyKept, state.Achievements.Count);
+        Assert.Equal(limits.OnceOnlyKept, state.ResolvedCases.Count);
+        Assert.Equal(limits.CategoryBucketsKept, state.Categories.Count);
+        Assert.InRange(state.Seen.Count, limits.DedupeMaxIds * 9 / 10, limits.DedupeMaxIds);
+
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(state, DomainJson.Options);
+        output.WriteLine($"worst-case serialized state: {bytes.Length} bytes");
+        Assert.True(bytes.Length < EntityBudget, $"worst-case state is {bytes.Length} bytes");
+    }
+}
