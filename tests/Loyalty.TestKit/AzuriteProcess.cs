@@ -28,7 +28,7 @@ public sealed class AzuriteProcess : IAsyncDisposable
     public string ConnectionString =>
         $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AccountKey};TableEndpoint=http://127.0.0.1:{Port}/devstoreaccount1;";
 
-    public static async Task<AzuriteProcess> StartAsync(string? dataDir = null)
+    public static async Task<AzuriteProcess> StartAsync(string? dataDir = null, int? port = null)
     {
         var script = Path.Combine(RepoPaths.Root, "deploy", "local", "node_modules", "azurite", "dist", "src", "table", "main.js");
         if (!File.Exists(script))
@@ -38,7 +38,7 @@ public sealed class AzuriteProcess : IAsyncDisposable
         }
         var ownsData = dataDir is null;
         dataDir ??= Directory.CreateTempSubdirectory("loyalty-azurite-").FullName;
-        var port = FreePorts.Next();
+        var tablePort = port ?? FreePorts.Next();
         var info = new ProcessStartInfo("node")
         {
             RedirectStandardOutput = true,
@@ -47,7 +47,7 @@ public sealed class AzuriteProcess : IAsyncDisposable
         };
         foreach (var arg in new[]
         {
-            script, "--tableHost", "127.0.0.1", "--tablePort", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            script, "--tableHost", "127.0.0.1", "--tablePort", tablePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--location", dataDir, "--disableTelemetry", "--skipApiVersionCheck",
         })
         {
@@ -83,14 +83,33 @@ public sealed class AzuriteProcess : IAsyncDisposable
         };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var azurite = new AzuriteProcess(process, port, dataDir, ownsData);
+        var azurite = new AzuriteProcess(process, tablePort, dataDir, ownsData);
         var done = await Task.WhenAny(started.Task, process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
         if (done != started.Task)
         {
             await azurite.DisposeAsync();
-            throw new InvalidOperationException($"Azurite did not start on 127.0.0.1:{port}:\n{output}");
+            throw new InvalidOperationException($"Azurite did not start on 127.0.0.1:{tablePort}:\n{output}");
         }
         return azurite;
+    }
+
+    /// <summary>SIGINT: Azurite flushes its data and exits (killed, or even on SIGTERM, it loses its last seconds of
+    /// writes, since it persists on a timer: it is not a durability reference).</summary>
+    public async Task StopGracefullyAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _ = NativeMethods.kill(_process.Id, NativeMethods.SIGINT);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            try
+            {
+                await _process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill(entireProcessTree: true);
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()
@@ -112,4 +131,12 @@ public sealed class AzuriteProcess : IAsyncDisposable
             }
         }
     }
+}
+
+internal static partial class NativeMethods
+{
+    public const int SIGINT = 2;
+
+    [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+    public static partial int kill(int pid, int sig);
 }
