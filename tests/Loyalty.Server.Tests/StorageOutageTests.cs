@@ -27,6 +27,10 @@ public sealed class StorageOutageTests
             var error = await Assert.ThrowsAsync<RpcException>(() =>
                 server.Ingestion.PublishAsync(Req(during), deadline: DateTime.UtcNow.AddSeconds(90)).ResponseAsync);
             Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+            // The customer could not reload and deactivated; reactivating needs storage too.
+            var read = await Assert.ThrowsAsync<RpcException>(() =>
+                server.Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = id }, deadline: DateTime.UtcNow.AddSeconds(90)).ResponseAsync);
+            Assert.Equal(StatusCode.Unavailable, read.StatusCode);
 
             await using var back = await AzuriteProcess.StartAsync(data, port); // same data, same address
             PublishResult? retry = null;

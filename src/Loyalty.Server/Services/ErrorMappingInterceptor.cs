@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Loyalty.Grains;
+using Orleans.Runtime;
 
 namespace Loyalty.Server.Services;
 
@@ -32,10 +33,43 @@ public sealed class ErrorMappingInterceptor(ILogger<ErrorMappingInterceptor> log
         {
             throw new RpcException(new Status(StatusCode.Cancelled, "The call was cancelled."));
         }
+        catch (Exception e) when (IsTransient(e))
+        {
+            logger.LogWarning(e, "{Method}: storage or cluster unavailable", context.Method);
+            throw new RpcException(new Status(StatusCode.Unavailable, "Storage or cluster is unavailable; nothing was applied. Retrying with the same event ids is safe."));
+        }
         catch (Exception e)
         {
             logger.LogError(e, "{Method} failed", context.Method);
             throw new RpcException(new Status(StatusCode.Internal, "Internal error; retrying with the same event ids is safe."));
         }
+    }
+
+    /// <summary>Storage that cannot be reached (e.g. while a customer activates and reads its state) or a silo
+    /// that went away: the client should retry.</summary>
+    private static bool IsTransient(Exception e)
+    {
+        var pending = new Stack<Exception>();
+        pending.Push(e);
+        while (pending.Count > 0)
+        {
+            var current = pending.Pop();
+            if (current is Azure.RequestFailedException or HttpRequestException or SiloUnavailableException or OrleansMessageRejectionException)
+            {
+                return true;
+            }
+            if (current is AggregateException aggregate)
+            {
+                foreach (var inner in aggregate.InnerExceptions)
+                {
+                    pending.Push(inner);
+                }
+            }
+            else if (current.InnerException is { } inner)
+            {
+                pending.Push(inner);
+            }
+        }
+        return false;
     }
 }
