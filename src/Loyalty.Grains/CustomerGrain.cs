@@ -3,6 +3,7 @@ using Loyalty.Domain.Customers;
 using Loyalty.Domain.Events;
 using Microsoft.Extensions.Logging;
 using Orleans.Concurrency;
+using Orleans.Storage;
 
 namespace Loyalty.Grains;
 
@@ -62,21 +63,29 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         {
             await reloading;
         }
-        if (_broken)
-        {
-            throw new EventsNotCommittedException("This customer's state could not be reloaded after a failed write; retry.");
-        }
+        ThrowIfBroken();
         var program = _programs.Current;
         var now = _time.GetUtcNow();
         var results = new EventResult[events.Length];
         var applied = 0;
-        for (var i = 0; i < events.Length; i++)
+        try
         {
-            results[i] = CustomerEngine.Apply(_live, events[i], program, now, _limits);
-            if (results[i].Changed)
+            for (var i = 0; i < events.Length; i++)
             {
-                applied++;
+                results[i] = CustomerEngine.Apply(_live, events[i], program, now, _limits);
+                if (results[i].Changed)
+                {
+                    applied++;
+                }
             }
+        }
+        catch (Exception ex)
+        {
+            // The live state may be half-changed. Never write it: fail everything not yet stored and let the
+            // next activation start again from storage.
+            _logger.LogError(ex, "Applying events for customer {CustomerId} failed; deactivating", this.GetPrimaryKeyString());
+            Break();
+            throw new EventsNotCommittedException("Applying these events failed; nothing was stored. Retrying with the same event ids is safe.", ex);
         }
         if (applied > 0)
         {
@@ -104,15 +113,20 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
                 if (target > from && target <= to)
                 {
                     throw new EventsNotCommittedException(
-                        $"The storage write for customer {this.GetPrimaryKeyString()} failed; these events were not applied. Retrying with the same event ids is safe.");
+                        $"The storage write for customer {this.GetPrimaryKeyString()} failed; these events may not have been applied. Retrying with the same event ids is safe.");
                 }
             }
             if (_written >= target)
             {
                 return;
             }
-            _writing ??= WriteAsync();
-            await _writing;
+            ThrowIfBroken();
+            var writing = _writing ??= WriteAsync();
+            await writing;
+            if (ReferenceEquals(_writing, writing))
+            {
+                _writing = null; // in case the write completed synchronously
+            }
         }
     }
 
@@ -130,6 +144,12 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
             _written = version;
             _eventsSinceWrite -= events;
             LoyaltyMetrics.RecordWrite(events, Stopwatch.GetElapsedTime(started));
+        }
+        catch (Exception ex) when (IsEtagConflict(ex))
+        {
+            // Another activation wrote this customer (e.g. during a cluster membership change): this one is stale.
+            _logger.LogWarning(ex, "Customer {CustomerId} was written elsewhere; deactivating this stale activation", this.GetPrimaryKeyString());
+            Break();
         }
         catch (Exception ex)
         {
@@ -158,25 +178,61 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
     private async Task ReloadAsync()
     {
         // Nothing applies while we reload (Apply waits on _reloading), so every version up to now is lost.
+        MarkUnwrittenLost();
+        try
+        {
+            await _state.ReadStateAsync();
+            _durable = _state.State;
+            _live = _durable.Snapshot();
+            // The reloaded state is exactly what storage holds: later calls that change nothing need no write.
+            _version++;
+            _written = _version;
+        }
+        catch (Exception ex)
+        {
+            // The stored state is unknown: stop serving from this activation; the next call reactivates.
+            _logger.LogError(ex, "Reloading customer {CustomerId} failed; deactivating", this.GetPrimaryKeyString());
+            Break();
+            throw new EventsNotCommittedException("Customer state could not be reloaded after a failed write; retry.", ex);
+        }
+    }
+
+    /// <summary>Every version not known to be stored fails; this activation writes nothing more and goes away.</summary>
+    private void Break()
+    {
+        _broken = true;
+        MarkUnwrittenLost();
+        _lost.Add((_written, long.MaxValue));
+        DeactivateOnIdle();
+    }
+
+    private void MarkUnwrittenLost()
+    {
         _lost.Add((_written, _version));
         if (_lost.Count > 32)
         {
             _lost.RemoveAt(0);
         }
         _eventsSinceWrite = 0;
-        try
+    }
+
+    private void ThrowIfBroken()
+    {
+        if (_broken)
         {
-            await _state.ReadStateAsync();
-            _durable = _state.State;
-            _live = _durable.Snapshot();
+            throw new EventsNotCommittedException("This customer's activation is being replaced after a storage problem; nothing was applied. Retry.");
         }
-        catch (Exception ex)
+    }
+
+    private static bool IsEtagConflict(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
         {
-            // The stored state is unknown: stop serving from this activation; the next call reactivates.
-            _logger.LogError(ex, "Reloading customer {CustomerId} failed; deactivating", this.GetPrimaryKeyString());
-            _broken = true;
-            DeactivateOnIdle();
-            throw new EventsNotCommittedException("Customer state could not be reloaded after a failed write; retry.", ex);
+            if (e is InconsistentStateException)
+            {
+                return true;
+            }
         }
+        return false;
     }
 }

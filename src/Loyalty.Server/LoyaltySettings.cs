@@ -41,7 +41,27 @@ public sealed class LimitSettings
     public int CategoryBucketsKept { get; set; } = EngineLimits.Default.CategoryBucketsKept;
     public int OnceOnlyKept { get; set; } = EngineLimits.Default.OnceOnlyKept;
 
-    public EngineLimits ToEngineLimits() => new()
+    public EngineLimits ToEngineLimits()
+    {
+        foreach (var (name, value) in new[]
+        {
+            (nameof(DedupeMaxIds), DedupeMaxIds), (nameof(InteractionsKept), InteractionsKept), (nameof(OrdersKept), OrdersKept),
+            (nameof(OrderLinesKept), OrderLinesKept), (nameof(CategoryBucketsKept), CategoryBucketsKept), (nameof(OnceOnlyKept), OnceOnlyKept),
+        })
+        {
+            if (value < 1)
+            {
+                throw new InvalidOperationException($"Loyalty:Limits:{name} must be at least 1, not {value}");
+            }
+        }
+        if (DedupeWindow < TimeSpan.FromHours(1))
+        {
+            throw new InvalidOperationException($"Loyalty:Limits:DedupeWindow must be at least one hour, not {DedupeWindow}");
+        }
+        return Create();
+    }
+
+    private EngineLimits Create() => new()
     {
         DedupeWindow = DedupeWindow,
         DedupeMaxIds = DedupeMaxIds,

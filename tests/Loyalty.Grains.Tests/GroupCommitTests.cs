@@ -69,4 +69,28 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
         Assert.Equal(EventOutcome.Applied, retry[0].Outcome);
         Assert.Equal(5, (await grain.Get())!.Summary.PointsLifetime);
     }
+
+    [Fact]
+    public async Task After_a_failed_write_calls_that_change_nothing_answer_normally()
+    {
+        var storage = fixture.Storage_;
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        var stored = Game(id, "stored", Now, minutes: 2);
+        await grain.Apply([stored]);
+
+        storage.FailNextWrites(1);
+        await Assert.ThrowsAsync<EventsNotCommittedException>(() => grain.Apply([Game(id, "lost", Now)]));
+        storage.FailNextWrites(0);
+
+        var duplicate = await grain.Apply([stored]);
+        Assert.Equal(EventOutcome.Duplicate, duplicate[0].Outcome);
+        Assert.Equal(2, duplicate[0].PointsDelta);
+        var rejected = await grain.Apply([new Loyalty.Domain.Events.LoyaltyEvent
+        {
+            EventId = "refund", CustomerId = id, OccurredAt = Now,
+            Payload = new Loyalty.Domain.Events.Refund("no-such-order", [new Loyalty.Domain.Events.LineItem("a", "toys", 1, 1)]),
+        }]);
+        Assert.Equal(EventOutcome.Rejected, rejected[0].Outcome);
+    }
 }

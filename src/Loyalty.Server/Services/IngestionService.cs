@@ -51,29 +51,14 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         }
 
         // One call per customer, all customers in parallel; within a customer the events keep request order.
+        // If any customer's write fails the call fails (UNAVAILABLE): the client retries the whole batch, and the
+        // events that were stored answer DUPLICATE. A per-event REJECTED would read as final and lose events.
         await Task.WhenAll(byCustomer.Select(async pair =>
         {
-            var events = pair.Value.Select(x => x.Event).ToArray();
-            try
+            var applied = await grains.GetGrain<ICustomerGrain>(pair.Key).Apply([.. pair.Value.Select(x => x.Event)]);
+            for (var j = 0; j < applied.Length; j++)
             {
-                var applied = await grains.GetGrain<ICustomerGrain>(pair.Key).Apply(events);
-                for (var j = 0; j < applied.Length; j++)
-                {
-                    results[pair.Value[j].Index] = ProtoMapping.ToProto(applied[j]);
-                }
-            }
-            catch (Exception ex) when (ex is EventsNotCommittedException or TimeoutException)
-            {
-                // This customer's events were not applied; the others stand. Retrying them is safe.
-                foreach (var (index, e) in pair.Value)
-                {
-                    results[index] = new V1.PublishResult
-                    {
-                        EventId = e.EventId,
-                        Outcome = V1.Outcome.Rejected,
-                        Error = $"not applied: {ex.Message}",
-                    };
-                }
+                results[pair.Value[j].Index] = ProtoMapping.ToProto(applied[j]);
             }
         }));
         return new V1.PublishBatchResponse { Results = { results } };
