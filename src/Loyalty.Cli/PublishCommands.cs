@@ -155,7 +155,7 @@ public static class PublishCommands
         var caseId = new Option<string>("--case") { Description = "Case id", Required = true };
         var status = new Option<string>("--status") { Description = "opened | escalated | resolved", Required = true };
         var channel = new Option<string>("--channel") { Description = "bot | human", Required = true };
-        var satisfaction = new Option<int>("--satisfaction") { Description = "1..5 (0 = not rated)" };
+        var satisfaction = new Option<int?>("--satisfaction") { Description = "1..5 (omit when not rated)" };
         var botTurns = new Option<int>("--bot-turns") { Description = "Turns with the bot" };
         var wait = new Option<int>("--wait-seconds") { Description = "Seconds the customer waited" };
         var command = common.Command("support", "A support case opened, escalated or resolved", caseId, status, channel, satisfaction, botTurns, wait);
@@ -178,10 +178,13 @@ public static class PublishCommands
                     "human" => SupportChannel.Human,
                     var other => throw new ArgumentException($"--channel: '{other}' is not bot or human"),
                 },
-                Satisfaction = parse.GetValue(satisfaction),
                 BotTurns = parse.GetValue(botTurns),
                 WaitSeconds = parse.GetValue(wait),
             };
+            if (parse.GetValue(satisfaction) is { } rating)
+            {
+                e.SupportCase.Satisfaction = rating;
+            }
             return e;
         }, ct));
         return command;

@@ -15,6 +15,9 @@ public static class DomainJson
             PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
             DefaultIgnoreCondition = JsonIgnoreCondition.Never,
             NumberHandling = JsonNumberHandling.Strict,
+            // Non-ASCII text as UTF-8 (up to 3 bytes a character) instead of \uXXXX escapes (6 bytes): it keeps the
+            // stored state within one Azure Table entity. Safe here: this JSON is never embedded in HTML or script.
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         };
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
         options.MakeReadOnly(populateMissingResolver: true);

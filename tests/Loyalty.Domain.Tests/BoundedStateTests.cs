@@ -22,16 +22,16 @@ public class BoundedStateTests
     }
 
     [Fact]
-    public void Default_limits_keep_200_interactions()
+    public void Default_limits_keep_100_interactions()
     {
         var customer = new TestCustomer();
 
-        for (var i = 0; i < 205; i++)
+        for (var i = 0; i < 105; i++)
         {
             customer.Earn(Game(60, 1));
         }
 
-        Assert.Equal(200, customer.State.Interactions.Count);
+        Assert.Equal(100, customer.State.Interactions.Count);
         Assert.Equal(6, customer.State.Interactions[0].Sequence);
     }
 

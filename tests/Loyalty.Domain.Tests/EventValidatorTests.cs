@@ -70,8 +70,8 @@ public class EventValidatorTests
         "support channel unknown" => Valid(Support("k-1", SupportStatus.Opened, (SupportChannel)7)),
         "support satisfaction 6" => Valid(Support("k-1", SupportStatus.Resolved, SupportChannel.Human, satisfaction: 6)),
         "support satisfaction -1" => Valid(Support("k-1", SupportStatus.Resolved, SupportChannel.Human, satisfaction: -1)),
-        "support negative bot turns" => Valid(new SupportCase("k-1", SupportStatus.Opened, SupportChannel.Bot, 0, -1, 0)),
-        "support negative wait" => Valid(new SupportCase("k-1", SupportStatus.Opened, SupportChannel.Bot, 0, 0, -1)),
+        "support negative bot turns" => Valid(new SupportCase("k-1", SupportStatus.Opened, SupportChannel.Bot, null, -1, 0)),
+        "support negative wait" => Valid(new SupportCase("k-1", SupportStatus.Opened, SupportChannel.Bot, null, 0, -1)),
         "profile no field" => Valid(Profile()),
         "profile birth year 1800" => Valid(Profile(birthYear: 1800)),
         "profile birth year next year" => Valid(Profile(birthYear: 2027)),
@@ -167,7 +167,7 @@ public class EventValidatorTests
             "game_session" => Game(86_400, 10),
             "match_result" => Match(4, 4),
             "achievement" => Achieved("first-win"),
-            "support_case" => Support("k-1", SupportStatus.Resolved, SupportChannel.Human, satisfaction: 0),
+            "support_case" => Support("k-1", SupportStatus.Resolved, SupportChannel.Human),
             "profile_update" => Profile(name: "", birthYear: 1900, access: false, timeZone: "Asia/Tokyo"),
             _ => throw new ArgumentOutOfRangeException(nameof(kind)),
         };
@@ -195,9 +195,11 @@ public class EventValidatorTests
     }
 
     [Fact]
-    public void Satisfaction_zero_means_not_rated_and_passes()
+    public void Satisfaction_unset_means_not_rated_and_passes_but_zero_is_refused()
     {
-        Assert.Null(EventValidator.Validate(Valid(Support("k-1", SupportStatus.Opened, SupportChannel.Bot, satisfaction: 0)), Sample.Program, Now));
+        Assert.Null(EventValidator.Validate(Valid(Support("k-1", SupportStatus.Opened, SupportChannel.Bot)), Sample.Program, Now));
+        Assert.Equal("event.support_case.satisfaction",
+            EventValidator.Validate(Valid(Support("k-1", SupportStatus.Opened, SupportChannel.Bot, satisfaction: 0)), Sample.Program, Now)?.Field);
         Assert.Null(EventValidator.Validate(Valid(Support("k-1", SupportStatus.Opened, SupportChannel.Bot, satisfaction: 5)), Sample.Program, Now));
     }
 

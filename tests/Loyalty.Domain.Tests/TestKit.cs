@@ -36,7 +36,7 @@ internal static class Pay
 
     public static Achievement Achieved(string achievementId, string gameId = "chess") => new(gameId, achievementId);
 
-    public static SupportCase Support(string caseId, SupportStatus status, SupportChannel channel, int satisfaction = 0) =>
+    public static SupportCase Support(string caseId, SupportStatus status, SupportChannel channel, int? satisfaction = null) =>
         new(caseId, status, channel, satisfaction, BotTurns: 0, WaitSeconds: 0);
 
     public static ProfileUpdate Profile(string? name = null, int? birthYear = null, bool? access = null, string? timeZone = null) =>

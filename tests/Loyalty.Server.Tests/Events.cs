@@ -35,10 +35,14 @@ internal static class Events
         return e;
     }
 
-    public static Event Support(string customer, SupportStatus status, SupportChannel channel, int satisfaction = 0)
+    public static Event Support(string customer, SupportStatus status, SupportChannel channel, int? satisfaction = null)
     {
         var e = Base(customer);
-        e.SupportCase = new SupportCase { CaseId = "case-" + e.EventId[..6], Status = status, Channel = channel, Satisfaction = satisfaction };
+        e.SupportCase = new SupportCase { CaseId = "case-" + e.EventId[..6], Status = status, Channel = channel };
+        if (satisfaction is { } rating)
+        {
+            e.SupportCase.Satisfaction = rating;
+        }
         return e;
     }
 

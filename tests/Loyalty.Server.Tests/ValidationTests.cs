@@ -40,6 +40,8 @@ public sealed class ValidationTests(ServerFixture fixture)
         { "support channel unknown enum", "event.support_case.channel" },
         { "satisfaction six", "event.support_case.satisfaction" },
         { "satisfaction negative", "event.support_case.satisfaction" },
+        { "satisfaction zero", "event.support_case.satisfaction" },
+        { "event_id with a format character", "event.event_id" },
         { "profile without fields", "event.profile_update" },
         { "birth year 1800", "event.profile_update.birth_year" },
         { "unknown time zone", "event.profile_update.time_zone" },
@@ -85,6 +87,10 @@ public sealed class ValidationTests(ServerFixture fixture)
             case "satisfaction six":
                 e.SupportCase = new SupportCase { CaseId = "c", Status = SupportStatus.Resolved, Channel = SupportChannel.Human, Satisfaction = 6 };
                 break;
+            case "satisfaction zero":
+                e.SupportCase = new SupportCase { CaseId = "c", Status = SupportStatus.Resolved, Channel = SupportChannel.Human, Satisfaction = 0 };
+                break;
+            case "event_id with a format character": e.EventId = "evt\u200Bhidden"; break;
             case "satisfaction negative":
                 e.SupportCase = new SupportCase { CaseId = "c", Status = SupportStatus.Resolved, Channel = SupportChannel.Human, Satisfaction = -1 };
                 break;

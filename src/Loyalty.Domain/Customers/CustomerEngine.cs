@@ -36,7 +36,7 @@ public static class CustomerEngine
         if (occurred.UtcTicks <= state.DedupeFloorTicks)
         {
             return Reject(state, e, program,
-                $"event.occurred_at: at or before {new DateTimeOffset(state.DedupeFloorTicks, TimeSpan.Zero):O}, the oldest event this customer still remembers ({limits.DedupeMaxIds} ids); it cannot be applied exactly once", null);
+                $"event.occurred_at: at or before {new DateTimeOffset(state.DedupeFloorTicks, TimeSpan.Zero):O}, older than the event ids this customer still remembers (at most {limits.DedupeMaxIds}, for {limits.DedupeWindow.TotalDays:0} days); it cannot be applied exactly once", null);
         }
 
         if (!state.Exists)
@@ -107,7 +107,8 @@ public static class CustomerEngine
 
     private static Change ApplyPurchase(CustomerState state, Purchase p, ActiveProgram program, int day, EngineLimits limits)
     {
-        if (state.Orders.Any(o => o.OrderId == p.OrderId))
+        var orderKey = StoredKey.Of(p.OrderId);
+        if (state.Orders.Any(o => o.OrderId == orderKey))
         {
             return Change.Refused($"event.purchase.order_id: order '{p.OrderId}' was already recorded by another event");
         }
@@ -141,10 +142,11 @@ public static class CustomerEngine
         var lines = new List<OrderLine>();
         for (var i = 0; i < p.Lines.Count; i++)
         {
-            var idx = lines.FindIndex(l => l.Sku == p.Lines[i].Sku);
+            var sku = StoredKey.Of(p.Lines[i].Sku);
+            var idx = lines.FindIndex(l => l.Sku == sku);
             if (idx < 0)
             {
-                lines.Add(new OrderLine(p.Lines[i].Sku, p.Lines[i].Quantity, allocated[i]));
+                lines.Add(new OrderLine(sku, p.Lines[i].Quantity, allocated[i]));
             }
             else
             {
@@ -155,7 +157,7 @@ public static class CustomerEngine
                 };
             }
         }
-        state.Orders.Add(new OrderRecord(p.OrderId, day, lines));
+        state.Orders.Add(new OrderRecord(orderKey, day, lines));
         // Oldest orders go first, by count and by total kept lines (so state size stays bounded).
         var keptLines = state.Orders.Sum(o => o.Lines.Count);
         while (state.Orders.Count > 1 && (state.Orders.Count > limits.OrdersKept || keptLines > limits.OrderLinesKept))
@@ -191,7 +193,8 @@ public static class CustomerEngine
 
     private static Change ApplyRefund(CustomerState state, Refund r)
     {
-        var index = state.Orders.FindIndex(o => o.OrderId == r.OrderId);
+        var orderKey = StoredKey.Of(r.OrderId);
+        var index = state.Orders.FindIndex(o => o.OrderId == orderKey);
         if (index < 0)
         {
             return Change.Refused($"event.refund.order_id: order '{r.OrderId}' is unknown (never purchased, or older than the kept orders)");
@@ -202,7 +205,8 @@ public static class CustomerEngine
         for (var i = 0; i < r.Lines.Count; i++)
         {
             var line = r.Lines[i];
-            var idx = lines.FindIndex(l => l.Sku == line.Sku);
+            var sku = StoredKey.Of(line.Sku);
+            var idx = lines.FindIndex(l => l.Sku == sku);
             if (idx < 0)
             {
                 return Change.Refused($"event.refund.lines[{i}].sku: '{line.Sku}' is not in order '{r.OrderId}'");
@@ -238,39 +242,40 @@ public static class CustomerEngine
 
     private static Change ApplyAchievement(CustomerState state, Achievement a, ActiveProgram program, EngineLimits limits)
     {
-        var key = $"{a.GameId}/{a.AchievementId}";
+        var key = StoredKey.Of($"{a.GameId}/{a.AchievementId}");
         if (state.Achievements.Contains(key))
         {
-            return Change.Earned(0, $"achievement {key} (already rewarded)");
+            return Change.Earned(0, $"achievement {a.AchievementId} in {a.GameId} (already rewarded)");
         }
         state.Achievements.Add(key);
         Bound(state.Achievements, limits.OnceOnlyKept);
         var rules = program.Definition.Earning.Achievement;
         var basePoints = rules.Points.TryGetValue(a.AchievementId, out var p) ? p : rules.DefaultPoints;
-        return Change.Earned(Earn(basePoints, state, program), $"achievement {key}");
+        return Change.Earned(Earn(basePoints, state, program), $"achievement {a.AchievementId} in {a.GameId}");
     }
 
     private static Change ApplySupport(CustomerState state, SupportCase s, ActiveProgram program, int day, EngineLimits limits)
     {
         var opened = s.Status == SupportStatus.Opened;
-        var rated = s.Satisfaction is >= 1 and <= 5;
+        var rated = s.Satisfaction is not null;
         UpdateActivity(state, day, a => a with
         {
             SupportContacts = a.SupportContacts + (opened ? 1 : 0),
             Ratings = a.Ratings + (rated ? 1 : 0),
-            RatingSum = a.RatingSum + (rated ? s.Satisfaction : 0),
+            RatingSum = a.RatingSum + (s.Satisfaction ?? 0),
         });
         long points = 0;
         var text = $"support case {s.CaseId} {s.Status.ToString().ToLowerInvariant()} via {s.Channel.ToString().ToLowerInvariant()}";
         if (s.Status == SupportStatus.Resolved)
         {
-            if (state.ResolvedCases.Contains(s.CaseId))
+            var caseKey = StoredKey.Of(s.CaseId);
+            if (state.ResolvedCases.Contains(caseKey))
             {
                 text += " (bonus already paid)";
             }
             else
             {
-                state.ResolvedCases.Add(s.CaseId);
+                state.ResolvedCases.Add(caseKey);
                 Bound(state.ResolvedCases, limits.OnceOnlyKept);
                 var rules = program.Definition.Earning.Support;
                 points = Earn(s.Channel == SupportChannel.Human ? rules.ResolvedByHuman : rules.ResolvedByBot, state, program);
@@ -365,6 +370,9 @@ public static class CustomerEngine
             || state.EventsApplied % 64 == 0 || state.Seen.Count > limits.DedupeMaxIds)
         {
             state.RemoveSeenWhere(s => s.OccurredTicks < horizonTicks);
+            // Remember the cut, so a clock that steps back (another silo, a reactivation) cannot re-admit
+            // an id forgotten here.
+            state.DedupeFloorTicks = Math.Max(state.DedupeFloorTicks, horizonTicks - 1);
         }
         if (state.Seen.Count <= limits.DedupeMaxIds)
         {

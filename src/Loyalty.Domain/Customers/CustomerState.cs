@@ -115,20 +115,7 @@ public sealed record SeenEvent(
     [property: JsonPropertyName("t")] long OccurredTicks,
     [property: JsonPropertyName("d")] long PointsDelta)
 {
-    private const int MaxPlainLength = 40;
-
-    /// <summary>How an event id is remembered: as itself when short, else as '#' + 128 bits of its SHA-256
-    /// (base64url). Plain ids never start with '#', so the two forms cannot meet; this bounds the dedupe
-    /// table's size whatever ids clients choose.</summary>
-    public static string KeyOf(string eventId)
-    {
-        if (eventId.Length <= MaxPlainLength && !eventId.StartsWith('#'))
-        {
-            return eventId;
-        }
-        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(eventId));
-        return "#" + Convert.ToBase64String(hash, 0, 16).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-    }
+    public static string KeyOf(string eventId) => StoredKey.Of(eventId);
 
     public static SeenEvent Of(string eventId, long occurredTicks, long pointsDelta) =>
         new(KeyOf(eventId), occurredTicks, pointsDelta);

@@ -10,13 +10,13 @@ public sealed record EngineLimits
     /// <summary>How many event ids are remembered per customer (the most recent by occurred_at).</summary>
     public int DedupeMaxIds { get; init; } = 4_000;
     /// <summary>How many recent interactions ListInteractions can page through.</summary>
-    public int InteractionsKept { get; init; } = 200;
+    public int InteractionsKept { get; init; } = 100;
     /// <summary>How many orders are kept for refunds.</summary>
     public int OrdersKept { get; init; } = 200;
     /// <summary>How many order lines (all kept orders together) are kept for refunds.</summary>
     public int OrderLinesKept { get; init; } = 1_000;
     /// <summary>How many (day, category) spend buckets are kept for category affinity.</summary>
-    public int CategoryBucketsKept { get; init; } = 500;
+    public int CategoryBucketsKept { get; init; } = 250;
     /// <summary>How many paid achievements and resolved cases are remembered.</summary>
     public int OnceOnlyKept { get; init; } = 200;
 

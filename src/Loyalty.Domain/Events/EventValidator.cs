@@ -146,7 +146,7 @@ public static class EventValidator
             ? null : new FieldError("event.support_case.status", $"unknown or unspecified status ({(int)s.Status})"))
         ?? (s.Channel is SupportChannel.Bot or SupportChannel.Human
             ? null : new FieldError("event.support_case.channel", $"unknown or unspecified channel ({(int)s.Channel})"))
-        ?? (s.Satisfaction is < 0 or > 5 ? new FieldError("event.support_case.satisfaction", "must be 1..5 (or 0 when not rated)") : null)
+        ?? (s.Satisfaction is { } rating && rating is < 1 or > 5 ? new FieldError("event.support_case.satisfaction", "must be 1..5 (leave it unset when not rated)") : null)
         ?? (s.BotTurns is < 0 or > 100_000 ? new FieldError("event.support_case.bot_turns", "must be 0..100000") : null)
         ?? (s.WaitSeconds is < 0 or > 30 * 86_400 ? new FieldError("event.support_case.wait_seconds", "must be 0..2592000") : null);
 
@@ -190,11 +190,23 @@ public static class EventValidator
         {
             return new FieldError(field, $"is longer than {MaxShortText} characters");
         }
+        if (!IsWellFormed(value))
+        {
+            return new FieldError(field, "contains invalid UTF-16 (an unpaired surrogate)");
+        }
         foreach (var c in value)
         {
-            if (char.IsControl(c) || char.IsSurrogate(c) && !IsWellFormed(value))
+            // Control, format, separator, private-use and unassigned characters are refused: they are never
+            // meaningful in ids and names, and would be stored escaped (six bytes each).
+            switch (char.GetUnicodeCategory(c))
             {
-                return new FieldError(field, "contains control characters or invalid UTF-16");
+                case System.Globalization.UnicodeCategory.Control:
+                case System.Globalization.UnicodeCategory.Format:
+                case System.Globalization.UnicodeCategory.LineSeparator:
+                case System.Globalization.UnicodeCategory.ParagraphSeparator:
+                case System.Globalization.UnicodeCategory.PrivateUse:
+                case System.Globalization.UnicodeCategory.OtherNotAssigned:
+                    return new FieldError(field, "contains control, format, separator, private-use or unassigned characters");
             }
         }
         if (string.IsNullOrWhiteSpace(value))

@@ -65,7 +65,7 @@ public enum SupportStatus { Unspecified = 0, Opened = 1, Escalated = 2, Resolved
 public enum SupportChannel { Unspecified = 0, Bot = 1, Human = 2 }
 
 public sealed record SupportCase(
-    string CaseId, SupportStatus Status, SupportChannel Channel, int Satisfaction, int BotTurns, int WaitSeconds) : EventPayload
+    string CaseId, SupportStatus Status, SupportChannel Channel, int? Satisfaction, int BotTurns, int WaitSeconds) : EventPayload
 {
     [JsonIgnore]
     public override string Kind => "support_case";

@@ -23,7 +23,8 @@ public static class ProtoMapping
             V1.Event.PayloadOneofCase.MatchResult => new MatchResult(e.MatchResult.GameId, e.MatchResult.MatchId, e.MatchResult.Rank, e.MatchResult.Participants),
             V1.Event.PayloadOneofCase.Achievement => new Achievement(e.Achievement.GameId, e.Achievement.AchievementId),
             V1.Event.PayloadOneofCase.SupportCase => new SupportCase(e.SupportCase.CaseId, (SupportStatus)(int)e.SupportCase.Status,
-                (SupportChannel)(int)e.SupportCase.Channel, e.SupportCase.Satisfaction, e.SupportCase.BotTurns, e.SupportCase.WaitSeconds),
+                (SupportChannel)(int)e.SupportCase.Channel, e.SupportCase.HasSatisfaction ? e.SupportCase.Satisfaction : null,
+                e.SupportCase.BotTurns, e.SupportCase.WaitSeconds),
             V1.Event.PayloadOneofCase.ProfileUpdate => new ProfileUpdate(
                 e.ProfileUpdate.HasDisplayName ? e.ProfileUpdate.DisplayName : null,
                 e.ProfileUpdate.HasBirthYear ? e.ProfileUpdate.BirthYear : null,
@@ -46,9 +47,13 @@ public static class ProtoMapping
     /// <summary>Null when absent or outside the range a Timestamp may hold.</summary>
     private static DateTimeOffset? ToInstant(Timestamp? t)
     {
-        if (t is null || t.Nanos is < 0 or > 999_999_999 || t.Seconds < -62_135_596_800 || t.Seconds > 253_402_300_799)
+        if (t is null)
         {
             return null;
+        }
+        if (t.Nanos is < 0 or > 999_999_999 || t.Seconds < -62_135_596_800 || t.Seconds > 253_402_300_799)
+        {
+            return DateTimeOffset.MinValue; // present but not a valid instant: refused as "before the year 2000"
         }
         return t.ToDateTimeOffset();
     }
