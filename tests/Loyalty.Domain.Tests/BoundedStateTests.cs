@@ -22,16 +22,16 @@ public class BoundedStateTests
     }
 
     [Fact]
-    public void Default_limits_keep_100_interactions()
+    public void Default_limits_keep_64_interactions()
     {
         var customer = new TestCustomer();
 
-        for (var i = 0; i < 105; i++)
+        for (var i = 0; i < 69; i++)
         {
             customer.Earn(Game(60, 1));
         }
 
-        Assert.Equal(100, customer.State.Interactions.Count);
+        Assert.Equal(64, customer.State.Interactions.Count);
         Assert.Equal(6, customer.State.Interactions[0].Sequence);
     }
 
@@ -99,7 +99,8 @@ public class InteractionPageTests
 {
     private static TestCustomer WithInteractions(int count)
     {
-        var customer = new TestCustomer();
+        // Keep them all, whatever the default bound, so paging is tested on its own.
+        var customer = new TestCustomer(EngineLimits.Default with { InteractionsKept = Math.Max(count, 200) });
         for (var i = 0; i < count; i++)
         {
             customer.Earn(Game(60, 1));

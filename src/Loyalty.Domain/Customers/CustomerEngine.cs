@@ -1,6 +1,7 @@
 using System.Globalization;
 using Loyalty.Domain.Events;
 using Loyalty.Domain.Programs;
+using Loyalty.Domain.Rules;
 
 namespace Loyalty.Domain.Customers;
 
@@ -10,6 +11,8 @@ namespace Loyalty.Domain.Customers;
 /// </summary>
 public static class CustomerEngine
 {
+    private const int MaxSummaryLength = 200;
+
     public static EventResult Apply(CustomerState state, LoyaltyEvent e, ActiveProgram program, DateTimeOffset now, EngineLimits limits)
     {
         if (EventValidator.Validate(e, program, now) is { } invalid)
@@ -82,23 +85,51 @@ public static class CustomerEngine
         var tierBefore = state.Tier;
         UpdateTier(state, program);
 
+        // The program's rules see the customer as this event left them (aggregates, points, tier).
+        var rules = RuleEngine.Apply(state, e, program, now, limits, outcome.Points);
+        if (rules.Points != 0)
+        {
+            state.PointsAvailable += rules.Points;
+            state.PointsLifetime += rules.Points;
+            AddQualifying(state, day, rules.Points);
+            TrimWindows(state, program, today);
+            UpdateTier(state, program);
+        }
+        var delta = outcome.Points + rules.Points;
+
         state.EventsApplied++;
         state.LastEventAt = state.LastEventAt is { } last && last > occurred ? last : occurred;
-        state.AddSeen(SeenEvent.Of(e.EventId, occurred.UtcTicks, outcome.Points));
+        state.AddSeen(SeenEvent.Of(e.EventId, occurred.UtcTicks, delta));
         TrimSeen(state, horizon, limits);
 
         var summary = outcome.Text;
+        if (rules.FiredRules.Count > 0)
+        {
+            summary += $"; rules {string.Join(", ", rules.FiredRules)}" + (rules.Points != 0 ? $" ({rules.Points:+#;-#;0} points)" : "");
+        }
+        if (rules.Rewards.Count > 0)
+        {
+            summary += "; granted " + string.Join(", ", rules.Rewards.Select(r => r.Code));
+        }
         if (state.Tier != tierBefore)
         {
             summary += $"; tier {tierBefore} → {state.Tier}";
         }
+        if (summary.Length > MaxSummaryLength)
+        {
+            summary = summary[..(MaxSummaryLength - 1)] + "…"; // keeps the stored state bounded in bytes
+        }
         state.Interactions.Add(new Interaction(++state.LastSequence, e.EventId, e.Payload!.Kind, e.Source, occurred, now,
-            outcome.Points, summary, state.Tier));
+            delta, summary, state.Tier));
         if (state.Interactions.Count > limits.InteractionsKept)
         {
             state.Interactions.RemoveRange(0, state.Interactions.Count - limits.InteractionsKept);
         }
-        return new EventResult(e.EventId, EventOutcome.Applied, outcome.Points, null, null, Summary(state), program.Version);
+        return new EventResult(e.EventId, EventOutcome.Applied, delta, null, null, Summary(state), program.Version)
+        {
+            Rewards = rules.Rewards,
+            Perks = rules.Perks,
+        };
     }
 
     /// <summary>The tier multiplier applied to earned points, floored to whole points.</summary>
@@ -157,7 +188,9 @@ public static class CustomerEngine
                 };
             }
         }
-        state.Orders.Add(new OrderRecord(orderKey, day, lines));
+        var spendByCategory = p.Lines.GroupBy(l => StoredKey.Of(l.Category.ToLowerInvariant()))
+            .Select(g => new CategorySpend(g.Key, g.Sum(l => l.UnitPriceMinor * l.Quantity))).ToList();
+        state.Orders.Add(new OrderRecord(orderKey, day, lines) { Spend = spendByCategory });
         // Oldest orders go first, by count and by total kept lines (so state size stays bounded).
         var keptLines = state.Orders.Sum(o => o.Lines.Count);
         while (state.Orders.Count > 1 && (state.Orders.Count > limits.OrdersKept || keptLines > limits.OrderLinesKept))

@@ -44,6 +44,12 @@ public sealed class CustomerState
     [JsonPropertyName("achievements")] public List<string> Achievements { get; set; } = [];
     /// <summary>Support cases whose resolution bonus was already paid.</summary>
     [JsonPropertyName("resolvedCases")] public List<string> ResolvedCases { get; set; } = [];
+    /// <summary>Rewards granted by rules, newest last (bounded).</summary>
+    [JsonPropertyName("rewards")] public List<GrantedReward> Rewards { get; set; } = [];
+    /// <summary>Perks held, with their end (null = permanent).</summary>
+    [JsonPropertyName("perks")] public List<HeldPerk> Perks { get; set; } = [];
+    /// <summary>When each rule last fired for this customer (for per-customer caps and cooldowns).</summary>
+    [JsonPropertyName("firings")] public List<RuleFiring> Firings { get; set; } = [];
 
     [JsonIgnore] public bool Exists => FirstSeen is not null;
 
@@ -96,6 +102,9 @@ public sealed class CustomerState
         copy.Orders = [.. Orders];
         copy.Achievements = [.. Achievements];
         copy.ResolvedCases = [.. ResolvedCases];
+        copy.Rewards = [.. Rewards];
+        copy.Perks = [.. Perks];
+        copy.Firings = [.. Firings];
         return copy;
     }
 }
@@ -157,7 +166,41 @@ public sealed record ActivityDay(
 public sealed record OrderRecord(
     [property: JsonPropertyName("id")] string OrderId,
     [property: JsonPropertyName("day")] int Day,
-    [property: JsonPropertyName("lines")] IReadOnlyList<OrderLine> Lines);
+    [property: JsonPropertyName("lines")] IReadOnlyList<OrderLine> Lines)
+{
+    /// <summary>Spend per category (stored key of the lower-cased category) at purchase time, for affinity over
+    /// the last N purchases.</summary>
+    [JsonPropertyName("spend")] public IReadOnlyList<CategorySpend> Spend { get; init; } = [];
+}
+
+public sealed record CategorySpend(
+    [property: JsonPropertyName("c")] string Category,
+    [property: JsonPropertyName("v")] long ValueMinor);
+
+/// <summary>A reward a rule granted. Codes are unique per grant and derived from a server secret.</summary>
+public sealed record GrantedReward(
+    [property: JsonPropertyName("reward")] string RewardId,
+    [property: JsonPropertyName("rule")] string RuleId,
+    [property: JsonPropertyName("kind")] string Kind,
+    [property: JsonPropertyName("code")] string Code,
+    [property: JsonPropertyName("text")] string Description,
+    [property: JsonPropertyName("value")] long ValueMinor,
+    [property: JsonPropertyName("percent")] int Percent,
+    [property: JsonPropertyName("amount")] long Amount,
+    [property: JsonPropertyName("at")] DateTimeOffset GrantedAt,
+    [property: JsonPropertyName("until")] DateTimeOffset? ExpiresAt,
+    [property: JsonPropertyName("event")] string EventId,
+    [property: JsonPropertyName("version")] string ProgramVersion);
+
+public sealed record HeldPerk(
+    [property: JsonPropertyName("name")] string Name,
+    [property: JsonPropertyName("until")] long? UntilTicks,
+    [property: JsonPropertyName("rule")] string RuleId,
+    [property: JsonPropertyName("since")] DateTimeOffset Since);
+
+public sealed record RuleFiring(
+    [property: JsonPropertyName("rule")] string RuleId,
+    [property: JsonPropertyName("t")] long Ticks);
 
 public sealed record OrderLine(
     [property: JsonPropertyName("sku")] string Sku,

@@ -10,7 +10,7 @@ public sealed record EngineLimits
     /// <summary>How many event ids are remembered per customer (the most recent by occurred_at).</summary>
     public int DedupeMaxIds { get; init; } = 4_000;
     /// <summary>How many recent interactions ListInteractions can page through.</summary>
-    public int InteractionsKept { get; init; } = 100;
+    public int InteractionsKept { get; init; } = 64;
     /// <summary>How many orders are kept for refunds.</summary>
     public int OrdersKept { get; init; } = 200;
     /// <summary>How many order lines (all kept orders together) are kept for refunds.</summary>
@@ -19,6 +19,12 @@ public sealed record EngineLimits
     public int CategoryBucketsKept { get; init; } = 250;
     /// <summary>How many paid achievements and resolved cases are remembered.</summary>
     public int OnceOnlyKept { get; init; } = 200;
+
+    /// <summary>How many granted rewards are kept on the customer (the newest).</summary>
+    public int RewardsKept { get; init; } = 100;
+    /// <summary>Secret key for reward codes: codes are an HMAC of customer, event, rule and reward, so they are
+    /// unguessable and the same on every silo and in every replay. Set it in production (Loyalty:RewardCodeSecret).</summary>
+    public string RewardCodeSecret { get; init; } = "loyalty-development-secret";
 
     public static EngineLimits Default { get; } = new();
 }

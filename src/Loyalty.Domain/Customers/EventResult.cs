@@ -20,6 +20,11 @@ public sealed record EventResult(
     CustomerSummary? Customer,
     string ProgramVersion)
 {
+    /// <summary>Rewards this event unlocked (empty for duplicates and rejections).</summary>
+    public IReadOnlyList<GrantedReward> Rewards { get; init; } = [];
+    /// <summary>Perks this event granted or extended.</summary>
+    public IReadOnlyList<HeldPerk> Perks { get; init; } = [];
+
     /// <summary>True when the event changed the state (and so needs a storage write before the answer).</summary>
     public bool Changed => Outcome == EventOutcome.Applied;
 }

@@ -13,6 +13,12 @@ public sealed record LoyaltyEvent
     public EventPayload? Payload { get; init; }
 }
 
+public static class EventKinds
+{
+    public static readonly IReadOnlyList<string> All =
+        ["purchase", "refund", "game_session", "match_result", "achievement", "support_case", "profile_update"];
+}
+
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "$k")]
 [JsonDerivedType(typeof(Purchase), "purchase")]
 [JsonDerivedType(typeof(Refund), "refund")]

@@ -15,7 +15,15 @@ public sealed class ActiveProgram
             .ToFrozenDictionary(kv => kv.Key.ToLowerInvariant(), kv => kv.Value);
         RankBonuses = [.. definition.Earning.MatchResult.RankBonuses.OrderBy(b => b.MaxRank)];
         Tiers = [.. definition.Tiers.Levels];
+        Rewards = definition.Rewards.ToFrozenDictionary(r => r.Id);
+        RulesByKind = Events.EventKinds.All.ToFrozenDictionary(
+            kind => kind,
+            kind => (IReadOnlyList<Rules.RuleDefinition>)definition.Rules.Where(r => r.When.Contains(kind) || r.When.Contains("any")).ToList());
     }
+
+    public FrozenDictionary<string, Rules.RewardDefinition> Rewards { get; }
+    /// <summary>Rules that listen to each event kind, in program order.</summary>
+    public FrozenDictionary<string, IReadOnlyList<Rules.RuleDefinition>> RulesByKind { get; }
 
     public LoyaltyProgram Definition { get; }
     /// <summary>Content hash of the definition: the same file always has the same version.</summary>

@@ -15,6 +15,10 @@ public sealed record LoyaltyProgram
     public required EarningRules Earning { get; init; }
     public required TierRules Tiers { get; init; }
     public HistoryRules History { get; init; } = new();
+    /// <summary>The rewards catalogue.</summary>
+    public List<Rules.RewardDefinition> Rewards { get; init; } = [];
+    /// <summary>Reward rules, evaluated in order on every event after base earning.</summary>
+    public List<Rules.RuleDefinition> Rules { get; init; } = [];
 }
 
 public sealed record EarningRules

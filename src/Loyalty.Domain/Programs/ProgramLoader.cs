@@ -59,6 +59,12 @@ public static class ProgramLoader
         {
             var path = string.IsNullOrEmpty(e.Path) ? "$" : e.Path;
             var message = e.Message;
+            if (message.StartsWith(Rules.ConditionJsonConverter.PathMarker, StringComparison.Ordinal))
+            {
+                // A condition reported a path inside itself: "@@.all[1].share@@problem".
+                var parts = message.Split(Rules.ConditionJsonConverter.PathMarker);
+                throw new ProgramValidationException(source, [new ProgramError(path + parts[1], parts[2])]);
+            }
             var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
             throw new ProgramValidationException(source, [new ProgramError(path, cut > 0 ? message[..cut] : message)]);
         }
@@ -170,6 +176,7 @@ public static class ProgramLoader
 
         Check(p.History.AffinityWindowDays is >= 1 and <= 366, "$.history.affinityWindowDays", "must be 1..366 days");
         Check(p.History.ActivityWindowDays is >= 1 and <= 366, "$.history.activityWindowDays", "must be 1..366 days");
+        Rules.RuleValidator.Validate(p, errors);
         return errors;
     }
 

@@ -1,0 +1,194 @@
+using System.Security.Cryptography;
+using System.Text;
+using Loyalty.Domain.Customers;
+using Loyalty.Domain.Events;
+using Loyalty.Domain.Programs;
+
+namespace Loyalty.Domain.Rules;
+
+/// <summary>What the program's rules did for one event.</summary>
+public sealed record RuleOutcome(long Points, IReadOnlyList<GrantedReward> Rewards, IReadOnlyList<HeldPerk> Perks, IReadOnlyList<string> FiredRules)
+{
+    public static RuleOutcome None { get; } = new(0, [], [], []);
+}
+
+/// <summary>
+/// Evaluates every rule that listens to the event's kind, in program order, against the customer as the event left
+/// them, and applies the effects of those that hold and are within their limits. Pure and deterministic: reward
+/// codes are an HMAC of customer, event, rule and reward under a server secret.
+/// </summary>
+public static class RuleEngine
+{
+    private const string CodeAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; // Crockford base32: no I, L, O, U
+
+    public static RuleOutcome Apply(CustomerState state, LoyaltyEvent e, ActiveProgram program, DateTimeOffset now, EngineLimits limits, long basePoints)
+    {
+        if (e.Payload is null || !program.RulesByKind.TryGetValue(e.Payload.Kind, out var rules) || rules.Count == 0)
+        {
+            return RuleOutcome.None;
+        }
+        var context = new RuleContext(state, e, program, now, basePoints);
+        long points = 0;
+        List<GrantedReward>? rewards = null;
+        List<HeldPerk>? perks = null;
+        List<string>? fired = null;
+        foreach (var rule in rules)
+        {
+            if (!WithinLimits(rule, state, context) || rule.If is { } condition && !condition.Holds(context))
+            {
+                continue;
+            }
+            (fired ??= []).Add(rule.Id);
+            RecordFiring(rule, state, now);
+            foreach (var effect in rule.Then)
+            {
+                points += Points(effect, context);
+                if (effect.GrantReward is { } rewardId)
+                {
+                    Grant(program.Rewards[rewardId], amount: null, rule, context, limits, ref rewards, ref perks);
+                }
+                if (effect.GrantCurrencyPerMinuteTimesDifficulty is { } scaled && e.Payload is GameSession g)
+                {
+                    var amount = (long)decimal.Floor(g.DurationSeconds / 60 * g.Difficulty * scaled.PerMinuteTimesDifficulty);
+                    if (amount > 0)
+                    {
+                        Grant(program.Rewards[scaled.Reward], amount, rule, context, limits, ref rewards, ref perks);
+                    }
+                }
+                if (effect.GrantPerk is { } perk)
+                {
+                    (perks ??= []).Add(HoldPerk(state, perk.Perk, perk.Days, rule.Id, now));
+                }
+            }
+        }
+        return fired is null ? RuleOutcome.None : new RuleOutcome(points, rewards ?? [], perks ?? [], fired);
+    }
+
+    private static long Points(Effect effect, RuleContext c)
+    {
+        long points = 0;
+        if (effect.AddPoints is { } add)
+        {
+            points += add;
+        }
+        if (effect.PointsPerCurrencyUnit is { } perUnit && c.Event.Payload is Purchase p)
+        {
+            points += (long)decimal.Floor((decimal)RuleContext.OrderValue(p) / c.Program.Definition.MinorUnitsPerUnit * perUnit);
+        }
+        if (effect.PointsPerMinuteTimesDifficulty is { } perMinute && c.Event.Payload is GameSession g)
+        {
+            points += (long)decimal.Floor(g.DurationSeconds / 60 * g.Difficulty * perMinute);
+        }
+        if (effect.MultiplyBasePoints is { } multiplier)
+        {
+            points += (long)decimal.Floor(c.BasePoints * (multiplier - 1));
+        }
+        return points;
+    }
+
+    private static bool WithinLimits(RuleDefinition rule, CustomerState state, RuleContext c)
+    {
+        var limits = rule.Limits;
+        var date = DateOnly.FromDateTime(c.LocalOccurred.DateTime);
+        if (limits.StartDate is { } start && date < start || limits.EndDate is { } end && date > end)
+        {
+            return false;
+        }
+        if (limits.MaxPerCustomer is null && limits.CooldownHours is null)
+        {
+            return true;
+        }
+        var mine = state.Firings.Where(f => f.RuleId == rule.Id).ToList();
+        if (limits.MaxPerCustomer is { } max)
+        {
+            var since = c.Now.AddDays(-limits.PeriodDays).UtcTicks;
+            if (mine.Count(f => f.Ticks > since) >= max)
+            {
+                return false;
+            }
+        }
+        if (limits.CooldownHours is { } hours && mine.Count > 0 && mine.Max(f => f.Ticks) + TimeSpan.FromHours(hours).Ticks > c.Now.UtcTicks)
+        {
+            return false;
+        }
+        return true;
+    }
+
+    private static void RecordFiring(RuleDefinition rule, CustomerState state, DateTimeOffset now)
+    {
+        var limits = rule.Limits;
+        if (limits.MaxPerCustomer is null && limits.CooldownHours is null)
+        {
+            return;
+        }
+        // Keep only what the limits can still look at: firings inside the period, at most max per rule.
+        var since = now.AddDays(-limits.PeriodDays).UtcTicks;
+        state.Firings.RemoveAll(f => f.RuleId == rule.Id && f.Ticks <= since);
+        state.Firings.Add(new RuleFiring(rule.Id, now.UtcTicks));
+        var keep = Math.Max(1, limits.MaxPerCustomer ?? 1);
+        var mine = state.Firings.Where(f => f.RuleId == rule.Id).ToList();
+        foreach (var old in mine.Take(Math.Max(0, mine.Count - keep)))
+        {
+            state.Firings.Remove(old);
+        }
+    }
+
+    private static void Grant(RewardDefinition reward, long? amount, RuleDefinition rule, RuleContext c, EngineLimits limits,
+        ref List<GrantedReward>? rewards, ref List<HeldPerk>? perks)
+    {
+        var state = c.State;
+        var index = rewards?.Count ?? 0;
+        var prefix = reward.Coupon?.CodePrefix ?? "LOY";
+        var code = Code(limits.RewardCodeSecret, prefix, state.CustomerId, c.Event.EventId, rule.Id, reward.Id, index);
+        DateTimeOffset? expires = reward.Coupon is { } coupon ? c.Now.AddDays(coupon.ValidityDays)
+            : reward.Perk is { DurationDays: { } days } ? c.Now.AddDays(days) : null;
+        var granted = new GrantedReward(reward.Id, rule.Id, reward.Kind, code, reward.Description,
+            reward.Coupon?.ValueMinor ?? 0, reward.Coupon?.Percent ?? 0, amount ?? reward.Currency?.Amount ?? 0,
+            c.Now, expires, c.Event.EventId, c.Program.Version);
+        (rewards ??= []).Add(granted);
+        state.Rewards.Add(granted);
+        if (state.Rewards.Count > limits.RewardsKept)
+        {
+            state.Rewards.RemoveRange(0, state.Rewards.Count - limits.RewardsKept);
+        }
+        if (reward.Perk is { } perk)
+        {
+            (perks ??= []).Add(HoldPerk(state, perk.Name, perk.DurationDays, rule.Id, c.Now));
+        }
+    }
+
+    /// <summary>Holds a perk until now + days (or permanently), extending and never shortening what is held.</summary>
+    private static HeldPerk HoldPerk(CustomerState state, string name, int? days, string ruleId, DateTimeOffset now)
+    {
+        long? until = days is { } d ? now.AddDays(d).UtcTicks : null;
+        var index = state.Perks.FindIndex(p => p.Name == name);
+        if (index >= 0)
+        {
+            var held = state.Perks[index];
+            var active = held.UntilTicks is null || held.UntilTicks > now.UtcTicks;
+            var keepUntil = held.UntilTicks is null && active ? null : until is null ? null : (long?)Math.Max(until.Value, active ? held.UntilTicks!.Value : 0);
+            var updated = new HeldPerk(name, keepUntil, keepUntil == held.UntilTicks && active ? held.RuleId : ruleId, active ? held.Since : now);
+            state.Perks[index] = updated;
+            return updated;
+        }
+        var perk = new HeldPerk(name, until, ruleId, now);
+        state.Perks.Add(perk);
+        return perk;
+    }
+
+    /// <summary>PREFIX-XXXX-XXXX-XXXX: 60 bits of HMAC-SHA256 in Crockford base32.</summary>
+    public static string Code(string secret, string prefix, string customerId, string eventId, string ruleId, string rewardId, int index)
+    {
+        var mac = HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret),
+            Encoding.UTF8.GetBytes($"{customerId}\n{eventId}\n{ruleId}\n{rewardId}\n{index}"));
+        var bits = BitConverter.ToUInt64(mac, 0);
+        var chars = new char[12];
+        for (var i = 0; i < 12; i++)
+        {
+            chars[i] = CodeAlphabet[(int)(bits & 31)];
+            bits >>= 5;
+        }
+        var s = new string(chars);
+        return $"{prefix}-{s[..4]}-{s[4..8]}-{s[8..]}";
+    }
+}
