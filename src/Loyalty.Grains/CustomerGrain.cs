@@ -101,6 +101,9 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
     public Task<CustomerView?> Get() =>
         Task.FromResult(CustomerView.Of(_durable, _programs.Current, _time.GetUtcNow()));
 
+    public Task<Loyalty.Domain.Rules.Eligibility?> Eligible() =>
+        Task.FromResult(_durable.Exists ? Loyalty.Domain.Rules.Eligibility.Of(_durable, _programs.Current, _time.GetUtcNow()) : null);
+
     public Task<InteractionPage?> ListInteractions(int pageSize, string? pageToken) =>
         Task.FromResult(_durable.Exists ? InteractionPage.Of(_durable, pageSize, pageToken) : null);
 

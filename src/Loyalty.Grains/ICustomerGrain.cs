@@ -13,6 +13,9 @@ public interface ICustomerGrain : IGrainWithStringKey
     /// <summary>The customer as stored; null if never seen.</summary>
     Task<CustomerView?> Get();
 
+    /// <summary>Catalogue rewards redeemable now and near misses; null if the customer was never seen.</summary>
+    Task<Loyalty.Domain.Rules.Eligibility?> Eligible();
+
     /// <summary>Kept interactions, newest first; null if the customer was never seen.</summary>
     Task<InteractionPage?> ListInteractions(int pageSize, string? pageToken);
 }

@@ -41,7 +41,8 @@ public class ProgramLoaderTests
         var program = ProgramLoader.LoadFile(Sample.Path);
 
         Assert.Equal("ACME Rewards", program.Definition.Name);
-        Assert.Equal(ProgramLoader.VersionOf(Sample.Json), program.Version);
+        Assert.Equal(ProgramLoader.VersionOf(File.ReadAllText(Sample.Path)), program.Version);
+        Assert.Equal(8, program.Definition.Rules.Count);
     }
 
     [Fact]

@@ -19,7 +19,7 @@ public sealed class StateSizeTests(ITestOutputHelper output)
     public void Largest_possible_state_fits_one_azure_table_entity(string fill)
     {
         var limits = EngineLimits.Default;
-        var program = Sample.Program;
+        var program = Sample.Full; // rules included: granted rewards and perks take room too
         var state = new CustomerState();
         var now = new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
         foreach (var e in WorstCase.Events(WorstCase.CustomerId("domain"), now, limits, fill))

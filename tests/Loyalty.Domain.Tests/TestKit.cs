@@ -13,9 +13,23 @@ internal static class Sample
 
     public static string Path { get; } = System.IO.Path.Combine(AppContext.BaseDirectory, "programs", "sample.json");
 
-    public static string Json { get; } = File.ReadAllText(Path);
+    /// <summary>The sample program with its rules removed: base earning on its own, so the earning, tier and
+    /// ledger tests do not change whenever the sample's reward rules do. Rules are tested with their own programs.</summary>
+    public static string Json { get; } = WithoutRules(File.ReadAllText(Path));
 
-    public static ActiveProgram Program { get; } = ProgramLoader.LoadFile(Path);
+    public static ActiveProgram Program { get; } = ProgramLoader.Parse(Json);
+
+    /// <summary>The sample program exactly as shipped, rules included.</summary>
+    public static ActiveProgram Full { get; } = ProgramLoader.LoadFile(Path);
+
+    /// <summary>Cuts the rules array (the file's last member) out of the text, keeping the rest byte for byte so
+    /// tests can edit it with plain string replacements.</summary>
+    private static string WithoutRules(string json)
+    {
+        var start = json.IndexOf("\"rules\":", StringComparison.Ordinal);
+        var end = json.LastIndexOf(']');
+        return start < 0 ? json : json[..start] + "\"rules\": []" + json[(end + 1)..];
+    }
 }
 
 /// <summary>Builders for payloads, so a test reads as the story it tells.</summary>

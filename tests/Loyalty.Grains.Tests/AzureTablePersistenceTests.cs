@@ -31,8 +31,12 @@ public sealed class AzureTablePersistenceTests(AzuriteClusterFixture fixture)
         Assert.Equal(before!.Summary, after.Summary);
         Assert.Equal(before.Profile, after.Profile);
         Assert.Equal(before.Affinity, after.Affinity);
-        // 249.99 baby x2 = 499 (499.98), 39.98 sports x1.5 = 59 (59.97) -> floor(559.95) = 559; 30 min x 3 = 90; human resolution 100
-        Assert.Equal(559 + 90 + 100, after.Summary.PointsLifetime);
+        // 249.99 baby x2 = 499 (499.98), 39.98 sports x1.5 = 59 (59.97) -> floor(559.95) = 559; 30 min x 3 = 90;
+        // human resolution 100 + the sample's human-care-thanks rule (satisfaction 5 >= 4) 200
+        Assert.Equal(559 + 90 + 100 + 200, after.Summary.PointsLifetime);
+        Assert.Equal(before.Rewards, after.Rewards);
+        Assert.Contains(after.Rewards, r => r.RewardId == "thank-you-coupon");
+        Assert.Contains(after.Perks, p => p.Name == "priority_human_support" && p.UntilTicks is null); // aged 65+: green channel
         var replay = await fixture.Customer(id).Apply([Game(id, "g1", Now, minutes: 30, difficulty: 3)]);
         Assert.Equal(EventOutcome.Duplicate, replay[0].Outcome);
         Assert.Equal(90, replay[0].PointsDelta);

@@ -66,9 +66,10 @@ public sealed class CliTests(ServerFixture fixture)
             Assert.True(r.Exit == 0, $"{string.Join(' ', run)}: {r.Out} {r.Err}");
             Assert.Contains("APPLIED", r.Out, StringComparison.Ordinal);
         }
-        // 90 (game) + 50 (winner) + 25 (first-win) + 100 (human resolution) + 15 - 15 (purchase, refund)
+        // 90 (game) + 50 (winner) + 25 (first-win) + 100 (human resolution) + 200 (human-care-thanks rule)
+        // + 15 - 15 (purchase, refund)
         var show = await Loyalty("customer", "show", id);
-        Assert.Contains("265 available", show.Out, StringComparison.Ordinal);
+        Assert.Contains("465 available", show.Out, StringComparison.Ordinal);
 
         var interactions = await Loyalty("customer", "interactions", id, "--all");
         Assert.Equal(7, interactions.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);

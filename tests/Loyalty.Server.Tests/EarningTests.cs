@@ -51,9 +51,9 @@ public sealed class EarningTests(ServerFixture fixture)
         var human = await Ingestion.PublishAsync(Req(Support(id, SupportStatus.Resolved, SupportChannel.Human, satisfaction: 5)));
         var bot = await Ingestion.PublishAsync(Req(Support(id, SupportStatus.Resolved, SupportChannel.Bot)));
         Assert.Equal(0, opened.PointsDelta);
-        Assert.Equal(100, human.PointsDelta);
+        Assert.Equal(100 + 200, human.PointsDelta); // base 100 + the sample's human-care-thanks rule (satisfaction 5)
         Assert.Equal(10, bot.PointsDelta);
-        Assert.Equal(110, bot.Customer.PointsLifetime);
+        Assert.Equal(310, bot.Customer.PointsLifetime);
     }
 
     [Fact]

@@ -120,7 +120,7 @@ public static class CustomerEngine
             summary = summary[..(MaxSummaryLength - 1)] + "…"; // keeps the stored state bounded in bytes
         }
         state.Interactions.Add(new Interaction(++state.LastSequence, e.EventId, e.Payload!.Kind, e.Source, occurred, now,
-            delta, summary, state.Tier));
+            delta, summary, state.Tier) { ProgramVersion = program.Version });
         if (state.Interactions.Count > limits.InteractionsKept)
         {
             state.Interactions.RemoveRange(0, state.Interactions.Count - limits.InteractionsKept);

@@ -139,7 +139,11 @@ public sealed record Interaction(
     [property: JsonPropertyName("applied")] DateTimeOffset AppliedAt,
     [property: JsonPropertyName("d")] long PointsDelta,
     [property: JsonPropertyName("text")] string Summary,
-    [property: JsonPropertyName("tier")] string TierAfter);
+    [property: JsonPropertyName("tier")] string TierAfter)
+{
+    /// <summary>The program version the event was evaluated under.</summary>
+    [JsonPropertyName("ver")] public string ProgramVersion { get; init; } = "";
+}
 
 public sealed record DayPoints(
     [property: JsonPropertyName("day")] int Day,

@@ -20,6 +20,11 @@ public sealed record CustomerView(
     DateTimeOffset? LastEventAt,
     long EventsApplied)
 {
+    /// <summary>Granted rewards, newest first.</summary>
+    public IReadOnlyList<GrantedReward> Rewards { get; init; } = [];
+    /// <summary>Perks held at the time of the view.</summary>
+    public IReadOnlyList<HeldPerk> Perks { get; init; } = [];
+
     public static CustomerView? Of(CustomerState state, ActiveProgram program, DateTimeOffset now)
     {
         if (!state.Exists)
@@ -55,7 +60,11 @@ public sealed record CustomerView(
             ratings == 0 ? 0 : (double)days.Sum(a => a.RatingSum) / ratings);
 
         return new CustomerView(CustomerSummary.Of(state), progress, state.Profile, affinity,
-            definition.History.AffinityWindowDays, activity, state.FirstSeen!.Value, state.LastEventAt, state.EventsApplied);
+            definition.History.AffinityWindowDays, activity, state.FirstSeen!.Value, state.LastEventAt, state.EventsApplied)
+        {
+            Rewards = [.. Enumerable.Reverse(state.Rewards)],
+            Perks = [.. state.Perks.Where(p => p.UntilTicks is null || p.UntilTicks > now.UtcTicks)],
+        };
     }
 }
 

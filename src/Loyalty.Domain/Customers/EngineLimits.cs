@@ -8,7 +8,7 @@ public sealed record EngineLimits
     /// <summary>How long an event id is remembered, measured on its occurred_at. Older events are rejected.</summary>
     public TimeSpan DedupeWindow { get; init; } = TimeSpan.FromDays(30);
     /// <summary>How many event ids are remembered per customer (the most recent by occurred_at).</summary>
-    public int DedupeMaxIds { get; init; } = 4_000;
+    public int DedupeMaxIds { get; init; } = 3_000;
     /// <summary>How many recent interactions ListInteractions can page through.</summary>
     public int InteractionsKept { get; init; } = 64;
     /// <summary>How many orders are kept for refunds.</summary>

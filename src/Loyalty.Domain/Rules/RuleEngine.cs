@@ -144,7 +144,7 @@ public static class RuleEngine
             : reward.Perk is { DurationDays: { } days } ? c.Now.AddDays(days) : null;
         var granted = new GrantedReward(reward.Id, rule.Id, reward.Kind, code, reward.Description,
             reward.Coupon?.ValueMinor ?? 0, reward.Coupon?.Percent ?? 0, amount ?? reward.Currency?.Amount ?? 0,
-            c.Now, expires, c.Event.EventId, c.Program.Version);
+            c.Now, expires, StoredKey.Of(c.Event.EventId), c.Program.Version);
         (rewards ??= []).Add(granted);
         state.Rewards.Add(granted);
         if (state.Rewards.Count > limits.RewardsKept)

@@ -36,6 +36,14 @@ public sealed class CustomersService(IGrainFactory grains) : V1.Customers.Custom
         return response;
     }
 
+    public override async Task<V1.ListEligibleRewardsResponse> ListEligibleRewards(V1.ListEligibleRewardsRequest request, ServerCallContext context)
+    {
+        CheckCustomerId(request.CustomerId);
+        var eligibility = await grains.GetGrain<ICustomerGrain>(request.CustomerId).Eligible()
+            ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
+        return ProtoMapping.ToProto(eligibility);
+    }
+
     private static void CheckCustomerId(string id)
     {
         if (string.IsNullOrEmpty(id))

@@ -78,6 +78,15 @@ public static class ProtoMapping
         {
             result.Customer = ToProto(c);
         }
+        result.ProgramVersion = r.ProgramVersion;
+        foreach (var reward in r.Rewards)
+        {
+            result.Rewards.Add(ToProto(reward));
+        }
+        foreach (var perk in r.Perks)
+        {
+            result.Perks.Add(ToProto(perk));
+        }
         return result;
     }
 
@@ -135,6 +144,14 @@ public static class ProtoMapping
         {
             customer.LastEventAt = Timestamp.FromDateTimeOffset(last);
         }
+        foreach (var reward in v.Rewards)
+        {
+            customer.Rewards.Add(ToProto(reward));
+        }
+        foreach (var perk in v.Perks)
+        {
+            customer.Perks.Add(ToProto(perk));
+        }
         foreach (var a in v.Affinity)
         {
             customer.Affinity.Add(new V1.CategoryAffinity
@@ -159,5 +176,57 @@ public static class ProtoMapping
         PointsDelta = i.PointsDelta,
         Summary = i.Summary,
         TierAfter = i.TierAfter,
+        ProgramVersion = i.ProgramVersion,
     };
+
+    public static V1.RewardGrant ToProto(GrantedReward g)
+    {
+        var grant = new V1.RewardGrant
+        {
+            RewardId = g.RewardId,
+            RuleId = g.RuleId,
+            Kind = g.Kind,
+            Code = g.Code,
+            Description = g.Description,
+            ValueMinor = g.ValueMinor,
+            Percent = g.Percent,
+            Amount = g.Amount,
+            GrantedAt = Timestamp.FromDateTimeOffset(g.GrantedAt),
+            ProgramVersion = g.ProgramVersion,
+            EventId = g.EventId,
+        };
+        if (g.ExpiresAt is { } expires)
+        {
+            grant.ExpiresAt = Timestamp.FromDateTimeOffset(expires);
+        }
+        return grant;
+    }
+
+    public static V1.HeldPerk ToProto(HeldPerk p)
+    {
+        var perk = new V1.HeldPerk { Name = p.Name, RuleId = p.RuleId, Since = Timestamp.FromDateTimeOffset(p.Since) };
+        if (p.UntilTicks is { } until)
+        {
+            perk.Until = Timestamp.FromDateTimeOffset(new DateTimeOffset(until, TimeSpan.Zero));
+        }
+        return perk;
+    }
+
+    public static V1.ListEligibleRewardsResponse ToProto(Domain.Rules.Eligibility e)
+    {
+        var response = new V1.ListEligibleRewardsResponse { ProgramVersion = e.ProgramVersion };
+        foreach (var r in e.Rewards)
+        {
+            response.Rewards.Add(new V1.EligibleReward
+            {
+                RewardId = r.RewardId, Kind = r.Kind, Description = r.Description, PointsPrice = r.PointsPrice,
+                RedeemableNow = r.RedeemableNow, PointsMissing = r.PointsMissing,
+            });
+        }
+        foreach (var m in e.NearMisses)
+        {
+            response.NearMisses.Add(new V1.NearMiss { RuleId = m.RuleId, Description = m.Description, RewardIds = { m.RewardIds }, Missing = m.Missing });
+        }
+        return response;
+    }
 }
