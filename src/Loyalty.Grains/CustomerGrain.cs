@@ -98,6 +98,14 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         return results;
     }
 
+    public Task<EventResult[]> Simulate(string programJson, LoyaltyEvent[] events, bool asNewCustomer)
+    {
+        var program = Loyalty.Domain.Programs.ProgramLoader.Parse(programJson, "draft program");
+        var copy = asNewCustomer ? new CustomerState() : _durable.Snapshot();
+        var now = _time.GetUtcNow();
+        return Task.FromResult(events.Select(e => CustomerEngine.Apply(copy, e, program, now, _limits)).ToArray());
+    }
+
     public Task<CustomerView?> Get() =>
         Task.FromResult(CustomerView.Of(_durable, _programs.Current, _time.GetUtcNow()));
 

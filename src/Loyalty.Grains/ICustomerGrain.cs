@@ -10,6 +10,9 @@ public interface ICustomerGrain : IGrainWithStringKey
     /// every applied event has completed; throws <see cref="EventsNotCommittedException"/> if that write failed.</summary>
     Task<EventResult[]> Apply(LoyaltyEvent[] events);
 
+    /// <summary>Applies events to a copy of the stored state under a draft program: what they would do. Writes nothing.</summary>
+    Task<EventResult[]> Simulate(string programJson, LoyaltyEvent[] events, bool asNewCustomer);
+
     /// <summary>The customer as stored; null if never seen.</summary>
     Task<CustomerView?> Get();
 

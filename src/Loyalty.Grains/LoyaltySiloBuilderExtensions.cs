@@ -29,6 +29,7 @@ public static class LoyaltySiloBuilderExtensions
     {
         silo.Services.AddLoyaltySerialization();
         silo.Services.AddSingleton<IProgramCatalog>(new ProgramCatalog(program));
+        silo.Services.AddHostedService<ProgramRefresher>();
         silo.Services.AddSingleton(limits ?? EngineLimits.Default);
         silo.Services.TryAddSingleton(TimeProvider.System);
 

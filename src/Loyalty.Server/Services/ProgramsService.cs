@@ -1,29 +1,195 @@
+using Google.Protobuf.WellKnownTypes;
+using Google.Rpc;
 using Grpc.Core;
+using Loyalty.Domain.Events;
+using Loyalty.Domain.Programs;
 using Loyalty.Grains;
 using V1 = Loyalty.Contracts.V1;
 
 namespace Loyalty.Server.Services;
 
-public sealed class ProgramsService(IProgramCatalog programs) : V1.Programs.ProgramsBase
+/// <summary>The program lifecycle: validate, publish (optimistic concurrency), versions, simulate.</summary>
+public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalog, TimeProvider time, ILogger<ProgramsService> logger) : V1.Programs.ProgramsBase
 {
-    public override Task<V1.LoyaltyProgram> GetProgram(V1.GetProgramRequest request, ServerCallContext context)
+    private IProgramGrain History => grains.GetGrain<IProgramGrain>(ProgramGrain.Key);
+
+    public override async Task<V1.LoyaltyProgram> GetProgram(V1.GetProgramRequest request, ServerCallContext context)
     {
-        var active = programs.Current;
-        var d = active.Definition;
+        if (request.Version.Length == 0)
+        {
+            var active = catalog.Current;
+            var record = await History.Get(active.Version);
+            return ToProto(active, record, isActive: true);
+        }
+        var past = await History.Get(request.Version)
+            ?? throw RpcErrors.NotFound($"program version '{request.Version}' is not among the kept versions");
+        return ToProto(ProgramLoader.Parse(past.Json, $"program version {past.Version}"), past, past.Version == catalog.Current.Version);
+    }
+
+    public override Task<V1.ValidateProgramResponse> ValidateProgram(V1.ValidateProgramRequest request, ServerCallContext context)
+    {
+        var response = new V1.ValidateProgramResponse();
+        try
+        {
+            var program = Parse(request.ProgramJson);
+            response.Valid = true;
+            response.Version = program.Version;
+        }
+        catch (ProgramValidationException e)
+        {
+            response.Errors.Add(e.Errors.Select(x => new V1.ProgramError { Path = x.Path, Problem = x.Problem }));
+        }
+        return Task.FromResult(response);
+    }
+
+    public override async Task<V1.PublishProgramResponse> PublishProgram(V1.PublishProgramRequest request, ServerCallContext context)
+    {
+        ActiveProgram program;
+        try
+        {
+            program = Parse(request.ProgramJson);
+        }
+        catch (ProgramValidationException e)
+        {
+            throw Invalid(e);
+        }
+        var author = request.Author.Length > 0 ? request.Author : "unknown";
+        var outcome = await History.Publish(request.ProgramJson, request.ExpectedVersion, author);
+        if (!outcome.Published)
+        {
+            throw new Google.Rpc.Status
+            {
+                Code = (int)Code.FailedPrecondition,
+                Message = $"expected_version '{request.ExpectedVersion}' is not the active version '{outcome.ActiveVersion}'; fetch the active program and publish again",
+            }.ToRpcException();
+        }
+        // This silo switches now; the others within their refresh interval.
+        catalog.Activate(program);
+        logger.LogInformation("Published program version {Version} by {Author}", program.Version, author);
+        return new V1.PublishProgramResponse
+        {
+            Version = outcome.Record!.Version,
+            Number = outcome.Record.Number,
+            PublishedAt = Timestamp.FromDateTimeOffset(outcome.Record.PublishedAt),
+        };
+    }
+
+    public override async Task<V1.ListProgramVersionsResponse> ListProgramVersions(V1.ListProgramVersionsRequest request, ServerCallContext context)
+    {
+        var active = await History.GetActiveVersion();
+        var response = new V1.ListProgramVersionsResponse();
+        foreach (var v in await History.List())
+        {
+            response.Versions.Add(new V1.ProgramVersionInfo
+            {
+                Number = v.Number, Version = v.Version, PublishedAt = Timestamp.FromDateTimeOffset(v.PublishedAt),
+                Author = v.Author, Source = v.Source, Active = v.Version == active,
+            });
+        }
+        return response;
+    }
+
+    public override async Task<V1.SimulateProgramResponse> SimulateProgram(V1.SimulateProgramRequest request, ServerCallContext context)
+    {
+        ActiveProgram program;
+        try
+        {
+            program = Parse(request.ProgramJson);
+        }
+        catch (ProgramValidationException e)
+        {
+            throw Invalid(e);
+        }
+        if (!request.NewCustomer && request.CustomerId.Length == 0)
+        {
+            throw RpcErrors.InvalidArgument("customer_id", "is required unless new_customer is set");
+        }
+        if (request.Events.Count is 0 or > IngestionService.MaxBatch)
+        {
+            throw RpcErrors.InvalidArgument("events", $"give 1..{IngestionService.MaxBatch} events");
+        }
+        var customerId = request.CustomerId.Length > 0 ? request.CustomerId : "simulated-" + Guid.NewGuid().ToString("N");
+        var events = new LoyaltyEvent[request.Events.Count];
+        for (var i = 0; i < events.Length; i++)
+        {
+            var e = ProtoMapping.ToDomain(request.Events[i]);
+            if (request.NewCustomer || e.CustomerId.Length == 0)
+            {
+                e = e with { CustomerId = customerId };
+            }
+            if (EventValidator.Validate(e, program, time.GetUtcNow()) is { } error)
+            {
+                throw RpcErrors.InvalidArgument($"events[{i}].{error.Field["event.".Length..]}", error.Message);
+            }
+            if (e.CustomerId != customerId)
+            {
+                throw RpcErrors.InvalidArgument($"events[{i}].customer_id", "must be the simulated customer's id (or empty)");
+            }
+            events[i] = e;
+        }
+        var grain = grains.GetGrain<ICustomerGrain>(customerId);
+        if (!request.NewCustomer && await grain.Get() is null)
+        {
+            throw RpcErrors.NotFound($"customer '{customerId}' was never seen (set new_customer to simulate one)");
+        }
+        var results = await grain.Simulate(request.ProgramJson, events, request.NewCustomer);
+        var response = new V1.SimulateProgramResponse { Version = program.Version };
+        response.Results.Add(results.Select(ProtoMapping.ToProto));
+        return response;
+    }
+
+    private static ActiveProgram Parse(string json)
+    {
+        if (string.IsNullOrWhiteSpace(json))
+        {
+            throw new ProgramValidationException("program_json", [new ProgramError("$", "the program is empty")]);
+        }
+        if (System.Text.Encoding.UTF8.GetByteCount(json) > ProgramGrain.MaxProgramBytes)
+        {
+            throw new ProgramValidationException("program_json", [new ProgramError("$", $"the program is larger than {ProgramGrain.MaxProgramBytes / 1024} KB")]);
+        }
+        return ProgramLoader.Parse(json, "program_json");
+    }
+
+    private static RpcException Invalid(ProgramValidationException e)
+    {
+        var status = new Google.Rpc.Status
+        {
+            Code = (int)Code.InvalidArgument,
+            Message = "program_json: " + string.Join("; ", e.Errors),
+        };
+        var bad = new BadRequest();
+        bad.FieldViolations.Add(e.Errors.Select(x => new BadRequest.Types.FieldViolation { Field = x.Path, Description = x.Problem }));
+        status.Details.Add(Any.Pack(bad));
+        return status.ToRpcException();
+    }
+
+    private static V1.LoyaltyProgram ToProto(ActiveProgram program, ProgramRecord? record, bool isActive)
+    {
+        var d = program.Definition;
         var reply = new V1.LoyaltyProgram
         {
             ProgramId = d.Id,
             Name = d.Name,
-            Version = active.Version,
+            Version = program.Version,
             Currency = d.Currency,
             TimeZone = d.TimeZone,
-            DefinitionJson = active.DefinitionJson,
+            DefinitionJson = program.DefinitionJson,
             QualifyingWindowDays = d.Tiers.QualifyingWindowDays,
+            Active = isActive,
+            RuleCount = d.Rules.Count,
+            RewardCount = d.Rewards.Count,
         };
+        if (record is not null)
+        {
+            reply.Number = record.Number;
+            reply.PublishedAt = Timestamp.FromDateTimeOffset(record.PublishedAt);
+            reply.Author = record.Author;
+        }
         foreach (var tier in d.Tiers.Levels)
         {
             reply.Tiers.Add(new V1.Tier { Name = tier.Name, QualifyingPoints = tier.QualifyingPoints, EarnMultiplier = (double)tier.EarnMultiplier });
         }
-        return Task.FromResult(reply);
+        return reply;
     }
 }

@@ -1,0 +1,96 @@
+using Loyalty.Domain.Programs;
+using Microsoft.Extensions.Logging;
+
+namespace Loyalty.Grains;
+
+/// <summary>One published version of the program.</summary>
+[GenerateSerializer, Immutable, Alias("loyalty.ProgramRecord")]
+public sealed record ProgramRecord(
+    [property: Id(0)] int Number,
+    [property: Id(1)] string Version,
+    [property: Id(2)] string Json,
+    [property: Id(3)] DateTimeOffset PublishedAt,
+    [property: Id(4)] string Author,
+    [property: Id(5)] string Source);
+
+[GenerateSerializer, Immutable, Alias("loyalty.PublishOutcome")]
+public sealed record PublishOutcome([property: Id(0)] bool Published, [property: Id(1)] string ActiveVersion, [property: Id(2)] ProgramRecord? Record);
+
+/// <summary>The program's versions, persisted. Key: <see cref="ProgramGrain.Key"/>. Only publishing and silos refreshing
+/// their local copy call it; evaluating an event never does.</summary>
+public interface IProgramGrain : IGrainWithStringKey
+{
+    Task<string?> GetActiveVersion();
+    Task<ProgramRecord?> GetActive();
+    Task<ProgramRecord?> Get(string version);
+    Task<ProgramRecord[]> List();
+    /// <summary>Makes <paramref name="json"/> the active version if the active version is still <paramref name="expectedVersion"/>.</summary>
+    Task<PublishOutcome> Publish(string json, string expectedVersion, string author);
+    /// <summary>Stores the configured program as the first version when none was ever published; returns the active one.</summary>
+    Task<ProgramRecord> Seed(string json, string source);
+}
+
+public sealed class ProgramHistory
+{
+    public string ActiveVersion { get; set; } = "";
+    public List<ProgramRecord> Versions { get; set; } = [];
+}
+
+[GrainType("program")]
+public sealed class ProgramGrain(
+    [PersistentState("program", CustomerGrain.StorageName)] IPersistentState<ProgramHistory> state,
+    TimeProvider time,
+    ILogger<ProgramGrain> logger) : Grain, IProgramGrain
+{
+    public const string Key = "active";
+    /// <summary>Versions kept (with their definitions) so GetProgram can show past ones; all fit one storage entity.</summary>
+    public const int VersionsKept = 10;
+    public const int MaxProgramBytes = 64 * 1024;
+
+    public Task<string?> GetActiveVersion() =>
+        Task.FromResult(state.State.ActiveVersion.Length == 0 ? null : state.State.ActiveVersion);
+
+    public Task<ProgramRecord?> GetActive() => Get(state.State.ActiveVersion);
+
+    public Task<ProgramRecord?> Get(string version) =>
+        Task.FromResult(state.State.Versions.LastOrDefault(v => v.Version == version));
+
+    public Task<ProgramRecord[]> List() => Task.FromResult(state.State.Versions.AsEnumerable().Reverse().ToArray());
+
+    public async Task<PublishOutcome> Publish(string json, string expectedVersion, string author)
+    {
+        // Validated again here: nothing invalid is ever stored, whoever calls.
+        var program = ProgramLoader.Parse(json, "published program");
+        if (!string.Equals(expectedVersion, state.State.ActiveVersion, StringComparison.Ordinal))
+        {
+            return new PublishOutcome(false, state.State.ActiveVersion, null);
+        }
+        var record = await Store(program.Version, json, author, "publish");
+        logger.LogInformation("Program version {Version} (#{Number}) published by {Author}", record.Version, record.Number, author);
+        return new PublishOutcome(true, record.Version, record);
+    }
+
+    public async Task<ProgramRecord> Seed(string json, string source)
+    {
+        if (state.State.ActiveVersion.Length > 0)
+        {
+            return (await GetActive())!;
+        }
+        var program = ProgramLoader.Parse(json, source);
+        return await Store(program.Version, json, "configuration", source);
+    }
+
+    private async Task<ProgramRecord> Store(string version, string json, string author, string source)
+    {
+        var number = state.State.Versions.Count == 0 ? 1 : state.State.Versions[^1].Number + 1;
+        var record = new ProgramRecord(number, version, json, time.GetUtcNow(), author, source);
+        state.State.Versions.Add(record);
+        if (state.State.Versions.Count > VersionsKept)
+        {
+            state.State.Versions.RemoveRange(0, state.State.Versions.Count - VersionsKept);
+        }
+        state.State.ActiveVersion = version;
+        await state.WriteStateAsync();
+        return record;
+    }
+}
