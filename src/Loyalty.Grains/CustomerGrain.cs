@@ -25,6 +25,9 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
     private readonly TimeProvider _time;
     private readonly EngineLimits _limits;
     private readonly ILogger<CustomerGrain> _logger;
+    private readonly BudgetLeases _budgets;
+    // Serializes "reserve campaign budget, then apply" so events keep their arrival order while a reservation waits.
+    private readonly SemaphoreSlim _applying = new(1, 1);
 
     private CustomerState _live = new();     // every applied event, written or not
     private CustomerState _durable = new();  // what storage holds
@@ -41,8 +44,10 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         IProgramCatalog programs,
         TimeProvider time,
         EngineLimits limits,
+        BudgetLeases budgets,
         ILogger<CustomerGrain> logger)
     {
+        _budgets = budgets;
         _state = state;
         _programs = programs;
         _time = time;
@@ -64,22 +69,31 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
             await reloading;
         }
         ThrowIfBroken();
-        var program = _programs.Current;
-        var now = _time.GetUtcNow();
-        var results = new EventResult[events.Length];
-        var applied = 0;
+        await _applying.WaitAsync();
+        EventResult[] results;
         try
         {
-            for (var i = 0; i < events.Length; i++)
+            ThrowIfBroken();
+            var program = _programs.Current;
+            var now = _time.GetUtcNow();
+            if (BudgetedApply.HasBudgets(program, events))
             {
-                results[i] = CustomerEngine.Apply(_live, events[i], program, now, _limits);
-                if (results[i].Changed)
+                results = await BudgetedApply.ApplyAsync(() => _live, events, program, now, _limits, _budgets);
+            }
+            else
+            {
+                results = new EventResult[events.Length];
+                for (var i = 0; i < events.Length; i++)
                 {
-                    applied++;
+                    results[i] = CustomerEngine.Apply(_live, events[i], program, now, _limits);
                 }
             }
         }
-        catch (Exception ex)
+        catch (EventsNotCommittedException)
+        {
+            throw;
+        }
+        catch (Exception ex) when (ex is not OrleansException and not TimeoutException)
         {
             // The live state may be half-changed. Never write it: fail everything not yet stored and let the
             // next activation start again from storage.
@@ -87,6 +101,11 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
             Break();
             throw new EventsNotCommittedException("Applying these events failed; nothing was stored. Retrying with the same event ids is safe.", ex);
         }
+        finally
+        {
+            _applying.Release();
+        }
+        var applied = results.Count(r => r.Changed);
         if (applied > 0)
         {
             _version++;

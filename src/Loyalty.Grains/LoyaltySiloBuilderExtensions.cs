@@ -30,6 +30,8 @@ public static class LoyaltySiloBuilderExtensions
         silo.Services.AddLoyaltySerialization();
         silo.Services.AddSingleton<IProgramCatalog>(new ProgramCatalog(program));
         silo.Services.AddHostedService<ProgramRefresher>();
+        silo.Services.AddSingleton<BudgetLeases>();
+        silo.Services.AddHostedService(sp => sp.GetRequiredService<BudgetLeases>());
         silo.Services.AddSingleton(limits ?? EngineLimits.Default);
         silo.Services.TryAddSingleton(TimeProvider.System);
 

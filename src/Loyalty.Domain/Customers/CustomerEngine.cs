@@ -13,7 +13,8 @@ public static class CustomerEngine
 {
     private const int MaxSummaryLength = 200;
 
-    public static EventResult Apply(CustomerState state, LoyaltyEvent e, ActiveProgram program, DateTimeOffset now, EngineLimits limits)
+    public static EventResult Apply(CustomerState state, LoyaltyEvent e, ActiveProgram program, DateTimeOffset now, EngineLimits limits,
+        IBudgetGate? budgets = null)
     {
         if (EventValidator.Validate(e, program, now) is { } invalid)
         {
@@ -86,7 +87,7 @@ public static class CustomerEngine
         UpdateTier(state, program);
 
         // The program's rules see the customer as this event left them (aggregates, points, tier).
-        var rules = RuleEngine.Apply(state, e, program, now, limits, outcome.Points);
+        var rules = RuleEngine.Apply(state, e, program, now, limits, outcome.Points, budgets);
         if (rules.Points != 0)
         {
             state.PointsAvailable += rules.Points;
@@ -129,6 +130,7 @@ public static class CustomerEngine
         {
             Rewards = rules.Rewards,
             Perks = rules.Perks,
+            Declined = rules.Declined,
         };
     }
 

@@ -22,6 +22,8 @@ public sealed record EventResult(
 {
     /// <summary>Rewards this event unlocked (empty for duplicates and rejections).</summary>
     public IReadOnlyList<GrantedReward> Rewards { get; init; } = [];
+    /// <summary>Rules that held but did not fire, and why.</summary>
+    public IReadOnlyList<Rules.RuleDecline> Declined { get; init; } = [];
     /// <summary>Perks this event granted or extended.</summary>
     public IReadOnlyList<HeldPerk> Perks { get; init; } = [];
 

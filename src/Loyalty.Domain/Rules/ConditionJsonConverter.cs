@@ -180,8 +180,10 @@ public sealed class ConditionJsonConverter : JsonConverter<Condition>
         v.ValueKind == JsonValueKind.String && DateOnly.TryParseExact(v.GetString(), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var d)
             ? d : throw Error(p, "must be a date yyyy-MM-dd");
 
+    // A day's name exactly: Enum.TryParse would also take numbers and comma lists ("monday,tuesday" is 1 | 2, Wednesday).
     private static DayOfWeek Day(string s, string p) =>
-        System.Enum.TryParse<DayOfWeek>(s, ignoreCase: true, out var d) && !int.TryParse(s, out _) ? d : throw Error(p, $"'{s}' is not a day of the week (monday..sunday)");
+        System.Enum.GetValues<DayOfWeek>().Where(d => string.Equals(d.ToString(), s, StringComparison.OrdinalIgnoreCase)).Select(d => (DayOfWeek?)d).FirstOrDefault()
+            ?? throw Error(p, $"'{s}' is not a day of the week (monday..sunday)");
 
     private static T Enum<T>(string s, string p, params string[] allowed) where T : struct, System.Enum =>
         allowed.Contains(s) && System.Enum.TryParse<T>(s, ignoreCase: true, out var x) ? x : throw Error(p, $"'{s}' is not one of {string.Join(", ", allowed)}");

@@ -24,6 +24,17 @@ public sealed record RuleLimits
     /// <summary>Program-local dates (inclusive) outside which the rule does not fire.</summary>
     public DateOnly? StartDate { get; init; }
     public DateOnly? EndDate { get; init; }
+    /// <summary>A campaign budget across all customers; null = unlimited.</summary>
+    public CampaignBudget? Budget { get; init; }
+}
+
+/// <summary>At most this many grants and/or points from one rule across all customers per period.</summary>
+public sealed record CampaignBudget
+{
+    public long? MaxGrants { get; init; }
+    public long? MaxPoints { get; init; }
+    /// <summary>Length of a budget period in program-local days; null = one period for the whole campaign.</summary>
+    public int? PeriodDays { get; init; }
 }
 
 /// <summary>What a rule does. Exactly one member is set.</summary>

@@ -10,6 +10,25 @@ namespace Loyalty.Domain.Rules;
 public sealed record RuleOutcome(long Points, IReadOnlyList<GrantedReward> Rewards, IReadOnlyList<HeldPerk> Perks, IReadOnlyList<string> FiredRules)
 {
     public static RuleOutcome None { get; } = new(0, [], [], []);
+
+    /// <summary>Rules whose conditions held but which did not fire, and why (e.g. a spent campaign budget).</summary>
+    public IReadOnlyList<RuleDecline> Declined { get; init; } = [];
+}
+
+public sealed record RuleDecline(string RuleId, string Reason);
+
+/// <summary>Decides whether a rule with a campaign budget may fire now; consumes its share when it may.</summary>
+public interface IBudgetGate
+{
+    bool TryConsume(RuleDefinition rule, int grants, long points);
+}
+
+/// <summary>Every budget has room: for simulations and for code that enforces budgets elsewhere.</summary>
+public sealed class UnlimitedBudget : IBudgetGate
+{
+    public static UnlimitedBudget Instance { get; } = new();
+
+    public bool TryConsume(RuleDefinition rule, int grants, long points) => true;
 }
 
 /// <summary>
@@ -21,7 +40,8 @@ public static class RuleEngine
 {
     private const string CodeAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"; // Crockford base32: no I, L, O, U
 
-    public static RuleOutcome Apply(CustomerState state, LoyaltyEvent e, ActiveProgram program, DateTimeOffset now, EngineLimits limits, long basePoints)
+    public static RuleOutcome Apply(CustomerState state, LoyaltyEvent e, ActiveProgram program, DateTimeOffset now, EngineLimits limits, long basePoints,
+        IBudgetGate? budgets = null)
     {
         if (e.Payload is null || !program.RulesByKind.TryGetValue(e.Payload.Kind, out var rules) || rules.Count == 0)
         {
@@ -32,11 +52,22 @@ public static class RuleEngine
         List<GrantedReward>? rewards = null;
         List<HeldPerk>? perks = null;
         List<string>? fired = null;
+        List<RuleDecline>? declined = null;
         foreach (var rule in rules)
         {
             if (!WithinLimits(rule, state, context) || rule.If is { } condition && !condition.Holds(context))
             {
                 continue;
+            }
+            if (rule.Limits.Budget is { } budget)
+            {
+                var grants = rule.Then.Count(t => t.GrantReward is not null || t.GrantCurrencyPerMinuteTimesDifficulty is not null);
+                var rulePoints = rule.Then.Sum(t => Points(t, context));
+                if (!(budgets ?? UnlimitedBudget.Instance).TryConsume(rule, grants, rulePoints))
+                {
+                    (declined ??= []).Add(new RuleDecline(rule.Id, BudgetSpent(budget)));
+                    continue;
+                }
             }
             (fired ??= []).Add(rule.Id);
             RecordFiring(rule, state, now);
@@ -61,7 +92,25 @@ public static class RuleEngine
                 }
             }
         }
-        return fired is null ? RuleOutcome.None : new RuleOutcome(points, rewards ?? [], perks ?? [], fired);
+        if (fired is null && declined is null)
+        {
+            return RuleOutcome.None;
+        }
+        return new RuleOutcome(points, rewards ?? [], perks ?? [], fired ?? []) { Declined = declined ?? [] };
+    }
+
+    private static string BudgetSpent(CampaignBudget b)
+    {
+        var what = string.Join(" / ", new[] { b.MaxGrants is { } g ? $"{g} grants" : null, b.MaxPoints is { } p ? $"{p} points" : null }.OfType<string>());
+        return $"the campaign budget of {what}{(b.PeriodDays is { } d ? $" per {d} days" : "")} is used up";
+    }
+
+    /// <summary>The budget a firing of the rule draws from now: one counter per rule and period, across all
+    /// customers and program versions.</summary>
+    public static string BudgetKey(ActiveProgram program, RuleDefinition rule, DateTimeOffset now, string unit)
+    {
+        var period = rule.Limits.Budget?.PeriodDays is { } days ? program.LocalDay(now) / days : 0;
+        return $"{program.Definition.Id}/{rule.Id}/{period}/{unit}";
     }
 
     private static long Points(Effect effect, RuleContext c)

@@ -110,6 +110,13 @@ public static class RuleValidator
             Check(limits.PeriodDays is >= 1 and <= 36600, $"{path}.limits.periodDays", "must be 1..36600");
             Check(limits.CooldownHours is null or (> 0 and <= 876_000), $"{path}.limits.cooldownHours", "must be positive");
             Check(limits.StartDate is null || limits.EndDate is null || limits.StartDate <= limits.EndDate, $"{path}.limits.endDate", "is before startDate");
+            if (limits.Budget is { } budget)
+            {
+                Check(budget.MaxGrants is not null || budget.MaxPoints is not null, $"{path}.limits.budget", "must set maxGrants, maxPoints or both");
+                Check(budget.MaxGrants is null or >= 1, $"{path}.limits.budget.maxGrants", "must be at least 1");
+                Check(budget.MaxPoints is null or >= 1, $"{path}.limits.budget.maxPoints", "must be at least 1");
+                Check(budget.PeriodDays is null or (>= 1 and <= 36600), $"{path}.limits.budget.periodDays", "must be 1..36600");
+            }
             if (rule.If is { } condition)
             {
                 Walk(condition, $"{path}.if", p, tiers, errors);

@@ -87,6 +87,10 @@ public static class ProtoMapping
         {
             result.Perks.Add(ToProto(perk));
         }
+        foreach (var decline in r.Declined)
+        {
+            result.Declined.Add(new V1.RuleDecline { RuleId = decline.RuleId, Reason = decline.Reason });
+        }
         return result;
     }
 
