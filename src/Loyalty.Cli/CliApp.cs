@@ -108,33 +108,40 @@ public static class CliApp
             }
         }));
 
-        customer.Subcommands.Add(show);
-        customer.Subcommands.Add(interactions);
-        return customer;
-    }
-
-    private static Command ProgramCommands()
-    {
-        var program = new Command("program", "Inspect the active loyalty program");
-        var show = new Command("show", "Show the active program and its version");
-        show.SetAction((parse, ct) => Run(parse, async (client, json) =>
+        var eligibleId = new Argument<string>("customer-id") { Description = "The customer id" };
+        var eligible = new Command("eligible", "Rewards redeemable now with their points price, and near misses") { eligibleId };
+        eligible.SetAction((parse, ct) => Run(parse, async (client, json) =>
         {
-            var p = await new Programs.ProgramsClient(client).GetProgramAsync(new GetProgramRequest(), cancellationToken: ct);
+            var e = await new Customers.CustomersClient(client).ListEligibleRewardsAsync(new ListEligibleRewardsRequest { CustomerId = parse.GetValue(eligibleId)! }, cancellationToken: ct);
             if (json)
             {
-                return Print(p);
+                return Print(e);
             }
-            Console.WriteLine($"{p.Name} ({p.ProgramId}) version {p.Version}");
-            Console.WriteLine($"  currency {p.Currency}, time zone {p.TimeZone}, qualifying window {p.QualifyingWindowDays} days");
-            foreach (var t in p.Tiers)
+            Console.WriteLine($"Catalogue (program version {e.ProgramVersion}):");
+            foreach (var r in e.Rewards)
             {
-                Console.WriteLine($"  tier {t.Name,-10} from {t.QualifyingPoints,7} qualifying points, earn x{t.EarnMultiplier}");
+                Console.WriteLine(r.RedeemableNow
+                    ? $"  [now]  {r.RewardId,-22} {r.PointsPrice,7} points  {r.Description}"
+                    : $"  [{r.PointsMissing} more] {r.RewardId,-22} {r.PointsPrice,7} points  {r.Description}");
+            }
+            if (e.NearMisses.Count > 0)
+            {
+                Console.WriteLine("Near misses:");
+                foreach (var m in e.NearMisses)
+                {
+                    Console.WriteLine($"  {m.RuleId}: {m.Missing} -> {string.Join(", ", m.RewardIds)}");
+                }
             }
             return 0;
         }));
-        program.Subcommands.Add(show);
-        return program;
+
+        customer.Subcommands.Add(show);
+        customer.Subcommands.Add(interactions);
+        customer.Subcommands.Add(eligible);
+        return customer;
     }
+
+    private static Command ProgramCommands() => ProgramCommandsBuilder.Build();
 
     /// <summary>Runs one API call with a channel to the configured server and turns gRPC errors into exit codes.</summary>
     internal static async Task<int> Run(ParseResult parse, Func<GrpcChannel, bool, Task<int>> call)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Loyalty.TestKit;
 using static Loyalty.Server.Tests.Events;
@@ -9,23 +8,7 @@ namespace Loyalty.Server.Tests;
 [Collection(ServerCollection.Name)]
 public sealed class CliTests(ServerFixture fixture)
 {
-    private static string CliDll => Path.Combine(RepoPaths.Root, "src", "Loyalty.Cli", "bin", RepoPaths.Configuration, "net10.0", "loyalty.dll");
-
-    private async Task<(int Exit, string Out, string Err)> Loyalty(params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(CliDll);
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-        info.Environment["LOYALTY_SERVER"] = fixture.Server.Address;
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    private Task<(int Exit, string Out, string Err)> Loyalty(params string[] args) => CliRunner.RunAsync(fixture.Server.Address, args);
 
     [Fact]
     public async Task Readme_example_earns_points_and_shows_the_customer()

@@ -206,4 +206,56 @@ public sealed class ProgramLifecycleTests(ProgramLifecycleFixture fixture)
         var result = await second.Ingestion.PublishAsync(Req(Game(NewCustomer(), 1, 1)));
         Assert.Equal(published.Version, result.ProgramVersion);
     }
+
+    [Fact]
+    public async Task The_CLI_validates_publishes_lists_simulates_and_shows_eligible_rewards()
+    {
+        var dir = Directory.CreateTempSubdirectory("loyalty-cli-").FullName;
+        try
+        {
+            var broken = Path.Combine(dir, "broken.json");
+            await File.WriteAllTextAsync(broken, Draft(p => p["rules"]![1]!["if"]!["all"]![1]!["categoryShareAtLeast"]!["share"] = 1.5));
+            var invalid = await CliRunner.RunAsync(fixture.Server.Address, "program", "validate", broken);
+            Assert.Equal(2, invalid.Exit);
+            Assert.Contains("$.rules[1].if.all[1].categoryShareAtLeast.share:", invalid.Out, StringComparison.Ordinal);
+
+            var active = await Programs.GetProgramAsync(new GetProgramRequest());
+            var node = JsonNode.Parse(active.DefinitionJson, documentOptions: new() { CommentHandling = System.Text.Json.JsonCommentHandling.Skip })!;
+            node["name"] = "ACME via CLI " + Guid.NewGuid().ToString("N")[..6];
+            var draft = Path.Combine(dir, "draft.json");
+            await File.WriteAllTextAsync(draft, node.ToJsonString());
+            Assert.Equal(0, (await CliRunner.RunAsync(fixture.Server.Address, "program", "validate", draft)).Exit);
+
+            var id = NewCustomer();
+            await Ingestion.PublishAsync(Req(Purchase(id, "o-1", Line("bib", "baby", 1, 3000), Line("tv", "electronics", 1, 7000))));
+            var events = Path.Combine(dir, "events.jsonl");
+            await File.WriteAllLinesAsync(events,
+            [
+                "{\"eventId\":\"sim-1\",\"customerId\":\"" + id + "\",\"occurredAt\":\"" + DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture)
+                    + "\",\"supportCase\":{\"caseId\":\"k1\",\"status\":\"SUPPORT_STATUS_RESOLVED\",\"channel\":\"SUPPORT_CHANNEL_HUMAN\",\"satisfaction\":5}}",
+            ]);
+            var simulated = await CliRunner.RunAsync(fixture.Server.Address, "program", "simulate", draft, "--customer", id, "--events", events);
+            Assert.True(simulated.Exit == 0, simulated.Err);
+            Assert.Contains("+300 points", simulated.Out, StringComparison.Ordinal);
+            Assert.Contains("thank-you-coupon THANKS-", simulated.Out, StringComparison.Ordinal);
+
+            var published = await CliRunner.RunAsync(fixture.Server.Address, "program", "publish", draft, "--author", "cli-test");
+            Assert.True(published.Exit == 0, published.Err);
+            var version = (await Programs.GetProgramAsync(new GetProgramRequest())).Version;
+            Assert.Contains($"published version {version}", published.Out, StringComparison.Ordinal);
+            var versions = await CliRunner.RunAsync(fixture.Server.Address, "program", "versions");
+            Assert.Contains("cli-test", versions.Out, StringComparison.Ordinal);
+            var stale = await CliRunner.RunAsync(fixture.Server.Address, "program", "publish", draft, "--expected-version", "0000");
+            Assert.Equal(1, stale.Exit);
+            Assert.Contains("FailedPrecondition", stale.Err, StringComparison.Ordinal);
+
+            var eligible = await CliRunner.RunAsync(fixture.Server.Address, "customer", "eligible", id);
+            Assert.Contains("baby-affinity-coupon: spend 16.67 more in baby", eligible.Out, StringComparison.Ordinal);
+            Assert.Contains("free-shipping", eligible.Out, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
