@@ -40,13 +40,15 @@ public sealed class LimitSettings
     public int OrderLinesKept { get; set; } = EngineLimits.Default.OrderLinesKept;
     public int CategoryBucketsKept { get; set; } = EngineLimits.Default.CategoryBucketsKept;
     public int OnceOnlyKept { get; set; } = EngineLimits.Default.OnceOnlyKept;
+    public int RewardsKept { get; set; } = EngineLimits.Default.RewardsKept;
+    public string RewardCodeSecret { get; set; } = EngineLimits.Default.RewardCodeSecret;
 
     public EngineLimits ToEngineLimits()
     {
         foreach (var (name, value) in new[]
         {
             (nameof(DedupeMaxIds), DedupeMaxIds), (nameof(InteractionsKept), InteractionsKept), (nameof(OrdersKept), OrdersKept),
-            (nameof(OrderLinesKept), OrderLinesKept), (nameof(CategoryBucketsKept), CategoryBucketsKept), (nameof(OnceOnlyKept), OnceOnlyKept),
+            (nameof(OrderLinesKept), OrderLinesKept), (nameof(CategoryBucketsKept), CategoryBucketsKept), (nameof(OnceOnlyKept), OnceOnlyKept), (nameof(RewardsKept), RewardsKept),
         })
         {
             if (value < 1)
@@ -70,6 +72,8 @@ public sealed class LimitSettings
         OrderLinesKept = OrderLinesKept,
         CategoryBucketsKept = CategoryBucketsKept,
         OnceOnlyKept = OnceOnlyKept,
+        RewardsKept = RewardsKept,
+        RewardCodeSecret = RewardCodeSecret,
     };
 }
 

@@ -50,6 +50,10 @@ app.MapGrpcService<CustomersService>();
 app.MapGrpcService<ProgramsService>();
 
 var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Loyalty");
+if (settings.Limits.RewardCodeSecret == EngineLimits.Default.RewardCodeSecret)
+{
+    log.LogWarning("Loyalty:Limits:RewardCodeSecret is the development default: reward codes are guessable by anyone with the source. Set a secret in production");
+}
 if (settings.Storage.Provider == "Memory")
 {
     log.LogWarning("Storage provider is Memory: customer state is NOT durable and is lost when this process stops");

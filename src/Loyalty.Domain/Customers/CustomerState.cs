@@ -202,9 +202,16 @@ public sealed record HeldPerk(
     [property: JsonPropertyName("rule")] string RuleId,
     [property: JsonPropertyName("since")] DateTimeOffset Since);
 
+/// <summary>When a rule with per-customer limits fired for this customer: minutes since 2000-01-01 UTC, oldest
+/// first, at most the rule's maxPerCustomer (≤ 50) within its period.</summary>
 public sealed record RuleFiring(
     [property: JsonPropertyName("rule")] string RuleId,
-    [property: JsonPropertyName("t")] long Ticks);
+    [property: JsonPropertyName("m")] IReadOnlyList<int> Minutes)
+{
+    private static readonly DateTimeOffset Epoch = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    public static int MinuteOf(DateTimeOffset instant) => (int)((instant - Epoch).Ticks / TimeSpan.TicksPerMinute);
+}
 
 public sealed record OrderLine(
     [property: JsonPropertyName("sku")] string Sku,

@@ -18,7 +18,17 @@ public abstract record Condition
 
 public sealed record AllOf(IReadOnlyList<Condition> Conditions) : Condition
 {
-    public override bool Holds(RuleContext c) => Conditions.All(x => x.Holds(c));
+    public override bool Holds(RuleContext c)
+    {
+        foreach (var x in Conditions)
+        {
+            if (!x.Holds(c))
+            {
+                return false;
+            }
+        }
+        return true;
+    }
     public override string? Missing(RuleContext c)
     {
         var failing = Conditions.Where(x => !x.Holds(c)).ToList();
@@ -28,7 +38,17 @@ public sealed record AllOf(IReadOnlyList<Condition> Conditions) : Condition
 
 public sealed record AnyOf(IReadOnlyList<Condition> Conditions) : Condition
 {
-    public override bool Holds(RuleContext c) => Conditions.Any(x => x.Holds(c));
+    public override bool Holds(RuleContext c)
+    {
+        foreach (var x in Conditions)
+        {
+            if (x.Holds(c))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
     public override string? Missing(RuleContext c) => Conditions.Select(x => x.Missing(c)).FirstOrDefault(m => m is not null);
 }
 
@@ -41,8 +61,17 @@ public sealed record NotOf(Condition Inner) : Condition
 
 public sealed record CategoryIn(IReadOnlyList<string> Categories) : Condition
 {
-    public override bool Holds(RuleContext c) =>
-        c.Event.Payload is Purchase p && p.Lines.Any(l => Categories.Contains(l.Category.ToLowerInvariant()));
+    public override bool Holds(RuleContext c)
+    {
+        foreach (var category in Categories)
+        {
+            if (c.PurchaseCategories.Contains(category))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
 }
 
 public sealed record OrderValueAtLeast(long Minor) : Condition

@@ -86,7 +86,7 @@ public sealed record Eligibility(IReadOnlyList<EligibleReward> Rewards, IReadOnl
         {
             return false;
         }
-        var since = now.AddDays(-rule.Limits.PeriodDays).UtcTicks;
-        return state.Firings.Count(f => f.RuleId == rule.Id && f.Ticks > since) >= max;
+        var from = RuleFiring.MinuteOf(now) - rule.Limits.PeriodDays * 1440;
+        return (state.Firings.Find(f => f.RuleId == rule.Id)?.Minutes.Count(m => m > from) ?? 0) >= max;
     }
 }

@@ -32,6 +32,13 @@ public sealed class RuleContext
 
     public static long OrderValue(Purchase p) => p.Lines.Sum(l => l.UnitPriceMinor * l.Quantity);
 
+    private HashSet<string>? _purchaseCategories;
+
+    /// <summary>The event's line categories, lower-cased (empty for other events).</summary>
+    public HashSet<string> PurchaseCategories => _purchaseCategories ??= Event.Payload is Purchase p
+        ? p.Lines.Select(l => l.Category.ToLowerInvariant()).ToHashSet(StringComparer.Ordinal)
+        : [];
+
     public string Money(long minor)
     {
         var unit = Program.Definition.MinorUnitsPerUnit;
@@ -39,9 +46,53 @@ public sealed class RuleContext
         return ((decimal)minor / unit).ToString("F" + decimals, CultureInfo.InvariantCulture);
     }
 
-    public long GameMinutes(int days) => State.Activity.Where(a => a.Day > Today - days).Sum(a => a.GameMinutes);
+    // Aggregates are computed once per event and window, however many rules ask: rule evaluation stays
+    // proportional to the number of rules, not rules x history.
+    private Dictionary<int, (long Minutes, int Contacts)>? _activity;
+    private Dictionary<int, (Dictionary<string, double> ByCategory, double Total)>? _spend;
 
-    public int SupportContacts(int days) => State.Activity.Where(a => a.Day > Today - days).Sum(a => a.SupportContacts);
+    public long GameMinutes(int days) => Activity(days).Minutes;
+
+    public int SupportContacts(int days) => Activity(days).Contacts;
+
+    private (long Minutes, int Contacts) Activity(int days)
+    {
+        _activity ??= [];
+        if (!_activity.TryGetValue(days, out var totals))
+        {
+            var from = Today - days;
+            foreach (var a in State.Activity)
+            {
+                if (a.Day > from)
+                {
+                    totals = (totals.Minutes + a.GameMinutes, totals.Contacts + a.SupportContacts);
+                }
+            }
+            _activity[days] = totals;
+        }
+        return totals;
+    }
+
+    private (Dictionary<string, double> ByCategory, double Total) SpendByCategory(int days)
+    {
+        _spend ??= [];
+        if (!_spend.TryGetValue(days, out var spend))
+        {
+            var from = Today - days;
+            var byCategory = new Dictionary<string, double>(StringComparer.Ordinal);
+            double total = 0;
+            foreach (var b in State.Categories)
+            {
+                if (b.Day > from)
+                {
+                    byCategory[b.Category] = byCategory.GetValueOrDefault(b.Category) + b.SpendMinor;
+                    total += b.SpendMinor;
+                }
+            }
+            _spend[days] = spend = (byCategory, total);
+        }
+        return spend;
+    }
 
     public bool HoldsPerk(string perk) =>
         State.Perks.Any(p => p.Name == perk && (p.UntilTicks is null || p.UntilTicks > Now.UtcTicks));
@@ -72,9 +123,9 @@ public sealed class RuleContext
             }
             else
             {
-                var buckets = State.Categories.Where(b => b.Day > from).ToList();
-                inCategory = buckets.Where(b => b.Category == category).Sum(b => (double)b.SpendMinor);
-                total = buckets.Sum(b => (double)b.SpendMinor);
+                var spend = SpendByCategory(c.Days ?? Program.Definition.History.AffinityWindowDays);
+                inCategory = spend.ByCategory.GetValueOrDefault(category);
+                total = spend.Total;
             }
         }
         return (total == 0 ? 0 : inCategory / total, inCategory, total);

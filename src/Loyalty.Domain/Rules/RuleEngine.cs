@@ -147,20 +147,17 @@ public static class RuleEngine
         {
             return true;
         }
-        var mine = state.Firings.Where(f => f.RuleId == rule.Id).ToList();
-        if (limits.MaxPerCustomer is { } max)
+        var mine = state.Firings.Find(f => f.RuleId == rule.Id)?.Minutes;
+        if (mine is null || mine.Count == 0)
         {
-            var since = c.Now.AddDays(-limits.PeriodDays).UtcTicks;
-            if (mine.Count(f => f.Ticks > since) >= max)
-            {
-                return false;
-            }
+            return true;
         }
-        if (limits.CooldownHours is { } hours && mine.Count > 0 && mine.Max(f => f.Ticks) + TimeSpan.FromHours(hours).Ticks > c.Now.UtcTicks)
+        var nowMinute = RuleFiring.MinuteOf(c.Now);
+        if (limits.MaxPerCustomer is { } max && mine.Count(m => m > nowMinute - limits.PeriodDays * 1440) >= max)
         {
             return false;
         }
-        return true;
+        return limits.CooldownHours is not { } hours || mine[^1] + hours * 60 <= nowMinute;
     }
 
     private static void RecordFiring(RuleDefinition rule, CustomerState state, DateTimeOffset now)
@@ -171,14 +168,22 @@ public static class RuleEngine
             return;
         }
         // Keep only what the limits can still look at: firings inside the period, at most max per rule.
-        var since = now.AddDays(-limits.PeriodDays).UtcTicks;
-        state.Firings.RemoveAll(f => f.RuleId == rule.Id && f.Ticks <= since);
-        state.Firings.Add(new RuleFiring(rule.Id, now.UtcTicks));
+        var nowMinute = RuleFiring.MinuteOf(now);
         var keep = Math.Max(1, limits.MaxPerCustomer ?? 1);
-        var mine = state.Firings.Where(f => f.RuleId == rule.Id).ToList();
-        foreach (var old in mine.Take(Math.Max(0, mine.Count - keep)))
+        var index = state.Firings.FindIndex(f => f.RuleId == rule.Id);
+        var minutes = (index < 0 ? [] : state.Firings[index].Minutes)
+            .Where(m => m > nowMinute - limits.PeriodDays * 1440)
+            .Append(nowMinute)
+            .TakeLast(keep)
+            .ToList();
+        var updated = new RuleFiring(rule.Id, minutes);
+        if (index < 0)
         {
-            state.Firings.Remove(old);
+            state.Firings.Add(updated);
+        }
+        else
+        {
+            state.Firings[index] = updated;
         }
     }
 

@@ -106,7 +106,7 @@ public static class RuleValidator
                 }
             }
             var limits = rule.Limits;
-            Check(limits.MaxPerCustomer is null or >= 1, $"{path}.limits.maxPerCustomer", "must be at least 1");
+            Check(limits.MaxPerCustomer is null or (>= 1 and <= 50), $"{path}.limits.maxPerCustomer", "must be 1..50 (each firing in the period is remembered on the customer)");
             Check(limits.PeriodDays is >= 1 and <= 36600, $"{path}.limits.periodDays", "must be 1..36600");
             Check(limits.CooldownHours is null or (> 0 and <= 876_000), $"{path}.limits.cooldownHours", "must be positive");
             Check(limits.StartDate is null || limits.EndDate is null || limits.StartDate <= limits.EndDate, $"{path}.limits.endDate", "is before startDate");

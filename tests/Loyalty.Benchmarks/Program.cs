@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Loyalty.Benchmarks.RuleEvaluationBenchmarks).Assembly).Run(args);
