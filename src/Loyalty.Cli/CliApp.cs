@@ -57,6 +57,19 @@ public static class CliApp
             Console.WriteLine($"  profile    name '{p.DisplayName}', birth year {(p.BirthYear == 0 ? "unknown" : p.BirthYear.ToString(CultureInfo.InvariantCulture))}, accessibility needs {(p.AccessibilityNeeds ? "yes" : "no")}, time zone '{p.TimeZone}'");
             Console.WriteLine($"  activity   {c.Activity.GameMinutes} game minutes in {c.Activity.GameSessions} sessions, {c.Activity.SupportContacts} support contacts (last {c.Activity.WindowDays} days)");
             Console.WriteLine($"  events     {c.EventsApplied} applied, first seen {c.FirstSeen.ToDateTimeOffset():u}");
+            foreach (var perk in c.Perks)
+            {
+                Console.WriteLine($"  perk       {perk.Name} {(perk.Until is null ? "(permanent)" : $"until {perk.Until.ToDateTimeOffset():u}")} via {perk.RuleId}");
+            }
+            if (c.Rewards.Count > 0)
+            {
+                Console.WriteLine("  rewards    (newest first)");
+                foreach (var r in c.Rewards.Take(10))
+                {
+                    var value = r.Percent > 0 ? $"{r.Percent} %" : r.ValueMinor > 0 ? Money(r.ValueMinor) : r.Amount > 0 ? $"x{r.Amount}" : "";
+                    Console.WriteLine($"    {r.Code,-24} {r.RewardId,-22} {value,8}  {(r.ExpiresAt is null ? "" : $"expires {r.ExpiresAt.ToDateTimeOffset():yyyy-MM-dd}")}");
+                }
+            }
             if (c.Affinity.Count > 0)
             {
                 Console.WriteLine($"  affinity   (last {c.AffinityWindowDays} days)");

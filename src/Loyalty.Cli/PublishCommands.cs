@@ -254,6 +254,18 @@ public static class PublishCommands
             {
                 Console.WriteLine($"  {c.CustomerId}: {c.PointsAvailable} available, {c.PointsPending} pending, {c.PointsLifetime} lifetime, tier {c.Tier}");
             }
+            foreach (var r in result.Rewards)
+            {
+                Console.WriteLine($"  unlocked {r.RewardId} {r.Code}: {r.Description}");
+            }
+            foreach (var p in result.Perks)
+            {
+                Console.WriteLine($"  perk {p.Name} {(p.Until is null ? "(permanent)" : $"until {p.Until.ToDateTimeOffset():u}")}");
+            }
+            foreach (var d in result.Declined)
+            {
+                Console.WriteLine($"  not granted ({d.RuleId}): {d.Reason}");
+            }
             return result.Outcome == Outcome.Rejected ? 4 : 0;
         });
     }

@@ -18,11 +18,13 @@ public sealed class CliTests(ServerFixture fixture)
         var publish = await Loyalty("publish", "purchase", "-c", id, "--order", "o-1", "--line", "stroller:baby:1:24999", "--line", "ball:sports:2:1999");
         Assert.True(publish.Exit == 0, publish.Err);
         Assert.Contains("APPLIED +559 points", publish.Out, StringComparison.Ordinal);
+        Assert.Contains("unlocked baby-care-coupon BABY-", publish.Out, StringComparison.Ordinal); // 86 % baby
 
         var show = await Loyalty("customer", "show", id);
         Assert.Equal(0, show.Exit);
         Assert.Contains("559 available", show.Out, StringComparison.Ordinal);
         Assert.Contains("baby", show.Out, StringComparison.Ordinal);
+        Assert.Contains("baby-care-coupon", show.Out, StringComparison.Ordinal);
 
         var json = await Loyalty("customer", "show", id, "--json");
         using var doc = JsonDocument.Parse(json.Out);
