@@ -13,6 +13,10 @@ public sealed record RewardDefinition
     public PerkReward? Perk { get; init; }
     /// <summary>Points a customer pays to redeem it from the catalogue; null when it cannot be bought.</summary>
     public long? PointsPrice { get; init; }
+    /// <summary>At most this many grants of this reward per customer within <see cref="PeriodDays"/>, whichever
+    /// rules grant it; null = no cap.</summary>
+    public int? MaxPerCustomer { get; init; }
+    public int PeriodDays { get; init; } = 3650;
 
     [JsonIgnore]
     public string Kind => Coupon is not null ? "coupon" : GameItem is not null ? "game_item" : Currency is not null ? "currency" : "perk";

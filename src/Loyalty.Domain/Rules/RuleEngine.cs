@@ -143,40 +143,74 @@ public static class RuleEngine
         {
             return false;
         }
-        if (limits.MaxPerCustomer is null && limits.CooldownHours is null)
+        return Allowed(state, rule.Id, limits.MaxPerCustomer, limits.PeriodDays, limits.CooldownHours, c.Now);
+    }
+
+    private static void RecordFiring(RuleDefinition rule, CustomerState state, DateTimeOffset now) =>
+        Record(state, rule.Id, rule.Limits.MaxPerCustomer, rule.Limits.PeriodDays, rule.Limits.CooldownHours, now);
+
+    /// <summary>The per-customer history key of a reward's own cap ('/' never appears in rule ids).</summary>
+    private static string RewardKey(RewardDefinition reward) => "reward/" + reward.Id;
+
+    private static bool Allowed(CustomerState state, string key, int? max, int periodDays, double? cooldownHours, DateTimeOffset now)
+    {
+        if (max is null && cooldownHours is null)
         {
             return true;
         }
-        var mine = state.Firings.Find(f => f.RuleId == rule.Id)?.Minutes;
+        var mine = state.Firings.Find(f => f.RuleId == key)?.Minutes;
         if (mine is null || mine.Count == 0)
         {
             return true;
         }
-        var nowMinute = RuleFiring.MinuteOf(c.Now);
-        if (limits.MaxPerCustomer is { } max && mine.Count(m => m > nowMinute - limits.PeriodDays * 1440) >= max)
+        var nowMinute = RuleFiring.MinuteOf(now);
+        if (max is { } m)
         {
-            return false;
+            var from = nowMinute - periodDays * 1440;
+            var count = 0;
+            foreach (var minute in mine)
+            {
+                if (minute > from)
+                {
+                    count++;
+                }
+            }
+            if (count >= m)
+            {
+                return false;
+            }
         }
-        return limits.CooldownHours is not { } hours || mine[^1] + hours * 60 <= nowMinute;
+        return cooldownHours is not { } hours || mine[^1] + hours * 60 <= nowMinute;
     }
 
-    private static void RecordFiring(RuleDefinition rule, CustomerState state, DateTimeOffset now)
+    private static void Record(CustomerState state, string key, int? max, int periodDays, double? cooldownHours, DateTimeOffset now)
     {
-        var limits = rule.Limits;
-        if (limits.MaxPerCustomer is null && limits.CooldownHours is null)
+        if (max is null && cooldownHours is null)
         {
             return;
         }
-        // Keep only what the limits can still look at: firings inside the period, at most max per rule.
+        // Keep only what the limits can still look at: firings inside the period, at most max.
         var nowMinute = RuleFiring.MinuteOf(now);
-        var keep = Math.Max(1, limits.MaxPerCustomer ?? 1);
-        var index = state.Firings.FindIndex(f => f.RuleId == rule.Id);
-        var minutes = (index < 0 ? [] : state.Firings[index].Minutes)
-            .Where(m => m > nowMinute - limits.PeriodDays * 1440)
-            .Append(nowMinute)
-            .TakeLast(keep)
-            .ToList();
-        var updated = new RuleFiring(rule.Id, minutes);
+        var keep = Math.Max(1, max ?? 1);
+        var index = state.Firings.FindIndex(f => f.RuleId == key);
+        var from = nowMinute - periodDays * 1440;
+        var minutes = new List<int>(keep);
+        if (index >= 0)
+        {
+            foreach (var minute in state.Firings[index].Minutes)
+            {
+                if (minute > from)
+                {
+                    minutes.Add(minute);
+                }
+            }
+        }
+        minutes.Add(nowMinute);
+        if (minutes.Count > keep)
+        {
+            minutes.RemoveRange(0, minutes.Count - keep);
+        }
+        var updated = new RuleFiring(key, minutes);
         if (index < 0)
         {
             state.Firings.Add(updated);
@@ -191,6 +225,11 @@ public static class RuleEngine
         ref List<GrantedReward>? rewards, ref List<HeldPerk>? perks)
     {
         var state = c.State;
+        if (!Allowed(state, RewardKey(reward), reward.MaxPerCustomer, reward.PeriodDays, null, c.Now))
+        {
+            return; // this customer already had this reward as often as the catalogue allows in the period
+        }
+        Record(state, RewardKey(reward), reward.MaxPerCustomer, reward.PeriodDays, null, c.Now);
         var index = rewards?.Count ?? 0;
         var prefix = reward.Coupon?.CodePrefix ?? "LOY";
         var code = Code(limits.RewardCodeSecret, prefix, state.CustomerId, c.Event.EventId, rule.Id, reward.Id, index);

@@ -31,6 +31,8 @@ public static class RuleValidator
             var kinds = new object?[] { r.Coupon, r.GameItem, r.Currency, r.Perk }.Count(x => x is not null);
             Check(kinds == 1, path, "must define exactly one of coupon, gameItem, currency, perk");
             Check(r.PointsPrice is null or >= 1, $"{path}.pointsPrice", "must be at least 1 when set");
+            Check(r.MaxPerCustomer is null or (>= 1 and <= 50), $"{path}.maxPerCustomer", "must be 1..50");
+            Check(r.PeriodDays is >= 1 and <= 36600, $"{path}.periodDays", "must be 1..36600");
             if (r.Coupon is { } c)
             {
                 Check(c.ValueMinor is null != c.Percent is null, $"{path}.coupon", "must set exactly one of valueMinor and percent");
@@ -61,7 +63,7 @@ public static class RuleValidator
                 errors.Add(new ProgramError(path, "must not be null"));
                 continue;
             }
-            Check(!string.IsNullOrWhiteSpace(rule.Id) && rule.Id.Length <= 64, $"{path}.id", "must be 1..64 characters");
+            Check(!string.IsNullOrWhiteSpace(rule.Id) && rule.Id.Length <= 64 && !rule.Id.Contains('/'), $"{path}.id", "must be 1..64 characters without '/'");
             Check(ruleIds.Add(rule.Id), $"{path}.id", $"rule '{rule.Id}' is defined twice");
             Check(rule.When.Count > 0, $"{path}.when", "must name at least one event kind");
             for (var w = 0; w < rule.When.Count; w++)

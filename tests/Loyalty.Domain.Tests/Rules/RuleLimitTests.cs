@@ -84,6 +84,20 @@ public class RuleLimitTests
     }
 
     [Fact]
+    public void MaxPerCustomer_forgets_firings_that_left_the_period()
+    {
+        var customer = Limited("""{ "maxPerCustomer": 3, "periodDays": 1 }""");
+        for (var day = 0; day < 5; day++)
+        {
+            Assert.True(customer.Fires(Game(60, 1)));
+            customer.Clock.Advance(TimeSpan.FromDays(1));
+        }
+
+        // Room for three, but only the firing of the last day is still inside the period.
+        Assert.Equal([RuleFiring.MinuteOf(Sample.Now.AddDays(4))], Assert.Single(customer.State.Firings).Minutes);
+    }
+
+    [Fact]
     public void CooldownHours_keeps_only_the_last_firing()
     {
         var customer = Limited("""{ "cooldownHours": 1 }""");
