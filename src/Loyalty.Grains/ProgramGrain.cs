@@ -26,7 +26,7 @@ public interface IProgramGrain : IGrainWithStringKey
     Task<ProgramRecord[]> List();
     /// <summary>Makes <paramref name="json"/> the active version if the active version is still <paramref name="expectedVersion"/>.</summary>
     Task<PublishOutcome> Publish(string json, string expectedVersion, string author);
-    /// <summary>Stores the configured program as the first version when none was ever published; returns the active one.</summary>
+    /// <summary>Makes the configured program active unless a version was published through the API; returns the active one.</summary>
     Task<ProgramRecord> Seed(string json, string source);
 }
 
@@ -72,11 +72,13 @@ public sealed class ProgramGrain(
 
     public async Task<ProgramRecord> Seed(string json, string source)
     {
-        if (state.State.ActiveVersion.Length > 0)
-        {
-            return (await GetActive())!;
-        }
         var program = ProgramLoader.Parse(json, source);
+        if (await GetActive() is { } active && (active.Source == "publish" || active.Version == program.Version))
+        {
+            // A version published through the API wins over the configured file.
+            return active;
+        }
+        // Nothing published yet, or only an earlier configured file: the configured program is the active one.
         return await Store(program.Version, json, "configuration", source);
     }
 

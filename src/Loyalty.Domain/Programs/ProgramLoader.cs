@@ -59,11 +59,10 @@ public static class ProgramLoader
         {
             var path = string.IsNullOrEmpty(e.Path) ? "$" : e.Path;
             var message = e.Message;
-            if (message.StartsWith(Rules.ConditionJsonConverter.PathMarker, StringComparison.Ordinal))
+            if (e is Rules.ConditionJsonException condition)
             {
-                // A condition reported a path inside itself: "@@.all[1].share@@problem".
-                var parts = message.Split(Rules.ConditionJsonConverter.PathMarker);
-                throw new ProgramValidationException(source, [new ProgramError(path + parts[1], parts[2])]);
+                // A condition reported a path inside itself, e.g. ".all[1].categoryShareAtLeast.share".
+                throw new ProgramValidationException(source, [new ProgramError(path + condition.RelativePath, condition.Problem)]);
             }
             var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
             throw new ProgramValidationException(source, [new ProgramError(path, cut > 0 ? message[..cut] : message)]);

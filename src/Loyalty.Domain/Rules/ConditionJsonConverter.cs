@@ -12,7 +12,6 @@ namespace Loyalty.Domain.Rules;
 /// </summary>
 public sealed class ConditionJsonConverter : JsonConverter<Condition>
 {
-    public const string PathMarker = "@@";
 
     public static readonly IReadOnlyList<string> Names =
     [
@@ -33,7 +32,7 @@ public sealed class ConditionJsonConverter : JsonConverter<Condition>
     public override void Write(Utf8JsonWriter writer, Condition value, JsonSerializerOptions options) =>
         throw new NotSupportedException("Conditions are read from program files, never written.");
 
-    private static JsonException Error(string path, string problem) => new($"{PathMarker}{path}{PathMarker}{problem}");
+    private static ConditionJsonException Error(string path, string problem) => new(path, problem);
 
     private static Condition Parse(JsonElement e, string path)
     {
@@ -79,9 +78,17 @@ public sealed class ConditionJsonConverter : JsonConverter<Condition>
             "hasPerk" => new HasPerk(String(v, p)),
             "dateBetween" => DateRange(v, p),
             "dayOfWeekIn" => new DayOfWeekIn(Strings(v, p).Select((s, i) => Day(s, $"{p}[{i}]")).ToList()),
-            "hourBetween" => Only(v, p, "from", "to") is var _ ? new HourBetween(IntIn(Prop(v, p, "from"), p + ".from", 0, 23), IntIn(Prop(v, p, "to"), p + ".to", 0, 24)) : null!,
+            "hourBetween" => Hours(v, p),
             _ => throw Error(p, $"unknown condition '{name}' (known: {string.Join(", ", Names)})"),
         };
+    }
+
+    private static HourBetween Hours(JsonElement v, string p)
+    {
+        Only(v, p, "from", "to");
+        var from = IntIn(Prop(v, p, "from"), p + ".from", 0, 23);
+        var to = IntIn(Prop(v, p, "to"), p + ".to", 0, 24);
+        return from != to ? new HourBetween(from, to) : throw Error(p + ".to", "equals from: the range would never hold");
     }
 
     private static CategoryShareAtLeast CategoryShare(JsonElement v, string p)
@@ -187,4 +194,11 @@ public sealed class ConditionJsonConverter : JsonConverter<Condition>
 
     private static T Enum<T>(string s, string p, params string[] allowed) where T : struct, System.Enum =>
         allowed.Contains(s) && System.Enum.TryParse<T>(s, ignoreCase: true, out var x) ? x : throw Error(p, $"'{s}' is not one of {string.Join(", ", allowed)}");
+}
+
+/// <summary>A problem inside a condition, located relative to where the condition starts.</summary>
+public sealed class ConditionJsonException(string relativePath, string problem) : JsonException(problem)
+{
+    public string RelativePath { get; } = relativePath;
+    public string Problem { get; } = problem;
 }
