@@ -61,7 +61,9 @@ public static class RuleEngine
             }
             if (rule.Limits.Budget is { } budget)
             {
-                var grants = rule.Then.Count(t => t.GrantReward is not null || t.GrantCurrencyPerMinuteTimesDifficulty is not null);
+                // Only grants that will really be made draw on the budget (a scaled amount of 0 grants nothing).
+                var grants = rule.Then.Count(t => t.GrantReward is not null
+                    || t.GrantCurrencyPerMinuteTimesDifficulty is { } scaled && ScaledAmount(scaled, e) > 0);
                 var rulePoints = rule.Then.Sum(t => Points(t, context));
                 if (!(budgets ?? UnlimitedBudget.Instance).TryConsume(rule, grants, rulePoints))
                 {
@@ -78,9 +80,9 @@ public static class RuleEngine
                 {
                     Grant(program.Rewards[rewardId], amount: null, rule, context, limits, ref rewards, ref perks);
                 }
-                if (effect.GrantCurrencyPerMinuteTimesDifficulty is { } scaled && e.Payload is GameSession g)
+                if (effect.GrantCurrencyPerMinuteTimesDifficulty is { } scaled)
                 {
-                    var amount = (long)decimal.Floor(g.DurationSeconds / 60 * g.Difficulty * scaled.PerMinuteTimesDifficulty);
+                    var amount = ScaledAmount(scaled, e);
                     if (amount > 0)
                     {
                         Grant(program.Rewards[scaled.Reward], amount, rule, context, limits, ref rewards, ref perks);
@@ -112,6 +114,10 @@ public static class RuleEngine
         var period = rule.Limits.Budget?.PeriodDays is { } days ? program.LocalDay(now) / days : 0;
         return $"{program.Definition.Id}/{rule.Id}/{period}/{unit}";
     }
+
+    private static long ScaledAmount(ScaledCurrency scaled, LoyaltyEvent e) => e.Payload is GameSession g
+        ? (long)decimal.Floor(g.DurationSeconds / 60 * g.Difficulty * scaled.PerMinuteTimesDifficulty)
+        : 0;
 
     private static long Points(Effect effect, RuleContext c)
     {

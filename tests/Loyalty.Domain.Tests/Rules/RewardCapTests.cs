@@ -41,3 +41,36 @@ public sealed class RewardCapTests
         Assert.Contains(error.Errors, e => e.Path == "$.rewards[0].maxPerCustomer");
     }
 }
+
+public sealed class ScaledGrantBudgetTests
+{
+    private sealed class CountingGate : Loyalty.Domain.Rules.IBudgetGate
+    {
+        public List<(string Rule, int Grants, long Points)> Asked { get; } = [];
+
+        public bool TryConsume(Loyalty.Domain.Rules.RuleDefinition rule, int grants, long points)
+        {
+            Asked.Add((rule.Id, grants, points));
+            return true;
+        }
+    }
+
+    [Fact]
+    public void A_scaled_currency_grant_worth_nothing_draws_nothing_from_the_budget()
+    {
+        const string rules = """
+            [ { "id": "gems", "when": ["game_session"], "then": [ { "grantCurrencyPerMinuteTimesDifficulty": { "reward": "gems", "perMinuteTimesDifficulty": 1 } } ],
+                "limits": { "budget": { "maxGrants": 10 } } } ]
+            """;
+        var program = RuleKit.Program(rules, RuleKit.Catalogue);
+        var state = new CustomerState();
+        var gate = new CountingGate();
+        // 59 seconds is 0 whole minutes: 0 gems, no grant; 2 minutes at difficulty 3: 6 gems, one grant.
+        CustomerEngine.Apply(state, new Loyalty.Domain.Events.LoyaltyEvent { EventId = "a", CustomerId = "c", OccurredAt = Sample.Now, Payload = Pay.Game(59, 1) },
+            program, Sample.Now, EngineLimits.Default, gate);
+        var result = CustomerEngine.Apply(state, new Loyalty.Domain.Events.LoyaltyEvent { EventId = "b", CustomerId = "c", OccurredAt = Sample.Now, Payload = Pay.Game(120, 3) },
+            program, Sample.Now, EngineLimits.Default, gate);
+        Assert.Equal([("gems", 0, 0L), ("gems", 1, 0L)], gate.Asked);
+        Assert.Equal(6, Assert.Single(result.Rewards).Amount);
+    }
+}
