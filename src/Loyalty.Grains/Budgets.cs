@@ -47,7 +47,16 @@ public sealed class BudgetGrain([PersistentState("budget", CustomerGrain.Storage
         // Large chunks while plenty is left, smaller ones near the end so no silo sits on the last units.
         var grant = Math.Min(want, Math.Max(1, remaining / 4));
         state.State.Leased += grant;
-        await state.WriteStateAsync(); // durable before handed out: a crash never leases the same units twice
+        try
+        {
+            await state.WriteStateAsync(); // durable before handed out: a crash never leases the same units twice
+        }
+        catch
+        {
+            state.State.Leased -= grant;
+            DeactivateOnIdle(); // the stored etag may have moved; start again from storage
+            throw;
+        }
         return grant;
     }
 
@@ -55,8 +64,18 @@ public sealed class BudgetGrain([PersistentState("budget", CustomerGrain.Storage
     {
         if (units > 0)
         {
-            state.State.Leased = Math.Max(0, state.State.Leased - units);
-            await state.WriteStateAsync();
+            var before = state.State.Leased;
+            state.State.Leased = Math.Max(0, before - units);
+            try
+            {
+                await state.WriteStateAsync();
+            }
+            catch
+            {
+                state.State.Leased = before;
+                DeactivateOnIdle();
+                throw;
+            }
         }
     }
 
@@ -214,7 +233,7 @@ internal static class BudgetedApply
     /// silo's leases, then applies for real (same state, events, program and time, so the same rules fire) with
     /// only the reserved budget available, and gives back what was not used.</summary>
     public static async Task<EventResult[]> ApplyAsync(Func<CustomerState> live, LoyaltyEvent[] events, ActiveProgram program,
-        DateTimeOffset now, EngineLimits limits, BudgetLeases leases)
+        DateTimeOffset now, EngineLimits limits, BudgetLeases leases, Func<Task> ready)
     {
         var recording = new RecordingBudget();
         var dry = live().Snapshot();
@@ -234,14 +253,23 @@ internal static class BudgetedApply
             throw new EventsNotCommittedException("The campaign budget could not be reached; nothing was applied. Retrying with the same event ids is safe.", e);
         }
 
-        var state = live();
-        var results = new EventResult[events.Length];
-        for (var i = 0; i < events.Length; i++)
+        try
         {
-            results[i] = CustomerEngine.Apply(state, events[i], program, now, limits, reserved);
+            // The reservation awaited: the grain may have reloaded its state meanwhile. Apply only to the state
+            // as it is now, with nothing in between (the apply itself is synchronous).
+            await ready();
+            var state = live();
+            var results = new EventResult[events.Length];
+            for (var i = 0; i < events.Length; i++)
+            {
+                results[i] = CustomerEngine.Apply(state, events[i], program, now, limits, reserved);
+            }
+            return results;
         }
-        Release(reserved, program, now, leases);
-        return results;
+        finally
+        {
+            Release(reserved, program, now, leases);
+        }
     }
 
     private static async Task Reserve(RecordingBudget recording, ReservedBudget reserved, ActiveProgram program, DateTimeOffset now, BudgetLeases leases)
@@ -256,7 +284,20 @@ internal static class BudgetedApply
             {
                 continue;
             }
-            if (budget.MaxPoints is { } p && !await leases.ReserveAsync(pointsKey, Math.Max(0, need.Points), p))
+            bool pointsReserved;
+            try
+            {
+                pointsReserved = budget.MaxPoints is not { } p || await leases.ReserveAsync(pointsKey, Math.Max(0, need.Points), p);
+            }
+            catch
+            {
+                if (budget.MaxGrants is not null)
+                {
+                    leases.Release(grantsKey, need.Grants);
+                }
+                throw;
+            }
+            if (!pointsReserved)
             {
                 if (budget.MaxGrants is not null)
                 {

@@ -73,12 +73,12 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         EventResult[] results;
         try
         {
-            ThrowIfBroken();
+            await ReadyToApply();
             var program = _programs.Current;
             var now = _time.GetUtcNow();
             if (BudgetedApply.HasBudgets(program, events))
             {
-                results = await BudgetedApply.ApplyAsync(() => _live, events, program, now, _limits, _budgets);
+                results = await BudgetedApply.ApplyAsync(() => _live, events, program, now, _limits, _budgets, ReadyToApply);
             }
             else
             {
@@ -244,6 +244,28 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
             _lost.RemoveAt(0);
         }
         _eventsSinceWrite = 0;
+    }
+
+    /// <summary>Waits for this silo's program to be the cluster's active version, waits out a reload in progress,
+    /// and refuses to apply on a broken activation.</summary>
+    private async Task ReadyToApply()
+    {
+        if (!_programs.Ready.IsCompleted)
+        {
+            try
+            {
+                await _programs.Ready.WaitAsync(TimeSpan.FromSeconds(30));
+            }
+            catch (TimeoutException e)
+            {
+                throw new EventsNotCommittedException("This silo has not loaded the active program yet; nothing was applied. Retry.", e);
+            }
+        }
+        while (_reloading is { } reloading)
+        {
+            await reloading;
+        }
+        ThrowIfBroken();
     }
 
     private void ThrowIfBroken()

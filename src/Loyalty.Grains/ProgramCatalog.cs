@@ -9,15 +9,26 @@ public interface IProgramCatalog
 {
     ActiveProgram Current { get; }
 
+    /// <summary>Completes once this silo has loaded the cluster's active version (not just its configured file).</summary>
+    Task Ready { get; }
+
     /// <summary>Switches this silo to a program version (no-op when it is already active).</summary>
     void Activate(ActiveProgram program);
+
+    void MarkReady();
 }
 
 public sealed class ProgramCatalog(ActiveProgram initial) : IProgramCatalog
 {
     private volatile ActiveProgram _current = initial;
 
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public ActiveProgram Current => _current;
+
+    public Task Ready => _ready.Task;
+
+    public void MarkReady() => _ready.TrySetResult();
 
     public void Activate(ActiveProgram program)
     {
@@ -37,6 +48,8 @@ public sealed class ProgramRefresher(IGrainFactory grains, IProgramCatalog catal
 {
     public static TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(1);
 
+    private string? _refused;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var program = grains.GetGrain<IProgramGrain>(ProgramGrain.Key);
@@ -45,7 +58,17 @@ public sealed class ProgramRefresher(IGrainFactory grains, IProgramCatalog catal
             try
             {
                 var seeded = await program.Seed(catalog.Current.DefinitionJson, "configuration");
-                Load(seeded);
+                try
+                {
+                    Load(seeded);
+                }
+                catch (ProgramValidationException e)
+                {
+                    // A version stored by an older build that this build's stricter validation refuses.
+                    logger.LogError("Active program version {Version} does not validate in this build ({Problem}); this silo keeps its configured program",
+                        seeded.Version, e.Message);
+                }
+                catalog.MarkReady();
                 break;
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)
@@ -60,9 +83,18 @@ public sealed class ProgramRefresher(IGrainFactory grains, IProgramCatalog catal
             try
             {
                 var version = await program.GetActiveVersion();
-                if (version is not null && version != catalog.Current.Version && await program.Get(version) is { } record)
+                if (version is not null && version != catalog.Current.Version && version != _refused && await program.Get(version) is { } record)
                 {
-                    Load(record);
+                    try
+                    {
+                        Load(record);
+                    }
+                    catch (ProgramValidationException e)
+                    {
+                        _refused = version;
+                        logger.LogError("Program version {Version} does not validate in this build ({Problem}); keeping {Current}",
+                            version, e.Message, catalog.Current.Version);
+                    }
                 }
             }
             catch (Exception e) when (!stoppingToken.IsCancellationRequested)

@@ -86,13 +86,24 @@ public sealed class ProgramGrain(
     {
         var number = state.State.Versions.Count == 0 ? 1 : state.State.Versions[^1].Number + 1;
         var record = new ProgramRecord(number, version, json, time.GetUtcNow(), author, source);
-        state.State.Versions.Add(record);
-        if (state.State.Versions.Count > VersionsKept)
+        var previous = state.State;
+        var next = new ProgramHistory { ActiveVersion = version, Versions = [.. previous.Versions, record] };
+        if (next.Versions.Count > VersionsKept)
         {
-            state.State.Versions.RemoveRange(0, state.State.Versions.Count - VersionsKept);
+            next.Versions.RemoveRange(0, next.Versions.Count - VersionsKept);
         }
-        state.State.ActiveVersion = version;
-        await state.WriteStateAsync();
+        state.State = next;
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            // Not stored, so not published: nobody may see it (silos poll this grain).
+            state.State = previous;
+            DeactivateOnIdle();
+            throw;
+        }
         return record;
     }
 }

@@ -16,6 +16,7 @@ public sealed class FaultInjectingStorage : IGrainStorage
     private int _writes;
 
     public TimeSpan WriteDelay { get; set; }
+    public TimeSpan ReadDelay { get; set; }
     public int Writes => Volatile.Read(ref _writes);
 
     /// <summary>The next <paramref name="count"/> writes throw after their delay.</summary>
@@ -25,15 +26,18 @@ public sealed class FaultInjectingStorage : IGrainStorage
     public CustomerState? Stored(GrainId id) =>
         _rows.TryGetValue(id, out var row) ? _serializer.Deserialize<CustomerState>(row.Data) : null;
 
-    public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
+    public async Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
+        if (ReadDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(ReadDelay);
+        }
         if (_rows.TryGetValue(grainId, out var row))
         {
             grainState.State = _serializer.Deserialize<T>(row.Data);
             grainState.ETag = row.ETag;
             grainState.RecordExists = true;
         }
-        return Task.CompletedTask;
     }
 
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)

@@ -93,4 +93,41 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
         }]);
         Assert.Equal(EventOutcome.Rejected, rejected[0].Outcome);
     }
+
+    [Fact]
+    public async Task An_event_waiting_for_campaign_budget_while_the_state_reloads_is_applied_to_the_reloaded_state()
+    {
+        var storage = fixture.Storage_;
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        await grain.Apply([Game(id, "warm", Now)]);
+        var grainId = ((IAddressable)grain).GetGrainId();
+        // Activate the campaign's budget grain now, so only its lease write is slow below.
+        var campaign = fixture.Program.Definition.Rules.Single(r => r.Id == "launch-campaign");
+        await fixture.Client.GetGrain<IBudgetGrain>(Loyalty.Domain.Rules.RuleEngine.BudgetKey(fixture.Program, campaign, Now, "grants")).Status();
+
+        // The write of "doomed" fails after 200 ms and the reload then reads for 300 ms. Meanwhile "budgeted" (a 25.00
+        // purchase that qualifies for the sample's budgeted launch campaign) waits for a budget lease, whose own
+        // write takes 200 ms, and so resumes while the reload is still reading.
+        storage.WriteDelay = TimeSpan.FromMilliseconds(200);
+        storage.ReadDelay = TimeSpan.FromMilliseconds(300);
+        storage.FailNextWrites(1);
+        try
+        {
+            var doomed = grain.Apply([Game(id, "doomed", Now)]);
+            await Task.Delay(20);
+            var budgeted = grain.Apply([Purchase(id, "budgeted", Now, "o-1", new Loyalty.Domain.Events.LineItem("lamp", "home", 1, 2500))]);
+            await Assert.ThrowsAsync<EventsNotCommittedException>(() => doomed);
+            var result = (await budgeted)[0];
+            Assert.Equal(EventOutcome.Applied, result.Outcome);
+            // Acknowledged, so it must be in storage.
+            Assert.NotNull(storage.Stored(grainId)!.FindSeen("budgeted"));
+        }
+        finally
+        {
+            storage.WriteDelay = TimeSpan.Zero;
+            storage.ReadDelay = TimeSpan.Zero;
+            storage.FailNextWrites(0);
+        }
+    }
 }

@@ -62,7 +62,8 @@ public sealed record CustomerView(
         return new CustomerView(CustomerSummary.Of(state), progress, state.Profile, affinity,
             definition.History.AffinityWindowDays, activity, state.FirstSeen!.Value, state.LastEventAt, state.EventsApplied)
         {
-            Rewards = [.. Enumerable.Reverse(state.Rewards)],
+            // Descriptions come from the catalogue (the stored grant omits them).
+            Rewards = [.. Enumerable.Reverse(state.Rewards).Select(r => r.Description.Length == 0 && program.Rewards.TryGetValue(r.RewardId, out var d) ? r with { Description = d.Description } : r)],
             Perks = [.. state.Perks.Where(p => p.UntilTicks is null || p.UntilTicks > now.UtcTicks)],
         };
     }

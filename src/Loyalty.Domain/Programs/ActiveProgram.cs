@@ -16,12 +16,15 @@ public sealed class ActiveProgram
         RankBonuses = [.. definition.Earning.MatchResult.RankBonuses.OrderBy(b => b.MaxRank)];
         Tiers = [.. definition.Tiers.Levels];
         Rewards = definition.Rewards.ToFrozenDictionary(r => r.Id);
+        FiringKeys = definition.Rules.Select(r => r.Id).Concat(definition.Rewards.Select(r => "reward/" + r.Id)).ToFrozenSet();
         RulesByKind = Events.EventKinds.All.ToFrozenDictionary(
             kind => kind,
             kind => (IReadOnlyList<Rules.RuleDefinition>)definition.Rules.Where(r => r.When.Contains(kind) || r.When.Contains("any")).ToList());
     }
 
     public FrozenDictionary<string, Rules.RewardDefinition> Rewards { get; }
+    /// <summary>Keys under which per-customer limits are remembered: rule ids and "reward/" + reward ids.</summary>
+    public FrozenSet<string> FiringKeys { get; }
     /// <summary>Rules that listen to each event kind, in program order.</summary>
     public FrozenDictionary<string, IReadOnlyList<Rules.RuleDefinition>> RulesByKind { get; }
 

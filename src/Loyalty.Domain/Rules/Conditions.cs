@@ -95,9 +95,9 @@ public sealed record CategoryShareAtLeast(string Category, double Share, int? Da
     public override string? Missing(RuleContext c)
     {
         var (share, inCategory, total) = c.CategoryShare(this);
-        if (share >= Share || ByCount)
+        if (share >= Share || ByCount || Share >= 1)
         {
-            return null;
+            return null; // a share of 100 % cannot be reached by spending more in the category
         }
         // Spend x more in the category so that (in + x) / (total + x) >= Share.
         var more = (long)Math.Ceiling((Share * total - inCategory) / (1 - Share));

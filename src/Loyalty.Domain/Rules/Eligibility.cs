@@ -61,7 +61,7 @@ public sealed record Eligibility(IReadOnlyList<EligibleReward> Rewards, IReadOnl
                 var eventSide = failing.Where(IsAboutTheEvent).Select(x => x.Missing(context)).OfType<string>();
                 return string.Join(" and ", customerSide.Concat(eventSide));
             case AnyOf any:
-                return any.Conditions.Select(x => Missing(x, context)).FirstOrDefault(p => p is not null);
+                return any.Holds(context) ? null : any.Conditions.Select(x => Missing(x, context)).FirstOrDefault(p => p is not null);
             default:
                 return c.Holds(context) || IsAboutTheEvent(c) ? null : c.Missing(context);
         }

@@ -61,8 +61,11 @@ public static class RuleEngine
             }
             if (rule.Limits.Budget is { } budget)
             {
-                // Only grants that will really be made draw on the budget (a scaled amount of 0 grants nothing).
-                var grants = rule.Then.Count(t => t.GrantReward is not null
+                // Only grants that will really be made draw on the budget (a scaled amount of 0 or a reward at its
+                // own cap grants nothing); a rule that grants no rewards at all (points, perks) counts one per firing.
+                var grantsReward = rule.Then.Any(t => t.GrantReward is not null || t.GrantCurrencyPerMinuteTimesDifficulty is not null);
+                var grants = !grantsReward ? 1 : rule.Then.Count(t =>
+                    t.GrantReward is { } id && program.Rewards.TryGetValue(id, out var r) && Allowed(state, RewardKey(r), r.MaxPerCustomer, r.PeriodDays, null, now)
                     || t.GrantCurrencyPerMinuteTimesDifficulty is { } scaled && ScaledAmount(scaled, e) > 0);
                 var rulePoints = rule.Then.Sum(t => Points(t, context));
                 if (!(budgets ?? UnlimitedBudget.Instance).TryConsume(rule, grants, rulePoints))
@@ -93,6 +96,11 @@ public static class RuleEngine
                     (perks ??= []).Add(HoldPerk(state, perk.Perk, perk.Days, rule.Id, now));
                 }
             }
+        }
+        if (fired is not null && state.Firings.Count > 0)
+        {
+            // Forget the limits of rules and rewards the program no longer has.
+            state.Firings.RemoveAll(f => !program.FiringKeys.Contains(f.RuleId));
         }
         if (fired is null && declined is null)
         {
@@ -245,7 +253,8 @@ public static class RuleEngine
             reward.Coupon?.ValueMinor ?? 0, reward.Coupon?.Percent ?? 0, amount ?? reward.Currency?.Amount ?? 0,
             c.Now, expires, StoredKey.Of(c.Event.EventId), c.Program.Version);
         (rewards ??= []).Add(granted);
-        state.Rewards.Add(granted);
+        // The customer keeps the grant without its description (the catalogue has it): stored state stays small.
+        state.Rewards.Add(granted with { Description = "" });
         if (state.Rewards.Count > limits.RewardsKept)
         {
             state.Rewards.RemoveRange(0, state.Rewards.Count - limits.RewardsKept);

@@ -27,6 +27,7 @@ public static class RuleValidator
                 continue;
             }
             Check(!string.IsNullOrWhiteSpace(r.Id) && r.Id.Length <= 64, $"{path}.id", "must be 1..64 characters");
+            Check(r.Description.Length <= 200, $"{path}.description", "must be at most 200 characters");
             Check(rewardIds.Add(r.Id), $"{path}.id", $"reward '{r.Id}' is defined twice");
             var kinds = new object?[] { r.Coupon, r.GameItem, r.Currency, r.Perk }.Count(x => x is not null);
             Check(kinds == 1, path, "must define exactly one of coupon, gameItem, currency, perk");
@@ -47,7 +48,7 @@ public static class RuleValidator
             }
             if (r.Perk is { } perk)
             {
-                Check(!string.IsNullOrWhiteSpace(perk.Name), $"{path}.perk.name", "must not be empty");
+                Check(!string.IsNullOrWhiteSpace(perk.Name) && perk.Name.Length <= 64, $"{path}.perk.name", "must be 1..64 characters");
                 Check(perk.DurationDays is null or (>= 1 and <= 36600), $"{path}.perk.durationDays", "must be 1..36600 (omit for permanent)");
             }
         }
@@ -103,7 +104,7 @@ public static class RuleValidator
                 }
                 if (effect.GrantPerk is { } perk)
                 {
-                    Check(!string.IsNullOrWhiteSpace(perk.Perk), $"{ep}.grantPerk.perk", "must not be empty");
+                    Check(!string.IsNullOrWhiteSpace(perk.Perk) && perk.Perk.Length <= 64, $"{ep}.grantPerk.perk", "must be 1..64 characters");
                     Check(perk.Days is null or (>= 1 and <= 36600), $"{ep}.grantPerk.days", "must be 1..36600 (omit for permanent)");
                 }
             }

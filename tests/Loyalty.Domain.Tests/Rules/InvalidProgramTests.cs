@@ -109,7 +109,7 @@ public class InvalidProgramTests
     [InlineData("""[null]""", "$.rules[0].then[0]", "must not be null")]
     [InlineData("""[{ "grantCurrencyPerMinuteTimesDifficulty": { "reward": "baby-5" } }]""", "$.rules[0].then[0].grantCurrencyPerMinuteTimesDifficulty.reward", "'baby-5' is not a currency reward")]
     [InlineData("""[{ "grantPerk": { "perk": "vip", "days": 0 } }]""", "$.rules[0].then[0].grantPerk.days", "must be 1..36600 (omit for permanent)")]
-    [InlineData("""[{ "grantPerk": { "perk": " " } }]""", "$.rules[0].then[0].grantPerk.perk", "must not be empty")]
+    [InlineData("""[{ "grantPerk": { "perk": " " } }]""", "$.rules[0].then[0].grantPerk.perk", "must be 1..64 characters")]
     [InlineData("""[{ "multiplyBasePoints": 101 }]""", "$.rules[0].then[0].multiplyBasePoints", "must be 0..100")]
     [InlineData("""[{ "pointsPerCurrencyUnit": -1 }]""", "$.rules[0].then[0].pointsPerCurrencyUnit", "must be 0..100")]
     [InlineData("""[{ "addPoints": 5, "bonus": 5 }]""", "$.rules[0].then[0].bonus", "'bonus'")]

@@ -74,3 +74,39 @@ public sealed class ScaledGrantBudgetTests
         Assert.Equal(6, Assert.Single(result.Rewards).Amount);
     }
 }
+
+public sealed class BudgetCountingTests
+{
+    private sealed class CountingGate : Loyalty.Domain.Rules.IBudgetGate
+    {
+        public List<(string Rule, int Grants)> Asked { get; } = [];
+
+        public bool TryConsume(Loyalty.Domain.Rules.RuleDefinition rule, int grants, long points)
+        {
+            Asked.Add((rule.Id, grants));
+            return true;
+        }
+    }
+
+    [Fact]
+    public void A_points_or_perk_rule_counts_one_grant_per_firing_and_a_capped_reward_counts_none()
+    {
+        const string rewards = """
+            [ { "id": "mug", "description": "A mug", "maxPerCustomer": 1, "gameItem": { "gameId": "shop", "itemId": "mug" } } ]
+            """;
+        const string rules = """
+            [ { "id": "bonus", "when": ["game_session"], "then": [ { "addPoints": 5 } ], "limits": { "budget": { "maxGrants": 100 } } },
+              { "id": "mug-rule", "when": ["game_session"], "then": [ { "grantReward": "mug" } ], "limits": { "budget": { "maxGrants": 100 } } } ]
+            """;
+        var program = RuleKit.Program(rules, rewards);
+        var state = new CustomerState();
+        var gate = new CountingGate();
+        for (var i = 0; i < 2; i++)
+        {
+            CustomerEngine.Apply(state, new Loyalty.Domain.Events.LoyaltyEvent { EventId = $"e{i}", CustomerId = "c", OccurredAt = Sample.Now, Payload = Pay.Game(60, 1) },
+                program, Sample.Now, EngineLimits.Default, gate);
+        }
+        // First event: bonus 1, mug 1. Second: bonus 1, mug 0 (the customer already has the one mug allowed).
+        Assert.Equal([("bonus", 1), ("mug-rule", 1), ("bonus", 1), ("mug-rule", 0)], gate.Asked);
+    }
+}
