@@ -52,19 +52,16 @@ public sealed class DurabilityTests(ServerFixture fixture)
 
 public sealed class StartupTests
 {
-    [Fact]
-    public async Task A_malformed_program_stops_the_server_at_start_naming_file_path_and_problem()
+    /// <summary>Starts the engine with the sample program edited by <paramref name="edit"/>; returns its exit code and log.</summary>
+    private static async Task<(int Exit, string Log, string File)> StartWithProgram(Func<string, string> edit)
     {
         var file = Path.Combine(Path.GetTempPath(), $"bad-program-{Guid.NewGuid():N}.json");
-        var text = File.ReadAllText(RepoPaths.SampleProgram).Replace("\"qualifyingPoints\": 1000", "\"qualifyingPoints\": -5", StringComparison.Ordinal);
-        await File.WriteAllTextAsync(file, text);
+        await File.WriteAllTextAsync(file, edit(File.ReadAllText(RepoPaths.SampleProgram)));
         try
         {
             await using var server = ServerProcess.Launch("UseDevelopmentStorage=true", new Dictionary<string, string> { ["ProgramPath"] = file });
             var exit = await server.WaitForExitAsync(TimeSpan.FromSeconds(60));
-            Assert.Equal(2, exit);
-            Assert.Contains(file, server.Log, StringComparison.Ordinal);
-            Assert.Contains("$.tiers.levels[1].qualifyingPoints", server.Log, StringComparison.Ordinal);
+            return (exit, server.Log, file);
         }
         finally
         {
@@ -73,22 +70,29 @@ public sealed class StartupTests
     }
 
     [Fact]
+    public async Task A_malformed_program_stops_the_server_at_start_naming_file_path_and_problem()
+    {
+        var (exit, log, file) = await StartWithProgram(t => t.Replace("\"qualifyingPoints\": 1000", "\"qualifyingPoints\": -5", StringComparison.Ordinal));
+        Assert.Equal(2, exit);
+        Assert.Contains(file, log, StringComparison.Ordinal);
+        Assert.Contains("$.tiers.levels[1].qualifyingPoints", log, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task An_unknown_property_in_the_program_is_refused_with_its_path()
     {
-        var file = Path.Combine(Path.GetTempPath(), $"bad-program-{Guid.NewGuid():N}.json");
-        var text = File.ReadAllText(RepoPaths.SampleProgram).Replace("\"pointsPerMinute\": 1,", "\"pointsPerMinutes\": 1,", StringComparison.Ordinal);
-        await File.WriteAllTextAsync(file, text);
-        try
-        {
-            await using var server = ServerProcess.Launch("UseDevelopmentStorage=true", new Dictionary<string, string> { ["ProgramPath"] = file });
-            Assert.Equal(2, await server.WaitForExitAsync(TimeSpan.FromSeconds(60)));
-            Assert.Contains("pointsPerMinutes", server.Log, StringComparison.Ordinal);
-            Assert.Contains("$.earning.gameSession", server.Log, StringComparison.Ordinal);
-        }
-        finally
-        {
-            File.Delete(file);
-        }
+        var (exit, log, _) = await StartWithProgram(t => t.Replace("\"pointsPerMinute\": 1,", "\"pointsPerMinutes\": 1,", StringComparison.Ordinal));
+        Assert.Equal(2, exit);
+        Assert.Contains("pointsPerMinutes", log, StringComparison.Ordinal);
+        Assert.Contains("$.earning.gameSession", log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_rule_mistake_stops_the_server_at_start_with_its_path()
+    {
+        var (exit, log, _) = await StartWithProgram(t => t.Replace("\"satisfactionAtLeast\": 4", "\"satisfactionAtLeast\": 9", StringComparison.Ordinal));
+        Assert.Equal(2, exit);
+        Assert.Contains("$.rules[4].if.all[2].satisfactionAtLeast", log, StringComparison.Ordinal);
     }
 
     [Fact]

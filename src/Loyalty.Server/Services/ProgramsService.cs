@@ -44,15 +44,7 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
 
     public override async Task<V1.PublishProgramResponse> PublishProgram(V1.PublishProgramRequest request, ServerCallContext context)
     {
-        ActiveProgram program;
-        try
-        {
-            program = Parse(request.ProgramJson);
-        }
-        catch (ProgramValidationException e)
-        {
-            throw Invalid(e);
-        }
+        var program = ParseOrThrow(request.ProgramJson);
         var author = request.Author.Length > 0 ? request.Author : "unknown";
         var outcome = await History.Publish(request.ProgramJson, request.ExpectedVersion, author);
         if (!outcome.Published)
@@ -91,15 +83,7 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
 
     public override async Task<V1.SimulateProgramResponse> SimulateProgram(V1.SimulateProgramRequest request, ServerCallContext context)
     {
-        ActiveProgram program;
-        try
-        {
-            program = Parse(request.ProgramJson);
-        }
-        catch (ProgramValidationException e)
-        {
-            throw Invalid(e);
-        }
+        var program = ParseOrThrow(request.ProgramJson);
         if (!request.NewCustomer && request.CustomerId.Length == 0)
         {
             throw RpcErrors.InvalidArgument("customer_id", "is required unless new_customer is set");
@@ -136,6 +120,19 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
         var response = new V1.SimulateProgramResponse { Version = program.Version };
         response.Results.Add(results.Select(ProtoMapping.ToProto));
         return response;
+    }
+
+    /// <summary>The draft, or INVALID_ARGUMENT listing every error with its JSON path.</summary>
+    private static ActiveProgram ParseOrThrow(string json)
+    {
+        try
+        {
+            return Parse(json);
+        }
+        catch (ProgramValidationException e)
+        {
+            throw Invalid(e);
+        }
     }
 
     private static ActiveProgram Parse(string json)
