@@ -19,8 +19,14 @@ public sealed class FaultInjectingStorage : IGrainStorage
     public TimeSpan ReadDelay { get; set; }
     public int Writes => Volatile.Read(ref _writes);
 
-    /// <summary>The next <paramref name="count"/> writes throw after their delay.</summary>
-    public void FailNextWrites(int count) => Volatile.Write(ref _failNext, count);
+    private GrainId? _failOnly;
+
+    /// <summary>The next <paramref name="count"/> writes (of <paramref name="only"/> that grain, when given) throw after their delay.</summary>
+    public void FailNextWrites(int count, GrainId? only = null)
+    {
+        _failOnly = only;
+        Volatile.Write(ref _failNext, count);
+    }
 
     /// <summary>The state as storage holds it now (deserialized afresh).</summary>
     public CustomerState? Stored(GrainId id) =>
@@ -47,11 +53,14 @@ public sealed class FaultInjectingStorage : IGrainStorage
         {
             await Task.Delay(WriteDelay);
         }
-        if (Interlocked.Decrement(ref _failNext) >= 0)
+        if ((_failOnly is null || _failOnly == grainId) && Interlocked.Decrement(ref _failNext) >= 0)
         {
             throw new IOException("injected storage write failure");
         }
-        Interlocked.Exchange(ref _failNext, Math.Max(0, Volatile.Read(ref _failNext)));
+        if (Volatile.Read(ref _failNext) < 0)
+        {
+            Interlocked.Exchange(ref _failNext, 0);
+        }
         var etag = Guid.NewGuid().ToString("N");
         var current = _rows.TryGetValue(grainId, out var row) ? row.ETag : null;
         if (current != grainState.ETag)

@@ -106,16 +106,16 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
         var campaign = fixture.Program.Definition.Rules.Single(r => r.Id == "launch-campaign");
         await fixture.Client.GetGrain<IBudgetGrain>(Loyalty.Domain.Rules.RuleEngine.BudgetKey(fixture.Program, campaign, Now, "grants")).Status();
 
-        // The write of "doomed" fails after 200 ms and the reload then reads for 300 ms. Meanwhile "budgeted" (a 25.00
-        // purchase that qualifies for the sample's budgeted launch campaign) waits for a budget lease, whose own
-        // write takes 200 ms, and so resumes while the reload is still reading.
+        // The write of "doomed" fails after 200 ms and the reload then reads for 300 ms. "budgeted" (a 25.00 purchase
+        // that qualifies for the sample's budgeted launch campaign) starts 100 ms later and waits for a budget lease,
+        // whose own write takes 200 ms, so it resumes while the reload is still reading.
         storage.WriteDelay = TimeSpan.FromMilliseconds(200);
         storage.ReadDelay = TimeSpan.FromMilliseconds(300);
-        storage.FailNextWrites(1);
+        storage.FailNextWrites(1, only: grainId);
         try
         {
             var doomed = grain.Apply([Game(id, "doomed", Now)]);
-            await Task.Delay(20);
+            await Task.Delay(100); // the lease then returns ~100 ms after the failure, ~200 ms before the reload ends
             var budgeted = grain.Apply([Purchase(id, "budgeted", Now, "o-1", new Loyalty.Domain.Events.LineItem("lamp", "home", 1, 2500))]);
             await Assert.ThrowsAsync<EventsNotCommittedException>(() => doomed);
             var result = (await budgeted)[0];
