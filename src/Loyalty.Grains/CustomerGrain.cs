@@ -26,6 +26,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
     private readonly EngineLimits _limits;
     private readonly ILogger<CustomerGrain> _logger;
     private readonly BudgetLeases _budgets;
+    private readonly ILedgerArchive _archive;
     // Serializes "reserve campaign budget, then apply" so events keep their arrival order while a reservation waits.
     private readonly SemaphoreSlim _applying = new(1, 1);
 
@@ -45,8 +46,10 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         TimeProvider time,
         EngineLimits limits,
         BudgetLeases budgets,
+        ILedgerArchive archive,
         ILogger<CustomerGrain> logger)
     {
+        _archive = archive;
         _budgets = budgets;
         _state = state;
         _programs = programs;
@@ -131,6 +134,38 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
     public Task<Loyalty.Domain.Rules.Eligibility?> Eligible() =>
         Task.FromResult(_durable.Exists ? Loyalty.Domain.Rules.Eligibility.Of(_durable, _programs.Current, _time.GetUtcNow()) : null);
 
+    public async Task<LedgerPage?> ListLedger(int pageSize, string? pageToken)
+    {
+        if (!_durable.Exists)
+        {
+            return null;
+        }
+        var size = pageSize <= 0 ? 20 : Math.Min(pageSize, 1000);
+        var before = long.MaxValue;
+        if (!string.IsNullOrEmpty(pageToken) && !LedgerPage.TryParseToken(pageToken, out before))
+        {
+            throw new ArgumentException("page_token is not a token this API issued", nameof(pageToken));
+        }
+        var state = _durable;
+        var page = new List<LedgerEntry>(size);
+        for (var i = state.Ledger.Count - 1; i >= 0 && page.Count < size; i--)
+        {
+            if (state.Ledger[i].Sequence < before)
+            {
+                page.Add(state.Ledger[i]);
+            }
+        }
+        // Older entries than the state holds come from the archive (entries archived but not yet trimmed are
+        // skipped there: the archive is asked only for what lies below the state's oldest entry).
+        var oldestInState = state.Ledger.Count > 0 ? state.Ledger[0].Sequence : state.LedgerSeq + 1;
+        if (page.Count < size && oldestInState > 1)
+        {
+            page.AddRange(await _archive.ReadAsync(state.CustomerId, Math.Min(before, oldestInState), size - page.Count));
+        }
+        var more = page.Count == size && page[^1].Sequence > 1;
+        return new LedgerPage(page, more ? LedgerPage.Token(page[^1].Sequence) : "");
+    }
+
     public Task<InteractionPage?> ListInteractions(int pageSize, string? pageToken) =>
         Task.FromResult(_durable.Exists ? InteractionPage.Of(_durable, pageSize, pageToken) : null);
 
@@ -168,12 +203,23 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         var started = Stopwatch.GetTimestamp();
         try
         {
+            // Older ledger entries go to their own rows before the write that drops them from the state. Rows are
+            // keyed by sequence number: a write that then fails leaves rows that the retried events overwrite, and
+            // that are never read (the archive is read only below the stored state's oldest entry).
+            var (archive, through) = snapshot.LedgerToArchive(_limits.LedgerKept);
+            if (archive.Count > 0)
+            {
+                await _archive.AppendAsync(snapshot.CustomerId, archive);
+                snapshot.TrimArchivedLedger(through);
+                _live.TrimArchivedLedger(through);
+            }
             _state.State = snapshot;
             await _state.WriteStateAsync();
             _durable = snapshot;
             _written = version;
             _eventsSinceWrite -= events;
             LoyaltyMetrics.RecordWrite(events, Stopwatch.GetElapsedTime(started));
+
         }
         catch (Exception ex) when (IsEtagConflict(ex))
         {

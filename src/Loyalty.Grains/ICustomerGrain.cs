@@ -19,6 +19,9 @@ public interface ICustomerGrain : IGrainWithStringKey
     /// <summary>Catalogue rewards redeemable now and near misses; null if the customer was never seen.</summary>
     Task<Loyalty.Domain.Rules.Eligibility?> Eligible();
 
+    /// <summary>The ledger, newest first, from state and then from the archive; null if the customer was never seen.</summary>
+    Task<LedgerPage?> ListLedger(int pageSize, string? pageToken);
+
     /// <summary>Kept interactions, newest first; null if the customer was never seen.</summary>
     Task<InteractionPage?> ListInteractions(int pageSize, string? pageToken);
 }

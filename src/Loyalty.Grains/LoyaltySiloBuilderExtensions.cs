@@ -15,6 +15,8 @@ public sealed record LoyaltyStorageOptions
     public string Provider { get; init; } = "AzureTable";
     public string ConnectionString { get; init; } = "";
     public string TableName { get; init; } = "LoyaltyState";
+    /// <summary>Table of archived ledger entries (one row per entry, partition per customer).</summary>
+    public string LedgerTableName { get; init; } = "LoyaltyLedger";
 }
 
 public static class LoyaltySiloBuilderExtensions
@@ -43,6 +45,7 @@ public static class LoyaltySiloBuilderExtensions
                     throw new InvalidOperationException(
                         "Loyalty:Storage:ConnectionString is required for Azure Table storage (set Loyalty:Storage:Provider=Memory to opt into volatile in-memory state).");
                 }
+                silo.Services.AddSingleton<ILedgerArchive>(new AzureTableLedgerArchive(new Azure.Data.Tables.TableServiceClient(storage.ConnectionString), storage.LedgerTableName));
                 silo.AddAzureTableGrainStorage(CustomerGrain.StorageName, options =>
                 {
                     options.TableServiceClient = new Azure.Data.Tables.TableServiceClient(storage.ConnectionString);
@@ -54,8 +57,10 @@ public static class LoyaltySiloBuilderExtensions
                 break;
             case "Memory":
                 silo.AddMemoryGrainStorage(CustomerGrain.StorageName);
+                silo.Services.AddSingleton<ILedgerArchive, MemoryLedgerArchive>();
                 break;
             case "External":
+                silo.Services.TryAddSingleton<ILedgerArchive, MemoryLedgerArchive>();
                 break;
             default:
                 throw new InvalidOperationException($"Loyalty:Storage:Provider '{storage.Provider}' is unknown; use AzureTable, Memory or External.");

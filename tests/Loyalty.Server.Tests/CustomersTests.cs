@@ -77,3 +77,29 @@ public sealed class CustomersTests(ServerFixture fixture)
         Assert.Contains("categoryMultipliers", program.DefinitionJson, StringComparison.Ordinal);
     }
 }
+
+[Collection(ServerCollection.Name)]
+public sealed class LedgerApiTests(ServerFixture fixture)
+{
+    [Fact]
+    public async Task ListLedger_pages_every_change_of_points_newest_first()
+    {
+        var id = Events.NewCustomer();
+        for (var i = 0; i < 5; i++)
+        {
+            await fixture.Server.Ingestion.PublishAsync(Events.Req(Events.Game(id, minutes: i + 1, difficulty: 1)));
+        }
+        var first = await fixture.Server.Customers.ListLedgerAsync(new ListLedgerRequest { CustomerId = id, PageSize = 3 });
+        var second = await fixture.Server.Customers.ListLedgerAsync(new ListLedgerRequest { CustomerId = id, PageSize = 3, PageToken = first.NextPageToken });
+        var all = first.Entries.Concat(second.Entries).ToList();
+        Assert.Equal([5L, 4, 3, 2, 1], all.Select(e => e.Sequence));
+        Assert.Equal([5L, 4, 3, 2, 1], all.Select(e => e.Points));
+        Assert.Equal([15L, 10, 6, 3, 1], all.Select(e => e.BalanceAfter));
+        Assert.All(all, e => Assert.Equal("earn", e.Kind));
+        Assert.Equal("", second.NextPageToken);
+
+        var missing = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() =>
+            fixture.Server.Customers.ListLedgerAsync(new ListLedgerRequest { CustomerId = Events.NewCustomer() }).ResponseAsync);
+        Assert.Equal(Grpc.Core.StatusCode.NotFound, missing.StatusCode);
+    }
+}

@@ -78,6 +78,7 @@ public static class CustomerEngine
         // Points move, qualifying points follow (refunds give back the order day's qualifying points).
         state.PointsAvailable += outcome.Points;
         state.PointsLifetime += outcome.Points;
+        Ledger(state, outcome.Points > 0 ? "earn" : "reverse", outcome.Points, e.EventId, "", program, now);
         if (outcome.Points != 0)
         {
             AddQualifying(state, outcome.QualifyingDay ?? day, outcome.Points);
@@ -88,10 +89,14 @@ public static class CustomerEngine
 
         // The program's rules see the customer as this event left them (aggregates, points, tier).
         var rules = RuleEngine.Apply(state, e, program, now, limits, outcome.Points, budgets);
+        foreach (var (ruleId, rulePoints) in rules.PointsByRule)
+        {
+            state.PointsAvailable += rulePoints;
+            state.PointsLifetime += rulePoints;
+            Ledger(state, rulePoints > 0 ? "earn" : "reverse", rulePoints, e.EventId, ruleId, program, now);
+        }
         if (rules.Points != 0)
         {
-            state.PointsAvailable += rules.Points;
-            state.PointsLifetime += rules.Points;
             AddQualifying(state, day, rules.Points);
             TrimWindows(state, program, today);
             UpdateTier(state, program);
@@ -340,6 +345,17 @@ public static class CustomerEngine
         if (u.AccessibilityNeeds is not null) { fields.Add("accessibility_needs"); }
         if (u.TimeZone is not null) { fields.Add("time_zone"); }
         return Change.Earned(0, "profile updated: " + string.Join(", ", fields));
+    }
+
+    /// <summary>Records a change of points; every change of available + pending is an entry.</summary>
+    private static void Ledger(CustomerState state, string kind, long points, string eventId, string ruleId, ActiveProgram program, DateTimeOffset now)
+    {
+        if (points == 0)
+        {
+            return;
+        }
+        state.Ledger.Add(new LedgerEntry(++state.LedgerSeq, kind, points, state.PointsAvailable + state.PointsPending,
+            StoredKey.Of(eventId), ruleId, program.Version, now));
     }
 
     private static void UpdateTier(CustomerState state, ActiveProgram program)

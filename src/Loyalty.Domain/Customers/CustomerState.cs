@@ -48,6 +48,14 @@ public sealed class CustomerState
     [JsonPropertyName("rewards")] public List<GrantedReward> Rewards { get; set; } = [];
     /// <summary>Perks held, with their end (null = permanent).</summary>
     [JsonPropertyName("perks")] public List<HeldPerk> Perks { get; set; } = [];
+    /// <summary>The newest ledger entries, oldest first; older ones are in the ledger archive (see
+    /// <see cref="LedgerArchivedThrough"/>).</summary>
+    [JsonPropertyName("ledger")] public List<LedgerEntry> Ledger { get; set; } = [];
+    /// <summary>Sequence number of the last ledger entry written.</summary>
+    [JsonPropertyName("ledgerSeq")] public long LedgerSeq { get; set; }
+    /// <summary>Every entry up to this sequence number is in the ledger archive (so may be trimmed from state).</summary>
+    [JsonPropertyName("ledgerArchived")] public long LedgerArchivedThrough { get; set; }
+
     /// <summary>When each rule last fired for this customer (for per-customer caps and cooldowns).</summary>
     [JsonPropertyName("firings")] public List<RuleFiring> Firings { get; set; } = [];
 
@@ -89,6 +97,28 @@ public sealed class CustomerState
         _seenIndex = null;
     }
 
+    /// <summary>The ledger entries to move to the archive so that only the newest <paramref name="keep"/> stay in
+    /// state (none while at most twice that many are held), and the sequence number they reach.</summary>
+    public (IReadOnlyList<LedgerEntry> Entries, long Through) LedgerToArchive(int keep)
+    {
+        if (Ledger.Count <= 2 * keep)
+        {
+            return ([], LedgerArchivedThrough);
+        }
+        var through = Ledger[Ledger.Count - keep - 1].Sequence;
+        return (Ledger.Where(e => e.Sequence > LedgerArchivedThrough && e.Sequence <= through).ToList(), through);
+    }
+
+    /// <summary>Drops ledger entries that are in the archive.</summary>
+    public void TrimArchivedLedger(long through)
+    {
+        if (through > LedgerArchivedThrough)
+        {
+            LedgerArchivedThrough = through;
+        }
+        Ledger.RemoveAll(e => e.Sequence <= LedgerArchivedThrough);
+    }
+
     /// <summary>A copy that shares the immutable entries: what goes to storage while the live state moves on.</summary>
     public CustomerState Snapshot()
     {
@@ -105,6 +135,7 @@ public sealed class CustomerState
         copy.Rewards = [.. Rewards];
         copy.Perks = [.. Perks];
         copy.Firings = [.. Firings];
+        copy.Ledger = [.. Ledger];
         return copy;
     }
 }
@@ -180,6 +211,18 @@ public sealed record OrderRecord(
 public sealed record CategorySpend(
     [property: JsonPropertyName("c")] string Category,
     [property: JsonPropertyName("v")] long ValueMinor);
+
+/// <summary>One change of a customer's points. Kinds: earn, reverse (refund), and, with the ledger work, pending,
+/// activate, spend, expire, adjust.</summary>
+public sealed record LedgerEntry(
+    [property: JsonPropertyName("s")] long Sequence,
+    [property: JsonPropertyName("k")] string Kind,
+    [property: JsonPropertyName("p")] long Points,
+    [property: JsonPropertyName("b")] long BalanceAfter,
+    [property: JsonPropertyName("e")] string EventKey,
+    [property: JsonPropertyName("r")] string RuleId,
+    [property: JsonPropertyName("v")] string ProgramVersion,
+    [property: JsonPropertyName("at")] DateTimeOffset At);
 
 /// <summary>A reward a rule granted. Codes are unique per grant and derived from a server secret.</summary>
 public sealed record GrantedReward(

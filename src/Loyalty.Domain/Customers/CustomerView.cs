@@ -69,6 +69,21 @@ public sealed record CustomerView(
     }
 }
 
+/// <summary>A page of the ledger, newest first. Tokens name the last sequence returned, so they stay valid as entries
+/// are added and as older ones move to the archive.</summary>
+public sealed record LedgerPage(IReadOnlyList<LedgerEntry> Entries, string NextPageToken)
+{
+    public static bool TryParseToken(string token, out long before)
+    {
+        before = 0;
+        return token.Length > 1 && token[0] == 'l'
+            && long.TryParse(token.AsSpan(1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out before)
+            && before > 0;
+    }
+
+    public static string Token(long sequence) => "l" + sequence.ToString(System.Globalization.CultureInfo.InvariantCulture);
+}
+
 /// <summary>A page of interactions, newest first.</summary>
 public sealed record InteractionPage(IReadOnlyList<Interaction> Interactions, string NextPageToken)
 {

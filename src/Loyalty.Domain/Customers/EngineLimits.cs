@@ -20,6 +20,8 @@ public sealed record EngineLimits
     /// <summary>How many paid achievements and resolved cases are remembered.</summary>
     public int OnceOnlyKept { get; init; } = 200;
 
+    /// <summary>How many ledger entries stay in the customer's state; older ones live in the ledger archive.</summary>
+    public int LedgerKept { get; init; } = 64;
     /// <summary>How many granted rewards are kept on the customer (the newest).</summary>
     public int RewardsKept { get; init; } = 100;
     /// <summary>Secret key for reward codes: codes are an HMAC of customer, event, rule and reward, so they are

@@ -11,6 +11,9 @@ public sealed record RuleOutcome(long Points, IReadOnlyList<GrantedReward> Rewar
 {
     public static RuleOutcome None { get; } = new(0, [], [], []);
 
+    /// <summary>Points per fired rule (non-zero only), for the ledger.</summary>
+    public IReadOnlyList<(string RuleId, long Points)> PointsByRule { get; init; } = [];
+
     /// <summary>Rules whose conditions held but which did not fire, and why (e.g. a spent campaign budget).</summary>
     public IReadOnlyList<RuleDecline> Declined { get; init; } = [];
 }
@@ -53,6 +56,7 @@ public static class RuleEngine
         List<HeldPerk>? perks = null;
         List<string>? fired = null;
         List<RuleDecline>? declined = null;
+        List<(string RuleId, long Points)>? byRule = null;
         foreach (var rule in rules)
         {
             if (!WithinLimits(rule, state, context) || rule.If is { } condition && !condition.Holds(context))
@@ -76,6 +80,7 @@ public static class RuleEngine
             }
             (fired ??= []).Add(rule.Id);
             RecordFiring(rule, state, now);
+            var pointsBefore = points;
             foreach (var effect in rule.Then)
             {
                 points += Points(effect, context);
@@ -96,6 +101,10 @@ public static class RuleEngine
                     (perks ??= []).Add(HoldPerk(state, perk.Perk, perk.Days, rule.Id, now));
                 }
             }
+            if (points != pointsBefore)
+            {
+                (byRule ??= []).Add((rule.Id, points - pointsBefore));
+            }
         }
         if (fired is not null && state.Firings.Count > 0)
         {
@@ -106,7 +115,7 @@ public static class RuleEngine
         {
             return RuleOutcome.None;
         }
-        return new RuleOutcome(points, rewards ?? [], perks ?? [], fired ?? []) { Declined = declined ?? [] };
+        return new RuleOutcome(points, rewards ?? [], perks ?? [], fired ?? []) { Declined = declined ?? [], PointsByRule = byRule ?? [] };
     }
 
     private static string BudgetSpent(CampaignBudget b)

@@ -44,6 +44,31 @@ public sealed class CustomersService(IGrainFactory grains) : V1.Customers.Custom
         return ProtoMapping.ToProto(eligibility);
     }
 
+    public override async Task<V1.ListLedgerResponse> ListLedger(V1.ListLedgerRequest request, ServerCallContext context)
+    {
+        CheckCustomerId(request.CustomerId);
+        if (request.PageSize < 0)
+        {
+            throw RpcErrors.InvalidArgument("page_size", "must not be negative");
+        }
+        if (request.PageToken.Length > 0 && !LedgerPage.TryParseToken(request.PageToken, out _))
+        {
+            throw RpcErrors.InvalidArgument("page_token", "is not a token this API issued");
+        }
+        var page = await grains.GetGrain<ICustomerGrain>(request.CustomerId).ListLedger(request.PageSize, request.PageToken)
+            ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
+        var response = new V1.ListLedgerResponse { NextPageToken = page.NextPageToken };
+        foreach (var e in page.Entries)
+        {
+            response.Entries.Add(new V1.LedgerEntry
+            {
+                Sequence = e.Sequence, Kind = e.Kind, Points = e.Points, BalanceAfter = e.BalanceAfter, EventId = e.EventKey,
+                RuleId = e.RuleId, ProgramVersion = e.ProgramVersion, At = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(e.At),
+            });
+        }
+        return response;
+    }
+
     private static void CheckCustomerId(string id)
     {
         if (string.IsNullOrEmpty(id))

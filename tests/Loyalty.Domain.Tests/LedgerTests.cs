@@ -1,0 +1,46 @@
+using Loyalty.Domain.Customers;
+using static Loyalty.Domain.Tests.Pay;
+
+namespace Loyalty.Domain.Tests;
+
+public sealed class LedgerTests
+{
+    [Fact]
+    public void Every_change_of_points_is_a_ledger_entry_and_the_balance_is_their_sum()
+    {
+        var customer = new TestCustomer();
+        customer.Earn(Buy("o-1", Line("bib", "baby", 2, 1000), Line("ball", "sports", 1, 2000)));   // 20.00 x2 + 20.00 x1.5 = 70
+        customer.Earn(Game(600, 3));                                                                // 10 min x 3 = 30
+        customer.Earn(Refund("o-1", Line("bib", "baby", 1, 1000)));                                 // -20
+        customer.Earn(Support("k-1", Loyalty.Domain.Events.SupportStatus.Opened, Loyalty.Domain.Events.SupportChannel.Bot)); // 0: no entry
+
+        var ledger = customer.State.Ledger;
+        Assert.Equal([1L, 2, 3], ledger.Select(e => e.Sequence));
+        Assert.Equal(["earn", "earn", "reverse"], ledger.Select(e => e.Kind));
+        Assert.Equal([70L, 30, -20], ledger.Select(e => e.Points));
+        Assert.Equal([70L, 100, 80], ledger.Select(e => e.BalanceAfter));
+        Assert.Equal(customer.State.PointsAvailable + customer.State.PointsPending, ledger.Sum(e => e.Points));
+        Assert.All(ledger, e => Assert.Equal(Sample.Program.Version, e.ProgramVersion));
+    }
+
+    [Fact]
+    public void Rule_points_are_entries_of_their_own_naming_the_rule()
+    {
+        var customer = new TestCustomer(program: Sample.Full);
+        var result = customer.Apply(Support("k-1", Loyalty.Domain.Events.SupportStatus.Resolved, Loyalty.Domain.Events.SupportChannel.Human, satisfaction: 5));
+        Assert.Equal(300, result.PointsDelta);
+        Assert.Equal([("", 100L), ("human-care-thanks", 200L)], customer.State.Ledger.Select(e => (e.RuleId, e.Points)));
+        Assert.Equal(300, customer.State.Ledger[^1].BalanceAfter);
+    }
+
+    [Fact]
+    public void Duplicates_and_rejections_write_no_entry()
+    {
+        var customer = new TestCustomer();
+        var e = customer.Event(Game(120, 1));
+        customer.Apply(e);
+        customer.Apply(e);
+        customer.Apply(Refund("unknown", Line("x", "y", 1, 1)));
+        Assert.Single(customer.State.Ledger);
+    }
+}

@@ -1,0 +1,75 @@
+using Azure.Data.Tables;
+using Loyalty.Domain.Customers;
+using static Loyalty.Grains.Tests.TestEvents;
+
+namespace Loyalty.Grains.Tests;
+
+[Collection(MemoryClusterCollection.Name)]
+public sealed class LedgerPagingTests(MemoryClusterFixture fixture)
+{
+    [Fact]
+    public async Task A_long_ledger_moves_to_the_archive_and_pages_completely_newest_first()
+    {
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        var now = fixture.Time.GetUtcNow();
+        for (var batch = 0; batch < 10; batch++)
+        {
+            // 50 events per call, 1..3 minutes each: points 1..3 (x1 at Bronze; Silver's x1.25 floors 1->1, 2->2, 3->3)
+            await grain.Apply([.. Enumerable.Range(batch * 50, 50).Select(i => Game(id, $"e{i}", now, minutes: 1 + i % 3))]);
+        }
+        await grain.Apply([Game(id, "last", now)]); // a write after the archiving trims the state
+
+        var entries = new List<LedgerEntry>();
+        string? token = null;
+        do
+        {
+            var page = (await grain.ListLedger(37, token))!;
+            entries.AddRange(page.Entries);
+            token = page.NextPageToken;
+        }
+        while (token.Length > 0);
+
+        Assert.Equal(Enumerable.Range(1, 501).Reverse().Select(i => (long)i), entries.Select(e => e.Sequence));
+        var view = (await grain.Get())!;
+        Assert.Equal(view.Summary.PointsAvailable, entries.Sum(e => e.Points));
+        Assert.Equal(view.Summary.PointsAvailable, entries[0].BalanceAfter);
+    }
+}
+
+[Collection(AzuriteClusterCollection.Name)]
+public sealed class LedgerAzureArchiveTests(AzuriteClusterFixture fixture)
+{
+    [Fact]
+    public async Task Archived_ledger_entries_are_rows_of_their_own_and_survive_a_restart()
+    {
+        var id = NewCustomer();
+        var now = fixture.Time.GetUtcNow();
+        for (var batch = 0; batch < 4; batch++)
+        {
+            await fixture.Customer(id).Apply([.. Enumerable.Range(batch * 50, 50).Select(i => Game(id, $"e{i}", now))]);
+        }
+        await fixture.Customer(id).Apply([Game(id, "last", now)]);
+
+        var rows = new List<TableEntity>();
+        await foreach (var row in new TableClient(fixture.Azurite.ConnectionString, "LoyaltyLedger")
+            .QueryAsync<TableEntity>(r => r.PartitionKey == AzureTableLedgerArchive.Partition(id)))
+        {
+            rows.Add(row);
+        }
+        Assert.True(rows.Count >= 200 - 2 * EngineLimits.Default.LedgerKept, $"only {rows.Count} archived rows");
+
+        await fixture.RestartAsync();
+        var all = new List<LedgerEntry>();
+        string? token = null;
+        do
+        {
+            var page = (await fixture.Customer(id).ListLedger(100, token))!;
+            all.AddRange(page.Entries);
+            token = page.NextPageToken;
+        }
+        while (token.Length > 0);
+        Assert.Equal(Enumerable.Range(1, 201).Reverse().Select(i => (long)i), all.Select(e => e.Sequence));
+        Assert.Equal(201, all.Sum(e => e.Points));
+    }
+}
