@@ -148,9 +148,77 @@ public static class CliApp
             return 0;
         }));
 
+        var ledgerId = new Argument<string>("customer-id") { Description = "The customer id" };
+        var ledgerSize = new Option<int>("--page-size") { Description = "Entries per page (1..1000)", DefaultValueFactory = _ => 20 };
+        var ledgerToken = new Option<string>("--page-token") { Description = "Token from a previous page" };
+        var ledger = new Command("ledger", "Every change of points, newest first") { ledgerId, ledgerSize, ledgerToken };
+        ledger.SetAction((parse, ct) => Run(parse, async (client, json) =>
+        {
+            var page = await new Customers.CustomersClient(client).ListLedgerAsync(new ListLedgerRequest
+            {
+                CustomerId = parse.GetValue(ledgerId)!, PageSize = parse.GetValue(ledgerSize), PageToken = parse.GetValue(ledgerToken) ?? "",
+            }, cancellationToken: ct);
+            if (json)
+            {
+                return Print(page);
+            }
+            foreach (var e in page.Entries)
+            {
+                Console.WriteLine($"#{e.Sequence,-6} {e.At.ToDateTimeOffset():u}  {e.Kind,-8} {Signed(e.Points),8}  balance {e.BalanceAfter,8}  {e.RuleId}{(e.Note.Length > 0 ? " " + e.Note : "")}");
+            }
+            if (page.NextPageToken.Length > 0)
+            {
+                Console.WriteLine($"more: --page-token {page.NextPageToken}");
+            }
+            return 0;
+        }));
+
+        var redeemId = new Argument<string>("customer-id") { Description = "The customer id" };
+        var rewardArg = new Argument<string>("reward-id") { Description = "A catalogue reward with a points price" };
+        var redemptionId = new Option<string>("--redemption-id") { Description = "Idempotency key (default: a new GUID, printed)" };
+        var redeem = new Command("redeem", "Spend points on a catalogue reward") { redeemId, rewardArg, redemptionId };
+        redeem.SetAction((parse, ct) => Run(parse, async (client, json) =>
+        {
+            var key = parse.GetValue(redemptionId) is { Length: > 0 } k ? k : Guid.NewGuid().ToString("N");
+            var r = await new Customers.CustomersClient(client).RedeemAsync(new RedeemRequest
+            {
+                CustomerId = parse.GetValue(redeemId)!, RewardId = parse.GetValue(rewardArg)!, RedemptionId = key,
+            }, cancellationToken: ct);
+            if (json)
+            {
+                return Print(r);
+            }
+            Console.WriteLine($"{r.Outcome.ToString().ToUpperInvariant()} {Signed(r.PointsDelta)} points: {r.Reward?.RewardId} {r.Reward?.Code} (redemption {key})");
+            Console.WriteLine($"  {r.Customer.CustomerId}: {r.Customer.PointsAvailable} available");
+            return 0;
+        }));
+
+        var adjustId = new Argument<string>("customer-id") { Description = "The customer id" };
+        var pointsArg = new Argument<long>("points") { Description = "Points to add (negative to take away)" };
+        var reason = new Option<string>("--reason") { Description = "Why (recorded on the ledger)", Required = true };
+        var adjustmentId = new Option<string>("--adjustment-id") { Description = "Idempotency key (default: a new GUID, printed)" };
+        var adjust = new Command("adjust", "Correct a customer's points, with a reason") { adjustId, pointsArg, reason, adjustmentId };
+        adjust.SetAction((parse, ct) => Run(parse, async (client, json) =>
+        {
+            var key = parse.GetValue(adjustmentId) is { Length: > 0 } k ? k : Guid.NewGuid().ToString("N");
+            var r = await new Customers.CustomersClient(client).AdjustAsync(new AdjustRequest
+            {
+                CustomerId = parse.GetValue(adjustId)!, Points = parse.GetValue(pointsArg), Reason = parse.GetValue(reason)!, AdjustmentId = key,
+            }, cancellationToken: ct);
+            if (json)
+            {
+                return Print(r);
+            }
+            Console.WriteLine($"{r.Outcome.ToString().ToUpperInvariant()} {Signed(r.PointsDelta)} points (adjustment {key}); {r.Customer.PointsAvailable} available");
+            return 0;
+        }));
+
         customer.Subcommands.Add(show);
         customer.Subcommands.Add(interactions);
         customer.Subcommands.Add(eligible);
+        customer.Subcommands.Add(ledger);
+        customer.Subcommands.Add(redeem);
+        customer.Subcommands.Add(adjust);
         return customer;
     }
 

@@ -120,6 +120,39 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         return results;
     }
 
+    public Task<OperationResult?> Redeem(string redemptionId, string rewardId) =>
+        Operate(now => CustomerOperations.Redeem(_live, redemptionId, rewardId, _programs.Current, now, _limits));
+
+    public Task<OperationResult?> Adjust(string adjustmentId, long points, string reason) =>
+        Operate(now => CustomerOperations.Adjust(_live, adjustmentId, points, reason, _programs.Current, now, _limits));
+
+    /// <summary>Runs an operation on the live state in arrival order and answers after the write that holds it.</summary>
+    private async Task<OperationResult?> Operate(Func<DateTimeOffset, OperationResult> operation)
+    {
+        await _applying.WaitAsync();
+        OperationResult result;
+        try
+        {
+            await ReadyToApply();
+            if (!_live.Exists)
+            {
+                return null;
+            }
+            result = operation(_time.GetUtcNow());
+        }
+        finally
+        {
+            _applying.Release();
+        }
+        if (result.Outcome == OperationOutcome.Applied)
+        {
+            _version++;
+            _eventsSinceWrite++;
+        }
+        await EnsureWritten(_version);
+        return result;
+    }
+
     public Task<EventResult[]> Simulate(string programJson, LoyaltyEvent[] events, bool asNewCustomer)
     {
         var program = Loyalty.Domain.Programs.ProgramLoader.Parse(programJson, "draft program");

@@ -13,6 +13,13 @@ public interface ICustomerGrain : IGrainWithStringKey
     /// <summary>Applies events to a copy of the stored state under a draft program: what they would do. Writes nothing.</summary>
     Task<EventResult[]> Simulate(string programJson, LoyaltyEvent[] events, bool asNewCustomer);
 
+    /// <summary>Spends points on a catalogue reward, idempotent by <paramref name="redemptionId"/>; null if the
+    /// customer was never seen. Answers after the write that holds it.</summary>
+    Task<OperationResult?> Redeem(string redemptionId, string rewardId);
+
+    /// <summary>An operator's correction of points with a reason, idempotent by <paramref name="adjustmentId"/>.</summary>
+    Task<OperationResult?> Adjust(string adjustmentId, long points, string reason);
+
     /// <summary>The customer as stored; null if never seen.</summary>
     Task<CustomerView?> Get();
 

@@ -66,6 +66,20 @@ public sealed class CliTests(ServerFixture fixture)
         var missing = await Loyalty("customer", "show", NewCustomer());
         Assert.Equal(3, missing.Exit);
 
+        // 465 available: add 100, spend 500 on free shipping, take 15 back: 50 left.
+        var bonus = await Loyalty("customer", "adjust", id, "100", "--reason", "goodwill", "--adjustment-id", "cli-a1");
+        Assert.True(bonus.Exit == 0, bonus.Err + bonus.Out);
+        var redeem = await Loyalty("customer", "redeem", id, "free-shipping", "--redemption-id", "cli-r1");
+        Assert.True(redeem.Exit == 0, redeem.Err);
+        Assert.Contains("APPLIED -500 points: free-shipping SHIP-", redeem.Out, StringComparison.Ordinal);
+        var take = await Loyalty("customer", "adjust", id, "--reason", "correction", "--adjustment-id", "cli-a2", "--", "-15");
+        Assert.True(take.Exit == 0, take.Err + take.Out);
+        Assert.Contains("50 available", take.Out, StringComparison.Ordinal);
+        var ledger = await Loyalty("customer", "ledger", id);
+        Assert.Contains("goodwill", ledger.Out, StringComparison.Ordinal);
+        Assert.Contains("spend", ledger.Out, StringComparison.Ordinal);
+        Assert.Contains("correction", ledger.Out, StringComparison.Ordinal);
+
         var program = await Loyalty("program", "show");
         Assert.Contains("ACME Rewards", program.Out, StringComparison.Ordinal);
     }

@@ -103,3 +103,36 @@ public sealed class LedgerApiTests(ServerFixture fixture)
         Assert.Equal(Grpc.Core.StatusCode.NotFound, missing.StatusCode);
     }
 }
+
+[Collection(ServerCollection.Name)]
+public sealed class RedeemApiTests(ServerFixture fixture)
+{
+    [Fact]
+    public async Task Redeem_and_Adjust_over_gRPC_with_precise_statuses_and_ledger_entries()
+    {
+        var customers = fixture.Server.Customers;
+        var id = Events.NewCustomer();
+        await fixture.Server.Ingestion.PublishAsync(Events.Req(Events.Game(id, minutes: 600, difficulty: 1))); // 600 points
+
+        var redeemed = await customers.RedeemAsync(new RedeemRequest { CustomerId = id, RewardId = "free-shipping", RedemptionId = "r-1" });
+        Assert.Equal((Outcome.Applied, -500L, 100L), (redeemed.Outcome, redeemed.PointsDelta, redeemed.Customer.PointsAvailable));
+        Assert.StartsWith("SHIP-", redeemed.Reward.Code, StringComparison.Ordinal);
+        var again = await customers.RedeemAsync(new RedeemRequest { CustomerId = id, RewardId = "free-shipping", RedemptionId = "r-1" });
+        Assert.Equal((Outcome.Duplicate, redeemed.Reward.Code), (again.Outcome, again.Reward.Code));
+
+        async Task<Grpc.Core.StatusCode> Status(Func<Task> call) => (await Assert.ThrowsAsync<Grpc.Core.RpcException>(call)).StatusCode;
+        Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, await Status(() => customers.RedeemAsync(new RedeemRequest { CustomerId = id, RewardId = "cinema-voucher", RedemptionId = "r-2" }).ResponseAsync));
+        Assert.Equal(Grpc.Core.StatusCode.NotFound, await Status(() => customers.RedeemAsync(new RedeemRequest { CustomerId = id, RewardId = "yacht", RedemptionId = "r-3" }).ResponseAsync));
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, await Status(() => customers.RedeemAsync(new RedeemRequest { CustomerId = id, RewardId = "free-shipping" }).ResponseAsync));
+        Assert.Equal(Grpc.Core.StatusCode.InvalidArgument, await Status(() => customers.AdjustAsync(new AdjustRequest { CustomerId = id, Points = 10, AdjustmentId = "a-1" }).ResponseAsync));
+        Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, await Status(() => customers.AdjustAsync(new AdjustRequest { CustomerId = id, Points = -101, Reason = "fix", AdjustmentId = "a-2" }).ResponseAsync));
+
+        var adjusted = await customers.AdjustAsync(new AdjustRequest { CustomerId = id, Points = 25, Reason = "goodwill", AdjustmentId = "a-3" });
+        Assert.Equal((Outcome.Applied, 125L), (adjusted.Outcome, adjusted.Customer.PointsAvailable));
+
+        var ledger = await customers.ListLedgerAsync(new ListLedgerRequest { CustomerId = id, PageSize = 10 });
+        Assert.Equal([("adjust", 25L, "goodwill"), ("spend", -500L, "free-shipping"), ("earn", 600L, "")],
+            ledger.Entries.Select(e => (e.Kind, e.Points, e.Note)));
+        Assert.Equal(125, ledger.Entries.Sum(e => e.Points));
+    }
+}

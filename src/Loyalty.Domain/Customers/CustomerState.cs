@@ -222,7 +222,11 @@ public sealed record LedgerEntry(
     [property: JsonPropertyName("e")] string EventKey,
     [property: JsonPropertyName("r")] string RuleId,
     [property: JsonPropertyName("v")] string ProgramVersion,
-    [property: JsonPropertyName("at")] DateTimeOffset At);
+    [property: JsonPropertyName("at")] DateTimeOffset At)
+{
+    /// <summary>Why, for operator adjustments; the reward, for redemptions.</summary>
+    [JsonPropertyName("note")] public string Note { get; init; } = "";
+}
 
 /// <summary>A reward a rule granted. Codes are unique per grant and derived from a server secret.</summary>
 public sealed record GrantedReward(

@@ -5,8 +5,73 @@ using V1 = Loyalty.Contracts.V1;
 
 namespace Loyalty.Server.Services;
 
-public sealed class CustomersService(IGrainFactory grains) : V1.Customers.CustomersBase
+public sealed class CustomersService(IGrainFactory grains, IProgramCatalog programs) : V1.Customers.CustomersBase
 {
+    public override async Task<V1.RedeemResponse> Redeem(V1.RedeemRequest request, ServerCallContext context)
+    {
+        CheckCustomerId(request.CustomerId);
+        CheckId(request.RedemptionId, "redemption_id");
+        CheckId(request.RewardId, "reward_id");
+        if (!programs.Current.Rewards.ContainsKey(request.RewardId))
+        {
+            throw RpcErrors.NotFound($"reward '{request.RewardId}' is not in the catalogue");
+        }
+        var result = await grains.GetGrain<ICustomerGrain>(request.CustomerId).Redeem(request.RedemptionId, request.RewardId)
+            ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
+        if (result.Outcome == OperationOutcome.Refused)
+        {
+            throw FailedPrecondition(result.Reason!);
+        }
+        var response = new V1.RedeemResponse
+        {
+            Outcome = result.Outcome == OperationOutcome.Applied ? V1.Outcome.Applied : V1.Outcome.Duplicate,
+            PointsDelta = result.PointsDelta,
+            Customer = ProtoMapping.ToProto(result.Customer!),
+        };
+        if (result.Reward is { } reward)
+        {
+            response.Reward = ProtoMapping.ToProto(reward);
+        }
+        return response;
+    }
+
+    public override async Task<V1.AdjustResponse> Adjust(V1.AdjustRequest request, ServerCallContext context)
+    {
+        CheckCustomerId(request.CustomerId);
+        CheckId(request.AdjustmentId, "adjustment_id");
+        if (request.Points == 0 || Math.Abs(request.Points) > 1_000_000_000)
+        {
+            throw RpcErrors.InvalidArgument("points", "must be non-zero and within ±1000000000");
+        }
+        if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > 200 || request.Reason.Any(char.IsControl))
+        {
+            throw RpcErrors.InvalidArgument("reason", "is required: 1..200 characters without control characters");
+        }
+        var result = await grains.GetGrain<ICustomerGrain>(request.CustomerId).Adjust(request.AdjustmentId, request.Points, request.Reason)
+            ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
+        if (result.Outcome == OperationOutcome.Refused)
+        {
+            throw FailedPrecondition(result.Reason!);
+        }
+        return new V1.AdjustResponse
+        {
+            Outcome = result.Outcome == OperationOutcome.Applied ? V1.Outcome.Applied : V1.Outcome.Duplicate,
+            PointsDelta = result.PointsDelta,
+            Customer = ProtoMapping.ToProto(result.Customer!),
+        };
+    }
+
+    private static RpcException FailedPrecondition(string reason) =>
+        new Google.Rpc.Status { Code = (int)Google.Rpc.Code.FailedPrecondition, Message = reason }.ToRpcException();
+
+    private static void CheckId(string id, string field)
+    {
+        if (string.IsNullOrEmpty(id) || id.Length > Domain.Events.EventValidator.MaxIdLength || id.Any(char.IsControl))
+        {
+            throw RpcErrors.InvalidArgument(field, "is required: 1..128 characters without control characters");
+        }
+    }
+
     public override async Task<V1.Customer> GetCustomer(V1.GetCustomerRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
@@ -63,7 +128,7 @@ public sealed class CustomersService(IGrainFactory grains) : V1.Customers.Custom
             response.Entries.Add(new V1.LedgerEntry
             {
                 Sequence = e.Sequence, Kind = e.Kind, Points = e.Points, BalanceAfter = e.BalanceAfter, EventId = e.EventKey,
-                RuleId = e.RuleId, ProgramVersion = e.ProgramVersion, At = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(e.At),
+                RuleId = e.RuleId, ProgramVersion = e.ProgramVersion, At = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(e.At), Note = e.Note,
             });
         }
         return response;

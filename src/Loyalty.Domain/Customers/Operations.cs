@@ -1,0 +1,95 @@
+using Loyalty.Domain.Programs;
+using Loyalty.Domain.Rules;
+
+namespace Loyalty.Domain.Customers;
+
+public enum OperationOutcome { Applied = 1, Duplicate = 2, Refused = 3 }
+
+/// <summary>What a redemption or an adjustment did. <see cref="Reward"/> is the issued reward (for a duplicate
+/// redemption, the one issued the first time, while it is still among the kept rewards).</summary>
+public sealed record OperationResult(OperationOutcome Outcome, long PointsDelta, string? Reason, GrantedReward? Reward, CustomerSummary? Customer);
+
+/// <summary>Operations on points that are not events: redeeming catalogue rewards and operator adjustments. Both are
+/// idempotent by their id, remembered with the event ids (same window and bounds), so a retry never spends twice.</summary>
+public static class CustomerOperations
+{
+    private const string RedeemPrefix = "redeem/";
+    private const string AdjustPrefix = "adjust/";
+
+    public static OperationResult Redeem(CustomerState state, string redemptionId, string rewardId, ActiveProgram program, DateTimeOffset now, EngineLimits limits)
+    {
+        var key = RedeemPrefix + redemptionId;
+        if (state.FindSeen(key) is { } seen)
+        {
+            var original = state.Rewards.LastOrDefault(r => r.EventId == StoredKey.Of(key));
+            return new OperationResult(OperationOutcome.Duplicate, seen.PointsDelta, null, original, CustomerSummary.Of(state));
+        }
+        if (!program.Rewards.TryGetValue(rewardId, out var reward))
+        {
+            return Refused($"reward_id: '{rewardId}' is not in the catalogue", state);
+        }
+        if (reward.PointsPrice is not { } price)
+        {
+            return Refused($"reward_id: '{rewardId}' cannot be bought with points", state);
+        }
+        if (state.PointsAvailable < price)
+        {
+            return Refused($"insufficient points: '{rewardId}' costs {price}, {state.PointsAvailable} available", state);
+        }
+        state.PointsAvailable -= price;
+        state.Ledger.Add(new LedgerEntry(++state.LedgerSeq, "spend", -price, state.PointsAvailable + state.PointsPending,
+            StoredKey.Of(key), "", program.Version, now) { Note = rewardId });
+        var code = RuleEngine.Code(limits.RewardCodeSecret, reward.Coupon?.CodePrefix ?? "LOY", state.CustomerId, key, "redeem", reward.Id, 0);
+        DateTimeOffset? expires = reward.Coupon is { } coupon ? now.AddDays(coupon.ValidityDays)
+            : reward.Perk is { DurationDays: { } days } ? now.AddDays(days) : null;
+        var granted = new GrantedReward(reward.Id, "", reward.Kind, code, reward.Description, reward.Coupon?.ValueMinor ?? 0,
+            reward.Coupon?.Percent ?? 0, reward.Currency?.Amount ?? 0, now, expires, StoredKey.Of(key), program.Version);
+        state.Rewards.Add(granted with { Description = "" });
+        if (state.Rewards.Count > limits.RewardsKept)
+        {
+            state.Rewards.RemoveRange(0, state.Rewards.Count - limits.RewardsKept);
+        }
+        Remember(state, key, -price, now, limits);
+        return new OperationResult(OperationOutcome.Applied, -price, null, granted, CustomerSummary.Of(state));
+    }
+
+    public static OperationResult Adjust(CustomerState state, string adjustmentId, long points, string reason, ActiveProgram program, DateTimeOffset now, EngineLimits limits)
+    {
+        var key = AdjustPrefix + adjustmentId;
+        if (state.FindSeen(key) is { } seen)
+        {
+            return new OperationResult(OperationOutcome.Duplicate, seen.PointsDelta, null, null, CustomerSummary.Of(state));
+        }
+        if (points < 0 && state.PointsAvailable + points < 0)
+        {
+            return Refused($"points: taking {-points} would leave a negative balance ({state.PointsAvailable} available)", state);
+        }
+        state.PointsAvailable += points;
+        if (points > 0)
+        {
+            state.PointsLifetime += points;
+        }
+        state.Ledger.Add(new LedgerEntry(++state.LedgerSeq, "adjust", points, state.PointsAvailable + state.PointsPending,
+            StoredKey.Of(key), "", program.Version, now) { Note = reason });
+        Remember(state, key, points, now, limits);
+        return new OperationResult(OperationOutcome.Applied, points, null, null, CustomerSummary.Of(state));
+    }
+
+    private static void Remember(CustomerState state, string key, long delta, DateTimeOffset now, EngineLimits limits)
+    {
+        state.AddSeen(SeenEvent.Of(key, now.UtcTicks, delta));
+        state.EventsApplied++;
+        if (state.Seen.Count > limits.DedupeMaxIds)
+        {
+            // Keep the dedupe table bounded the same way events do.
+            var ordered = state.Seen.OrderBy(s => s.OccurredTicks).ToList();
+            var drop = Math.Max(state.Seen.Count - limits.DedupeMaxIds, limits.DedupeMaxIds / 10);
+            var floor = ordered[drop - 1].OccurredTicks;
+            state.DedupeFloorTicks = Math.Max(state.DedupeFloorTicks, floor);
+            state.ReplaceSeen(ordered.Where(s => s.OccurredTicks > floor).ToList());
+        }
+    }
+
+    private static OperationResult Refused(string reason, CustomerState state) =>
+        new(OperationOutcome.Refused, 0, reason, null, CustomerSummary.Of(state));
+}

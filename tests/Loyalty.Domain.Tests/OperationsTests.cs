@@ -1,0 +1,75 @@
+using Loyalty.Domain.Customers;
+using static Loyalty.Domain.Tests.Pay;
+
+namespace Loyalty.Domain.Tests;
+
+public sealed class OperationsTests
+{
+    private static TestCustomer WithPoints(long minutes)
+    {
+        var customer = new TestCustomer(program: Sample.Full);
+        customer.Earn(Game((int)minutes * 60, 1, gameId: "chess")); // minutes x 1 point
+        return customer;
+    }
+
+    [Fact]
+    public void Redeeming_spends_the_price_issues_a_coded_reward_and_writes_a_spend_entry()
+    {
+        var customer = WithPoints(600);
+        var result = CustomerOperations.Redeem(customer.State, "r-1", "free-shipping", Sample.Full, customer.Now, EngineLimits.Default);
+
+        Assert.Equal(OperationOutcome.Applied, result.Outcome);
+        Assert.Equal(-500, result.PointsDelta);                    // free-shipping costs 500
+        Assert.Equal(100, customer.State.PointsAvailable);          // 600 - 500
+        Assert.Equal(600, customer.State.PointsLifetime);           // spending does not lower lifetime
+        Assert.StartsWith("SHIP-", result.Reward!.Code, StringComparison.Ordinal);
+        var spend = customer.State.Ledger[^1];
+        Assert.Equal(("spend", -500L, 100L, "free-shipping"), (spend.Kind, spend.Points, spend.BalanceAfter, spend.Note));
+        Assert.Equal(customer.State.PointsAvailable, customer.State.Ledger.Sum(e => e.Points));
+    }
+
+    [Fact]
+    public void A_repeated_redemption_spends_nothing_and_returns_the_same_reward()
+    {
+        var customer = WithPoints(1200);
+        var first = CustomerOperations.Redeem(customer.State, "r-1", "free-shipping", Sample.Full, customer.Now, EngineLimits.Default);
+        var again = CustomerOperations.Redeem(customer.State, "r-1", "free-shipping", Sample.Full, customer.Now, EngineLimits.Default);
+        Assert.Equal(OperationOutcome.Duplicate, again.Outcome);
+        Assert.Equal(first.Reward!.Code, again.Reward!.Code);
+        Assert.Equal(-500, again.PointsDelta);
+        Assert.Equal(700, customer.State.PointsAvailable);
+        Assert.Single(customer.State.Ledger, e => e.Kind == "spend");
+    }
+
+    [Theory]
+    [InlineData("cinema-voucher", "insufficient points")]   // costs 1500, 600 available
+    [InlineData("launch-gift", "cannot be bought")]         // no points price
+    [InlineData("no-such-reward", "not in the catalogue")]
+    public void A_redemption_that_cannot_be_made_changes_nothing(string rewardId, string reason)
+    {
+        var customer = WithPoints(600);
+        var before = System.Text.Json.JsonSerializer.Serialize(customer.State, DomainJson.Options);
+        var result = CustomerOperations.Redeem(customer.State, "r-1", rewardId, Sample.Full, customer.Now, EngineLimits.Default);
+        Assert.Equal(OperationOutcome.Refused, result.Outcome);
+        Assert.Contains(reason, result.Reason, StringComparison.Ordinal);
+        Assert.Equal(before, System.Text.Json.JsonSerializer.Serialize(customer.State, DomainJson.Options));
+    }
+
+    [Fact]
+    public void Adjustments_are_recorded_with_their_reason_once_and_never_go_below_zero()
+    {
+        var customer = WithPoints(100);
+        var add = CustomerOperations.Adjust(customer.State, "a-1", 50, "goodwill after a late delivery", Sample.Full, customer.Now, EngineLimits.Default);
+        var again = CustomerOperations.Adjust(customer.State, "a-1", 50, "goodwill after a late delivery", Sample.Full, customer.Now, EngineLimits.Default);
+        var tooMuch = CustomerOperations.Adjust(customer.State, "a-2", -151, "correction", Sample.Full, customer.Now, EngineLimits.Default);
+        var take = CustomerOperations.Adjust(customer.State, "a-3", -150, "correction", Sample.Full, customer.Now, EngineLimits.Default);
+
+        Assert.Equal((OperationOutcome.Applied, OperationOutcome.Duplicate, OperationOutcome.Refused, OperationOutcome.Applied),
+            (add.Outcome, again.Outcome, tooMuch.Outcome, take.Outcome));
+        Assert.Equal(0, customer.State.PointsAvailable);           // 100 + 50 - 150
+        Assert.Equal(150, customer.State.PointsLifetime);          // 100 + 50 (a negative adjustment does not lower it)
+        Assert.Equal(["earn", "adjust", "adjust"], customer.State.Ledger.Select(e => e.Kind));
+        Assert.Equal("goodwill after a late delivery", customer.State.Ledger[1].Note);
+        Assert.Equal(0, customer.State.Ledger.Sum(e => e.Points));
+    }
+}
