@@ -153,6 +153,73 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         return result;
     }
 
+    public async Task<string?> Export()
+    {
+        var state = _durable;
+        if (!state.Exists)
+        {
+            return null;
+        }
+        var archived = new List<LedgerEntry>();
+        var before = state.Ledger.Count > 0 ? state.Ledger[0].Sequence : state.LedgerSeq + 1;
+        while (before > 1)
+        {
+            var page = await _archive.ReadAsync(state.CustomerId, before, 1000);
+            if (page.Count == 0)
+            {
+                break;
+            }
+            archived.AddRange(page);
+            before = page[^1].Sequence;
+        }
+        archived.Reverse();
+        var export = new System.Text.Json.Nodes.JsonObject
+        {
+            ["customerId"] = state.CustomerId,
+            ["exportedAt"] = _time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+            ["state"] = System.Text.Json.JsonSerializer.SerializeToNode(state, Loyalty.Domain.DomainJson.Options),
+            ["archivedLedger"] = System.Text.Json.JsonSerializer.SerializeToNode(archived, Loyalty.Domain.DomainJson.Options),
+        };
+        return export.ToJsonString();
+    }
+
+    public async Task<bool> Erase()
+    {
+        await _applying.WaitAsync();
+        try
+        {
+            await ReadyToApply();
+            while (_writing is { } writing)
+            {
+                try
+                {
+                    await writing;
+                }
+                catch (Exception)
+                {
+                    // A failed write is handled by its callers; erasing goes on.
+                }
+            }
+            var existed = _durable.Exists || _live.Exists;
+            var customerId = this.GetPrimaryKeyString();
+            await _archive.DeleteAllAsync(customerId);
+            await _state.ClearStateAsync();
+            _state.State = new CustomerState();
+            _durable = _state.State;
+            _live = _durable.Snapshot();
+            MarkUnwrittenLost();
+            _version++;
+            _written = _version;
+            _logger.LogInformation("Customer {CustomerId} erased", customerId);
+            DeactivateOnIdle();
+            return existed;
+        }
+        finally
+        {
+            _applying.Release();
+        }
+    }
+
     public Task<EventResult[]> Simulate(string programJson, LoyaltyEvent[] events, bool asNewCustomer)
     {
         var program = Loyalty.Domain.Programs.ProgramLoader.Parse(programJson, "draft program");

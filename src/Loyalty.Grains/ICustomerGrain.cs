@@ -20,6 +20,13 @@ public interface ICustomerGrain : IGrainWithStringKey
     /// <summary>An operator's correction of points with a reason, idempotent by <paramref name="adjustmentId"/>.</summary>
     Task<OperationResult?> Adjust(string adjustmentId, long points, string reason);
 
+    /// <summary>Everything held about the customer as JSON (state and the archived ledger); null if never seen.</summary>
+    Task<string?> Export();
+
+    /// <summary>Deletes the customer's state and archived ledger; afterwards the customer is never seen. Returns
+    /// false if there was nothing to erase.</summary>
+    Task<bool> Erase();
+
     /// <summary>The customer as stored; null if never seen.</summary>
     Task<CustomerView?> Get();
 

@@ -12,6 +12,9 @@ public interface ILedgerArchive
 {
     Task AppendAsync(string customerId, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken = default);
 
+    /// <summary>Deletes every archived entry of the customer; returns how many there were.</summary>
+    Task<int> DeleteAllAsync(string customerId, CancellationToken cancellationToken = default);
+
     /// <summary>Entries with a sequence number below <paramref name="beforeSequence"/>, newest first.</summary>
     Task<IReadOnlyList<LedgerEntry>> ReadAsync(string customerId, long beforeSequence, int count, CancellationToken cancellationToken = default);
 }
@@ -48,6 +51,22 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
             })).ToList();
             await _table.SubmitTransactionAsync(actions, cancellationToken);
         }
+    }
+
+    public async Task<int> DeleteAllAsync(string customerId, CancellationToken cancellationToken = default)
+    {
+        await EnsureTable(cancellationToken);
+        var partition = Partition(customerId);
+        var keys = new List<string>();
+        await foreach (var row in _table.QueryAsync<TableEntity>(e => e.PartitionKey == partition, select: ["RowKey"], cancellationToken: cancellationToken))
+        {
+            keys.Add(row.RowKey);
+        }
+        foreach (var chunk in keys.Chunk(100))
+        {
+            await _table.SubmitTransactionAsync(chunk.Select(k => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(partition, k), ETag.All)), cancellationToken);
+        }
+        return keys.Count;
     }
 
     public async Task<IReadOnlyList<LedgerEntry>> ReadAsync(string customerId, long beforeSequence, int count, CancellationToken cancellationToken = default)
@@ -88,6 +107,9 @@ public sealed class MemoryLedgerArchive : ILedgerArchive
         }
         return Task.CompletedTask;
     }
+
+    public Task<int> DeleteAllAsync(string customerId, CancellationToken cancellationToken = default) =>
+        Task.FromResult(_rows.TryRemove(customerId, out var rows) ? rows.Count : 0);
 
     public Task<IReadOnlyList<LedgerEntry>> ReadAsync(string customerId, long beforeSequence, int count, CancellationToken cancellationToken = default)
     {

@@ -52,6 +52,8 @@ public static class LoyaltySiloBuilderExtensions
                     options.TableName = storage.TableName;
                     // Binary holds 15 x 64 KB per entity; string format only half of that.
                     options.UseStringFormat = false;
+                    // Erasing a customer deletes the entity rather than leaving an empty one behind.
+                    options.DeleteStateOnClear = true;
                     options.GrainStorageSerializer = new DomainStateSerializer();
                 });
                 break;

@@ -61,6 +61,24 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         };
     }
 
+    public override async Task<V1.ExportCustomerResponse> ExportCustomer(V1.ExportCustomerRequest request, ServerCallContext context)
+    {
+        CheckCustomerId(request.CustomerId);
+        var json = await grains.GetGrain<ICustomerGrain>(request.CustomerId).Export()
+            ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
+        return new V1.ExportCustomerResponse { Json = json };
+    }
+
+    public override async Task<V1.EraseCustomerResponse> EraseCustomer(V1.EraseCustomerRequest request, ServerCallContext context)
+    {
+        CheckCustomerId(request.CustomerId);
+        if (!await grains.GetGrain<ICustomerGrain>(request.CustomerId).Erase())
+        {
+            throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
+        }
+        return new V1.EraseCustomerResponse { Erased = true };
+    }
+
     private static RpcException FailedPrecondition(string reason) =>
         new Google.Rpc.Status { Code = (int)Google.Rpc.Code.FailedPrecondition, Message = reason }.ToRpcException();
 

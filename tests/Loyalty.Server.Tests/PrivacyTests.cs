@@ -1,0 +1,66 @@
+using System.Text.Json;
+using Azure.Data.Tables;
+using Grpc.Core;
+using Loyalty.Contracts.V1;
+using static Loyalty.Server.Tests.Events;
+
+namespace Loyalty.Server.Tests;
+
+[Collection(ServerCollection.Name)]
+public sealed class PrivacyTests(ServerFixture fixture)
+{
+    [Fact]
+    public async Task Export_returns_everything_and_erase_leaves_nothing_in_storage()
+    {
+        var id = NewCustomer();
+        var profile = Base(id);
+        profile.ProfileUpdate = new ProfileUpdate { DisplayName = "Ada", BirthYear = 1950 };
+        await fixture.Server.Ingestion.PublishAsync(Req(profile));
+        // 300 events: the ledger spills into its archive rows.
+        for (var batch = 0; batch < 3; batch++)
+        {
+            var request = new PublishBatchRequest();
+            request.Events.AddRange(Enumerable.Range(0, 100).Select(i => Game(id, minutes: 1, difficulty: 1, eventId: $"g{batch}-{i}")));
+            await fixture.Server.Ingestion.PublishBatchAsync(request);
+        }
+        var customers = fixture.Server.Customers;
+
+        var export = await customers.ExportCustomerAsync(new ExportCustomerRequest { CustomerId = id });
+        using (var doc = JsonDocument.Parse(export.Json))
+        {
+            var state = doc.RootElement.GetProperty("state");
+            Assert.Equal("Ada", state.GetProperty("profile").GetProperty("name").GetString());
+            Assert.Equal(300, state.GetProperty("available").GetInt64());
+            var inState = state.GetProperty("ledger").GetArrayLength();
+            var archived = doc.RootElement.GetProperty("archivedLedger").GetArrayLength();
+            Assert.True(archived > 0, "nothing was archived");
+            Assert.Equal(300, inState + archived);
+        }
+
+        var ledgerTable = new TableClient(fixture.Azurite.ConnectionString, "LoyaltyLedger");
+        var stateTable = new TableClient(fixture.Azurite.ConnectionString, "LoyaltyState");
+        async Task<int> Rows(TableClient table, Func<TableEntity, bool> mine)
+        {
+            var n = 0;
+            await foreach (var row in table.QueryAsync<TableEntity>())
+            {
+                n += mine(row) ? 1 : 0;
+            }
+            return n;
+        }
+        // The archive's partition key: "c" + base64url of the customer id.
+        var partition = "c" + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(id)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        Assert.True(await Rows(ledgerTable, r => r.PartitionKey == partition) > 0);
+        Assert.Equal(1, await Rows(stateTable, r => r.PartitionKey.Contains(id, StringComparison.Ordinal)));
+
+        var erased = await customers.EraseCustomerAsync(new EraseCustomerRequest { CustomerId = id });
+        Assert.True(erased.Erased);
+
+        Assert.Equal(0, await Rows(ledgerTable, r => r.PartitionKey == partition));
+        Assert.Equal(0, await Rows(stateTable, r => r.PartitionKey.Contains(id, StringComparison.Ordinal)));
+        var gone = await Assert.ThrowsAsync<RpcException>(() => customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = id }).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, gone.StatusCode);
+        var again = await Assert.ThrowsAsync<RpcException>(() => customers.EraseCustomerAsync(new EraseCustomerRequest { CustomerId = id }).ResponseAsync);
+        Assert.Equal(StatusCode.NotFound, again.StatusCode);
+    }
+}
