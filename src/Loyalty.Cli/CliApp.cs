@@ -213,8 +213,65 @@ public static class CliApp
             return 0;
         }));
 
+        var reserveId = new Argument<string>("customer-id") { Description = "The customer id" };
+        var reservePoints = new Argument<long>("points") { Description = "Points to hold" };
+        var reservationOption = new Option<string>("--reservation-id") { Description = "Idempotency key (default: a new GUID, printed)" };
+        var ttl = new Option<int>("--ttl-seconds") { Description = "How long the hold lasts (1..86400)", DefaultValueFactory = _ => 900 };
+        var reserve = new Command("reserve", "Hold points for a checkout (confirm or cancel later)") { reserveId, reservePoints, reservationOption, ttl };
+        reserve.SetAction((parse, ct) => Run(parse, async (client, json) =>
+        {
+            var key = parse.GetValue(reservationOption) is { Length: > 0 } k ? k : Guid.NewGuid().ToString("N");
+            var r = await new Customers.CustomersClient(client).ReserveAsync(new ReserveRequest
+            {
+                CustomerId = parse.GetValue(reserveId)!, ReservationId = key, Points = parse.GetValue(reservePoints), TtlSeconds = parse.GetValue(ttl),
+            }, cancellationToken: ct);
+            if (json)
+            {
+                return Print(r);
+            }
+            Console.WriteLine($"{r.Outcome.ToString().ToUpperInvariant()}: {parse.GetValue(reservePoints)} points held for {parse.GetValue(ttl)} s (reservation {key})");
+            return 0;
+        }));
+
+        var settleId = new Argument<string>("customer-id") { Description = "The customer id" };
+        var settleReservation = new Argument<string>("reservation-id") { Description = "The reservation" };
+        var note = new Option<string>("--note") { Description = "Recorded on the spend entry, e.g. the order" };
+        var confirm = new Command("confirm", "Spend held points") { settleId, settleReservation, note };
+        confirm.SetAction((parse, ct) => Run(parse, async (client, json) =>
+        {
+            var r = await new Customers.CustomersClient(client).ConfirmAsync(new ConfirmRequest
+            {
+                CustomerId = parse.GetValue(settleId)!, ReservationId = parse.GetValue(settleReservation)!, Note = parse.GetValue(note) ?? "",
+            }, cancellationToken: ct);
+            if (json)
+            {
+                return Print(r);
+            }
+            Console.WriteLine($"{r.Outcome.ToString().ToUpperInvariant()} {Signed(r.PointsDelta)} points; {r.Customer.PointsAvailable} available");
+            return 0;
+        }));
+        var cancelId = new Argument<string>("customer-id") { Description = "The customer id" };
+        var cancelReservation = new Argument<string>("reservation-id") { Description = "The reservation" };
+        var cancel = new Command("cancel", "Release held points") { cancelId, cancelReservation };
+        cancel.SetAction((parse, ct) => Run(parse, async (client, json) =>
+        {
+            var r = await new Customers.CustomersClient(client).CancelAsync(new CancelRequest
+            {
+                CustomerId = parse.GetValue(cancelId)!, ReservationId = parse.GetValue(cancelReservation)!,
+            }, cancellationToken: ct);
+            if (json)
+            {
+                return Print(r);
+            }
+            Console.WriteLine(r.Released ? "released" : "nothing was held under that id");
+            return 0;
+        }));
+
         customer.Subcommands.Add(show);
         customer.Subcommands.Add(interactions);
+        customer.Subcommands.Add(reserve);
+        customer.Subcommands.Add(confirm);
+        customer.Subcommands.Add(cancel);
         customer.Subcommands.Add(eligible);
         customer.Subcommands.Add(ledger);
         customer.Subcommands.Add(redeem);

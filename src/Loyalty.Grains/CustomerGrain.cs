@@ -123,6 +123,15 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
     public Task<OperationResult?> Redeem(string redemptionId, string rewardId) =>
         Operate(now => CustomerOperations.Redeem(_live, redemptionId, rewardId, _programs.Current, now, _limits));
 
+    public Task<OperationResult?> Reserve(string reservationId, long points, TimeSpan ttl) =>
+        Operate(now => CustomerOperations.Reserve(_live, reservationId, points, ttl, now, _limits));
+
+    public Task<OperationResult?> Confirm(string reservationId, string note) =>
+        Operate(now => CustomerOperations.Confirm(_live, reservationId, note, _programs.Current, now, _limits));
+
+    public Task<OperationResult?> Cancel(string reservationId) =>
+        Operate(now => CustomerOperations.Cancel(_live, reservationId, now));
+
     public Task<OperationResult?> Adjust(string adjustmentId, long points, string reason) =>
         Operate(now => CustomerOperations.Adjust(_live, adjustmentId, points, reason, _programs.Current, now, _limits));
 

@@ -17,6 +17,13 @@ public interface ICustomerGrain : IGrainWithStringKey
     /// customer was never seen. Answers after the write that holds it.</summary>
     Task<OperationResult?> Redeem(string redemptionId, string rewardId);
 
+    /// <summary>Two-phase spending for checkouts: hold, then confirm (spend) or cancel; holds expire by themselves.</summary>
+    Task<OperationResult?> Reserve(string reservationId, long points, TimeSpan ttl);
+
+    Task<OperationResult?> Confirm(string reservationId, string note);
+
+    Task<OperationResult?> Cancel(string reservationId);
+
     /// <summary>An operator's correction of points with a reason, idempotent by <paramref name="adjustmentId"/>.</summary>
     Task<OperationResult?> Adjust(string adjustmentId, long points, string reason);
 

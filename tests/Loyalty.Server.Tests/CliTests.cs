@@ -75,7 +75,14 @@ public sealed class CliTests(ServerFixture fixture)
         var take = await Loyalty("customer", "adjust", id, "--reason", "correction", "--adjustment-id", "cli-a2", "--", "-15");
         Assert.True(take.Exit == 0, take.Err + take.Out);
         Assert.Contains("50 available", take.Out, StringComparison.Ordinal);
+        var hold = await Loyalty("customer", "reserve", id, "30", "--reservation-id", "cli-h1");
+        Assert.Contains("APPLIED: 30 points held", hold.Out, StringComparison.Ordinal);
+        var spend = await Loyalty("customer", "confirm", id, "cli-h1", "--note", "order 5");
+        Assert.Contains("APPLIED -30 points; 20 available", spend.Out, StringComparison.Ordinal);
+        var release = await Loyalty("customer", "cancel", id, "cli-h1");
+        Assert.Contains("nothing was held", release.Out, StringComparison.Ordinal);
         var ledger = await Loyalty("customer", "ledger", id);
+        Assert.Contains("order 5", ledger.Out, StringComparison.Ordinal);
         Assert.Contains("goodwill", ledger.Out, StringComparison.Ordinal);
         Assert.Contains("spend", ledger.Out, StringComparison.Ordinal);
         Assert.Contains("correction", ledger.Out, StringComparison.Ordinal);

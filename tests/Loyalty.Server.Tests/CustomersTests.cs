@@ -136,3 +136,30 @@ public sealed class RedeemApiTests(ServerFixture fixture)
         Assert.Equal(125, ledger.Entries.Sum(e => e.Points));
     }
 }
+
+[Collection(ServerCollection.Name)]
+public sealed class ReservationApiTests(ServerFixture fixture)
+{
+    [Fact]
+    public async Task Reserve_then_confirm_or_cancel_over_gRPC()
+    {
+        var customers = fixture.Server.Customers;
+        var id = Events.NewCustomer();
+        await fixture.Server.Ingestion.PublishAsync(Events.Req(Events.Game(id, minutes: 900, difficulty: 1))); // 900 points
+
+        var held = await customers.ReserveAsync(new ReserveRequest { CustomerId = id, ReservationId = "cart-1", Points = 800, TtlSeconds = 600 });
+        Assert.Equal(Outcome.Applied, held.Outcome);
+        var tooMuch = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() =>
+            customers.RedeemAsync(new RedeemRequest { CustomerId = id, RewardId = "free-shipping", RedemptionId = "r-1" }).ResponseAsync);
+        Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, tooMuch.StatusCode);
+
+        var cancelled = await customers.CancelAsync(new CancelRequest { CustomerId = id, ReservationId = "cart-1" });
+        Assert.True(cancelled.Released);
+        await customers.ReserveAsync(new ReserveRequest { CustomerId = id, ReservationId = "cart-2", Points = 800 });
+        var confirmed = await customers.ConfirmAsync(new ConfirmRequest { CustomerId = id, ReservationId = "cart-2", Note = "order 9" });
+        Assert.Equal((Outcome.Applied, -800L, 100L), (confirmed.Outcome, confirmed.PointsDelta, confirmed.Customer.PointsAvailable));
+        var unknown = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() =>
+            customers.ConfirmAsync(new ConfirmRequest { CustomerId = id, ReservationId = "cart-404" }).ResponseAsync);
+        Assert.Equal(Grpc.Core.StatusCode.FailedPrecondition, unknown.StatusCode);
+    }
+}

@@ -56,6 +56,9 @@ public sealed class CustomerState
     /// <summary>Every entry up to this sequence number is in the ledger archive (so may be trimmed from state).</summary>
     [JsonPropertyName("ledgerArchived")] public long LedgerArchivedThrough { get; set; }
 
+    /// <summary>Points held for checkouts (two-phase redemption), until confirmed, cancelled or expired.</summary>
+    [JsonPropertyName("holds")] public List<PointsHold> Holds { get; set; } = [];
+
     /// <summary>When each rule last fired for this customer (for per-customer caps and cooldowns).</summary>
     [JsonPropertyName("firings")] public List<RuleFiring> Firings { get; set; } = [];
 
@@ -136,6 +139,7 @@ public sealed class CustomerState
         copy.Perks = [.. Perks];
         copy.Firings = [.. Firings];
         copy.Ledger = [.. Ledger];
+        copy.Holds = [.. Holds];
         return copy;
     }
 }
@@ -227,6 +231,12 @@ public sealed record LedgerEntry(
     /// <summary>Why, for operator adjustments; the reward, for redemptions.</summary>
     [JsonPropertyName("note")] public string Note { get; init; } = "";
 }
+
+/// <summary>Points held by a reservation until <see cref="UntilTicks"/> (UTC).</summary>
+public sealed record PointsHold(
+    [property: JsonPropertyName("id")] string ReservationKey,
+    [property: JsonPropertyName("p")] long Points,
+    [property: JsonPropertyName("until")] long UntilTicks);
 
 /// <summary>A reward a rule granted. Codes are unique per grant and derived from a server secret.</summary>
 public sealed record GrantedReward(

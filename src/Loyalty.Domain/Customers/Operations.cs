@@ -15,6 +15,8 @@ public static class CustomerOperations
 {
     private const string RedeemPrefix = "redeem/";
     private const string AdjustPrefix = "adjust/";
+    private const string ReservePrefix = "reserve/";
+    private const string ConfirmPrefix = "confirm/";
 
     public static OperationResult Redeem(CustomerState state, string redemptionId, string rewardId, ActiveProgram program, DateTimeOffset now, EngineLimits limits)
     {
@@ -32,9 +34,9 @@ public static class CustomerOperations
         {
             return Refused($"reward_id: '{rewardId}' cannot be bought with points", state);
         }
-        if (state.PointsAvailable < price)
+        if (Spendable(state, now) < price)
         {
-            return Refused($"insufficient points: '{rewardId}' costs {price}, {state.PointsAvailable} available", state);
+            return Refused($"insufficient points: '{rewardId}' costs {price}, {Spendable(state, now)} spendable", state);
         }
         state.PointsAvailable -= price;
         state.Ledger.Add(new LedgerEntry(++state.LedgerSeq, "spend", -price, state.PointsAvailable + state.PointsPending,
@@ -51,6 +53,60 @@ public static class CustomerOperations
         }
         Remember(state, key, -price, now, limits);
         return new OperationResult(OperationOutcome.Applied, -price, null, granted, CustomerSummary.Of(state));
+    }
+
+    /// <summary>Points that can be spent now: available minus live holds.</summary>
+    public static long Spendable(CustomerState state, DateTimeOffset now) =>
+        state.PointsAvailable - state.Holds.Where(h => h.UntilTicks > now.UtcTicks).Sum(h => h.Points);
+
+    /// <summary>Holds points for a checkout until now + ttl; idempotent by reservation id. Expired holds release
+    /// themselves (they stop counting at their end and are dropped at the next change).</summary>
+    public static OperationResult Reserve(CustomerState state, string reservationId, long points, TimeSpan ttl, DateTimeOffset now, EngineLimits limits)
+    {
+        var key = StoredKey.Of(ReservePrefix + reservationId);
+        state.Holds.RemoveAll(h => h.UntilTicks <= now.UtcTicks);
+        if (state.FindSeen(ReservePrefix + reservationId) is not null)
+        {
+            return new OperationResult(OperationOutcome.Duplicate, 0, null, null, CustomerSummary.Of(state));
+        }
+        if (Spendable(state, now) < points)
+        {
+            return Refused($"insufficient points: {points} asked, {Spendable(state, now)} spendable", state);
+        }
+        state.Holds.Add(new PointsHold(key, points, (now + ttl).UtcTicks));
+        Remember(state, ReservePrefix + reservationId, 0, now, limits);
+        return new OperationResult(OperationOutcome.Applied, 0, null, null, CustomerSummary.Of(state));
+    }
+
+    /// <summary>Spends a live hold (a "spend" ledger entry); idempotent by reservation id.</summary>
+    public static OperationResult Confirm(CustomerState state, string reservationId, string note, ActiveProgram program, DateTimeOffset now, EngineLimits limits)
+    {
+        var confirmKey = ConfirmPrefix + reservationId;
+        if (state.FindSeen(confirmKey) is { } seen)
+        {
+            return new OperationResult(OperationOutcome.Duplicate, seen.PointsDelta, null, null, CustomerSummary.Of(state));
+        }
+        var key = StoredKey.Of(ReservePrefix + reservationId);
+        var hold = state.Holds.Find(h => h.ReservationKey == key);
+        if (hold is null || hold.UntilTicks <= now.UtcTicks)
+        {
+            state.Holds.RemoveAll(h => h.UntilTicks <= now.UtcTicks);
+            return Refused($"reservation '{reservationId}' is unknown, cancelled or expired", state);
+        }
+        state.Holds.Remove(hold);
+        state.PointsAvailable -= hold.Points;
+        state.Ledger.Add(new LedgerEntry(++state.LedgerSeq, "spend", -hold.Points, state.PointsAvailable + state.PointsPending,
+            StoredKey.Of(confirmKey), "", program.Version, now) { Note = note });
+        Remember(state, confirmKey, -hold.Points, now, limits);
+        return new OperationResult(OperationOutcome.Applied, -hold.Points, null, null, CustomerSummary.Of(state));
+    }
+
+    /// <summary>Releases a hold; cancelling one that is gone (confirmed, expired, unknown) changes nothing.</summary>
+    public static OperationResult Cancel(CustomerState state, string reservationId, DateTimeOffset now)
+    {
+        var key = StoredKey.Of(ReservePrefix + reservationId);
+        var removed = state.Holds.RemoveAll(h => h.ReservationKey == key || h.UntilTicks <= now.UtcTicks) > 0;
+        return new OperationResult(removed ? OperationOutcome.Applied : OperationOutcome.Duplicate, 0, null, null, CustomerSummary.Of(state));
     }
 
     public static OperationResult Adjust(CustomerState state, string adjustmentId, long points, string reason, ActiveProgram program, DateTimeOffset now, EngineLimits limits)

@@ -61,6 +61,50 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         };
     }
 
+    public override async Task<V1.ReserveResponse> Reserve(V1.ReserveRequest request, ServerCallContext context)
+    {
+        CheckCustomerId(request.CustomerId);
+        CheckId(request.ReservationId, "reservation_id");
+        if (request.Points is <= 0 or > 1_000_000_000)
+        {
+            throw RpcErrors.InvalidArgument("points", "must be 1..1000000000");
+        }
+        if (request.TtlSeconds is < 0 or > 86_400)
+        {
+            throw RpcErrors.InvalidArgument("ttl_seconds", "must be 1..86400 (0 = 900)");
+        }
+        var ttl = TimeSpan.FromSeconds(request.TtlSeconds == 0 ? 900 : request.TtlSeconds);
+        var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Reserve(request.ReservationId, request.Points, ttl), request.CustomerId);
+        return new V1.ReserveResponse { Outcome = ToOutcome(result), Customer = ProtoMapping.ToProto(result.Customer!) };
+    }
+
+    public override async Task<V1.ConfirmResponse> Confirm(V1.ConfirmRequest request, ServerCallContext context)
+    {
+        CheckCustomerId(request.CustomerId);
+        CheckId(request.ReservationId, "reservation_id");
+        var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Confirm(request.ReservationId, request.Note.Length > 200 ? request.Note[..200] : request.Note), request.CustomerId);
+        return new V1.ConfirmResponse { Outcome = ToOutcome(result), PointsDelta = result.PointsDelta, Customer = ProtoMapping.ToProto(result.Customer!) };
+    }
+
+    public override async Task<V1.CancelResponse> Cancel(V1.CancelRequest request, ServerCallContext context)
+    {
+        CheckCustomerId(request.CustomerId);
+        CheckId(request.ReservationId, "reservation_id");
+        var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Cancel(request.ReservationId), request.CustomerId);
+        return new V1.CancelResponse { Released = result.Outcome == OperationOutcome.Applied };
+    }
+
+    private static OperationResult Refuse(OperationResult? result, string customerId)
+    {
+        if (result is null)
+        {
+            throw RpcErrors.NotFound($"customer '{customerId}' was never seen");
+        }
+        return result.Outcome == OperationOutcome.Refused ? throw FailedPrecondition(result.Reason!) : result;
+    }
+
+    private static V1.Outcome ToOutcome(OperationResult r) => r.Outcome == OperationOutcome.Applied ? V1.Outcome.Applied : V1.Outcome.Duplicate;
+
     public override async Task<V1.ExportCustomerResponse> ExportCustomer(V1.ExportCustomerRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
