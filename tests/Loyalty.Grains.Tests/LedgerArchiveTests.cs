@@ -73,3 +73,43 @@ public sealed class LedgerAzureArchiveTests(AzuriteClusterFixture fixture)
         Assert.Equal(201, all.Sum(e => e.Points));
     }
 }
+
+[Collection(MemoryClusterCollection.Name)]
+public sealed class LongLedgerTests(MemoryClusterFixture fixture)
+{
+    [Fact]
+    public async Task A_customer_with_100000_ledger_entries_pages_all_of_them_and_keeps_a_small_ledger_in_state()
+    {
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        var start = fixture.Time.GetUtcNow().AddDays(-20);
+        for (var batch = 0; batch < 100; batch++)
+        {
+            // Distinct occurred_at per event (the dedupe table keeps the newest 3,000 ids).
+            await grain.Apply([.. Enumerable.Range(batch * 1000, 1000).Select(i => Game(id, $"e{i}", start.AddSeconds(i)))]);
+        }
+
+        long expected = 100_000;
+        var seen = 0;
+        long sum = 0;
+        string? token = null;
+        do
+        {
+            var page = (await grain.ListLedger(1000, token))!;
+            foreach (var e in page.Entries)
+            {
+                Assert.Equal(expected--, e.Sequence);
+                sum += e.Points;
+                seen++;
+            }
+            token = page.NextPageToken;
+        }
+        while (token.Length > 0);
+
+        Assert.Equal(100_000, seen);
+        var view = (await grain.Get())!;
+        Assert.Equal(view.Summary.PointsAvailable, sum);
+        var exported = System.Text.Json.JsonDocument.Parse((await grain.Export())!);
+        Assert.True(exported.RootElement.GetProperty("state").GetProperty("ledger").GetArrayLength() <= 2 * EngineLimits.Default.LedgerKept + 1000);
+    }
+}
