@@ -20,6 +20,9 @@ public sealed class LedgerTests
         Assert.Equal([70L, 30, -20], ledger.Select(e => e.Points));
         Assert.Equal([70L, 100, 80], ledger.Select(e => e.BalanceAfter));
         Assert.Equal(customer.State.PointsAvailable + customer.State.PointsPending, ledger.Sum(e => e.Points));
+        // Lifetime is what was ever earned: the refund lowered available points (80), not lifetime (100).
+        Assert.Equal(100, customer.State.PointsLifetime);
+        Assert.Equal(customer.State.PointsLifetime, ledger.Where(e => e.Kind == "earn").Sum(e => e.Points));
         Assert.All(ledger, e => Assert.Equal(Sample.Program.Version, e.ProgramVersion));
     }
 

@@ -77,7 +77,9 @@ public static class CustomerEngine
 
         // Points move, qualifying points follow (refunds give back the order day's qualifying points).
         state.PointsAvailable += outcome.Points;
-        state.PointsLifetime += outcome.Points;
+        // Lifetime is the sum of what was ever earned (earn entries): a refund reverses available and qualifying
+        // points, not the history of earning.
+        state.PointsLifetime += Math.Max(0, outcome.Points);
         Ledger(state, outcome.Points > 0 ? "earn" : "reverse", outcome.Points, e.EventId, "", program, now);
         if (outcome.Points != 0)
         {
@@ -92,7 +94,7 @@ public static class CustomerEngine
         foreach (var (ruleId, rulePoints) in rules.PointsByRule)
         {
             state.PointsAvailable += rulePoints;
-            state.PointsLifetime += rulePoints;
+            state.PointsLifetime += Math.Max(0, rulePoints);
             Ledger(state, rulePoints > 0 ? "earn" : "reverse", rulePoints, e.EventId, ruleId, program, now);
         }
         if (rules.Points != 0)
