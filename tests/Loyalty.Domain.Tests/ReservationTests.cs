@@ -49,4 +49,19 @@ public sealed class ReservationTests
         Assert.Equal(OperationOutcome.Refused, CustomerOperations.Confirm(c.State, "cart-2", "", Sample.Full, c.Now, EngineLimits.Default).Outcome);
         Assert.Equal(1000, c.State.PointsAvailable);
     }
+
+    [Fact]
+    public void At_most_20_reservations_are_open_at_once()
+    {
+        var c = WithPoints(1000);
+        for (var i = 0; i < CustomerOperations.MaxHolds; i++)
+        {
+            Assert.Equal(OperationOutcome.Applied, CustomerOperations.Reserve(c.State, $"cart-{i}", 1, TimeSpan.FromMinutes(5), c.Now, EngineLimits.Default).Outcome);
+        }
+        var refused = CustomerOperations.Reserve(c.State, "cart-x", 1, TimeSpan.FromMinutes(5), c.Now, EngineLimits.Default);
+        Assert.Equal(OperationOutcome.Refused, refused.Outcome);
+        Assert.Contains("20 reservations", refused.Reason, StringComparison.Ordinal);
+        c.Clock.Advance(TimeSpan.FromMinutes(5)); // they expire: room again
+        Assert.Equal(OperationOutcome.Applied, CustomerOperations.Reserve(c.State, "cart-y", 1, TimeSpan.FromMinutes(5), c.Now, EngineLimits.Default).Outcome);
+    }
 }

@@ -17,6 +17,8 @@ public static class CustomerOperations
     private const string AdjustPrefix = "adjust/";
     private const string ReservePrefix = "reserve/";
     private const string ConfirmPrefix = "confirm/";
+    /// <summary>Open reservations per customer (keeps the state bounded).</summary>
+    public const int MaxHolds = 20;
 
     public static OperationResult Redeem(CustomerState state, string redemptionId, string rewardId, ActiveProgram program, DateTimeOffset now, EngineLimits limits)
     {
@@ -72,6 +74,10 @@ public static class CustomerOperations
         if (Spendable(state, now) < points)
         {
             return Refused($"insufficient points: {points} asked, {Spendable(state, now)} spendable", state);
+        }
+        if (state.Holds.Count >= MaxHolds)
+        {
+            return Refused($"{MaxHolds} reservations are already open; confirm or cancel one first", state);
         }
         state.Holds.Add(new PointsHold(key, points, (now + ttl).UtcTicks));
         Remember(state, ReservePrefix + reservationId, 0, now, limits);
