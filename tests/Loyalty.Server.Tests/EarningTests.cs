@@ -92,6 +92,9 @@ public sealed class EarningTests(ServerFixture fixture)
         Assert.Equal(25, after.PointsDelta);
         var progress = (await Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = id })).TierProgress;
         Assert.Equal(("Silver", "Gold", 1025L, 5000L - 1025L), (progress.CurrentTier, progress.NextTier, progress.QualifyingPoints, progress.PointsToNextTier));
+        var history = (await Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = id })).TierHistory;
+        var change = Assert.Single(history);
+        Assert.Equal(("Bronze", "Silver", crossing.EventId, 1000L), (change.From, change.To, change.EventId, change.QualifyingPoints));
     }
 
     [Fact]

@@ -12,6 +12,7 @@ namespace Loyalty.Domain.Customers;
 public static class CustomerEngine
 {
     private const int MaxSummaryLength = 200;
+    private const int TierHistoryKept = 20;
 
     public static EventResult Apply(CustomerState state, LoyaltyEvent e, ActiveProgram program, DateTimeOffset now, EngineLimits limits,
         IBudgetGate? budgets = null)
@@ -121,6 +122,11 @@ public static class CustomerEngine
         }
         if (state.Tier != tierBefore)
         {
+            state.TierHistory.Add(new TierChange(tierBefore, state.Tier, now, StoredKey.Of(e.EventId), QualifyingPoints(state)));
+            if (state.TierHistory.Count > TierHistoryKept)
+            {
+                state.TierHistory.RemoveRange(0, state.TierHistory.Count - TierHistoryKept);
+            }
             summary += $"; tier {tierBefore} → {state.Tier}";
         }
         if (summary.Length > MaxSummaryLength)

@@ -56,6 +56,9 @@ public sealed class CustomerState
     /// <summary>Every entry up to this sequence number is in the ledger archive (so may be trimmed from state).</summary>
     [JsonPropertyName("ledgerArchived")] public long LedgerArchivedThrough { get; set; }
 
+    /// <summary>Tier changes, oldest first (the newest 20).</summary>
+    [JsonPropertyName("tierHistory")] public List<TierChange> TierHistory { get; set; } = [];
+
     /// <summary>Points held for checkouts (two-phase redemption), until confirmed, cancelled or expired.</summary>
     [JsonPropertyName("holds")] public List<PointsHold> Holds { get; set; } = [];
 
@@ -140,6 +143,7 @@ public sealed class CustomerState
         copy.Firings = [.. Firings];
         copy.Ledger = [.. Ledger];
         copy.Holds = [.. Holds];
+        copy.TierHistory = [.. TierHistory];
         return copy;
     }
 }
@@ -231,6 +235,14 @@ public sealed record LedgerEntry(
     /// <summary>Why, for operator adjustments; the reward, for redemptions.</summary>
     [JsonPropertyName("note")] public string Note { get; init; } = "";
 }
+
+/// <summary>A change of tier: when, why (the event and the qualifying points it reached).</summary>
+public sealed record TierChange(
+    [property: JsonPropertyName("from")] string From,
+    [property: JsonPropertyName("to")] string To,
+    [property: JsonPropertyName("at")] DateTimeOffset At,
+    [property: JsonPropertyName("event")] string EventKey,
+    [property: JsonPropertyName("q")] long QualifyingPoints);
 
 /// <summary>Points held by a reservation until <see cref="UntilTicks"/> (UTC).</summary>
 public sealed record PointsHold(

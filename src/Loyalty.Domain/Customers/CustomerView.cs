@@ -24,6 +24,8 @@ public sealed record CustomerView(
     public IReadOnlyList<GrantedReward> Rewards { get; init; } = [];
     /// <summary>Perks held at the time of the view.</summary>
     public IReadOnlyList<HeldPerk> Perks { get; init; } = [];
+    /// <summary>Tier changes, newest first.</summary>
+    public IReadOnlyList<TierChange> TierHistory { get; init; } = [];
 
     public static CustomerView? Of(CustomerState state, ActiveProgram program, DateTimeOffset now)
     {
@@ -65,6 +67,7 @@ public sealed record CustomerView(
             // Descriptions come from the catalogue (the stored grant omits them).
             Rewards = [.. Enumerable.Reverse(state.Rewards).Select(r => r.Description.Length == 0 && program.Rewards.TryGetValue(r.RewardId, out var d) ? r with { Description = d.Description } : r)],
             Perks = [.. state.Perks.Where(p => p.UntilTicks is null || p.UntilTicks > now.UtcTicks)],
+            TierHistory = [.. Enumerable.Reverse(state.TierHistory)],
         };
     }
 }

@@ -156,6 +156,14 @@ public static class ProtoMapping
         {
             customer.Perks.Add(ToProto(perk));
         }
+        foreach (var change in v.TierHistory)
+        {
+            customer.TierHistory.Add(new V1.TierChange
+            {
+                From = change.From, To = change.To, At = Timestamp.FromDateTimeOffset(change.At),
+                EventId = change.EventKey, QualifyingPoints = change.QualifyingPoints,
+            });
+        }
         foreach (var a in v.Affinity)
         {
             customer.Affinity.Add(new V1.CategoryAffinity
