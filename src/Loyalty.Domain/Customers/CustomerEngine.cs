@@ -108,8 +108,7 @@ public static class CustomerEngine
 
         state.EventsApplied++;
         state.LastEventAt = state.LastEventAt is { } last && last > occurred ? last : occurred;
-        state.AddSeen(SeenEvent.Of(e.EventId, occurred.UtcTicks, delta));
-        TrimSeen(state, horizon, limits);
+        RememberId(state, e.EventId, occurred.UtcTicks, delta, horizon, limits);
 
         var summary = outcome.Text;
         if (rules.FiredRules.Count > 0)
@@ -417,6 +416,14 @@ public static class CustomerEngine
         state.Qualifying.RemoveAll(d => d.Day <= today - program.Definition.Tiers.QualifyingWindowDays);
         state.Categories.RemoveAll(c => c.Day <= today - history.AffinityWindowDays);
         state.Activity.RemoveAll(a => a.Day <= today - history.ActivityWindowDays);
+    }
+
+    /// <summary>Remembers an applied id (event, redemption, adjustment...) for deduplication, keeping the table
+    /// within its window and count bound.</summary>
+    internal static void RememberId(CustomerState state, string id, long occurredTicks, long delta, DateTimeOffset horizon, EngineLimits limits)
+    {
+        state.AddSeen(SeenEvent.Of(id, occurredTicks, delta));
+        TrimSeen(state, horizon, limits);
     }
 
     private static void TrimSeen(CustomerState state, DateTimeOffset horizon, EngineLimits limits)

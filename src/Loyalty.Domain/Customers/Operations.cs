@@ -139,17 +139,8 @@ public static class CustomerOperations
 
     private static void Remember(CustomerState state, string key, long delta, DateTimeOffset now, EngineLimits limits)
     {
-        state.AddSeen(SeenEvent.Of(key, now.UtcTicks, delta));
         state.EventsApplied++;
-        if (state.Seen.Count > limits.DedupeMaxIds)
-        {
-            // Keep the dedupe table bounded the same way events do.
-            var ordered = state.Seen.OrderBy(s => s.OccurredTicks).ToList();
-            var drop = Math.Max(state.Seen.Count - limits.DedupeMaxIds, limits.DedupeMaxIds / 10);
-            var floor = ordered[drop - 1].OccurredTicks;
-            state.DedupeFloorTicks = Math.Max(state.DedupeFloorTicks, floor);
-            state.ReplaceSeen(ordered.Where(s => s.OccurredTicks > floor).ToList());
-        }
+        CustomerEngine.RememberId(state, key, now.UtcTicks, delta, now - limits.DedupeWindow, limits);
     }
 
     private static OperationResult Refused(string reason, CustomerState state) =>

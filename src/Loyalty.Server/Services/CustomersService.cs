@@ -16,15 +16,10 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         {
             throw RpcErrors.NotFound($"reward '{request.RewardId}' is not in the catalogue");
         }
-        var result = await grains.GetGrain<ICustomerGrain>(request.CustomerId).Redeem(request.RedemptionId, request.RewardId)
-            ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
-        if (result.Outcome == OperationOutcome.Refused)
-        {
-            throw FailedPrecondition(result.Reason!);
-        }
+        var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Redeem(request.RedemptionId, request.RewardId), request.CustomerId);
         var response = new V1.RedeemResponse
         {
-            Outcome = result.Outcome == OperationOutcome.Applied ? V1.Outcome.Applied : V1.Outcome.Duplicate,
+            Outcome = ToOutcome(result),
             PointsDelta = result.PointsDelta,
             Customer = ProtoMapping.ToProto(result.Customer!),
         };
@@ -47,15 +42,10 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         {
             throw RpcErrors.InvalidArgument("reason", "is required: 1..200 characters without control characters");
         }
-        var result = await grains.GetGrain<ICustomerGrain>(request.CustomerId).Adjust(request.AdjustmentId, request.Points, request.Reason)
-            ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
-        if (result.Outcome == OperationOutcome.Refused)
-        {
-            throw FailedPrecondition(result.Reason!);
-        }
+        var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Adjust(request.AdjustmentId, request.Points, request.Reason), request.CustomerId);
         return new V1.AdjustResponse
         {
-            Outcome = result.Outcome == OperationOutcome.Applied ? V1.Outcome.Applied : V1.Outcome.Duplicate,
+            Outcome = ToOutcome(result),
             PointsDelta = result.PointsDelta,
             Customer = ProtoMapping.ToProto(result.Customer!),
         };
