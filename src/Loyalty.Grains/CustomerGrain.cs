@@ -39,6 +39,10 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
     private Task? _reloading;
     private bool _broken;
     private readonly List<(long From, long To)> _lost = [];  // versions dropped by a failed write: (From, To]
+    // Due work (activation, expiry, tier period ends) runs on a TimeProvider timer, so an injected clock drives it.
+    private ITimer? _dueTimer;
+    private long _dueTimerAt;
+    private static readonly TimeSpan MaxTimerDelay = TimeSpan.FromHours(1);
 
     public CustomerGrain(
         [PersistentState(StateName, StorageName)] IPersistentState<CustomerState> state,
@@ -62,7 +66,79 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
     {
         _durable = _state.State;
         _live = _durable.Snapshot();
+        // Catch up at once on what fell due while the customer was not active.
+        ScheduleDueWork();
         return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _dueTimer?.Dispose();
+        _dueTimer = null;
+        return Task.CompletedTask;
+    }
+
+    public async Task CatchUp()
+    {
+        if (_reloading is { } reloading)
+        {
+            await reloading;
+        }
+        if (_broken)
+        {
+            return;
+        }
+        await _applying.WaitAsync();
+        bool changed;
+        try
+        {
+            await ReadyToApply();
+            changed = DueWork.Advance(_live, _programs.Current, _time.GetUtcNow());
+        }
+        finally
+        {
+            _applying.Release();
+        }
+        if (changed)
+        {
+            _version++;
+            _eventsSinceWrite++;
+        }
+        await EnsureWritten(_version);
+        ScheduleDueWork();
+    }
+
+    /// <summary>Arms the due-work timer for the next due instant of the live state (at most an hour ahead; it re-arms).</summary>
+    private void ScheduleDueWork()
+    {
+        var next = DueWork.NextDue(_live);
+        if (next is null)
+        {
+            _dueTimer?.Dispose();
+            _dueTimer = null;
+            _dueTimerAt = 0;
+            return;
+        }
+        if (_dueTimer is not null && _dueTimerAt == next.Value.UtcTicks)
+        {
+            return;
+        }
+        _dueTimerAt = next.Value.UtcTicks;
+        var delay = next.Value - _time.GetUtcNow();
+        delay = delay < TimeSpan.Zero ? TimeSpan.Zero : delay > MaxTimerDelay ? MaxTimerDelay : delay;
+        if (_dueTimer is null)
+        {
+            var self = this.AsReference<ICustomerGrain>();
+            var logger = _logger;
+            // The callback runs outside the grain: it calls the grain like any client, so the work is scheduled on it.
+            _dueTimer = _time.CreateTimer(_ => self.CatchUp().ContinueWith(
+                t => logger.LogWarning(t.Exception, "Due work for a customer failed; it runs again on the next call or activation"),
+                TaskContinuationOptions.OnlyOnFaulted), null, delay, Timeout.InfiniteTimeSpan);
+        }
+        else
+        {
+            _dueTimer.Change(delay, Timeout.InfiniteTimeSpan);
+        }
     }
 
     public async Task<EventResult[]> Apply(LoyaltyEvent[] events)
@@ -74,11 +150,13 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         ThrowIfBroken();
         await _applying.WaitAsync();
         EventResult[] results;
+        var timeChanged = false;
         try
         {
             await ReadyToApply();
             var program = _programs.Current;
             var now = _time.GetUtcNow();
+            timeChanged = DueWork.Advance(_live, program, now);
             if (BudgetedApply.HasBudgets(program, events))
             {
                 results = await BudgetedApply.ApplyAsync(() => _live, events, program, now, _limits, _budgets, ReadyToApply);
@@ -109,7 +187,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
             _applying.Release();
         }
         var applied = results.Count(r => r.Changed);
-        if (applied > 0)
+        if (applied > 0 || timeChanged)
         {
             _version++;
             _eventsSinceWrite += applied;
@@ -117,6 +195,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         // Every answer waits for the write holding the state it reports, including a duplicate of an
         // event whose own write is still in flight.
         await EnsureWritten(_version);
+        ScheduleDueWork();
         return results;
     }
 
@@ -140,6 +219,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
     {
         await _applying.WaitAsync();
         OperationResult result;
+        var timeChanged = false;
         try
         {
             await ReadyToApply();
@@ -147,18 +227,21 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
             {
                 return null;
             }
-            result = operation(_time.GetUtcNow());
+            var now = _time.GetUtcNow();
+            timeChanged = DueWork.Advance(_live, _programs.Current, now);
+            result = operation(now);
         }
         finally
         {
             _applying.Release();
         }
-        if (result.Outcome == OperationOutcome.Applied)
+        if (result.Outcome == OperationOutcome.Applied || timeChanged)
         {
             _version++;
             _eventsSinceWrite++;
         }
         await EnsureWritten(_version);
+        ScheduleDueWork();
         return result;
     }
 
@@ -219,6 +302,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
             MarkUnwrittenLost();
             _version++;
             _written = _version;
+            _dueTimer?.Dispose();
+            _dueTimer = null;
             _logger.LogInformation("Customer {CustomerId} erased", customerId);
             DeactivateOnIdle();
             return existed;

@@ -10,6 +10,10 @@ public interface ICustomerGrain : IGrainWithStringKey
     /// every applied event has completed; throws <see cref="EventsNotCommittedException"/> if that write failed.</summary>
     Task<EventResult[]> Apply(LoyaltyEvent[] events);
 
+    /// <summary>Does the work that fell due (pending points activate, points expire, holds lapse, tier periods end) and
+    /// stores it. Called by the customer's own due-work timer; harmless at any time.</summary>
+    Task CatchUp();
+
     /// <summary>Applies events to a copy of the stored state under a draft program: what they would do. Writes nothing.</summary>
     Task<EventResult[]> Simulate(string programJson, LoyaltyEvent[] events, bool asNewCustomer);
 

@@ -12,7 +12,6 @@ namespace Loyalty.Domain.Customers;
 public static class CustomerEngine
 {
     private const int MaxSummaryLength = 200;
-    private const int TierHistoryKept = 20;
 
     public static EventResult Apply(CustomerState state, LoyaltyEvent e, ActiveProgram program, DateTimeOffset now, EngineLimits limits,
         IBudgetGate? budgets = null)
@@ -44,6 +43,8 @@ public static class CustomerEngine
                 $"event.occurred_at: at or before {new DateTimeOffset(state.DedupeFloorTicks, TimeSpan.Zero):O}, older than the event ids this customer still remembers (at most {limits.DedupeMaxIds}, for {limits.DedupeWindow.TotalDays:0} days); it cannot be applied exactly once", null);
         }
 
+        // Whatever fell due before this event (activations, expiry, tier period ends) happens first.
+        DueWork.Advance(state, program, now);
         if (!state.Exists)
         {
             state.CustomerId = e.CustomerId;
@@ -55,7 +56,7 @@ public static class CustomerEngine
         var today = program.LocalDay(now);
         var outcome = e.Payload switch
         {
-            Purchase p => ApplyPurchase(state, p, program, day, limits),
+            Purchase p => ApplyPurchase(state, p, StoredKey.Of(e.EventId), program, day, limits),
             Refund r => ApplyRefund(state, r),
             GameSession g => ApplyGameSession(state, g, program, day),
             MatchResult m => ApplyMatch(state, m, program),
@@ -77,33 +78,41 @@ public static class CustomerEngine
         }
 
         // Points move, qualifying points follow (refunds give back the order day's qualifying points).
-        state.PointsAvailable += outcome.Points;
-        // Lifetime is the sum of what was ever earned (earn entries): a refund reverses available and qualifying
-        // points, not the history of earning.
-        state.PointsLifetime += Math.Max(0, outcome.Points);
-        Ledger(state, outcome.Points > 0 ? "earn" : "reverse", outcome.Points, e.EventId, "", program, now);
+        // Purchase points wait out the return window when the program has one.
+        var eventKey = StoredKey.Of(e.EventId);
+        var orderKey = e.Payload switch { Purchase p => StoredKey.Of(p.OrderId), Refund r => StoredKey.Of(r.OrderId), _ => "" };
+        DateTimeOffset? pendingUntil = null;
+        if (e.Payload is Purchase && program.Definition.Points.PendingDays > 0 && occurred.AddDays(program.Definition.Points.PendingDays) > now)
+        {
+            pendingUntil = occurred.AddDays(program.Definition.Points.PendingDays);
+        }
+        Book(state, outcome.Points, eventKey, "", orderKey, pendingUntil, program, now);
         if (outcome.Points != 0)
         {
             AddQualifying(state, outcome.QualifyingDay ?? day, outcome.Points);
         }
         TrimWindows(state, program, today);
         var tierBefore = state.Tier;
-        UpdateTier(state, program);
+        UpdateTier(state, program, now);
 
         // The program's rules see the customer as this event left them (aggregates, points, tier).
         var rules = RuleEngine.Apply(state, e, program, now, limits, outcome.Points, budgets);
         foreach (var (ruleId, rulePoints) in rules.PointsByRule)
         {
-            state.PointsAvailable += rulePoints;
-            state.PointsLifetime += Math.Max(0, rulePoints);
-            Ledger(state, rulePoints > 0 ? "earn" : "reverse", rulePoints, e.EventId, ruleId, program, now);
+            Book(state, rulePoints, eventKey, ruleId, orderKey, pendingUntil, program, now);
         }
         if (rules.Points != 0)
         {
             AddQualifying(state, day, rules.Points);
             TrimWindows(state, program, today);
-            UpdateTier(state, program);
+            UpdateTier(state, program, now);
         }
+        if (e.Payload is Purchase && rules.Points > 0)
+        {
+            ShareRulePoints(state, orderKey, rules.Points);
+        }
+        var revoked = e.Payload is Refund refund ? RevokeRewards(state, refund, program, now) : [];
+        TierLifecycle.AfterEvent(state, program, now);
         var delta = outcome.Points + rules.Points;
 
         state.EventsApplied++;
@@ -119,13 +128,17 @@ public static class CustomerEngine
         {
             summary += "; granted " + string.Join(", ", rules.Rewards.Select(r => r.Code));
         }
+        if (revoked.Count > 0)
+        {
+            summary += "; revoked " + string.Join(", ", revoked);
+        }
+        if (pendingUntil is { } due && delta > 0)
+        {
+            summary += string.Create(CultureInfo.InvariantCulture, $"; pending until {due.UtcDateTime:yyyy-MM-dd HH:mm} UTC");
+        }
         if (state.Tier != tierBefore)
         {
-            state.TierHistory.Add(new TierChange(tierBefore, state.Tier, now, StoredKey.Of(e.EventId), QualifyingPoints(state)));
-            if (state.TierHistory.Count > TierHistoryKept)
-            {
-                state.TierHistory.RemoveRange(0, state.TierHistory.Count - TierHistoryKept);
-            }
+            TierLifecycle.Record(state, tierBefore, state.Tier, now, eventKey, QualifyingPoints(state), "qualified");
             summary += $"; tier {tierBefore} → {state.Tier}";
         }
         if (summary.Length > MaxSummaryLength)
@@ -150,7 +163,7 @@ public static class CustomerEngine
     private static long Earn(decimal basePoints, CustomerState state, ActiveProgram program) =>
         (long)decimal.Floor(basePoints * program.TierByName(state.Tier).EarnMultiplier);
 
-    private static Change ApplyPurchase(CustomerState state, Purchase p, ActiveProgram program, int day, EngineLimits limits)
+    private static Change ApplyPurchase(CustomerState state, Purchase p, string eventKey, ActiveProgram program, int day, EngineLimits limits)
     {
         var orderKey = StoredKey.Of(p.OrderId);
         if (state.Orders.Any(o => o.OrderId == orderKey))
@@ -183,15 +196,23 @@ public static class CustomerEngine
             leftover--;
         }
 
+        var spendByCategory = p.Lines.GroupBy(l => StoredKey.Of(l.Category.ToLowerInvariant()))
+            .Select(g => new CategorySpend(g.Key, g.Sum(l => l.UnitPriceMinor * l.Quantity))).ToList();
         // Merge lines of the same SKU so a refund by SKU finds one line.
         var lines = new List<OrderLine>();
         for (var i = 0; i < p.Lines.Count; i++)
         {
             var sku = StoredKey.Of(p.Lines[i].Sku);
             var idx = lines.FindIndex(l => l.Sku == sku);
+            var value = p.Lines[i].UnitPriceMinor * p.Lines[i].Quantity;
             if (idx < 0)
             {
-                lines.Add(new OrderLine(sku, p.Lines[i].Quantity, allocated[i]));
+                var category = StoredKey.Of(p.Lines[i].Category.ToLowerInvariant());
+                lines.Add(new OrderLine(sku, p.Lines[i].Quantity, allocated[i])
+                {
+                    ValueLeft = value,
+                    CategoryIndex = spendByCategory.FindIndex(c => c.Category == category),
+                });
             }
             else
             {
@@ -199,12 +220,11 @@ public static class CustomerEngine
                 {
                     QuantityLeft = lines[idx].QuantityLeft + p.Lines[i].Quantity,
                     PointsLeft = lines[idx].PointsLeft + allocated[i],
+                    ValueLeft = lines[idx].ValueLeft + value,
                 };
             }
         }
-        var spendByCategory = p.Lines.GroupBy(l => StoredKey.Of(l.Category.ToLowerInvariant()))
-            .Select(g => new CategorySpend(g.Key, g.Sum(l => l.UnitPriceMinor * l.Quantity))).ToList();
-        state.Orders.Add(new OrderRecord(orderKey, day, lines) { Spend = spendByCategory });
+        state.Orders.Add(new OrderRecord(orderKey, day, lines) { Spend = spendByCategory, EventKey = eventKey });
         // Oldest orders go first, by count and by total kept lines (so state size stays bounded).
         var keptLines = state.Orders.Sum(o => o.Lines.Count);
         while (state.Orders.Count > 1 && (state.Orders.Count > limits.OrdersKept || keptLines > limits.OrderLinesKept))
@@ -264,8 +284,10 @@ public static class CustomerEngine
                 return Change.Refused($"event.refund.lines[{i}].quantity: {line.Quantity} exceeds the {kept.QuantityLeft} not yet refunded");
             }
             // Whole remaining quantity gives back all remaining points; otherwise a proportional floor.
-            var points = line.Quantity == kept.QuantityLeft ? kept.PointsLeft : kept.PointsLeft * line.Quantity / kept.QuantityLeft;
-            lines[idx] = new OrderLine(kept.Sku, kept.QuantityLeft - line.Quantity, kept.PointsLeft - points);
+            var all = line.Quantity == kept.QuantityLeft;
+            var points = all ? kept.PointsLeft : kept.PointsLeft * line.Quantity / kept.QuantityLeft;
+            var value = all ? kept.ValueLeft : kept.ValueLeft * line.Quantity / kept.QuantityLeft;
+            lines[idx] = kept with { QuantityLeft = kept.QuantityLeft - line.Quantity, PointsLeft = kept.PointsLeft - points, ValueLeft = kept.ValueLeft - value };
             reversed += points;
         }
         state.Orders[index] = order with { Lines = lines };
@@ -354,18 +376,93 @@ public static class CustomerEngine
         return Change.Earned(0, "profile updated: " + string.Join(", ", fields));
     }
 
-    /// <summary>Records a change of points; every change of available + pending is an entry.</summary>
-    private static void Ledger(CustomerState state, string kind, long points, string eventId, string ruleId, ActiveProgram program, DateTimeOffset now)
+    /// <summary>Books a change of points: earnings into a lot (pending within a return window), reversals out of the
+    /// lots (see <see cref="PointsBook.Reverse"/>).</summary>
+    private static void Book(CustomerState state, long points, string eventKey, string ruleId, string orderKey, DateTimeOffset? pendingUntil,
+        ActiveProgram program, DateTimeOffset now)
     {
-        if (points == 0)
+        if (points > 0)
+        {
+            PointsBook.Earn(state, points, "earn", eventKey, ruleId, orderKey, pendingUntil, program, now);
+        }
+        else if (points < 0)
+        {
+            PointsBook.Reverse(state, -points, eventKey, ruleId, orderKey, program, now);
+        }
+    }
+
+    /// <summary>Hands a purchase's rule points to its lines by line value (largest remainder), so refunding a line
+    /// also takes back its share of the bonuses the order earned.</summary>
+    private static void ShareRulePoints(CustomerState state, string orderKey, long points)
+    {
+        var index = state.Orders.FindLastIndex(o => o.OrderId == orderKey);
+        if (index < 0)
         {
             return;
         }
-        state.Ledger.Add(new LedgerEntry(++state.LedgerSeq, kind, points, state.PointsAvailable + state.PointsPending,
-            StoredKey.Of(eventId), ruleId, program.Version, now));
+        var order = state.Orders[index];
+        var total = order.Lines.Sum(l => l.ValueLeft);
+        var lines = order.Lines.ToList();
+        if (total <= 0)
+        {
+            lines[0] = lines[0] with { PointsLeft = lines[0].PointsLeft + points };
+        }
+        else
+        {
+            var shares = lines.Select(l => (Whole: (long)((System.Numerics.BigInteger)points * l.ValueLeft / total),
+                Remainder: (long)((System.Numerics.BigInteger)points * l.ValueLeft % total))).ToArray();
+            var leftover = points - shares.Sum(x => x.Whole);
+            var order_ = Enumerable.Range(0, lines.Count).OrderByDescending(i => shares[i].Remainder).ThenBy(i => i).ToArray();
+            for (var k = 0; k < lines.Count; k++)
+            {
+                var i = order_[k];
+                lines[i] = lines[i] with { PointsLeft = lines[i].PointsLeft + shares[i].Whole + (k < leftover ? 1 : 0) };
+            }
+        }
+        state.Orders[index] = order with { Lines = lines };
     }
 
-    private static void UpdateTier(CustomerState state, ActiveProgram program)
+    /// <summary>Coupons a purchase earned are revoked by a refund of that order when their rule's condition no longer
+    /// holds for what is left of the order (all of it refunded, or the value or categories no longer enough).</summary>
+    private static List<string> RevokeRewards(CustomerState state, Refund refund, ActiveProgram program, DateTimeOffset now)
+    {
+        var revoked = new List<string>();
+        var order = state.Orders.FindLast(o => o.OrderId == StoredKey.Of(refund.OrderId));
+        if (order is null || order.EventKey.Length == 0)
+        {
+            return revoked;
+        }
+        var left = order.Lines.Where(l => l.QuantityLeft > 0)
+            .Select(l => new LineItem(l.Sku, l.CategoryIndex < order.Spend.Count ? order.Spend[l.CategoryIndex].Category : "",
+                l.QuantityLeft, l.ValueLeft / l.QuantityLeft)).ToList();
+        var remaining = new LoyaltyEvent
+        {
+            EventId = order.EventKey,
+            CustomerId = state.CustomerId,
+            OccurredAt = now,
+            Payload = new Purchase(refund.OrderId, program.Definition.Currency, left),
+        };
+        var basePoints = order.Lines.Sum(l => l.PointsLeft);
+        for (var i = 0; i < state.Rewards.Count; i++)
+        {
+            var reward = state.Rewards[i];
+            if (reward.EventId != order.EventKey || reward.RevokedAt is not null || reward.Kind != "coupon")
+            {
+                continue;
+            }
+            var rule = program.Definition.Rules.FirstOrDefault(r => r.Id == reward.RuleId);
+            var holds = left.Count > 0 && (rule?.If is not { } condition
+                || condition.Holds(new RuleContext(state, remaining, program, now, basePoints)));
+            if (!holds)
+            {
+                state.Rewards[i] = reward with { RevokedAt = now };
+                revoked.Add(reward.Code);
+            }
+        }
+        return revoked;
+    }
+
+    private static void UpdateTier(CustomerState state, ActiveProgram program, DateTimeOffset now)
     {
         // Upgrades happen on the event that crosses a threshold. Downgrades belong to the tier lifecycle
         // (end of a tier period), so a tier is never lowered here.
@@ -373,6 +470,7 @@ public static class CustomerEngine
         if (program.TierRank(qualified.Name) > program.TierRank(state.Tier))
         {
             state.Tier = qualified.Name;
+            TierLifecycle.StartPeriod(state, program, now);
         }
         else if (program.TierRank(state.Tier) == 0 && state.Tier != program.Tiers[0].Name)
         {

@@ -62,6 +62,16 @@ public sealed class CustomerState
     /// <summary>Points held for checkouts (two-phase redemption), until confirmed, cancelled or expired.</summary>
     [JsonPropertyName("holds")] public List<PointsHold> Holds { get; set; } = [];
 
+    /// <summary>Points in lots: pending (until their due time) or spendable (until their expiry), oldest first.
+    /// <see cref="PointsAvailable"/> = Σ spendable lots − <see cref="Debt"/>; <see cref="PointsPending"/> = Σ pending lots.</summary>
+    [JsonPropertyName("lots")] public List<PointsLot> Lots { get; set; } = [];
+    /// <summary>Points reversed by refunds beyond what was left (the balance below zero); later earnings pay it back.</summary>
+    [JsonPropertyName("debt")] public long Debt { get; set; }
+    /// <summary>When the current tier's period ends (UTC ticks; 0 = no period: the lowest tier, or tiers never go down).</summary>
+    [JsonPropertyName("tierEnd")] public long TierPeriodEndTicks { get; set; }
+    /// <summary>End of the grace period after a missed requalification (UTC ticks; 0 = not in grace).</summary>
+    [JsonPropertyName("grace")] public long GraceUntilTicks { get; set; }
+
     /// <summary>When each rule last fired for this customer (for per-customer caps and cooldowns).</summary>
     [JsonPropertyName("firings")] public List<RuleFiring> Firings { get; set; } = [];
 
@@ -143,6 +153,7 @@ public sealed class CustomerState
         copy.Firings = [.. Firings];
         copy.Ledger = [.. Ledger];
         copy.Holds = [.. Holds];
+        copy.Lots = [.. Lots];
         copy.TierHistory = [.. TierHistory];
         return copy;
     }
@@ -211,6 +222,8 @@ public sealed record OrderRecord(
     [property: JsonPropertyName("day")] int Day,
     [property: JsonPropertyName("lines")] IReadOnlyList<OrderLine> Lines)
 {
+    /// <summary>The purchase event (stored key): rewards it granted are revoked when a refund undoes their condition.</summary>
+    [JsonPropertyName("ev")] public string EventKey { get; init; } = "";
     /// <summary>Spend per category (stored key of the lower-cased category) at purchase time, for affinity over
     /// the last N purchases.</summary>
     [JsonPropertyName("spend")] public IReadOnlyList<CategorySpend> Spend { get; init; } = [];
@@ -234,6 +247,24 @@ public sealed record LedgerEntry(
 {
     /// <summary>Why, for operator adjustments; the reward, for redemptions.</summary>
     [JsonPropertyName("note")] public string Note { get; init; } = "";
+    /// <summary>Change of pending points (<see cref="Points"/> is the change of available points): a "pending" entry
+    /// adds here, an "activate" entry moves from here to available, a refund may take from either.</summary>
+    [JsonPropertyName("pd")] public long PendingPoints { get; init; }
+    /// <summary>The change of available + pending points.</summary>
+    [JsonIgnore] public long Total => Points + PendingPoints;
+}
+
+/// <summary>Points earned together: spendable from <see cref="EarnedTicks"/> until <see cref="ExpiresTicks"/> (0 = never),
+/// or pending until <see cref="PendingUntilTicks"/> (0 = not pending). Pending lots remember their order, so a refund
+/// within the return window takes back that order's own pending points.</summary>
+public sealed record PointsLot(
+    [property: JsonPropertyName("p")] long Points,
+    [property: JsonPropertyName("at")] long EarnedTicks,
+    [property: JsonPropertyName("exp")] long ExpiresTicks,
+    [property: JsonPropertyName("due")] long PendingUntilTicks,
+    [property: JsonPropertyName("o")] string OrderKey)
+{
+    [JsonIgnore] public bool IsPending => PendingUntilTicks != 0;
 }
 
 /// <summary>A change of tier: when, why (the event and the qualifying points it reached).</summary>
@@ -242,7 +273,11 @@ public sealed record TierChange(
     [property: JsonPropertyName("to")] string To,
     [property: JsonPropertyName("at")] DateTimeOffset At,
     [property: JsonPropertyName("event")] string EventKey,
-    [property: JsonPropertyName("q")] long QualifyingPoints);
+    [property: JsonPropertyName("q")] long QualifyingPoints)
+{
+    /// <summary>Why: "qualified", "requalified in grace", "period ended without requalifying".</summary>
+    [JsonPropertyName("why")] public string Reason { get; init; } = "";
+}
 
 /// <summary>Points held by a reservation until <see cref="UntilTicks"/> (UTC).</summary>
 public sealed record PointsHold(
@@ -263,7 +298,11 @@ public sealed record GrantedReward(
     [property: JsonPropertyName("at")] DateTimeOffset GrantedAt,
     [property: JsonPropertyName("until")] DateTimeOffset? ExpiresAt,
     [property: JsonPropertyName("event")] string EventId,
-    [property: JsonPropertyName("version")] string ProgramVersion);
+    [property: JsonPropertyName("version")] string ProgramVersion)
+{
+    /// <summary>Set when a refund took away the condition the reward was granted for.</summary>
+    [JsonPropertyName("revoked")] public DateTimeOffset? RevokedAt { get; init; }
+}
 
 public sealed record HeldPerk(
     [property: JsonPropertyName("name")] string Name,
@@ -282,7 +321,15 @@ public sealed record RuleFiring(
     public static int MinuteOf(DateTimeOffset instant) => (int)((instant - Epoch).Ticks / TimeSpan.TicksPerMinute);
 }
 
+/// <param name="PointsLeft">Points the line's remaining units earned: base points and its share of the rule points
+/// the purchase earned (shared by line value).</param>
 public sealed record OrderLine(
     [property: JsonPropertyName("sku")] string Sku,
     [property: JsonPropertyName("qty")] int QuantityLeft,
-    [property: JsonPropertyName("p")] long PointsLeft);
+    [property: JsonPropertyName("p")] long PointsLeft)
+{
+    /// <summary>Value of the remaining units (minor units).</summary>
+    [JsonPropertyName("v")] public long ValueLeft { get; init; }
+    /// <summary>The line's category as an index into the order's <see cref="OrderRecord.Spend"/> list.</summary>
+    [JsonPropertyName("c")] public int CategoryIndex { get; init; }
+}

@@ -26,12 +26,31 @@ public sealed record CustomerView(
     public IReadOnlyList<HeldPerk> Perks { get; init; } = [];
     /// <summary>Tier changes, newest first.</summary>
     public IReadOnlyList<TierChange> TierHistory { get; init; } = [];
+    /// <summary>Spendable points expiring within <see cref="ExpiringWindowDays"/> days, by expiry instant.</summary>
+    public IReadOnlyList<(DateTimeOffset At, long Points)> Expiring { get; init; } = [];
+    public int ExpiringWindowDays { get; init; } = ExpiringSoonDays;
+    /// <summary>When pending points next activate (null = none pending).</summary>
+    public DateTimeOffset? NextActivation { get; init; }
+    /// <summary>End of the current tier period (null = the tier does not go down) and of a grace period.</summary>
+    public DateTimeOffset? TierPeriodEnd { get; init; }
+    public DateTimeOffset? GraceUntil { get; init; }
+    /// <summary>Points owed after refunds of points already spent.</summary>
+    public long Debt { get; init; }
 
+    public const int ExpiringSoonDays = 30;
+
+    /// <summary>The customer as of <paramref name="now"/>: what fell due since the last change (activations, expiry,
+    /// tier period ends) is shown as done, on a copy (the stored state catches up on its next write).</summary>
     public static CustomerView? Of(CustomerState state, ActiveProgram program, DateTimeOffset now)
     {
         if (!state.Exists)
         {
             return null;
+        }
+        if (DueWork.NextDue(state) is { } due && due <= now || !BooksAgree(state))
+        {
+            state = state.Snapshot();
+            DueWork.Advance(state, program, now);
         }
         var today = program.LocalDay(now);
         var definition = program.Definition;
@@ -68,8 +87,17 @@ public sealed record CustomerView(
             Rewards = [.. Enumerable.Reverse(state.Rewards).Select(r => r.Description.Length == 0 && program.Rewards.TryGetValue(r.RewardId, out var d) ? r with { Description = d.Description } : r)],
             Perks = [.. state.Perks.Where(p => p.UntilTicks is null || p.UntilTicks > now.UtcTicks)],
             TierHistory = [.. Enumerable.Reverse(state.TierHistory)],
+            Expiring = PointsBook.ExpiringWithin(state, now, TimeSpan.FromDays(ExpiringSoonDays)),
+            NextActivation = state.Lots.Where(l => l.IsPending).Select(l => (long?)l.PendingUntilTicks).Min() is { } t
+                ? new DateTimeOffset(t, TimeSpan.Zero) : null,
+            TierPeriodEnd = state.TierPeriodEndTicks == 0 ? null : new DateTimeOffset(state.TierPeriodEndTicks, TimeSpan.Zero),
+            GraceUntil = state.GraceUntilTicks == 0 ? null : new DateTimeOffset(state.GraceUntilTicks, TimeSpan.Zero),
+            Debt = state.Debt,
         };
     }
+
+    private static bool BooksAgree(CustomerState state) =>
+        state.Lots.Where(l => !l.IsPending).Sum(l => l.Points) - state.Debt == state.PointsAvailable;
 }
 
 /// <summary>A page of the ledger, newest first. Tokens name the last sequence returned, so they stay valid as entries

@@ -22,6 +22,7 @@ public static class CustomerOperations
 
     public static OperationResult Redeem(CustomerState state, string redemptionId, string rewardId, ActiveProgram program, DateTimeOffset now, EngineLimits limits)
     {
+        DueWork.Advance(state, program, now);
         var key = RedeemPrefix + redemptionId;
         if (state.FindSeen(key) is { } seen)
         {
@@ -40,9 +41,7 @@ public static class CustomerOperations
         {
             return Refused($"insufficient points: '{rewardId}' costs {price}, {Spendable(state, now)} spendable", state);
         }
-        state.PointsAvailable -= price;
-        state.Ledger.Add(new LedgerEntry(++state.LedgerSeq, "spend", -price, state.PointsAvailable + state.PointsPending,
-            StoredKey.Of(key), "", program.Version, now) { Note = rewardId });
+        PointsBook.Spend(state, price, "spend", StoredKey.Of(key), program, now, rewardId);
         var code = RuleEngine.Code(limits.RewardCodeSecret, reward.Coupon?.CodePrefix ?? "LOY", state.CustomerId, key, "redeem", reward.Id, 0);
         DateTimeOffset? expires = reward.Coupon is { } coupon ? now.AddDays(coupon.ValidityDays)
             : reward.Perk is { DurationDays: { } days } ? now.AddDays(days) : null;
@@ -87,6 +86,7 @@ public static class CustomerOperations
     /// <summary>Spends a live hold (a "spend" ledger entry); idempotent by reservation id.</summary>
     public static OperationResult Confirm(CustomerState state, string reservationId, string note, ActiveProgram program, DateTimeOffset now, EngineLimits limits)
     {
+        DueWork.Advance(state, program, now);
         var confirmKey = ConfirmPrefix + reservationId;
         if (state.FindSeen(confirmKey) is { } seen)
         {
@@ -99,10 +99,12 @@ public static class CustomerOperations
             state.Holds.RemoveAll(h => h.UntilTicks <= now.UtcTicks);
             return Refused($"reservation '{reservationId}' is unknown, cancelled or expired", state);
         }
+        if (state.PointsAvailable < hold.Points)
+        {
+            return Refused($"reservation '{reservationId}' holds {hold.Points} points but only {state.PointsAvailable} are left (points expired or were reversed meanwhile)", state);
+        }
         state.Holds.Remove(hold);
-        state.PointsAvailable -= hold.Points;
-        state.Ledger.Add(new LedgerEntry(++state.LedgerSeq, "spend", -hold.Points, state.PointsAvailable + state.PointsPending,
-            StoredKey.Of(confirmKey), "", program.Version, now) { Note = note });
+        PointsBook.Spend(state, hold.Points, "spend", StoredKey.Of(confirmKey), program, now, note);
         Remember(state, confirmKey, -hold.Points, now, limits);
         return new OperationResult(OperationOutcome.Applied, -hold.Points, null, null, CustomerSummary.Of(state));
     }
@@ -117,6 +119,7 @@ public static class CustomerOperations
 
     public static OperationResult Adjust(CustomerState state, string adjustmentId, long points, string reason, ActiveProgram program, DateTimeOffset now, EngineLimits limits)
     {
+        DueWork.Advance(state, program, now);
         var key = AdjustPrefix + adjustmentId;
         if (state.FindSeen(key) is { } seen)
         {
@@ -126,13 +129,14 @@ public static class CustomerOperations
         {
             return Refused($"points: taking {-points} would leave a negative balance ({state.PointsAvailable} available)", state);
         }
-        state.PointsAvailable += points;
         if (points > 0)
         {
-            state.PointsLifetime += points;
+            PointsBook.Earn(state, points, "adjust", StoredKey.Of(key), "", "", null, program, now, reason);
         }
-        state.Ledger.Add(new LedgerEntry(++state.LedgerSeq, "adjust", points, state.PointsAvailable + state.PointsPending,
-            StoredKey.Of(key), "", program.Version, now) { Note = reason });
+        else
+        {
+            PointsBook.Spend(state, -points, "adjust", StoredKey.Of(key), program, now, reason);
+        }
         Remember(state, key, points, now, limits);
         return new OperationResult(OperationOutcome.Applied, points, null, null, CustomerSummary.Of(state));
     }

@@ -41,6 +41,46 @@ public sealed class ActiveProgram
     public int LocalDay(DateTimeOffset instant) =>
         DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(instant, TimeZone).DateTime).DayNumber;
 
+    public DateOnly LocalDate(DateTimeOffset instant) =>
+        DateOnly.FromDateTime(TimeZoneInfo.ConvertTime(instant, TimeZone).DateTime);
+
+    /// <summary>The instant the program-local day <paramref name="date"/> begins (its local midnight; if a clock change
+    /// skips midnight, the first local time that exists).</summary>
+    public DateTimeOffset StartOfLocalDay(DateOnly date)
+    {
+        var local = date.ToDateTime(TimeOnly.MinValue, DateTimeKind.Unspecified);
+        while (TimeZone.IsInvalidTime(local))
+        {
+            local = local.AddMinutes(15);
+        }
+        return new DateTimeOffset(TimeZoneInfo.ConvertTimeToUtc(local, TimeZone), TimeSpan.Zero);
+    }
+
+    /// <summary>When points that became spendable at <paramref name="earned"/> expire under the program's policy, as UTC
+    /// ticks; 0 = never.</summary>
+    public long ExpiryTicks(DateTimeOffset earned)
+    {
+        var expiry = Definition.Points.Expiry;
+        var day = LocalDate(earned);
+        DateOnly lastDay;
+        switch (expiry.Policy)
+        {
+            case ExpiryPolicy.Rolling:
+                lastDay = day.AddMonths(expiry.Months);
+                break;
+            case ExpiryPolicy.EndOfMonth:
+                var month = new DateOnly(day.Year, day.Month, 1).AddMonths(expiry.Months);
+                lastDay = month.AddMonths(1).AddDays(-1);
+                break;
+            case ExpiryPolicy.EndOfYear:
+                lastDay = new DateOnly(day.Year + expiry.Years, 12, 31);
+                break;
+            default:
+                return 0;
+        }
+        return StartOfLocalDay(lastDay.AddDays(1)).UtcTicks;
+    }
+
     public decimal CategoryMultiplier(string category) =>
         CategoryMultipliers.TryGetValue(category, out var m) ? m : 1m;
 

@@ -15,6 +15,8 @@ public sealed record LoyaltyProgram
     public required EarningRules Earning { get; init; }
     public required TierRules Tiers { get; init; }
     public HistoryRules History { get; init; } = new();
+    /// <summary>Pending points, expiry and refunds of spent points.</summary>
+    public PointsRules Points { get; init; } = new();
     /// <summary>The rewards catalogue.</summary>
     public List<Rules.RewardDefinition> Rewards { get; init; } = [];
     /// <summary>Reward rules, evaluated in order on every event after base earning.</summary>
@@ -79,6 +81,62 @@ public sealed record TierRules
     public int QualifyingWindowDays { get; init; } = 365;
     /// <summary>Ascending by qualifying points; the first level must need 0 points.</summary>
     public List<TierLevel> Levels { get; init; } = [];
+    /// <summary>Length of a tier period in months: a tier reached (or renewed) is kept until the period ends, and only
+    /// then can it go down. Null: tiers never go down.</summary>
+    public int? PeriodMonths { get; init; }
+    /// <summary>At the end of a period without requalifying: "oneTier" (down one level) or "toQualifying" (straight to
+    /// the tier the qualifying points reach).</summary>
+    public string Downgrade { get; init; } = TierDowngrade.OneTier;
+    /// <summary>Days after a period's end in which the customer can still requalify before the downgrade.</summary>
+    public int GraceDays { get; init; }
+    /// <summary>Customers with a care profile (aged <see cref="CareAge"/> or more, or with accessibility needs) are never
+    /// downgraded; their period renews.</summary>
+    public bool ProtectCareProfiles { get; init; }
+    public int CareAge { get; init; } = 65;
+}
+
+public static class TierDowngrade
+{
+    public const string OneTier = "oneTier";
+    public const string ToQualifying = "toQualifying";
+}
+
+public sealed record PointsRules
+{
+    /// <summary>Purchase points (and the rule points a purchase earns) stay pending this many days (a return window)
+    /// before they can be spent; 0 = available at once.</summary>
+    public int PendingDays { get; init; }
+    public ExpiryRules Expiry { get; init; } = new();
+    /// <summary>When a refund reverses more points than are available: "negative" (the balance goes below zero and
+    /// later earnings pay it back) or "pendingFirst" (take other pending points first, then go below zero).</summary>
+    public string RefundAfterSpend { get; init; } = RefundPolicy.Negative;
+}
+
+public static class RefundPolicy
+{
+    public const string Negative = "negative";
+    public const string PendingFirst = "pendingFirst";
+}
+
+/// <summary>When points expire, evaluated in the program's time zone. Points are kept in lots (one per expiry date);
+/// spends use the oldest lots first.</summary>
+public sealed record ExpiryRules
+{
+    /// <summary>"none", "rolling" (N months after the day earned, at the end of that day), "endOfMonth" (at the end of
+    /// the month N months after the month earned) or "endOfYear" (at the end of the year N years after the year earned).</summary>
+    public string Policy { get; init; } = ExpiryPolicy.None;
+    /// <summary>N for "rolling" and "endOfMonth".</summary>
+    public int Months { get; init; } = 12;
+    /// <summary>N for "endOfYear" (0 = the end of the year the points were earned).</summary>
+    public int Years { get; init; }
+}
+
+public static class ExpiryPolicy
+{
+    public const string None = "none";
+    public const string Rolling = "rolling";
+    public const string EndOfMonth = "endOfMonth";
+    public const string EndOfYear = "endOfYear";
 }
 
 public sealed record TierLevel

@@ -173,6 +173,26 @@ public static class ProgramLoader
         var dupTier = tiers.Levels.GroupBy(t => t.Name).FirstOrDefault(g => g.Count() > 1);
         Check(dupTier is null, "$.tiers.levels", $"tier '{dupTier?.Key}' is defined twice");
 
+        Check(tiers.PeriodMonths is null or (>= 1 and <= 120), "$.tiers.periodMonths", "must be 1..120 months (or absent: tiers never go down)");
+        Check(tiers.Downgrade is TierDowngrade.OneTier or TierDowngrade.ToQualifying, "$.tiers.downgrade",
+            $"must be \"{TierDowngrade.OneTier}\" or \"{TierDowngrade.ToQualifying}\", not '{tiers.Downgrade}'");
+        Check(tiers.GraceDays is >= 0 and <= 366, "$.tiers.graceDays", "must be 0..366 days");
+        Check(tiers.CareAge is >= 18 and <= 120, "$.tiers.careAge", "must be 18..120 years");
+        var pointsRules = p.Points ?? new PointsRules();
+        Check(p.Points is not null, "$.points", "must not be null");
+        Check(p.Points?.Expiry is not null || p.Points is null, "$.points.expiry", "must not be null");
+        Check(pointsRules.PendingDays is >= 0 and <= 365, "$.points.pendingDays", "must be 0..365 days");
+        Check(pointsRules.RefundAfterSpend is RefundPolicy.Negative or RefundPolicy.PendingFirst, "$.points.refundAfterSpend",
+            $"must be \"{RefundPolicy.Negative}\" or \"{RefundPolicy.PendingFirst}\", not '{pointsRules.RefundAfterSpend}'");
+        if (pointsRules.Expiry is { } expiry)
+        {
+            Check(expiry.Policy is ExpiryPolicy.None or ExpiryPolicy.Rolling or ExpiryPolicy.EndOfMonth or ExpiryPolicy.EndOfYear,
+                "$.points.expiry.policy", $"must be none, rolling, endOfMonth or endOfYear, not '{expiry.Policy}'");
+            Check(expiry.Months is >= 0 and <= 120 && (expiry.Policy != ExpiryPolicy.Rolling || expiry.Months >= 1),
+                "$.points.expiry.months", "must be 0..120 (at least 1 for rolling)");
+            Check(expiry.Years is >= 0 and <= 10, "$.points.expiry.years", "must be 0..10");
+        }
+
         Check(p.History.AffinityWindowDays is >= 1 and <= 366, "$.history.affinityWindowDays", "must be 1..366 days");
         Check(p.History.ActivityWindowDays is >= 1 and <= 366, "$.history.activityWindowDays", "must be 1..366 days");
         Rules.RuleValidator.Validate(p, errors);

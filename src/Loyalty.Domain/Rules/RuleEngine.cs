@@ -151,7 +151,9 @@ public static class RuleEngine
         {
             points += (long)decimal.Floor(g.DurationSeconds / 60 * g.Difficulty * perMinute);
         }
-        if (effect.MultiplyBasePoints is { } multiplier)
+        // Only earnings are multiplied: a refund takes back the bonus its lines earned (see the order's line points),
+        // so multiplying the points it takes back would reverse the bonus twice.
+        if (effect.MultiplyBasePoints is { } multiplier && c.BasePoints > 0)
         {
             points += (long)decimal.Floor(c.BasePoints * (multiplier - 1));
         }

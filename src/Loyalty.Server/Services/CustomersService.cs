@@ -181,6 +181,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
             {
                 Sequence = e.Sequence, Kind = e.Kind, Points = e.Points, BalanceAfter = e.BalanceAfter, EventId = e.EventKey,
                 RuleId = e.RuleId, ProgramVersion = e.ProgramVersion, At = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(e.At), Note = e.Note,
+                PendingPoints = e.PendingPoints,
             });
         }
         return response;

@@ -161,9 +161,27 @@ public static class ProtoMapping
             customer.TierHistory.Add(new V1.TierChange
             {
                 From = change.From, To = change.To, At = Timestamp.FromDateTimeOffset(change.At),
-                EventId = change.EventKey, QualifyingPoints = change.QualifyingPoints,
+                EventId = change.EventKey, QualifyingPoints = change.QualifyingPoints, Reason = change.Reason,
             });
         }
+        customer.ExpiringWindowDays = v.ExpiringWindowDays;
+        foreach (var (at, points) in v.Expiring)
+        {
+            customer.ExpiringSoon.Add(new V1.ExpiringPoints { At = Timestamp.FromDateTimeOffset(at), Points = points });
+        }
+        if (v.NextActivation is { } activation)
+        {
+            customer.NextActivationAt = Timestamp.FromDateTimeOffset(activation);
+        }
+        if (v.TierPeriodEnd is { } periodEnd)
+        {
+            customer.TierPeriodEnd = Timestamp.FromDateTimeOffset(periodEnd);
+        }
+        if (v.GraceUntil is { } grace)
+        {
+            customer.GraceUntil = Timestamp.FromDateTimeOffset(grace);
+        }
+        customer.PointsOwed = v.Debt;
         foreach (var a in v.Affinity)
         {
             customer.Affinity.Add(new V1.CategoryAffinity
@@ -210,6 +228,10 @@ public static class ProtoMapping
         if (g.ExpiresAt is { } expires)
         {
             grant.ExpiresAt = Timestamp.FromDateTimeOffset(expires);
+        }
+        if (g.RevokedAt is { } revoked)
+        {
+            grant.RevokedAt = Timestamp.FromDateTimeOffset(revoked);
         }
         return grant;
     }

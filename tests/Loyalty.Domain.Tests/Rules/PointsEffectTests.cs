@@ -121,14 +121,17 @@ public class PointsEffectTests
     }
 
     [Fact]
-    public void MultiplyBasePoints_of_a_refund_multiplies_the_points_taken_back()
+    public void A_refund_takes_back_the_rule_bonus_of_its_lines_once_even_when_the_rule_also_fires_on_refunds()
     {
         var customer = With("\"any\"", """[{ "multiplyBasePoints": 2 }]""");
         Assert.Equal(40, customer.Applied(Buy("o-1", Line("x", "books", 2, 1000))).PointsDelta);  // 20 + 20
 
-        // The refund of one of two takes back 10 base points, and the rule doubles that: -20.
+        // The refund of one of two takes back its 10 base points and its 10 of the bonus; the rule multiplies
+        // earnings only, so nothing is taken twice.
         Assert.Equal(-20, customer.Applied(Refund("o-1", Line("x", "books", 1, 1000))).PointsDelta);
         Assert.Equal(20, customer.State.PointsAvailable);
+        Assert.Equal(-20, customer.Applied(Refund("o-1", Line("x", "books", 1, 1000))).PointsDelta);
+        Assert.Equal(0, customer.State.PointsAvailable);
     }
 
     [Fact]
