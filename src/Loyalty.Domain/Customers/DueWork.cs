@@ -52,12 +52,14 @@ public static class TierLifecycle
 {
     private const int HistoryKept = 20;
 
-    /// <summary>A new tier was reached (or, in grace, the tier was requalified for) at <paramref name="now"/>: a new period starts.</summary>
-    public static void StartPeriod(CustomerState state, ActiveProgram program, DateTimeOffset now)
+    /// <summary>A new tier was reached (or, in grace, the tier was requalified for) at <paramref name="now"/>: a new period
+    /// starts, ending with the same local day N months later. At a period boundary (<paramref name="atBoundary"/>: a
+    /// local midnight) the next period ends exactly N months later, so periods do not drift.</summary>
+    public static void StartPeriod(CustomerState state, ActiveProgram program, DateTimeOffset now, bool atBoundary = false)
     {
         state.GraceUntilTicks = 0;
         state.TierPeriodEndTicks = program.TierRank(state.Tier) > 0 && program.Definition.Tiers.PeriodMonths is { } months
-            ? program.StartOfLocalDay(program.LocalDate(now).AddMonths(months).AddDays(1)).UtcTicks
+            ? program.StartOfLocalDay(program.LocalDate(now).AddMonths(months).AddDays(atBoundary ? 0 : 1)).UtcTicks
             : 0;
     }
 
@@ -98,7 +100,7 @@ public static class TierLifecycle
             var qualifying = CustomerEngine.QualifyingPoints(state);
             if (qualifying >= program.TierByName(state.Tier).QualifyingPoints || IsProtected(state, program, at))
             {
-                StartPeriod(state, program, at);
+                StartPeriod(state, program, at, atBoundary: true);
                 continue;
             }
             if (state.GraceUntilTicks == 0 && tiers.GraceDays > 0)
@@ -112,7 +114,7 @@ public static class TierLifecycle
                 : program.Tiers[rank - 1].Name;
             Record(state, state.Tier, target, at, "", qualifying, "period ended without requalifying");
             state.Tier = target;
-            StartPeriod(state, program, at);
+            StartPeriod(state, program, at, atBoundary: true);
         }
         return changed;
     }
