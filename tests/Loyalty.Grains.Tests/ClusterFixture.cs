@@ -15,7 +15,13 @@ public abstract class ClusterFixtureBase : IAsyncLifetime
     private readonly string _serviceId = "loyalty-test-" + Guid.NewGuid().ToString("N")[..8];
 
     public FakeTimeProvider Time { get; } = new(DateTimeOffset.UtcNow);
-    public ActiveProgram Program { get; } = ProgramLoader.LoadFile(RepoPaths.SampleProgram);
+    private ActiveProgram? _program;
+    /// <summary>The program the silos start with (the sample program unless a fixture says otherwise).</summary>
+    public ActiveProgram Program => _program ??= LoadProgram();
+
+    protected virtual ActiveProgram LoadProgram() => ProgramLoader.LoadFile(RepoPaths.SampleProgram);
+
+    protected virtual int SiloCount => 1;
     public InProcessTestCluster Cluster { get; private set; } = null!;
     public IClusterClient Client => Cluster.Client;
 
@@ -45,10 +51,11 @@ public abstract class ClusterFixtureBase : IAsyncLifetime
 
     private InProcessTestCluster BuildCluster()
     {
-        var builder = new InProcessTestClusterBuilder(1);
+        var builder = new InProcessTestClusterBuilder((short)SiloCount);
         // Stored state is keyed by service id: a restarted cluster must keep it to find its customers.
         builder.Options.ServiceId = _serviceId;
         builder.ConfigureHost(host => host.Services.AddLoyaltySerialization());
+        ConfigureBuilder(builder);
         builder.ConfigureSilo((_, silo) =>
         {
             silo.Services.AddSingleton<TimeProvider>(Time);
@@ -56,6 +63,10 @@ public abstract class ClusterFixtureBase : IAsyncLifetime
             silo.AddLoyalty(Program, Storage, Limits);
         });
         return builder.Build();
+    }
+
+    protected virtual void ConfigureBuilder(InProcessTestClusterBuilder builder)
+    {
     }
 
     public virtual async Task DisposeAsync() => await Cluster.DisposeAsync();
@@ -79,7 +90,7 @@ public sealed class FaultyClusterFixture : ClusterFixtureBase
 }
 
 /// <summary>Real Azure Table storage on a real Azurite started for this fixture.</summary>
-public sealed class AzuriteClusterFixture : ClusterFixtureBase
+public class AzuriteClusterFixture : ClusterFixtureBase
 {
     private AzuriteProcess? _azurite;
 
