@@ -47,7 +47,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
     public CustomerGrain(
         [PersistentState(StateName, StorageName)] IPersistentState<CustomerState> state,
         IProgramCatalog programs,
-        TimeProvider time,
+        EngineClock clock,
         EngineLimits limits,
         BudgetLeases budgets,
         ILedgerArchive archive,
@@ -57,7 +57,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         _budgets = budgets;
         _state = state;
         _programs = programs;
-        _time = time;
+        _time = clock.Time;
         _limits = limits;
         _logger = logger;
     }
@@ -397,10 +397,11 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         var started = Stopwatch.GetTimestamp();
         try
         {
-            // Older ledger entries go to their own rows before the write that drops them from the state. Rows are
-            // keyed by sequence number: a write that then fails leaves rows that the retried events overwrite, and
-            // that are never read (the archive is read only below the stored state's oldest entry).
-            var (archive, through) = snapshot.LedgerToArchive(_limits.LedgerKept);
+            // Older ledger entries go to their own rows before the write that drops them from the state. Only entries
+            // of the stored state are archived: they are committed history, the same in every later state, so a row
+            // written by a stale activation (one that lost the etag race but is still running) holds the same entry
+            // as a row written by the current one, and a write that then fails leaves nothing uncommitted behind.
+            var (archive, through) = _durable.LedgerToArchive(_limits.LedgerKept);
             if (archive.Count > 0)
             {
                 await _archive.AppendAsync(snapshot.CustomerId, archive);

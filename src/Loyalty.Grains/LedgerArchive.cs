@@ -48,6 +48,8 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
                 ["Rule"] = e.RuleId,
                 ["Version"] = e.ProgramVersion,
                 ["At"] = e.At,
+                ["Pending"] = e.PendingPoints,
+                ["Note"] = e.Note,
             })).ToList();
             await _table.SubmitTransactionAsync(actions, cancellationToken);
         }
@@ -80,7 +82,11 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
         {
             result.Add(new LedgerEntry(long.MaxValue - long.Parse(row.RowKey, CultureInfo.InvariantCulture), row.GetString("Kind"),
                 row.GetInt64("Points") ?? 0, row.GetInt64("Balance") ?? 0, row.GetString("Event") ?? "", row.GetString("Rule") ?? "",
-                row.GetString("Version") ?? "", row.GetDateTimeOffset("At") ?? default));
+                row.GetString("Version") ?? "", row.GetDateTimeOffset("At") ?? default)
+            {
+                PendingPoints = row.GetInt64("Pending") ?? 0,
+                Note = row.GetString("Note") ?? "",
+            });
             if (result.Count == count)
             {
                 break;

@@ -35,7 +35,7 @@ public static class LoyaltySiloBuilderExtensions
         silo.Services.AddSingleton<BudgetLeases>();
         silo.Services.AddHostedService(sp => sp.GetRequiredService<BudgetLeases>());
         silo.Services.AddSingleton(limits ?? EngineLimits.Default);
-        silo.Services.TryAddSingleton(TimeProvider.System);
+        silo.Services.TryAddSingleton(EngineClock.System);
 
         switch (storage.Provider)
         {

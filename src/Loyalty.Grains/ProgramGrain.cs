@@ -39,7 +39,7 @@ public sealed class ProgramHistory
 [GrainType("program")]
 public sealed class ProgramGrain(
     [PersistentState("program", CustomerGrain.StorageName)] IPersistentState<ProgramHistory> state,
-    TimeProvider time,
+    EngineClock clock,
     ILogger<ProgramGrain> logger) : Grain, IProgramGrain
 {
     public const string Key = "active";
@@ -85,7 +85,7 @@ public sealed class ProgramGrain(
     private async Task<ProgramRecord> Store(string version, string json, string author, string source)
     {
         var number = state.State.Versions.Count == 0 ? 1 : state.State.Versions[^1].Number + 1;
-        var record = new ProgramRecord(number, version, json, time.GetUtcNow(), author, source);
+        var record = new ProgramRecord(number, version, json, clock.GetUtcNow(), author, source);
         var previous = state.State;
         var next = new ProgramHistory { ActiveVersion = version, Versions = [.. previous.Versions, record] };
         if (next.Versions.Count > VersionsKept)

@@ -22,6 +22,13 @@ public sealed class PointsLifecycleTests
             edit?.Invoke(root);
         }), "test.json");
 
+    internal static string EditSample(string json, Action<JsonObject> edit)
+    {
+        var root = JsonNode.Parse(json, documentOptions: new System.Text.Json.JsonDocumentOptions { CommentHandling = System.Text.Json.JsonCommentHandling.Skip })!.AsObject();
+        edit(root);
+        return root.ToJsonString();
+    }
+
     /// <summary>The ledger invariants: the balance is the sum of the entries, lifetime the sum of earnings, and the lots
     /// hold exactly the balance.</summary>
     internal static void AssertBooksBalance(CustomerState s)
@@ -255,10 +262,15 @@ public sealed class PointsLifecycleTests
         Assert.Equal(customer.Now, customer.View().Rewards.Single().RevokedAt);
     }
 
-    [Fact]
-    public void Random_traffic_keeps_the_books_balanced()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Random_traffic_keeps_the_books_balanced(bool withShippedRules)
     {
-        var program = With("""{ "pendingDays": 3, "refundAfterSpend": "pendingFirst", "expiry": { "policy": "rolling", "months": 1 } }""");
+        const string points = """{ "pendingDays": 3, "refundAfterSpend": "pendingFirst", "expiry": { "policy": "rolling", "months": 1 } }""";
+        var program = withShippedRules
+            ? ProgramLoader.Parse(EditSample(File.ReadAllText(Sample.Path), root => root["points"] = JsonNode.Parse(points)), "test.json")
+            : With(points);
         var random = new Random(42);
         var customer = new TestCustomer(program: program);
         var orders = new List<string>();
@@ -283,6 +295,7 @@ public sealed class PointsLifecycleTests
                     break;
                 case 4:
                     CustomerOperations.Adjust(customer.State, $"adj-{i}", random.Next(1, 200), "goodwill", program, customer.Now, customer.Limits);
+                    CustomerOperations.Redeem(customer.State, $"red-{i}", "free-shipping", program, customer.Now, customer.Limits);
                     break;
                 default:
                     DueWork.Advance(customer.State, program, customer.Now);
@@ -290,7 +303,7 @@ public sealed class PointsLifecycleTests
             }
             AssertBooksBalance(customer.State);
         }
-        Assert.Contains(customer.State.Ledger, e => e.Kind == "expire");
+        Assert.Contains(customer.State.Ledger, e => e.Kind == (withShippedRules ? "spend" : "expire"));
         Assert.Contains(customer.State.Ledger, e => e.Kind == "activate");
     }
 }

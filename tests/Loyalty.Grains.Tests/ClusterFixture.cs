@@ -58,7 +58,7 @@ public abstract class ClusterFixtureBase : IAsyncLifetime
         ConfigureBuilder(builder);
         builder.ConfigureSilo((_, silo) =>
         {
-            silo.Services.AddSingleton<TimeProvider>(Time);
+            silo.Services.AddSingleton(new EngineClock(Time));
             ConfigureSilo(silo);
             silo.AddLoyalty(Program, Storage, Limits);
         });

@@ -6,7 +6,7 @@ using V1 = Loyalty.Contracts.V1;
 namespace Loyalty.Server.Services;
 
 /// <summary>Validates, groups by customer (keeping order), makes one grain call per customer, answers in request order.</summary>
-public sealed class IngestionService(IGrainFactory grains, IProgramCatalog programs, TimeProvider time) : V1.Ingestion.IngestionBase
+public sealed class IngestionService(IGrainFactory grains, IProgramCatalog programs, EngineClock clock) : V1.Ingestion.IngestionBase
 {
     public const int MaxBatch = 1000;
 
@@ -17,7 +17,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
             throw RpcErrors.InvalidArgument("event", "is required");
         }
         var e = ProtoMapping.ToDomain(request.Event);
-        if (EventValidator.Validate(e, programs.Current, time.GetUtcNow()) is { } error)
+        if (EventValidator.Validate(e, programs.Current, clock.GetUtcNow()) is { } error)
         {
             throw RpcErrors.InvalidArgument(error);
         }
@@ -32,7 +32,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
             throw RpcErrors.InvalidArgument("events", $"a batch holds at most {MaxBatch} events, not {request.Events.Count}");
         }
         var program = programs.Current;
-        var now = time.GetUtcNow();
+        var now = clock.GetUtcNow();
         var results = new V1.PublishResult[request.Events.Count];
         var byCustomer = new Dictionary<string, List<(int Index, LoyaltyEvent Event)>>(StringComparer.Ordinal);
         for (var i = 0; i < request.Events.Count; i++)

@@ -9,7 +9,7 @@ using V1 = Loyalty.Contracts.V1;
 namespace Loyalty.Server.Services;
 
 /// <summary>The program lifecycle: validate, publish (optimistic concurrency), versions, simulate.</summary>
-public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalog, TimeProvider time, ILogger<ProgramsService> logger) : V1.Programs.ProgramsBase
+public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalog, EngineClock clock, ILogger<ProgramsService> logger) : V1.Programs.ProgramsBase
 {
     private IProgramGrain History => grains.GetGrain<IProgramGrain>(ProgramGrain.Key);
 
@@ -101,7 +101,7 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
             {
                 e = e with { CustomerId = customerId };
             }
-            if (EventValidator.Validate(e, program, time.GetUtcNow()) is { } error)
+            if (EventValidator.Validate(e, program, clock.GetUtcNow()) is { } error)
             {
                 throw RpcErrors.InvalidArgument($"events[{i}].{error.Field["event.".Length..]}", error.Message);
             }

@@ -1,0 +1,211 @@
+using System.Collections.Concurrent;
+using Loyalty.Domain.Customers;
+using Loyalty.Domain.Events;
+using Loyalty.Domain.Programs;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Configuration;
+using Orleans.TestingHost;
+using Xunit.Abstractions;
+using static Loyalty.Grains.Tests.TestEvents;
+
+namespace Loyalty.Grains.Tests;
+
+/// <summary>Three silos on a real Azurite, membership tuned to notice a killed silo within seconds, and a program with
+/// a return window, expiry and negative balances after refunds of spent points.</summary>
+public sealed class ChaosClusterFixture : AzuriteClusterFixture
+{
+    protected override int SiloCount => 3;
+
+    protected override ActiveProgram LoadProgram() =>
+        DueWorkClusterFixture.ProgramWithPoints("""{ "pendingDays": 2, "refundAfterSpend": "negative", "expiry": { "policy": "rolling", "months": 1 } }""");
+
+    protected override void ConfigureSilo(ISiloBuilder silo) =>
+        silo.Configure<ClusterMembershipOptions>(o =>
+        {
+            o.ProbeTimeout = TimeSpan.FromMilliseconds(500);
+            o.NumMissedProbesLimit = 2;
+            o.NumVotesForDeathDeclaration = 1;
+            o.TableRefreshTimeout = TimeSpan.FromSeconds(1);
+        });
+
+    protected override void ConfigureBuilder(InProcessTestClusterBuilder builder) =>
+        builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(5)));
+}
+
+/// <summary>Conservation under chaos: random traffic on 200 customers while silos are killed and new ones start; every
+/// operation is retried with its own id until acknowledged, as a client must. Afterwards the books are exact.</summary>
+public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper output) : IClassFixture<ChaosClusterFixture>
+{
+    private sealed record Acked(string Key, long Delta);
+
+    [Fact]
+    public async Task Points_are_conserved_while_silos_are_killed_and_restarted()
+    {
+        var customers = Enumerable.Range(0, 200).Select(i => $"chaos-{Guid.NewGuid():N}"[..20] + i).ToArray();
+        var acked = new ConcurrentDictionary<string, ConcurrentBag<Acked>>();
+        var orders = new ConcurrentDictionary<string, ConcurrentBag<string>>();
+        var retries = 0;
+        var stop = new CancellationTokenSource();
+        var seq = 0;
+
+        async Task<T> UntilAcknowledged<T>(Func<Task<T>> call)
+        {
+            while (true)
+            {
+                try
+                {
+                    return await call();
+                }
+                catch (Exception ex) when (ex is OrleansException or TimeoutException or EventsNotCommittedException or OperationCanceledException
+                    or ObjectDisposedException or InvalidOperationException)
+                {
+                    Interlocked.Increment(ref retries);
+                    await Task.Delay(50);
+                }
+            }
+        }
+
+        async Task Worker(int worker)
+        {
+            var random = new Random(worker);
+            while (!stop.IsCancellationRequested)
+            {
+                var customer = customers[random.Next(customers.Length)];
+                var grain = fixture.Client.GetGrain<ICustomerGrain>(customer);
+                var n = Interlocked.Increment(ref seq);
+                var now = fixture.Time.GetUtcNow();
+                var record = acked.GetOrAdd(customer, _ => []);
+                switch (random.Next(6))
+                {
+                    case 0 or 1:
+                    {
+                        var order = $"o-{n}";
+                        var e = Purchase(customer, $"e-{n}", now, order, new LineItem("bib", "baby", random.Next(1, 4), random.Next(100, 20_000)),
+                            new LineItem("ball", "sports", 1, 999));
+                        var r = (await UntilAcknowledged(() => grain.Apply([e])))[0];
+                        record.Add(new Acked(e.EventId, r.PointsDelta));
+                        if (r.Outcome != EventOutcome.Rejected)
+                        {
+                            orders.GetOrAdd(customer, _ => []).Add(order);
+                        }
+                        break;
+                    }
+                    case 2:
+                    {
+                        var e = Game(customer, $"e-{n}", now, minutes: random.Next(1, 120), difficulty: random.Next(1, 4));
+                        var r = (await UntilAcknowledged(() => grain.Apply([e])))[0];
+                        record.Add(new Acked(e.EventId, r.PointsDelta));
+                        break;
+                    }
+                    case 3 when orders.TryGetValue(customer, out var bought) && !bought.IsEmpty:
+                    {
+                        var order = bought.ElementAt(random.Next(bought.Count));
+                        var e = new LoyaltyEvent
+                        {
+                            EventId = $"e-{n}", CustomerId = customer, OccurredAt = now, Source = "shop",
+                            Payload = new Refund(order, [new LineItem("bib", "baby", 1, 1)]),
+                        };
+                        var r = (await UntilAcknowledged(() => grain.Apply([e])))[0];
+                        record.Add(new Acked(e.EventId, r.PointsDelta));
+                        break;
+                    }
+                    case 4:
+                    {
+                        var r = await UntilAcknowledged(() => grain.Redeem($"r-{n}", "free-shipping"));
+                        if (r is not null)
+                        {
+                            record.Add(new Acked($"redeem/r-{n}", r.PointsDelta));
+                        }
+                        break;
+                    }
+                    default:
+                    {
+                        var points = random.Next(-100, 200);
+                        var r = await UntilAcknowledged(() => grain.Adjust($"a-{n}", points == 0 ? 1 : points, "chaos"));
+                        if (r is not null)
+                        {
+                            record.Add(new Acked($"adjust/a-{n}", r.PointsDelta));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+
+        var workers = Enumerable.Range(0, 16).Select(w => Task.Run(() => Worker(w))).ToArray();
+        // The clock runs fast (12 hours every 250 ms): pending points activate and lots expire during the run.
+        var clock = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                await Task.Delay(250);
+                fixture.Time.Advance(TimeSpan.FromHours(12));
+            }
+        });
+        var killed = 0;
+        for (var round = 0; round < 3; round++)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(4));
+            var victims = fixture.Cluster.GetActiveSilos().Skip(1).ToList();
+            var victim = victims[round % victims.Count];
+            output.WriteLine($"killing {victim.SiloAddress} at {seq} operations");
+            await fixture.Cluster.KillSiloAsync(victim);
+            killed++;
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            var started = await fixture.Cluster.StartAdditionalSiloAsync();
+            output.WriteLine($"started {started.SiloAddress}");
+        }
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        stop.Cancel();
+        await Task.WhenAll(workers);
+        await clock;
+
+        // Check every customer: the ledger adds up to the balance, every acknowledged operation is there exactly
+        // with the points it reported, and nothing else is.
+        long operations = 0, entries = 0;
+        foreach (var customer in customers)
+        {
+            if (!acked.TryGetValue(customer, out var ops))
+            {
+                continue;
+            }
+            var grain = fixture.Client.GetGrain<ICustomerGrain>(customer);
+            await UntilAcknowledged(async () => { await grain.CatchUp(); return true; });
+            var view = await UntilAcknowledged(grain.Get);
+            if (view is null)
+            {
+                Assert.All(ops, o => Assert.Equal(0, o.Delta));
+                continue;
+            }
+            var ledger = new List<LedgerEntry>();
+            string? token = null;
+            do
+            {
+                var page = (await UntilAcknowledged(() => grain.ListLedger(1000, token)))!;
+                ledger.AddRange(page.Entries);
+                token = page.NextPageToken;
+            }
+            while (!string.IsNullOrEmpty(token));
+
+            Assert.Equal(ledger.Count, ledger.Select(e => e.Sequence).Distinct().Count());
+            // The ledger is complete: 1, 2, 3... with no gap (archived entries included).
+            var missing = Enumerable.Range(1, ledger.Count == 0 ? 0 : (int)ledger.Max(e => e.Sequence)).Select(i => (long)i).Except(ledger.Select(e => e.Sequence)).ToList();
+            Assert.True(missing.Count == 0, $"{customer}: ledger sequences missing: {string.Join(",", missing.Take(20))} of {ledger.Count}");
+            var ordered = ledger.OrderBy(e => e.Sequence).ToList();
+            for (var i = 1; i < ordered.Count; i++)
+            {
+                Assert.True(ordered[i].BalanceAfter == ordered[i - 1].BalanceAfter + ordered[i].Total,
+                    $"{customer}: entry {ordered[i]} does not follow {ordered[i - 1]}; earlier: {string.Join(" | ", ordered.Skip(Math.Max(0, i - 4)).Take(4))}");
+            }
+            Assert.Equal(view.Summary.PointsAvailable + view.Summary.PointsPending, ledger.Sum(e => e.Total));
+            var byKey = ledger.Where(e => e.EventKey.Length > 0).GroupBy(e => e.EventKey).ToDictionary(g => g.Key, g => g.Sum(e => e.Total));
+            var expected = ops.Where(o => o.Delta != 0).ToDictionary(o => StoredKey.Of(o.Key), o => o.Delta);
+            Assert.Equal(expected.OrderBy(kv => kv.Key), byKey.Where(kv => kv.Value != 0).OrderBy(kv => kv.Key));
+            operations += ops.Count;
+            entries += ledger.Count;
+        }
+        output.WriteLine($"{operations} acknowledged operations, {entries} ledger entries, {retries} retried calls, {killed} silos killed");
+        Assert.True(operations > 500, $"only {operations} operations ran");
+        Assert.True(retries > 0, "no call failed: the kills did not hit the traffic");
+    }
+}
