@@ -37,6 +37,9 @@ public sealed class LimitSettings
     public int DedupeMaxIds { get; set; } = EngineLimits.Default.DedupeMaxIds;
     public int InteractionsKept { get; set; } = EngineLimits.Default.InteractionsKept;
     public int OrdersKept { get; set; } = EngineLimits.Default.OrdersKept;
+    public int OrdersKeptDays { get; set; } = EngineLimits.Default.OrdersKeptDays;
+    public int LedgerKept { get; set; } = EngineLimits.Default.LedgerKept;
+    public int RewardsKeptAfterExpiryDays { get; set; } = EngineLimits.Default.RewardsKeptAfterExpiryDays;
     public int OrderLinesKept { get; set; } = EngineLimits.Default.OrderLinesKept;
     public int CategoryBucketsKept { get; set; } = EngineLimits.Default.CategoryBucketsKept;
     public int OnceOnlyKept { get; set; } = EngineLimits.Default.OnceOnlyKept;
@@ -47,7 +50,7 @@ public sealed class LimitSettings
     {
         foreach (var (name, value) in new[]
         {
-            (nameof(DedupeMaxIds), DedupeMaxIds), (nameof(InteractionsKept), InteractionsKept), (nameof(OrdersKept), OrdersKept),
+            (nameof(DedupeMaxIds), DedupeMaxIds), (nameof(InteractionsKept), InteractionsKept), (nameof(OrdersKept), OrdersKept), (nameof(OrdersKeptDays), OrdersKeptDays), (nameof(LedgerKept), LedgerKept), (nameof(RewardsKeptAfterExpiryDays), RewardsKeptAfterExpiryDays),
             (nameof(OrderLinesKept), OrderLinesKept), (nameof(CategoryBucketsKept), CategoryBucketsKept), (nameof(OnceOnlyKept), OnceOnlyKept), (nameof(RewardsKept), RewardsKept),
         })
         {
@@ -69,6 +72,9 @@ public sealed class LimitSettings
         DedupeMaxIds = DedupeMaxIds,
         InteractionsKept = InteractionsKept,
         OrdersKept = OrdersKept,
+        OrdersKeptDays = OrdersKeptDays,
+        LedgerKept = LedgerKept,
+        RewardsKeptAfterExpiryDays = RewardsKeptAfterExpiryDays,
         OrderLinesKept = OrderLinesKept,
         CategoryBucketsKept = CategoryBucketsKept,
         OnceOnlyKept = OnceOnlyKept,

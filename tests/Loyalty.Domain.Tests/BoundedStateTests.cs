@@ -22,7 +22,7 @@ public class BoundedStateTests
     }
 
     [Fact]
-    public void Default_limits_keep_64_interactions()
+    public void Default_limits_keep_32_interactions()
     {
         var customer = new TestCustomer();
 
@@ -31,8 +31,8 @@ public class BoundedStateTests
             customer.Earn(Game(60, 1));
         }
 
-        Assert.Equal(64, customer.State.Interactions.Count);
-        Assert.Equal(6, customer.State.Interactions[0].Sequence);
+        Assert.Equal(32, customer.State.Interactions.Count);
+        Assert.Equal(38, customer.State.Interactions[0].Sequence);
     }
 
     [Fact]

@@ -145,6 +145,7 @@ public static class CustomerEngine
         {
             summary = summary[..(MaxSummaryLength - 1)] + "…"; // keeps the stored state bounded in bytes
         }
+        TrimRewards(state, now, limits);
         state.Interactions.Add(new Interaction(++state.LastSequence, e.EventId, e.Payload!.Kind, e.Source, occurred, now,
             delta, summary, state.Tier) { ProgramVersion = program.Version });
         if (state.Interactions.Count > limits.InteractionsKept)
@@ -225,7 +226,8 @@ public static class CustomerEngine
             }
         }
         state.Orders.Add(new OrderRecord(orderKey, day, lines) { Spend = spendByCategory, EventKey = eventKey });
-        // Oldest orders go first, by count and by total kept lines (so state size stays bounded).
+        // Orders past the refund horizon go; then the oldest, by count and by total kept lines (state size stays bounded).
+        state.Orders.RemoveAll(o => o.Day < day - limits.OrdersKeptDays);
         var keptLines = state.Orders.Sum(o => o.Lines.Count);
         while (state.Orders.Count > 1 && (state.Orders.Count > limits.OrdersKept || keptLines > limits.OrderLinesKept))
         {
@@ -505,6 +507,13 @@ public static class CustomerEngine
         {
             state.Activity[idx] = update(state.Activity[idx]);
         }
+    }
+
+    /// <summary>Forgets rewards that expired or were revoked long enough ago.</summary>
+    internal static void TrimRewards(CustomerState state, DateTimeOffset now, EngineLimits limits)
+    {
+        var horizon = now.AddDays(-limits.RewardsKeptAfterExpiryDays);
+        state.Rewards.RemoveAll(r => r.ExpiresAt is { } e && e < horizon || r.RevokedAt is { } v && v < horizon);
     }
 
     /// <summary>Drops day buckets that fell out of their windows.</summary>

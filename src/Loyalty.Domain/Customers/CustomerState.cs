@@ -33,11 +33,15 @@ public sealed class CustomerState
     /// <summary>Recent interactions, oldest first.</summary>
     [JsonPropertyName("interactions")] public List<Interaction> Interactions { get; set; } = [];
     /// <summary>Qualifying points per program-local day.</summary>
-    [JsonPropertyName("qualifying")] public List<DayPoints> Qualifying { get; set; } = [];
+    [JsonPropertyName("qualifying")]
+    [JsonConverter(typeof(DayPointsListConverter))]
+    public List<DayPoints> Qualifying { get; set; } = [];
     /// <summary>Spend and purchase count per category per program-local day.</summary>
     [JsonPropertyName("categories")] public List<CategoryDay> Categories { get; set; } = [];
     /// <summary>Game and support activity per program-local day.</summary>
-    [JsonPropertyName("activity")] public List<ActivityDay> Activity { get; set; } = [];
+    [JsonPropertyName("activity")]
+    [JsonConverter(typeof(ActivityListConverter))]
+    public List<ActivityDay> Activity { get; set; } = [];
     /// <summary>Recent orders, kept so refunds can reverse exactly what each line earned.</summary>
     [JsonPropertyName("orders")] public List<OrderRecord> Orders { get; set; } = [];
     /// <summary>Achievements already paid ("game/achievement").</summary>
@@ -114,10 +118,10 @@ public sealed class CustomerState
     }
 
     /// <summary>The ledger entries to move to the archive so that only the newest <paramref name="keep"/> stay in
-    /// state (none while at most twice that many are held), and the sequence number they reach.</summary>
+    /// state (none while at most half as many again are held: entries go in chunks), and the sequence number they reach.</summary>
     public (IReadOnlyList<LedgerEntry> Entries, long Through) LedgerToArchive(int keep)
     {
-        if (Ledger.Count <= 2 * keep)
+        if (Ledger.Count <= keep + Math.Max(1, keep / 2))
         {
             return ([], LedgerArchivedThrough);
         }
@@ -193,6 +197,89 @@ public sealed record Interaction(
 {
     /// <summary>The program version the event was evaluated under.</summary>
     [JsonPropertyName("ver")] public string ProgramVersion { get; init; } = "";
+}
+
+/// <summary>Day buckets stored as one flat array [day, points, day, points, ...] (a year of daily buckets is the
+/// largest list most customers have); the older form, an array of objects, still reads.</summary>
+public sealed class DayPointsListConverter : JsonConverter<List<DayPoints>>
+{
+    public override List<DayPoints> Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options)
+    {
+        if (reader.TokenType != System.Text.Json.JsonTokenType.StartArray)
+        {
+            throw new System.Text.Json.JsonException("qualifying: expected an array");
+        }
+        var list = new List<DayPoints>();
+        while (reader.Read() && reader.TokenType != System.Text.Json.JsonTokenType.EndArray)
+        {
+            if (reader.TokenType == System.Text.Json.JsonTokenType.StartObject)
+            {
+                list.Add(System.Text.Json.JsonSerializer.Deserialize<DayPoints>(ref reader, options)!);
+                continue;
+            }
+            var day = reader.GetInt32();
+            reader.Read();
+            list.Add(new DayPoints(day, reader.GetInt64()));
+        }
+        return list;
+    }
+
+    public override void Write(System.Text.Json.Utf8JsonWriter writer, List<DayPoints> value, System.Text.Json.JsonSerializerOptions options)
+    {
+        writer.WriteStartArray();
+        foreach (var d in value)
+        {
+            writer.WriteNumberValue(d.Day);
+            writer.WriteNumberValue(d.Points);
+        }
+        writer.WriteEndArray();
+    }
+}
+
+/// <summary>Activity days stored as one flat array of six numbers per day (day, minutes, sessions, contacts, ratings,
+/// rating sum); the older form, an array of objects, still reads.</summary>
+public sealed class ActivityListConverter : JsonConverter<List<ActivityDay>>
+{
+    public override List<ActivityDay> Read(ref System.Text.Json.Utf8JsonReader reader, Type typeToConvert, System.Text.Json.JsonSerializerOptions options)
+    {
+        if (reader.TokenType != System.Text.Json.JsonTokenType.StartArray)
+        {
+            throw new System.Text.Json.JsonException("activity: expected an array");
+        }
+        var list = new List<ActivityDay>();
+        while (reader.Read() && reader.TokenType != System.Text.Json.JsonTokenType.EndArray)
+        {
+            if (reader.TokenType == System.Text.Json.JsonTokenType.StartObject)
+            {
+                list.Add(System.Text.Json.JsonSerializer.Deserialize<ActivityDay>(ref reader, options)!);
+                continue;
+            }
+            var day = reader.GetInt32();
+            var n = new long[5];
+            for (var i = 0; i < 5; i++)
+            {
+                reader.Read();
+                n[i] = reader.GetInt64();
+            }
+            list.Add(new ActivityDay(day, n[0], checked((int)n[1]), checked((int)n[2]), checked((int)n[3]), checked((int)n[4])));
+        }
+        return list;
+    }
+
+    public override void Write(System.Text.Json.Utf8JsonWriter writer, List<ActivityDay> value, System.Text.Json.JsonSerializerOptions options)
+    {
+        writer.WriteStartArray();
+        foreach (var a in value)
+        {
+            writer.WriteNumberValue(a.Day);
+            writer.WriteNumberValue(a.GameMinutes);
+            writer.WriteNumberValue(a.GameSessions);
+            writer.WriteNumberValue(a.SupportContacts);
+            writer.WriteNumberValue(a.Ratings);
+            writer.WriteNumberValue(a.RatingSum);
+        }
+        writer.WriteEndArray();
+    }
 }
 
 public sealed record DayPoints(

@@ -10,9 +10,12 @@ public sealed record EngineLimits
     /// <summary>How many event ids are remembered per customer (the most recent by occurred_at).</summary>
     public int DedupeMaxIds { get; init; } = 3_000;
     /// <summary>How many recent interactions ListInteractions can page through.</summary>
-    public int InteractionsKept { get; init; } = 64;
+    public int InteractionsKept { get; init; } = 32;
     /// <summary>How many orders are kept for refunds.</summary>
     public int OrdersKept { get; init; } = 200;
+    /// <summary>How long (program-local days after the purchase) an order is kept for refunds; a refund of an older
+    /// order is rejected as unknown.</summary>
+    public int OrdersKeptDays { get; init; } = 90;
     /// <summary>How many order lines (all kept orders together) are kept for refunds.</summary>
     public int OrderLinesKept { get; init; } = 1_000;
     /// <summary>How many (day, category) spend buckets are kept for category affinity.</summary>
@@ -21,9 +24,11 @@ public sealed record EngineLimits
     public int OnceOnlyKept { get; init; } = 200;
 
     /// <summary>How many ledger entries stay in the customer's state; older ones live in the ledger archive.</summary>
-    public int LedgerKept { get; init; } = 64;
+    public int LedgerKept { get; init; } = 16;
     /// <summary>How many granted rewards are kept on the customer (the newest).</summary>
     public int RewardsKept { get; init; } = 100;
+    /// <summary>Granted rewards are forgotten this many days after they expired or were revoked.</summary>
+    public int RewardsKeptAfterExpiryDays { get; init; } = 30;
     /// <summary>Secret key for reward codes: codes are an HMAC of customer, event, rule and reward, so they are
     /// unguessable and the same on every silo and in every replay. Set it in production (Loyalty:RewardCodeSecret).</summary>
     public string RewardCodeSecret { get; init; } = "loyalty-development-secret";
