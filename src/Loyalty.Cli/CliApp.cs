@@ -49,10 +49,26 @@ public static class CliApp
             var s = c.Summary;
             Console.WriteLine($"Customer {s.CustomerId}");
             Console.WriteLine($"  points     {s.PointsAvailable} available, {s.PointsPending} pending, {s.PointsLifetime} lifetime");
+            if (c.NextActivationAt is not null)
+            {
+                Console.WriteLine($"  pending    next points become spendable {c.NextActivationAt.ToDateTimeOffset():u}");
+            }
+            foreach (var expiring in c.ExpiringSoon)
+            {
+                Console.WriteLine($"  expiring   {expiring.Points} points at {expiring.At.ToDateTimeOffset():u}");
+            }
+            if (c.PointsOwed > 0)
+            {
+                Console.WriteLine($"  owed       {c.PointsOwed} points (refunds of points already spent; later earnings pay them back)");
+            }
             var t = c.TierProgress;
             Console.WriteLine(t.NextTier.Length > 0
                 ? $"  tier       {t.CurrentTier} ({t.QualifyingPoints} qualifying points in {t.WindowDays} days; {t.PointsToNextTier} more for {t.NextTier})"
                 : $"  tier       {t.CurrentTier} (top tier; {t.QualifyingPoints} qualifying points in {t.WindowDays} days)");
+            if (c.TierPeriodEnd is not null)
+            {
+                Console.WriteLine($"  tier kept  until {c.TierPeriodEnd.ToDateTimeOffset():u}{(c.GraceUntil is null ? "" : $", in grace until {c.GraceUntil.ToDateTimeOffset():u}")}");
+            }
             var p = c.Profile;
             Console.WriteLine($"  profile    name '{p.DisplayName}', birth year {(p.BirthYear == 0 ? "unknown" : p.BirthYear.ToString(CultureInfo.InvariantCulture))}, accessibility needs {(p.AccessibilityNeeds ? "yes" : "no")}, time zone '{p.TimeZone}'");
             Console.WriteLine($"  activity   {c.Activity.GameMinutes} game minutes in {c.Activity.GameSessions} sessions, {c.Activity.SupportContacts} support contacts (last {c.Activity.WindowDays} days)");
@@ -67,7 +83,7 @@ public static class CliApp
                 foreach (var r in c.Rewards.Take(10))
                 {
                     var value = r.Percent > 0 ? $"{r.Percent} %" : r.ValueMinor > 0 ? Money(r.ValueMinor) : r.Amount > 0 ? $"x{r.Amount}" : "";
-                    Console.WriteLine($"    {r.Code,-24} {r.RewardId,-22} {value,8}  {(r.ExpiresAt is null ? "" : $"expires {r.ExpiresAt.ToDateTimeOffset():yyyy-MM-dd}")}");
+                    Console.WriteLine($"    {r.Code,-24} {r.RewardId,-22} {value,8}  {(r.RevokedAt is not null ? $"revoked {r.RevokedAt.ToDateTimeOffset():yyyy-MM-dd}" : r.ExpiresAt is null ? "" : $"expires {r.ExpiresAt.ToDateTimeOffset():yyyy-MM-dd}")}");
                 }
             }
             if (c.Affinity.Count > 0)
@@ -164,7 +180,7 @@ public static class CliApp
             }
             foreach (var e in page.Entries)
             {
-                Console.WriteLine($"#{e.Sequence,-6} {e.At.ToDateTimeOffset():u}  {e.Kind,-8} {Signed(e.Points),8}  balance {e.BalanceAfter,8}  {e.RuleId}{(e.Note.Length > 0 ? " " + e.Note : "")}");
+                Console.WriteLine($"#{e.Sequence,-6} {e.At.ToDateTimeOffset():u}  {e.Kind,-8} {Signed(e.Points),8}{(e.PendingPoints != 0 ? $" ({Signed(e.PendingPoints)} pending)" : "")}  balance {e.BalanceAfter,8}  {e.RuleId}{(e.Note.Length > 0 ? " " + e.Note : "")}");
             }
             if (page.NextPageToken.Length > 0)
             {

@@ -43,6 +43,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
     private ITimer? _dueTimer;
     private long _dueTimerAt;
     private static readonly TimeSpan MaxTimerDelay = TimeSpan.FromHours(1);
+    private const int EventsPerChunk = 64;
+    private const int UncommittedLedgerEntries = 256;
 
     public CustomerGrain(
         [PersistentState(StateName, StorageName)] IPersistentState<CustomerState> state,
@@ -151,22 +153,29 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         await _applying.WaitAsync();
         EventResult[] results;
         var timeChanged = false;
+        var committedInBatch = 0;
         try
         {
             await ReadyToApply();
             var program = _programs.Current;
             var now = _time.GetUtcNow();
             timeChanged = DueWork.Advance(_live, program, now);
-            if (BudgetedApply.HasBudgets(program, events))
+            results = new EventResult[events.Length];
+            for (var start = 0; start < events.Length; start += EventsPerChunk)
             {
-                results = await BudgetedApply.ApplyAsync(() => _live, events, program, now, _limits, _budgets, ReadyToApply);
-            }
-            else
-            {
-                results = new EventResult[events.Length];
-                for (var i = 0; i < events.Length; i++)
+                var chunk = events[start..Math.Min(events.Length, start + EventsPerChunk)];
+                var chunkResults = BudgetedApply.HasBudgets(program, chunk)
+                    ? await BudgetedApply.ApplyAsync(() => _live, chunk, program, now, _limits, _budgets, ReadyToApply)
+                    : chunk.Select(e => CustomerEngine.Apply(_live, e, program, now, _limits)).ToArray();
+                chunkResults.CopyTo(results, start);
+                // Only committed ledger entries are archived (see WriteAsync): a large batch for one customer is
+                // committed in steps, so the entries waiting for the archive stay few and the state stays small.
+                if (start + EventsPerChunk < events.Length && _live.LedgerSeq - _durable.LedgerSeq > UncommittedLedgerEntries)
                 {
-                    results[i] = CustomerEngine.Apply(_live, events[i], program, now, _limits);
+                    _version++;
+                    _eventsSinceWrite += results.Take(start + chunk.Length).Count(r => r is not null && r.Changed) - committedInBatch;
+                    committedInBatch = results.Take(start + chunk.Length).Count(r => r is not null && r.Changed);
+                    await EnsureWritten(_version);
                 }
             }
         }
@@ -186,7 +195,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         {
             _applying.Release();
         }
-        var applied = results.Count(r => r.Changed);
+        var applied = results.Count(r => r.Changed) - committedInBatch;
         if (applied > 0 || timeChanged)
         {
             _version++;

@@ -169,6 +169,42 @@ public sealed class PointsLifecycleTests
     }
 
     [Fact]
+    public void A_refund_of_an_order_older_than_the_refund_horizon_is_rejected_as_unknown()
+    {
+        var customer = new TestCustomer();
+        customer.Earn(Buy("o-1", Line("bib", "baby", 1, 1000)));
+        customer.Clock.Advance(TimeSpan.FromDays(95));
+        customer.Earn(Buy("o-2", Line("bib", "baby", 1, 1000)));   // the next purchase forgets orders past 90 days
+        var refund = customer.Apply(Refund("o-1", Line("bib", "baby", 1, 1000)));
+        Assert.Equal(EventOutcome.Rejected, refund.Outcome);
+        Assert.Contains("order 'o-1' is unknown", refund.Error);
+        Assert.Equal(EventOutcome.Applied, customer.Apply(Refund("o-2", Line("bib", "baby", 1, 1000))).Outcome);
+    }
+
+    [Theory]
+    [InlineData("""{ "expiry": { "policy": "weekly" } }""", "$.points.expiry.policy")]
+    [InlineData("""{ "expiry": { "policy": "rolling", "months": 0 } }""", "$.points.expiry.months")]
+    [InlineData("""{ "pendingDays": -1 }""", "$.points.pendingDays")]
+    [InlineData("""{ "refundAfterSpend": "never" }""", "$.points.refundAfterSpend")]
+    public void Invalid_points_settings_are_refused_naming_the_field(string points, string path)
+    {
+        var errors = Assert.Throws<ProgramValidationException>(() => With(points)).Errors;
+        Assert.Contains(errors, e => e.Path == path);
+    }
+
+    [Fact]
+    public void Invalid_tier_lifecycle_settings_are_refused_naming_the_field()
+    {
+        var errors = Assert.Throws<ProgramValidationException>(() => With("{}", edit: root =>
+        {
+            root["tiers"]!["downgrade"] = "twoTiers";
+            root["tiers"]!["periodMonths"] = 0;
+        })).Errors;
+        Assert.Contains(errors, e => e.Path == "$.tiers.downgrade");
+        Assert.Contains(errors, e => e.Path == "$.tiers.periodMonths");
+    }
+
+    [Fact]
     public void Points_without_an_expiry_policy_never_expire()
     {
         var customer = new TestCustomer();
