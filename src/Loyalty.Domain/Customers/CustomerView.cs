@@ -2,6 +2,9 @@ using Loyalty.Domain.Programs;
 
 namespace Loyalty.Domain.Customers;
 
+/// <summary>Spendable points that expire at <see cref="At"/>.</summary>
+public sealed record ExpiringPoints(DateTimeOffset At, long Points);
+
 public sealed record TierProgress(string CurrentTier, string NextTier, long QualifyingPoints, long PointsToNextTier, int WindowDays);
 
 public sealed record CategoryAffinity(string Category, long SpendMinor, int PurchaseCount, double SpendShare);
@@ -27,7 +30,7 @@ public sealed record CustomerView(
     /// <summary>Tier changes, newest first.</summary>
     public IReadOnlyList<TierChange> TierHistory { get; init; } = [];
     /// <summary>Spendable points expiring within <see cref="ExpiringWindowDays"/> days, by expiry instant.</summary>
-    public IReadOnlyList<(DateTimeOffset At, long Points)> Expiring { get; init; } = [];
+    public IReadOnlyList<ExpiringPoints> Expiring { get; init; } = [];
     public int ExpiringWindowDays { get; init; } = ExpiringSoonDays;
     /// <summary>When pending points next activate (null = none pending).</summary>
     public DateTimeOffset? NextActivation { get; init; }

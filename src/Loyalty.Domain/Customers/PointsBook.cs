@@ -127,12 +127,12 @@ public static class PointsBook
     public static long? NextDue(CustomerState state) => NextLotDue(state)?.Ticks;
 
     /// <summary>Spendable points expiring within <paramref name="horizon"/> of now, by expiry instant (earliest first).</summary>
-    public static IReadOnlyList<(DateTimeOffset At, long Points)> ExpiringWithin(CustomerState state, DateTimeOffset now, TimeSpan horizon)
+    public static IReadOnlyList<ExpiringPoints> ExpiringWithin(CustomerState state, DateTimeOffset now, TimeSpan horizon)
     {
         var until = (now + horizon).UtcTicks;
         return state.Lots.Where(l => !l.IsPending && l.ExpiresTicks != 0 && l.ExpiresTicks > now.UtcTicks && l.ExpiresTicks <= until)
             .GroupBy(l => l.ExpiresTicks).OrderBy(g => g.Key)
-            .Select(g => (new DateTimeOffset(g.Key, TimeSpan.Zero), g.Sum(l => l.Points))).ToList();
+            .Select(g => new ExpiringPoints(new DateTimeOffset(g.Key, TimeSpan.Zero), g.Sum(l => l.Points))).ToList();
     }
 
     /// <summary>State written before points were kept in lots has a balance but no lots: give it one lot that never

@@ -165,9 +165,9 @@ public static class ProtoMapping
             });
         }
         customer.ExpiringWindowDays = v.ExpiringWindowDays;
-        foreach (var (at, points) in v.Expiring)
+        foreach (var expiring in v.Expiring)
         {
-            customer.ExpiringSoon.Add(new V1.ExpiringPoints { At = Timestamp.FromDateTimeOffset(at), Points = points });
+            customer.ExpiringSoon.Add(new V1.ExpiringPoints { At = Timestamp.FromDateTimeOffset(expiring.At), Points = expiring.Points });
         }
         if (v.NextActivation is { } activation)
         {
