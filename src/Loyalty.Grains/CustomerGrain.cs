@@ -15,7 +15,7 @@ namespace Loyalty.Grains;
 /// </summary>
 [Reentrant]
 [GrainType("customer")]
-public sealed class CustomerGrain : Grain, ICustomerGrain
+public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
 {
     public const string StorageName = "loyalty";
     public const string StateName = "customer";
@@ -73,11 +73,42 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
         return Task.CompletedTask;
     }
 
-    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    public const string DueReminder = "due-work";
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _dueTimer?.Dispose();
         _dueTimer = null;
-        return Task.CompletedTask;
+        // While inactive, a reminder wakes the customer when its next due work falls due (the timer only runs while
+        // active). Best effort: a customer that is not woken catches up on its next activation anyway.
+        if (!_broken && DueWork.NextDue(_durable) is { } next)
+        {
+            try
+            {
+                var dueIn = next - _time.GetUtcNow();
+                await this.RegisterOrUpdateReminder(DueReminder, dueIn < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : dueIn, ReminderPeriod, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                _logger.LogWarning(ex, "Could not register the due-work reminder for customer {CustomerId}", this.GetPrimaryKeyString());
+            }
+        }
+    }
+
+    /// <summary>Period of the due-work reminder: if a wake-up finds nothing due yet (clock skew), it tries again.</summary>
+    private static readonly TimeSpan ReminderPeriod = TimeSpan.FromHours(1);
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != DueReminder)
+        {
+            return;
+        }
+        await CatchUp();
+        if (DueWork.NextDue(_live) is null && await this.GetReminder(DueReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
     }
 
     public async Task CatchUp()
@@ -313,6 +344,10 @@ public sealed class CustomerGrain : Grain, ICustomerGrain
             _written = _version;
             _dueTimer?.Dispose();
             _dueTimer = null;
+            if (await this.GetReminder(DueReminder) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
             _logger.LogInformation("Customer {CustomerId} erased", customerId);
             DeactivateOnIdle();
             return existed;

@@ -17,6 +17,8 @@ public sealed record LoyaltyStorageOptions
     public string TableName { get; init; } = "LoyaltyState";
     /// <summary>Table of archived ledger entries (one row per entry, partition per customer).</summary>
     public string LedgerTableName { get; init; } = "LoyaltyLedger";
+    /// <summary>Table of the reminders that wake inactive customers when due work (activation, expiry) falls due.</summary>
+    public string RemindersTableName { get; init; } = "LoyaltyReminders";
 }
 
 public static class LoyaltySiloBuilderExtensions
@@ -56,13 +58,22 @@ public static class LoyaltySiloBuilderExtensions
                     options.DeleteStateOnClear = true;
                     options.GrainStorageSerializer = new DomainStateSerializer();
                 });
+                // Reminders wake customers with due work (pending points, expiry, tier period ends) while inactive.
+                silo.UseAzureTableReminderService(options =>
+                {
+                    options.TableServiceClient = new Azure.Data.Tables.TableServiceClient(storage.ConnectionString);
+                    options.TableName = storage.RemindersTableName;
+                });
                 break;
             case "Memory":
                 silo.AddMemoryGrainStorage(CustomerGrain.StorageName);
                 silo.Services.AddSingleton<ILedgerArchive, MemoryLedgerArchive>();
+                silo.UseInMemoryReminderService();
                 break;
             case "External":
                 silo.Services.TryAddSingleton<ILedgerArchive, MemoryLedgerArchive>();
+                // Reminders only wake customers early; every customer also catches up whenever it activates.
+                silo.UseInMemoryReminderService();
                 break;
             default:
                 throw new InvalidOperationException($"Loyalty:Storage:Provider '{storage.Provider}' is unknown; use AzureTable, Memory or External.");

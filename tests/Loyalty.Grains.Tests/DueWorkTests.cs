@@ -81,3 +81,44 @@ public sealed class DueWorkTests(DueWorkClusterFixture fixture) : IClassFixture<
         }
     }
 }
+
+/// <summary>A fixture of its own: its clock is not moved by other tests.</summary>
+public sealed class ReminderClusterFixture : ClusterFixtureBase
+{
+    protected override LoyaltyStorageOptions Storage => new() { Provider = "Memory" };
+
+    protected override ActiveProgram LoadProgram() => DueWorkClusterFixture.ProgramWithPoints("""{ "pendingDays": 14 }""");
+}
+
+public sealed class DueWorkReminderTests(ReminderClusterFixture fixture) : IClassFixture<ReminderClusterFixture>
+{
+    [Fact]
+    public async Task An_inactive_customer_is_woken_by_a_reminder_when_its_points_fall_due()
+    {
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        var now = fixture.Time.GetUtcNow();
+        // Bought almost 14 days ago: due in 2 seconds.
+        await grain.Apply([Purchase(id, "p-1", now.AddDays(-14).AddSeconds(2), "o-1", new LineItem("bib", "baby", 1, 1000))]);
+        await fixture.Cluster.DeactivateAsync(grain);
+        Assert.False(fixture.Cluster.TryGetGrainContext(grain.GetGrainId(), out _));
+        fixture.Time.Advance(TimeSpan.FromSeconds(3));
+
+        // Nobody calls the customer: the reminder activates it, and it catches up.
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!fixture.Cluster.TryGetGrainContext(grain.GetGrainId(), out _) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+        Assert.True(fixture.Cluster.TryGetGrainContext(grain.GetGrainId(), out _), "the reminder did not wake the customer");
+        var deadline2 = DateTime.UtcNow.AddSeconds(10);
+        IReadOnlyList<LedgerEntry> ledger;
+        do
+        {
+            await Task.Delay(50);
+            ledger = (await grain.ListLedger(10, null))!.Entries;
+        }
+        while (ledger.All(e => e.Kind != "activate") && DateTime.UtcNow < deadline2);
+        Assert.Equal(["activate", "pending"], ledger.Select(e => e.Kind));
+    }
+}
