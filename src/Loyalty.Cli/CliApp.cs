@@ -83,7 +83,7 @@ public static class CliApp
                 foreach (var r in c.Rewards.Take(10))
                 {
                     var value = r.Percent > 0 ? $"{r.Percent} %" : r.ValueMinor > 0 ? Money(r.ValueMinor) : r.Amount > 0 ? $"x{r.Amount}" : "";
-                    Console.WriteLine($"    {r.Code,-24} {r.RewardId,-22} {value,8}  {(r.RevokedAt is not null ? $"revoked {r.RevokedAt.ToDateTimeOffset():yyyy-MM-dd}" : r.ExpiresAt is null ? "" : $"expires {r.ExpiresAt.ToDateTimeOffset():yyyy-MM-dd}")}");
+                    Console.WriteLine($"    {r.Code,-24} {r.RewardId,-22} {value,8}  {(r.RevokedAt is not null ? $"revoked {r.RevokedAt.ToDateTimeOffset():yyyy-MM-dd}" : r.UsedAt is not null ? $"used {r.UsedAt.ToDateTimeOffset():yyyy-MM-dd}" : r.ExpiresAt is null ? "" : $"expires {r.ExpiresAt.ToDateTimeOffset():yyyy-MM-dd}")}");
                 }
             }
             if (c.Affinity.Count > 0)

@@ -61,12 +61,14 @@ public static class PublishCommands
         var order = new Option<string>("--order") { Description = "Order id", Required = true };
         var currency = new Option<string>("--currency") { Description = "ISO 4217 currency", DefaultValueFactory = _ => "EUR" };
         var lines = LinesOption();
-        var command = common.Command("purchase", "A purchase with line items", order, currency, lines);
+        var coupons = new Option<string[]>("--coupon") { Description = "A loyalty coupon code used at checkout (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var command = common.Command("purchase", "A purchase with line items", order, currency, lines, coupons);
         command.SetAction((parse, ct) => Send(parse, () =>
         {
             var e = common.Event(parse);
             e.Purchase = new Contracts.V1.Purchase { OrderId = parse.GetValue(order)!, Currency = parse.GetValue(currency)! };
             e.Purchase.Lines.AddRange(ParseLines(parse.GetValue(lines)!));
+            e.Purchase.CouponCodes.AddRange(parse.GetValue(coupons) ?? []);
             return e;
         }, ct));
         return command;

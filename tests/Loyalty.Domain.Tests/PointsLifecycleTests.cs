@@ -298,6 +298,40 @@ public sealed class PointsLifecycleTests
         Assert.Equal(customer.Now, customer.View().Rewards.Single().RevokedAt);
     }
 
+    [Fact]
+    public void A_coupon_used_at_checkout_is_marked_used_and_is_not_revoked_by_a_refund()
+    {
+        var program = RuleKit.Program(
+            """[{ "id": "big-baby-order", "when": ["purchase"], "if": { "orderValueAtLeast": 5000 }, "then": [{ "grantReward": "baby-5" }] }]""",
+            RuleKit.Catalogue);
+        var customer = new TestCustomer(program: program);
+        var coupon = Assert.Single(customer.Apply(Buy("o-1", Line("stroller", "baby", 1, 6000))).Rewards);
+
+        customer.Apply(Buy("o-2", Line("bib", "baby", 1, 100)) with { CouponCodes = [coupon.Code, "NOT-MINE"] });
+        Assert.Contains("used " + coupon.Code, customer.State.Interactions[^1].Summary);
+        Assert.Contains("coupon NOT-MINE is not one of this customer's", customer.State.Interactions[^1].Summary);
+        Assert.Equal(customer.Now, customer.State.Rewards.Single().UsedAt);
+
+        // Used once: a second use is noted, not applied.
+        customer.Apply(Buy("o-3", Line("bib", "baby", 1, 100)) with { CouponCodes = [coupon.Code] });
+        Assert.Contains($"coupon {coupon.Code} already used", customer.State.Interactions[^1].Summary);
+
+        // The refund of the order that earned it cannot revoke what was already used.
+        customer.Apply(Refund("o-1", Line("stroller", "baby", 1, 6000)));
+        Assert.Null(customer.State.Rewards.Single().RevokedAt);
+        Assert.DoesNotContain("revoked", customer.State.Interactions[^1].Summary);
+    }
+
+    [Fact]
+    public void Coupon_codes_are_validated()
+    {
+        var customer = new TestCustomer();
+        var tooMany = customer.Apply(Buy("o-1", Line("bib", "baby", 1, 100)) with { CouponCodes = [.. Enumerable.Range(0, 11).Select(i => $"C{i}")] });
+        Assert.Equal(("event.purchase.coupon_codes", EventOutcome.Rejected), (tooMany.ErrorField, tooMany.Outcome));
+        var empty = customer.Apply(Buy("o-1", Line("bib", "baby", 1, 100)) with { CouponCodes = [""] });
+        Assert.Equal("event.purchase.coupon_codes[0]", empty.ErrorField);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -56,7 +56,7 @@ public static class CustomerEngine
         var today = program.LocalDay(now);
         var outcome = e.Payload switch
         {
-            Purchase p => ApplyPurchase(state, p, StoredKey.Of(e.EventId), program, day, limits),
+            Purchase p => ApplyPurchase(state, p, StoredKey.Of(e.EventId), program, day, now, limits),
             Refund r => ApplyRefund(state, r),
             GameSession g => ApplyGameSession(state, g, program, day),
             MatchResult m => ApplyMatch(state, m, program),
@@ -164,7 +164,7 @@ public static class CustomerEngine
     private static long Earn(decimal basePoints, CustomerState state, ActiveProgram program) =>
         (long)decimal.Floor(basePoints * program.TierByName(state.Tier).EarnMultiplier);
 
-    private static Change ApplyPurchase(CustomerState state, Purchase p, string eventKey, ActiveProgram program, int day, EngineLimits limits)
+    private static Change ApplyPurchase(CustomerState state, Purchase p, string eventKey, ActiveProgram program, int day, DateTimeOffset now, EngineLimits limits)
     {
         var orderKey = StoredKey.Of(p.OrderId);
         if (state.Orders.Any(o => o.OrderId == orderKey))
@@ -256,8 +256,12 @@ public static class CustomerEngine
             state.Categories.RemoveAll(c => !keep.Contains(c));
         }
         var value_ = p.Lines.Sum(l => l.UnitPriceMinor * l.Quantity);
-        return Change.Earned(total, string.Create(CultureInfo.InvariantCulture,
-            $"purchase {p.OrderId}: {p.Lines.Count} lines, {Money(value_, program)} {p.Currency}"));
+        var text = string.Create(CultureInfo.InvariantCulture, $"purchase {p.OrderId}: {p.Lines.Count} lines, {Money(value_, program)} {p.Currency}");
+        foreach (var code in p.CouponCodes.Distinct(StringComparer.Ordinal))
+        {
+            text += UseCoupon(state, code, now);
+        }
+        return Change.Earned(total, text);
     }
 
     private static Change ApplyRefund(CustomerState state, Refund r)
@@ -424,6 +428,28 @@ public static class CustomerEngine
         state.Orders[index] = order with { Lines = lines };
     }
 
+    /// <summary>Marks a coupon the customer holds as used by a purchase. A code that is not theirs, or is expired, revoked
+    /// or already used, does not stop the purchase (it happened); the summary says why the coupon was not marked.</summary>
+    private static string UseCoupon(CustomerState state, string code, DateTimeOffset now)
+    {
+        var index = state.Rewards.FindLastIndex(r => r.Code == code && r.Kind == "coupon");
+        if (index < 0)
+        {
+            return $"; coupon {code} is not one of this customer's";
+        }
+        var coupon = state.Rewards[index];
+        var problem = coupon.UsedAt is not null ? "already used"
+            : coupon.RevokedAt is not null ? "revoked"
+            : coupon.ExpiresAt is { } expires && expires <= now ? "expired"
+            : null;
+        if (problem is not null)
+        {
+            return $"; coupon {code} {problem}";
+        }
+        state.Rewards[index] = coupon with { UsedAt = now };
+        return $"; used {code}";
+    }
+
     /// <summary>Coupons a purchase earned are revoked by a refund of that order when their rule's condition no longer
     /// holds for what is left of the order (all of it refunded, or the value or categories no longer enough).</summary>
     private static List<string> RevokeRewards(CustomerState state, Refund refund, ActiveProgram program, DateTimeOffset now)
@@ -448,7 +474,7 @@ public static class CustomerEngine
         for (var i = 0; i < state.Rewards.Count; i++)
         {
             var reward = state.Rewards[i];
-            if (reward.EventId != order.EventKey || reward.RevokedAt is not null || reward.Kind != "coupon")
+            if (reward.EventId != order.EventKey || reward.RevokedAt is not null || reward.UsedAt is not null || reward.Kind != "coupon")
             {
                 continue;
             }

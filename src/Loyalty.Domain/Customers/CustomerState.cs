@@ -389,6 +389,8 @@ public sealed record GrantedReward(
 {
     /// <summary>Set when a refund took away the condition the reward was granted for.</summary>
     [JsonPropertyName("revoked")] public DateTimeOffset? RevokedAt { get; init; }
+    /// <summary>Set when a purchase used the coupon; a used coupon is never revoked.</summary>
+    [JsonPropertyName("used")] public DateTimeOffset? UsedAt { get; init; }
 }
 
 public sealed record HeldPerk(

@@ -76,8 +76,21 @@ public static class EventValidator
         {
             return new FieldError("event.purchase.currency", $"'{Printable(p.Currency)}' is not the program's currency {program.Definition.Currency}");
         }
+        if (p.CouponCodes.Count > MaxCouponCodes)
+        {
+            return new FieldError("event.purchase.coupon_codes", $"at most {MaxCouponCodes} coupons per purchase, not {p.CouponCodes.Count}");
+        }
+        for (var i = 0; i < p.CouponCodes.Count; i++)
+        {
+            if (Id(p.CouponCodes[i], $"event.purchase.coupon_codes[{i}]") is { } codeError)
+            {
+                return codeError;
+            }
+        }
         return Lines(p.Lines, "event.purchase");
     }
+
+    public const int MaxCouponCodes = 10;
 
     private static FieldError? Lines(IReadOnlyList<LineItem> lines, string prefix)
     {

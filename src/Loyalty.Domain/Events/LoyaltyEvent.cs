@@ -38,6 +38,9 @@ public sealed record LineItem(string Sku, string Category, int Quantity, long Un
 
 public sealed record Purchase(string OrderId, string Currency, IReadOnlyList<LineItem> Lines) : EventPayload
 {
+    /// <summary>Loyalty coupons the customer used at checkout.</summary>
+    public IReadOnlyList<string> CouponCodes { get; init; } = [];
+
     [JsonIgnore]
     public override string Kind => "purchase";
 }

@@ -17,7 +17,7 @@ public static class ProtoMapping
         Source = e.Source,
         Payload = e.PayloadCase switch
         {
-            V1.Event.PayloadOneofCase.Purchase => new Purchase(e.Purchase.OrderId, e.Purchase.Currency, Lines(e.Purchase.Lines)),
+            V1.Event.PayloadOneofCase.Purchase => new Purchase(e.Purchase.OrderId, e.Purchase.Currency, Lines(e.Purchase.Lines)) { CouponCodes = [.. e.Purchase.CouponCodes] },
             V1.Event.PayloadOneofCase.Refund => new Refund(e.Refund.OrderId, Lines(e.Refund.Lines)),
             V1.Event.PayloadOneofCase.GameSession => new GameSession(e.GameSession.GameId, e.GameSession.DurationSeconds, e.GameSession.Difficulty, e.GameSession.Score),
             V1.Event.PayloadOneofCase.MatchResult => new MatchResult(e.MatchResult.GameId, e.MatchResult.MatchId, e.MatchResult.Rank, e.MatchResult.Participants),
@@ -232,6 +232,10 @@ public static class ProtoMapping
         if (g.RevokedAt is { } revoked)
         {
             grant.RevokedAt = Timestamp.FromDateTimeOffset(revoked);
+        }
+        if (g.UsedAt is { } used)
+        {
+            grant.UsedAt = Timestamp.FromDateTimeOffset(used);
         }
         return grant;
     }
