@@ -113,3 +113,46 @@ public sealed class LongLedgerTests(MemoryClusterFixture fixture)
         Assert.True(exported.RootElement.GetProperty("state").GetProperty("ledger").GetArrayLength() <= 2 * EngineLimits.Default.LedgerKept + 1000);
     }
 }
+
+/// <summary>A clock of its own: this test moves it through 27 years.</summary>
+public sealed class LongHistoryClusterFixture : ClusterFixtureBase
+{
+    protected override LoyaltyStorageOptions Storage => new() { Provider = "Memory" };
+}
+
+public sealed class LongHistoryTests(LongHistoryClusterFixture fixture) : IClassFixture<LongHistoryClusterFixture>
+{
+    [Fact]
+    public async Task A_customer_with_100000_ledger_entries_over_27_years_keeps_a_state_under_32_KB()
+    {
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        // Ten game sessions a day for 10,000 days.
+        for (var day = 0; day < 10_000; day++)
+        {
+            var now = fixture.Time.GetUtcNow();
+            await grain.Apply([.. Enumerable.Range(0, 10).Select(i => Game(id, $"d{day}-{i}", now.AddMinutes(-i), minutes: 1 + i % 3))]);
+            fixture.Time.Advance(TimeSpan.FromDays(1));
+        }
+
+        long expected = 100_000, sum = 0;
+        string? token = null;
+        do
+        {
+            var page = (await grain.ListLedger(1000, token))!;
+            foreach (var e in page.Entries)
+            {
+                Assert.Equal(expected--, e.Sequence);
+                sum += e.Total;
+            }
+            token = page.NextPageToken;
+        }
+        while (token.Length > 0);
+        Assert.Equal(0, expected);
+        Assert.Equal((await grain.Get())!.Summary.PointsAvailable, sum);
+
+        var state = System.Text.Json.JsonDocument.Parse((await grain.Export())!).RootElement.GetProperty("state").GetRawText();
+        var size = System.Text.Encoding.UTF8.GetByteCount(state);
+        Assert.True(size < 32 * 1024, $"state is {size} bytes");
+    }
+}
