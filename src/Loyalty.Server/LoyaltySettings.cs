@@ -87,6 +87,8 @@ public sealed class ApiSettings
 {
     public string Address { get; set; } = "127.0.0.1";
     public int Port { get; set; } = 5080;
+    /// <summary>Events in flight per PublishStream: read but not yet answered.</summary>
+    public int StreamMaxInFlight { get; set; } = 1000;
 }
 
 public sealed class ClusterSettings

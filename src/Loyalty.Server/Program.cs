@@ -38,6 +38,7 @@ builder.UseOrleans(silo =>
     silo.AddLoyalty(program, settings.Storage, settings.Limits.ToEngineLimits());
 });
 
+builder.Services.AddSingleton(settings);
 builder.Services.AddGrpc(grpc =>
 {
     grpc.MaxReceiveMessageSize = 16 * 1024 * 1024;

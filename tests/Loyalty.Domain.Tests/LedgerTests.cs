@@ -32,8 +32,11 @@ public sealed class LedgerTests
         var customer = new TestCustomer(program: Sample.Full);
         var result = customer.Apply(Support("k-1", Loyalty.Domain.Events.SupportStatus.Resolved, Loyalty.Domain.Events.SupportChannel.Human, satisfaction: 5));
         Assert.Equal(300, result.PointsDelta);
-        Assert.Equal([("", 100L), ("human-care-thanks", 200L)], customer.State.Ledger.Select(e => (e.RuleId, e.Points)));
+        Assert.Equal([("", 100L), ("human-care-thanks", 200L)], customer.State.Ledger.Where(e => e.Points != 0).Select(e => (e.RuleId, e.Points)));
         Assert.Equal(300, customer.State.Ledger[^1].BalanceAfter);
+        // The rewards the rules granted are notices in the same history (no points).
+        Assert.All(customer.State.Ledger.Where(e => e.Points == 0), e => Assert.Equal("reward", e.Kind));
+        Assert.Equal(result.Rewards.Select(r => r.Code), customer.State.Ledger.Where(e => e.Kind == "reward").Select(e => e.Note));
     }
 
     [Fact]

@@ -23,8 +23,11 @@ public sealed class OperationsTests
         Assert.Equal(100, customer.State.PointsAvailable);          // 600 - 500
         Assert.Equal(600, customer.State.PointsLifetime);           // spending does not lower lifetime
         Assert.StartsWith("SHIP-", result.Reward!.Code, StringComparison.Ordinal);
-        var spend = customer.State.Ledger[^1];
+        var spend = customer.State.Ledger[^2];
         Assert.Equal(("spend", -500L, 100L, "free-shipping"), (spend.Kind, spend.Points, spend.BalanceAfter, spend.Note));
+        // A notice of the reward follows, with its code (what a watcher is told).
+        var notice = customer.State.Ledger[^1];
+        Assert.Equal(("reward", 0L, "free-shipping", result.Reward.Code), (notice.Kind, notice.Points, notice.Ref, notice.Note));
         Assert.Equal(customer.State.PointsAvailable, customer.State.Ledger.Sum(e => e.Points));
     }
 

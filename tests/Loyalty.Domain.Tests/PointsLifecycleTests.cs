@@ -205,6 +205,31 @@ public sealed class PointsLifecycleTests
     }
 
     [Fact]
+    public void Notices_tell_of_points_entering_the_expiring_window_and_of_tier_changes()
+    {
+        var customer = new TestCustomer(program: With("""{ "expiry": { "policy": "rolling", "months": 2 } }"""));
+        customer.Earn(Game(600, 1));
+        var expires = new DateTimeOffset(2027, 1, 26, 0, 0, 0, TimeSpan.FromHours(1));   // end of 2027-01-25 in Berlin
+        Assert.Equal(expires.AddDays(-30), DueWork.NextDue(customer.State));
+
+        customer.Clock.SetUtcNow(expires.AddDays(-30).AddTicks(-1));
+        Assert.False(DueWork.Advance(customer.State, customer.Program, customer.Now));
+        customer.Clock.SetUtcNow(expires.AddDays(-30));
+        Assert.True(DueWork.Advance(customer.State, customer.Program, customer.Now));
+        var notice = customer.State.Ledger[^1];
+        Assert.Equal(("expiring", 0L, expires.AddDays(-30)), (notice.Kind, notice.Points, notice.At));
+        Assert.Equal(expires, DateTimeOffset.Parse(notice.Ref, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.StartsWith("10 points expire", notice.Note, StringComparison.Ordinal);
+        Assert.Equal(expires, DueWork.NextDue(customer.State));   // told once; next is the expiry itself
+
+        customer.Earn(Buy("o-1", Line("tv", "electronics", 1, 100_000)));   // Silver
+        var tier = customer.State.Ledger.Last(e => e.Kind == "tier");
+        Assert.Equal(("Silver", 0L), (tier.Ref, tier.Points));
+        Assert.Contains("Bronze → Silver", tier.Note);
+        AssertBooksBalance(customer.State);
+    }
+
+    [Fact]
     public void Points_without_an_expiry_policy_never_expire()
     {
         var customer = new TestCustomer();

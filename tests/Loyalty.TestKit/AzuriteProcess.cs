@@ -136,6 +136,7 @@ public sealed class AzuriteProcess : IAsyncDisposable
 internal static partial class NativeMethods
 {
     public const int SIGINT = 2;
+    public const int SIGTERM = 15;
 
     [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
     public static partial int kill(int pid, int sig);

@@ -142,6 +142,35 @@ public sealed class ServerProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>SIGTERM: the server shuts down gracefully (stops reading streams, answers what it read, deactivates).</summary>
+    public void Terminate()
+    {
+        if (!_process.HasExited)
+        {
+            _ = NativeMethods.kill(_process.Id, NativeMethods.SIGTERM);
+        }
+    }
+
+    /// <summary>Peak and current resident memory of the server process (bytes), from /proc.</summary>
+    public (long Peak, long Current) Memory()
+    {
+        long peak = 0, current = 0;
+        foreach (var line in File.ReadLines($"/proc/{_process.Id}/status"))
+        {
+            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+            {
+                peak = Kilobytes(line) * 1024;
+            }
+            else if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+            {
+                current = Kilobytes(line) * 1024;
+            }
+        }
+        return (peak, current);
+
+        static long Kilobytes(string line) => long.Parse(line.Split(':')[1].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     /// <summary>SIGKILL: no shutdown code runs, nothing is flushed.</summary>
     public async Task KillAsync()
     {

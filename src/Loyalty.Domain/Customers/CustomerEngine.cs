@@ -128,6 +128,15 @@ public static class CustomerEngine
         {
             summary += "; granted " + string.Join(", ", rules.Rewards.Select(r => r.Code));
         }
+        foreach (var reward in rules.Rewards)
+        {
+            PointsBook.Notice(state, "reward", eventKey, reward.RuleId, reward.RewardId, reward.Code, program.Version, now);
+        }
+        foreach (var perk in rules.Perks)
+        {
+            PointsBook.Notice(state, "perk", eventKey, perk.RuleId, perk.Name,
+                perk.UntilTicks is { } until ? $"until {new DateTimeOffset(until, TimeSpan.Zero):yyyy-MM-dd HH:mm} UTC" : "permanent", program.Version, now);
+        }
         if (revoked.Count > 0)
         {
             summary += "; revoked " + string.Join(", ", revoked);
@@ -138,7 +147,7 @@ public static class CustomerEngine
         }
         if (state.Tier != tierBefore)
         {
-            TierLifecycle.Record(state, tierBefore, state.Tier, now, eventKey, QualifyingPoints(state), "qualified");
+            TierLifecycle.Record(state, tierBefore, state.Tier, now, eventKey, QualifyingPoints(state), "qualified", program.Version);
             summary += $"; tier {tierBefore} → {state.Tier}";
         }
         if (summary.Length > MaxSummaryLength)

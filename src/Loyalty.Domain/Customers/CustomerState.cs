@@ -320,8 +320,9 @@ public sealed record CategorySpend(
     [property: JsonPropertyName("c")] string Category,
     [property: JsonPropertyName("v")] long ValueMinor);
 
-/// <summary>One change of a customer's points. Kinds: earn, reverse (refund), and, with the ledger work, pending,
-/// activate, spend, expire, adjust.</summary>
+/// <summary>One entry of a customer's history. Changes of points: earn, pending, activate, spend, expire, reverse,
+/// adjust. Notices (no points): reward (granted), perk (granted or extended), perk_expired, tier (changed), expiring
+/// (points expire within 30 days). The sequence is the customer's notification sequence (Customers.Watch).</summary>
 public sealed record LedgerEntry(
     [property: JsonPropertyName("s")] long Sequence,
     [property: JsonPropertyName("k")] string Kind,
@@ -337,6 +338,9 @@ public sealed record LedgerEntry(
     /// <summary>Change of pending points (<see cref="Points"/> is the change of available points): a "pending" entry
     /// adds here, an "activate" entry moves from here to available, a refund may take from either.</summary>
     [JsonPropertyName("pd")] public long PendingPoints { get; init; }
+    /// <summary>What a notice is about: the reward id (reward), perk name (perk, perk_expired), new tier (tier), expiry
+    /// instant (expiring).</summary>
+    [JsonPropertyName("ref")] public string Ref { get; init; } = "";
     /// <summary>The change of available + pending points.</summary>
     [JsonIgnore] public long Total => Points + PendingPoints;
 }
@@ -352,6 +356,8 @@ public sealed record PointsLot(
     [property: JsonPropertyName("o")] string OrderKey)
 {
     [JsonIgnore] public bool IsPending => PendingUntilTicks != 0;
+    /// <summary>An "expiring" notice was written for this lot.</summary>
+    [JsonPropertyName("w")] public bool Warned { get; init; }
 }
 
 /// <summary>A change of tier: when, why (the event and the qualifying points it reached).</summary>

@@ -17,9 +17,18 @@ public static class DueWork
             return false;
         }
         PointsBook.EnsureLots(state);
-        var changed = PointsBook.Advance(state, program, now);
+        var changed = PointsBook.WarnExpiring(state, program, now);
+        changed |= PointsBook.Advance(state, program, now);
         changed |= TierLifecycle.Advance(state, program, now);
         changed |= state.Holds.RemoveAll(h => h.UntilTicks <= now.UtcTicks) > 0;
+        // Perks that ran out go, with a notice.
+        foreach (var perk in state.Perks.Where(p => p.UntilTicks is { } until && until <= now.UtcTicks).OrderBy(p => p.UntilTicks).ToList())
+        {
+            state.Perks.Remove(perk);
+            PointsBook.Notice(state, "perk_expired", "", perk.RuleId, perk.Name, $"{perk.Name} ended", program.Version,
+                new DateTimeOffset(perk.UntilTicks!.Value, TimeSpan.Zero));
+            changed = true;
+        }
         return changed;
     }
 
@@ -38,6 +47,13 @@ public static class DueWork
         foreach (var hold in state.Holds)
         {
             next = Math.Min(next, hold.UntilTicks);
+        }
+        foreach (var perk in state.Perks)
+        {
+            if (perk.UntilTicks is { } until)
+            {
+                next = Math.Min(next, until);
+            }
         }
         return next == long.MaxValue ? null : new DateTimeOffset(next, TimeSpan.Zero);
     }
@@ -112,7 +128,7 @@ public static class TierLifecycle
             var target = tiers.Downgrade == TierDowngrade.ToQualifying
                 ? program.TierFor(qualifying).Name
                 : program.Tiers[rank - 1].Name;
-            Record(state, state.Tier, target, at, "", qualifying, "period ended without requalifying");
+            Record(state, state.Tier, target, at, "", qualifying, "period ended without requalifying", program.Version);
             state.Tier = target;
             StartPeriod(state, program, at, atBoundary: true);
         }
@@ -132,8 +148,10 @@ public static class TierLifecycle
         return profile.AccessibilityNeeds || profile.BirthYear > 0 && program.LocalDate(at).Year - profile.BirthYear >= tiers.CareAge;
     }
 
-    public static void Record(CustomerState state, string from, string to, DateTimeOffset at, string eventKey, long qualifying, string reason)
+    public static void Record(CustomerState state, string from, string to, DateTimeOffset at, string eventKey, long qualifying, string reason,
+        string programVersion)
     {
+        PointsBook.Notice(state, "tier", eventKey, "", to, $"{from} → {to}: {reason}", programVersion, at);
         state.TierHistory.Add(new TierChange(from, to, at, eventKey, qualifying) { Reason = reason });
         if (state.TierHistory.Count > HistoryKept)
         {

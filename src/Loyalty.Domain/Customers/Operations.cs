@@ -48,6 +48,7 @@ public static class CustomerOperations
         var granted = new GrantedReward(reward.Id, "", reward.Kind, code, reward.Description, reward.Coupon?.ValueMinor ?? 0,
             reward.Coupon?.Percent ?? 0, reward.Currency?.Amount ?? 0, now, expires, StoredKey.Of(key), program.Version);
         state.Rewards.Add(granted with { Description = "" });
+        PointsBook.Notice(state, "reward", StoredKey.Of(key), "", reward.Id, code, program.Version, now);
         if (state.Rewards.Count > limits.RewardsKept)
         {
             state.Rewards.RemoveRange(0, state.Rewards.Count - limits.RewardsKept);

@@ -123,8 +123,55 @@ public static class PointsBook
         return changed;
     }
 
-    /// <summary>The next instant a lot activates or expires (UTC ticks), if any.</summary>
-    public static long? NextDue(CustomerState state) => NextLotDue(state)?.Ticks;
+    /// <summary>The next instant a lot activates or expires, or enters the expiring-soon window (UTC ticks), if any.</summary>
+    public static long? NextDue(CustomerState state)
+    {
+        var next = NextLotDue(state)?.Ticks;
+        foreach (var lot in state.Lots)
+        {
+            if (!lot.IsPending && !lot.Warned && lot.ExpiresTicks != 0)
+            {
+                var warn = lot.ExpiresTicks - ExpiringNotice.Ticks;
+                next = next is null ? warn : Math.Min(next.Value, warn);
+            }
+        }
+        return next;
+    }
+
+    /// <summary>How long before their expiry points are announced as expiring (an "expiring" notice).</summary>
+    public static readonly TimeSpan ExpiringNotice = TimeSpan.FromDays(30);
+
+    /// <summary>Writes "expiring" notices for lots entering the notice window (one per expiry instant).</summary>
+    public static bool WarnExpiring(CustomerState state, ActiveProgram program, DateTimeOffset now)
+    {
+        var changed = false;
+        var due = state.Lots.Where(l => !l.IsPending && !l.Warned && l.ExpiresTicks != 0 && l.ExpiresTicks - ExpiringNotice.Ticks <= now.UtcTicks)
+            .GroupBy(l => l.ExpiresTicks).OrderBy(g => g.Key).ToList();
+        foreach (var group in due)
+        {
+            var at = new DateTimeOffset(group.Key, TimeSpan.Zero);
+            var points = group.Sum(l => l.Points);
+            if (group.Key > now.UtcTicks)
+            {
+                Notice(state, "expiring", "", "", at.ToString("O", System.Globalization.CultureInfo.InvariantCulture),
+                    $"{points} points expire at {at:yyyy-MM-dd HH:mm} UTC", program.Version, new DateTimeOffset(Math.Max(group.Key - ExpiringNotice.Ticks, 0), TimeSpan.Zero));
+            }
+            for (var i = 0; i < state.Lots.Count; i++)
+            {
+                if (state.Lots[i].ExpiresTicks == group.Key && !state.Lots[i].IsPending)
+                {
+                    state.Lots[i] = state.Lots[i] with { Warned = true };
+                }
+            }
+            changed = true;
+        }
+        return changed;
+    }
+
+    /// <summary>A notice: an entry that changes no points (a reward, a perk, a tier change, points expiring soon).</summary>
+    public static void Notice(CustomerState state, string kind, string eventKey, string ruleId, string reference, string note, string programVersion, DateTimeOffset at) =>
+        state.Ledger.Add(new LedgerEntry(++state.LedgerSeq, kind, 0, state.PointsAvailable + state.PointsPending, eventKey, ruleId,
+            programVersion, at) { Note = note, Ref = reference });
 
     /// <summary>Spendable points expiring within <paramref name="horizon"/> of now, by expiry instant (earliest first).</summary>
     public static IReadOnlyList<ExpiringPoints> ExpiringWithin(CustomerState state, DateTimeOffset now, TimeSpan horizon)

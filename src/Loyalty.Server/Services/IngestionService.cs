@@ -1,4 +1,5 @@
 using Grpc.Core;
+using Loyalty.Domain.Customers;
 using Loyalty.Domain.Events;
 using Loyalty.Grains;
 using V1 = Loyalty.Contracts.V1;
@@ -6,7 +7,8 @@ using V1 = Loyalty.Contracts.V1;
 namespace Loyalty.Server.Services;
 
 /// <summary>Validates, groups by customer (keeping order), makes one grain call per customer, answers in request order.</summary>
-public sealed class IngestionService(IGrainFactory grains, IProgramCatalog programs, EngineClock clock) : V1.Ingestion.IngestionBase
+public sealed class IngestionService(IGrainFactory grains, IProgramCatalog programs, EngineClock clock, LoyaltySettings settings,
+    IHostApplicationLifetime lifetime, ILogger<IngestionService> logger) : V1.Ingestion.IngestionBase
 {
     public const int MaxBatch = 1000;
 
@@ -63,4 +65,83 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         }));
         return new V1.PublishBatchResponse { Results = { results } };
     }
+
+    public override async Task PublishStream(IAsyncStreamReader<V1.PublishRequest> requestStream, IServerStreamWriter<V1.PublishResult> responseStream,
+        ServerCallContext context)
+    {
+        // A slot is taken before reading an event and given back when its result has been written: with all slots
+        // taken the server stops reading, and HTTP/2 flow control holds the client back. Memory stays bounded by
+        // the slots however fast the client writes or however slowly it reads.
+        using var slots = new SemaphoreSlim(Math.Max(1, settings.Api.StreamMaxInFlight));
+        var answers = System.Threading.Channels.Channel.CreateUnbounded<Task<V1.PublishResult>>(
+            new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var lanes = new StreamLanes(grains);
+        var writer = WriteInOrderAsync(answers.Reader, responseStream, slots, context.CancellationToken);
+
+        // Stop reading when the client goes away or the server shuts down; events already read are still answered.
+        using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        var read = 0;
+        try
+        {
+            while (true)
+            {
+                await slots.WaitAsync(stopReading.Token);
+                if (!await requestStream.MoveNext(stopReading.Token))
+                {
+                    slots.Release();
+                    break;
+                }
+                read++;
+                answers.Writer.TryWrite(Accept(requestStream.Current, lanes));
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException || stopReading.IsCancellationRequested)
+        {
+            logger.LogInformation("PublishStream stopped reading after {Events} events ({Why})", read,
+                context.CancellationToken.IsCancellationRequested ? "client cancelled" : "server shutting down");
+        }
+        finally
+        {
+            answers.Writer.Complete();
+        }
+        // Every event read gets its result (written if the client is still there) before the call ends.
+        await writer;
+    }
+
+    private Task<V1.PublishResult> Accept(V1.PublishRequest request, StreamLanes lanes)
+    {
+        if (request.Event is null)
+        {
+            return Task.FromResult(ProtoMapping.Rejected("", new FieldError("event", "is required")));
+        }
+        var e = ProtoMapping.ToDomain(request.Event);
+        if (EventValidator.Validate(e, programs.Current, clock.GetUtcNow()) is { } error)
+        {
+            return Task.FromResult(ProtoMapping.Rejected(e.EventId, error));
+        }
+        return lanes.Submit(e);
+    }
+
+    private static async Task WriteInOrderAsync(System.Threading.Channels.ChannelReader<Task<V1.PublishResult>> answers,
+        IServerStreamWriter<V1.PublishResult> responses, SemaphoreSlim slots, CancellationToken clientGone)
+    {
+        var writing = true;
+        await foreach (var answer in answers.ReadAllAsync(CancellationToken.None))
+        {
+            var result = await answer;
+            if (writing && !clientGone.IsCancellationRequested)
+            {
+                try
+                {
+                    await responses.WriteAsync(result, clientGone);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or IOException)
+                {
+                    writing = false; // the client is gone: keep draining, so no work is left behind
+                }
+            }
+            slots.Release();
+        }
+    }
 }
+

@@ -94,6 +94,13 @@ public static class ProtoMapping
         return result;
     }
 
+    public static V1.PublishResult NotApplied(string eventId, string why) => new()
+    {
+        EventId = eventId,
+        Outcome = V1.Outcome.NotApplied,
+        Error = why,
+    };
+
     public static V1.PublishResult Rejected(string eventId, FieldError error) => new()
     {
         EventId = eventId,
