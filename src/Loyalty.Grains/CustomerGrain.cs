@@ -41,6 +41,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private readonly List<(long From, long To)> _lost = [];  // versions dropped by a failed write: (From, To]
     // Due work (activation, expiry, tier period ends) runs on a TimeProvider timer, so an injected clock drives it.
     private ITimer? _dueTimer;
+    private readonly CustomerWatchers _watchers = new();
     private long _dueTimerAt;
     private static readonly TimeSpan MaxTimerDelay = TimeSpan.FromHours(1);
     private const int EventsPerChunk = 64;
@@ -110,6 +111,47 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             await this.UnregisterReminder(reminder);
         }
     }
+
+    public async Task<LedgerEntry[]> Watch(ICustomerWatcher watcher, long since, int max)
+    {
+        _watchers.Renew(watcher, _durable.LedgerSeq);
+        var size = Math.Clamp(max, 1, 1000);
+        var state = _durable;
+        if (since >= state.LedgerSeq)
+        {
+            return [];
+        }
+        // Oldest first: the archive below the state's tail, then the tail.
+        var oldestInState = state.Ledger.Count > 0 ? state.Ledger[0].Sequence : state.LedgerSeq + 1;
+        var result = new List<LedgerEntry>(size);
+        if (since + 1 < oldestInState)
+        {
+            // The archive pages newest first below a sequence: read the window (since, since + size] from its top.
+            var top = Math.Min(oldestInState, since + size + 1);
+            var page = await _archive.ReadAsync(state.CustomerId, top, (int)(top - since - 1));
+            result.AddRange(page.Where(e => e.Sequence > since).OrderBy(e => e.Sequence));
+        }
+        foreach (var entry in state.Ledger)
+        {
+            if (result.Count >= size)
+            {
+                break;
+            }
+            if (entry.Sequence > since && (result.Count == 0 || entry.Sequence > result[^1].Sequence))
+            {
+                result.Add(entry);
+            }
+        }
+        return [.. result];
+    }
+
+    public Task Unwatch(ICustomerWatcher watcher)
+    {
+        _watchers.Remove(watcher);
+        return Task.CompletedTask;
+    }
+
+    public Task<string> Location() => Task.FromResult(RuntimeIdentity);
 
     public async Task CatchUp()
     {
@@ -455,6 +497,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             _state.State = snapshot;
             await _state.WriteStateAsync();
             _durable = snapshot;
+            _watchers.Tell(snapshot.CustomerId, snapshot);
             _written = version;
             _eventsSinceWrite -= events;
             LoyaltyMetrics.RecordWrite(events, Stopwatch.GetElapsedTime(started));

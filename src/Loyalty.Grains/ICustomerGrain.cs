@@ -1,3 +1,4 @@
+using Orleans.Concurrency;
 using Loyalty.Domain.Customers;
 using Loyalty.Domain.Events;
 
@@ -9,6 +10,16 @@ public interface ICustomerGrain : IGrainWithStringKey
     /// <summary>Applies events in order. Returns one result per event after the storage write that holds
     /// every applied event has completed; throws <see cref="EventsNotCommittedException"/> if that write failed.</summary>
     Task<EventResult[]> Apply(LoyaltyEvent[] events);
+
+    /// <summary>Subscribes (or renews) a watcher and returns the stored history entries after <paramref name="since"/>
+    /// (at most <paramref name="max"/>, oldest first). New entries are pushed to the watcher after each write; a watcher
+    /// not renewed within <see cref="CustomerWatchers.Lease"/> is dropped.</summary>
+    Task<LedgerEntry[]> Watch(ICustomerWatcher watcher, long since, int max);
+
+    Task Unwatch(ICustomerWatcher watcher);
+
+    /// <summary>The silo this customer is active on (operators, tests).</summary>
+    Task<string> Location();
 
     /// <summary>Does the work that fell due (pending points activate, points expire, holds lapse, tier periods end) and
     /// stores it. Called by the customer's own due-work timer; harmless at any time.</summary>
@@ -60,4 +71,11 @@ public sealed class EventsNotCommittedException : Exception
     public EventsNotCommittedException() { }
     public EventsNotCommittedException(string message) : base(message) { }
     public EventsNotCommittedException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>Receives a customer's new history entries (points changes and notices) as they are stored.</summary>
+public interface ICustomerWatcher : IGrainObserver
+{
+    [OneWay]
+    Task OnEntries(string customerId, LedgerEntry[] entries);
 }

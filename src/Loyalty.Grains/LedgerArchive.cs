@@ -50,6 +50,7 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
                 ["At"] = e.At,
                 ["Pending"] = e.PendingPoints,
                 ["Note"] = e.Note,
+                ["Ref"] = e.Ref,
             })).ToList();
             await _table.SubmitTransactionAsync(actions, cancellationToken);
         }
@@ -86,6 +87,7 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
             {
                 PendingPoints = row.GetInt64("Pending") ?? 0,
                 Note = row.GetString("Note") ?? "",
+                Ref = row.GetString("Ref") ?? "",
             });
             if (result.Count == count)
             {

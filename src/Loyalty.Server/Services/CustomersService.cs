@@ -5,8 +5,114 @@ using V1 = Loyalty.Contracts.V1;
 
 namespace Loyalty.Server.Services;
 
-public sealed class CustomersService(IGrainFactory grains, IProgramCatalog programs) : V1.Customers.CustomersBase
+public sealed class CustomersService(IGrainFactory grains, IProgramCatalog programs, ILogger<CustomersService> logger) : V1.Customers.CustomersBase
 {
+    /// <summary>How often a watch renews its subscription and re-reads stored history (which also fills any gap).</summary>
+    private static readonly TimeSpan WatchRenewal = TimeSpan.FromSeconds(30);
+    private const int WatchPage = 500;
+
+    public override async Task Watch(V1.WatchRequest request, IServerStreamWriter<V1.LedgerEntry> responseStream, ServerCallContext context)
+    {
+        CheckCustomerId(request.CustomerId);
+        if (request.Since < 0)
+        {
+            throw RpcErrors.InvalidArgument("since", "must be 0 or more");
+        }
+        var ct = context.CancellationToken;
+        var grain = grains.GetGrain<ICustomerGrain>(request.CustomerId);
+        // Live pushes wait here; if a watcher reads too slowly the oldest are dropped and refilled from history.
+        var inbox = System.Threading.Channels.Channel.CreateBounded<LedgerEntry[]>(
+            new System.Threading.Channels.BoundedChannelOptions(256) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropOldest });
+        var reference = grains.CreateObjectReference<ICustomerWatcher>(new ChannelWatcher(inbox.Writer));
+        var last = request.Since;
+
+        async Task Send(LedgerEntry entry)
+        {
+            await responseStream.WriteAsync(ProtoMapping.ToProto(entry), ct);
+            last = entry.Sequence;
+        }
+
+        async Task FromHistory()
+        {
+            while (true)
+            {
+                var page = await grain.Watch(reference, last, WatchPage);
+                foreach (var entry in page.Where(e => e.Sequence > last))
+                {
+                    await Send(entry);
+                }
+                if (page.Length < WatchPage)
+                {
+                    return;
+                }
+            }
+        }
+
+        try
+        {
+            await FromHistory();
+            using var renewal = new PeriodicTimer(WatchRenewal);
+            var renew = renewal.WaitForNextTickAsync(ct).AsTask();
+            var arrived = inbox.Reader.WaitToReadAsync(ct).AsTask();
+            while (!ct.IsCancellationRequested)
+            {
+                if (await Task.WhenAny(arrived, renew) == renew)
+                {
+                    await renew;
+                    await FromHistory();
+                    renew = renewal.WaitForNextTickAsync(ct).AsTask();
+                    continue;
+                }
+                await arrived;
+                while (inbox.Reader.TryRead(out var entries))
+                {
+                    foreach (var entry in entries)
+                    {
+                        if (entry.Sequence <= last)
+                        {
+                            continue;
+                        }
+                        if (entry.Sequence > last + 1)
+                        {
+                            await FromHistory();   // a gap (a dropped push, a reactivation): stored history fills it
+                            if (entry.Sequence <= last)
+                            {
+                                continue;
+                            }
+                        }
+                        await Send(entry);
+                    }
+                }
+                arrived = inbox.Reader.WaitToReadAsync(ct).AsTask();
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The watcher went away.
+        }
+        finally
+        {
+            try
+            {
+                await grain.Unwatch(reference);
+            }
+            catch (Exception ex)
+            {
+                logger.LogDebug(ex, "Unwatch for customer {CustomerId} failed; the lease runs out", request.CustomerId);
+            }
+            grains.DeleteObjectReference<ICustomerWatcher>(reference);
+        }
+    }
+
+    private sealed class ChannelWatcher(System.Threading.Channels.ChannelWriter<LedgerEntry[]> inbox) : ICustomerWatcher
+    {
+        public Task OnEntries(string customerId, LedgerEntry[] entries)
+        {
+            inbox.TryWrite(entries);
+            return Task.CompletedTask;
+        }
+    }
+
     public override async Task<V1.RedeemResponse> Redeem(V1.RedeemRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
@@ -177,12 +283,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         var response = new V1.ListLedgerResponse { NextPageToken = page.NextPageToken };
         foreach (var e in page.Entries)
         {
-            response.Entries.Add(new V1.LedgerEntry
-            {
-                Sequence = e.Sequence, Kind = e.Kind, Points = e.Points, BalanceAfter = e.BalanceAfter, EventId = e.EventKey,
-                RuleId = e.RuleId, ProgramVersion = e.ProgramVersion, At = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(e.At), Note = e.Note,
-                PendingPoints = e.PendingPoints,
-            });
+            response.Entries.Add(ProtoMapping.ToProto(e));
         }
         return response;
     }

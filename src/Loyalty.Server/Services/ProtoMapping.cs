@@ -94,6 +94,21 @@ public static class ProtoMapping
         return result;
     }
 
+    public static V1.LedgerEntry ToProto(LedgerEntry e) => new()
+    {
+        Sequence = e.Sequence,
+        Kind = e.Kind,
+        Points = e.Points,
+        PendingPoints = e.PendingPoints,
+        BalanceAfter = e.BalanceAfter,
+        EventId = e.EventKey,
+        RuleId = e.RuleId,
+        ProgramVersion = e.ProgramVersion,
+        At = Timestamp.FromDateTimeOffset(e.At),
+        Note = e.Note,
+        Ref = e.Ref,
+    };
+
     public static V1.PublishResult NotApplied(string eventId, string why) => new()
     {
         EventId = eventId,
