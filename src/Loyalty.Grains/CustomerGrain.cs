@@ -42,6 +42,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     // Due work (activation, expiry, tier period ends) runs on a TimeProvider timer, so an injected clock drives it.
     private ITimer? _dueTimer;
     private readonly CustomerWatchers _watchers = new();
+    private long _rewardsToldThrough = -1;
+    private long _durableSeqAtActivation;   // ledger sequence through which granted rewards went to the feed
     private long _dueTimerAt;
     private static readonly TimeSpan MaxTimerDelay = TimeSpan.FromHours(1);
     private const int EventsPerChunk = 64;
@@ -69,6 +71,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     {
         _durable = _state.State;
         _live = _durable.Snapshot();
+        _durableSeqAtActivation = _durable.LedgerSeq;
         // Catch up at once on what fell due while the customer was not active.
         ScheduleDueWork();
         return Task.CompletedTask;
@@ -109,6 +112,36 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         if (DueWork.NextDue(_live) is null && await this.GetReminder(DueReminder) is { } reminder)
         {
             await this.UnregisterReminder(reminder);
+        }
+    }
+
+    /// <summary>Sends the rewards stored by the last write to the program-wide feed (fire and forget: the feed is live
+    /// and at most once).</summary>
+    private void PublishRewards(CustomerState stored, long toldThrough)
+    {
+        _rewardsToldThrough = stored.LedgerSeq;
+        if (toldThrough < 0)
+        {
+            toldThrough = _durableSeqAtActivation;
+        }
+        List<RewardNotice>? notices = null;
+        foreach (var entry in stored.Ledger)
+        {
+            if (entry.Sequence > toldThrough && entry.Kind == "reward" && stored.Rewards.FindLast(r => r.Code == entry.Note) is { } reward)
+            {
+                (notices ??= []).Add(new RewardNotice(stored.CustomerId, reward));
+            }
+        }
+        if (notices is not null)
+        {
+            try
+            {
+                _ = GrainFactory.GetGrain<IRewardFeedGrain>(RewardFeed.PartitionOf(stored.CustomerId)).Publish([.. notices]);
+            }
+            catch (Exception ex)
+            {
+                _logger.LogDebug(ex, "Reward feed publish failed for customer {CustomerId}", stored.CustomerId);
+            }
         }
     }
 
@@ -496,8 +529,10 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             }
             _state.State = snapshot;
             await _state.WriteStateAsync();
+            var toldThrough = _rewardsToldThrough;
             _durable = snapshot;
             _watchers.Tell(snapshot.CustomerId, snapshot);
+            PublishRewards(snapshot, toldThrough);
             _written = version;
             _eventsSinceWrite -= events;
             LoyaltyMetrics.RecordWrite(events, Stopwatch.GetElapsedTime(started));

@@ -73,3 +73,38 @@ public sealed class WatchEndToEndTests(ServerFixture fixture)
         Assert.Contains("since", negative.Status.Detail);
     }
 }
+
+[Collection(ServerCollection.Name)]
+public sealed class WatchRewardsEndToEndTests(ServerFixture fixture)
+{
+    [Fact]
+    public async Task The_reward_feed_shows_rewards_granted_to_any_customer_filtered_by_kind()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var feed = fixture.Server.Programs.WatchRewards(new WatchRewardsRequest { Kinds = { "coupon" } }, cancellationToken: cts.Token);
+        await Task.Delay(500);   // the subscription reaches every partition
+
+        var customers = Enumerable.Range(0, 5).Select(_ => NewCustomer()).ToList();
+        var codes = new HashSet<string>();
+        foreach (var customer in customers)
+        {
+            var result = await fixture.Server.Ingestion.PublishAsync(new PublishRequest { Event = Support(customer, SupportStatus.Resolved, SupportChannel.Human, satisfaction: 5) });
+            codes.UnionWith(result.Rewards.Where(r => r.Kind == "coupon").Select(r => r.Code));
+        }
+        Assert.Equal(5, codes.Count);
+
+        var seen = new Dictionary<string, string>();
+        while (seen.Count < codes.Count && await feed.ResponseStream.MoveNext(cts.Token))
+        {
+            var n = feed.ResponseStream.Current;
+            Assert.Equal("coupon", n.Reward.Kind);
+            if (codes.Contains(n.Reward.Code))
+            {
+                seen[n.Reward.Code] = n.CustomerId;
+                Assert.False(string.IsNullOrEmpty(n.Reward.Description));
+            }
+        }
+        Assert.Equal(codes.Order(), seen.Keys.Order());
+        Assert.Equal(customers.Order(), seen.Values.Order());
+    }
+}

@@ -11,6 +11,74 @@ namespace Loyalty.Server.Services;
 /// <summary>The program lifecycle: validate, publish (optimistic concurrency), versions, simulate.</summary>
 public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalog, EngineClock clock, ILogger<ProgramsService> logger) : V1.Programs.ProgramsBase
 {
+    public override async Task WatchRewards(V1.WatchRewardsRequest request, IServerStreamWriter<V1.RewardNotification> responseStream, ServerCallContext context)
+    {
+        var ct = context.CancellationToken;
+        var rewardIds = request.RewardIds.ToHashSet(StringComparer.Ordinal);
+        var kinds = request.Kinds.ToHashSet(StringComparer.Ordinal);
+        var inbox = System.Threading.Channels.Channel.CreateBounded<RewardNotice[]>(
+            new System.Threading.Channels.BoundedChannelOptions(1024) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropOldest });
+        var reference = grains.CreateObjectReference<IRewardWatcher>(new ChannelRewardWatcher(inbox.Writer));
+        var feeds = Enumerable.Range(0, RewardFeed.Partitions).Select(p => grains.GetGrain<IRewardFeedGrain>(p)).ToList();
+        try
+        {
+            await Task.WhenAll(feeds.Select(f => f.Subscribe(reference)));
+            using var renewal = new PeriodicTimer(TimeSpan.FromSeconds(30));
+            var renew = renewal.WaitForNextTickAsync(ct).AsTask();
+            var arrived = inbox.Reader.WaitToReadAsync(ct).AsTask();
+            while (!ct.IsCancellationRequested)
+            {
+                if (await Task.WhenAny(arrived, renew) == renew)
+                {
+                    await renew;
+                    await Task.WhenAll(feeds.Select(f => f.Subscribe(reference)));
+                    renew = renewal.WaitForNextTickAsync(ct).AsTask();
+                    continue;
+                }
+                await arrived;
+                while (inbox.Reader.TryRead(out var notices))
+                {
+                    foreach (var notice in notices)
+                    {
+                        if ((rewardIds.Count == 0 || rewardIds.Contains(notice.Reward.RewardId)) && (kinds.Count == 0 || kinds.Contains(notice.Reward.Kind)))
+                        {
+                            var reward = notice.Reward.Description.Length == 0 && catalog.Current.Rewards.TryGetValue(notice.Reward.RewardId, out var d)
+                                ? notice.Reward with { Description = d.Description }
+                                : notice.Reward;
+                            await responseStream.WriteAsync(new V1.RewardNotification { CustomerId = notice.CustomerId, Reward = ProtoMapping.ToProto(reward) }, ct);
+                        }
+                    }
+                }
+                arrived = inbox.Reader.WaitToReadAsync(ct).AsTask();
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The watcher went away.
+        }
+        finally
+        {
+            try
+            {
+                await Task.WhenAll(feeds.Select(f => f.Unsubscribe(reference)));
+            }
+            catch (Exception ex)
+            {
+                logger.LogDebug(ex, "Unsubscribing a reward watcher failed; its lease runs out");
+            }
+            grains.DeleteObjectReference<IRewardWatcher>(reference);
+        }
+    }
+
+    private sealed class ChannelRewardWatcher(System.Threading.Channels.ChannelWriter<RewardNotice[]> inbox) : IRewardWatcher
+    {
+        public Task OnRewards(RewardNotice[] notices)
+        {
+            inbox.TryWrite(notices);
+            return Task.CompletedTask;
+        }
+    }
+
     private IProgramGrain History => grains.GetGrain<IProgramGrain>(ProgramGrain.Key);
 
     public override async Task<V1.LoyaltyProgram> GetProgram(V1.GetProgramRequest request, ServerCallContext context)

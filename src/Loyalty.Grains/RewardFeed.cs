@@ -1,0 +1,84 @@
+using Loyalty.Domain.Customers;
+using Orleans.Concurrency;
+
+namespace Loyalty.Grains;
+
+/// <summary>A reward granted to a customer, for the program-wide feed.</summary>
+[GenerateSerializer]
+public sealed record RewardNotice([property: Id(0)] string CustomerId, [property: Id(1)] GrantedReward Reward);
+
+public interface IRewardWatcher : IGrainObserver
+{
+    [OneWay]
+    Task OnRewards(RewardNotice[] notices);
+}
+
+/// <summary>One of <see cref="RewardFeed.Partitions"/> partitions of the program-wide reward feed (customers are spread
+/// over them by id): customer grains publish after a stored write, watchers subscribe to every partition.</summary>
+public interface IRewardFeedGrain : IGrainWithIntegerKey
+{
+    [OneWay]
+    Task Publish(RewardNotice[] notices);
+
+    /// <summary>Subscribes or renews (a lease of <see cref="RewardFeed.Lease"/>).</summary>
+    Task Subscribe(IRewardWatcher watcher);
+
+    Task Unsubscribe(IRewardWatcher watcher);
+}
+
+public static class RewardFeed
+{
+    public const int Partitions = 16;
+    public static readonly TimeSpan Lease = TimeSpan.FromMinutes(2);
+
+    public static int PartitionOf(string customerId)
+    {
+        // Stable across processes (string.GetHashCode is randomized per process).
+        var hash = 2166136261u;
+        foreach (var c in customerId)
+        {
+            hash = (hash ^ c) * 16777619u;
+        }
+        return (int)(hash % Partitions);
+    }
+}
+
+[Reentrant]
+public sealed class RewardFeedGrain : Grain, IRewardFeedGrain
+{
+    private readonly Dictionary<IRewardWatcher, DateTime> _watchers = [];
+
+    public Task Publish(RewardNotice[] notices)
+    {
+        var now = DateTime.UtcNow;
+        foreach (var (watcher, until) in _watchers.ToList())
+        {
+            if (until < now)
+            {
+                _watchers.Remove(watcher);
+                continue;
+            }
+            try
+            {
+                _ = watcher.OnRewards(notices);
+            }
+            catch (Exception)
+            {
+                _watchers.Remove(watcher);
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task Subscribe(IRewardWatcher watcher)
+    {
+        _watchers[watcher] = DateTime.UtcNow + RewardFeed.Lease;
+        return Task.CompletedTask;
+    }
+
+    public Task Unsubscribe(IRewardWatcher watcher)
+    {
+        _watchers.Remove(watcher);
+        return Task.CompletedTask;
+    }
+}
