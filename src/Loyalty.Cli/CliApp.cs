@@ -30,6 +30,8 @@ public static class CliApp
         root.Subcommands.Add(PublishCommands.Build());
         root.Subcommands.Add(CustomerCommands());
         root.Subcommands.Add(ProgramCommands());
+        root.Subcommands.Add(StreamCommands.Watch());
+        root.Subcommands.Add(StreamCommands.Stream());
         return root;
     }
 

@@ -91,3 +91,43 @@ public sealed class CliTests(ServerFixture fixture)
         Assert.Contains("ACME Rewards", program.Out, StringComparison.Ordinal);
     }
 }
+
+[Collection(ServerCollection.Name)]
+public sealed class CliStreamTests(ServerFixture fixture)
+{
+    private Task<(int Exit, string Out, string Err)> Loyalty(params string[] args) => CliRunner.RunAsync(fixture.Server.Address, args);
+
+    [Fact]
+    public async Task Stream_replays_a_file_of_events_with_a_summary_and_watch_prints_the_history()
+    {
+        var id = NewCustomer();
+        var path = Path.Combine(Path.GetTempPath(), $"loyalty-events-{Guid.NewGuid():N}.jsonl");
+        var lines = Enumerable.Range(0, 200).Select(i => Google.Protobuf.JsonFormatter.Default.Format(Game(id, 1 + i % 3, 1, $"s-{i}"))).ToList();
+        var bad = Game(id, 1, 1, "s-bad");
+        bad.GameSession.Difficulty = 0;
+        lines.Insert(100, Google.Protobuf.JsonFormatter.Default.Format(bad));
+        await File.WriteAllLinesAsync(path, lines);
+        try
+        {
+            var stream = await Loyalty("stream", path);
+            Assert.True(stream.Exit == 0, stream.Out + stream.Err);
+            // 200 games of 1..3 minutes: 67 x 1 + 67 x 2 + 66 x 3 = 399 points.
+            Assert.Contains("201 events", stream.Out, StringComparison.Ordinal);
+            Assert.Contains("200 applied, 0 duplicate, 1 rejected, 0 not applied; +399 points", stream.Out, StringComparison.Ordinal);
+            Assert.Contains("s-bad: Rejected event.game_session.difficulty", stream.Out, StringComparison.Ordinal);
+
+            var again = await Loyalty("stream", path);
+            Assert.Contains("0 applied, 200 duplicate, 1 rejected", again.Out, StringComparison.Ordinal);
+
+            var watch = await Loyalty("watch", id, "--since", "198", "--count", "2");
+            Assert.True(watch.Exit == 0, watch.Err);
+            Assert.Contains("#199", watch.Out, StringComparison.Ordinal);
+            Assert.Contains("#200", watch.Out, StringComparison.Ordinal);
+            Assert.DoesNotContain("#198", watch.Out, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
