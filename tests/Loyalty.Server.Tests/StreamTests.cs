@@ -238,3 +238,95 @@ public sealed class StreamTests(StreamFixture fixture, ITestOutputHelper output)
         }
     }
 }
+
+/// <summary>A server on a real Azurite that a test stops mid-stream and starts again.</summary>
+public sealed class StreamShutdownTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private AzuriteProcess _azurite = null!;
+
+    public async Task InitializeAsync() => _azurite = await AzuriteProcess.StartAsync();
+
+    public async Task DisposeAsync() => await _azurite.DisposeAsync();
+
+    [Fact]
+    public async Task A_server_shutting_down_mid_stream_answers_every_event_it_read_and_a_resend_applies_each_exactly_once()
+    {
+        var prefix = "t" + Guid.NewGuid().ToString("N")[..6] + "-";
+        var all = Enumerable.Range(0, 4_000).Select(i => Game(prefix + (i % 50), 1 + i % 3, 1, $"{prefix}e{i}")).ToList();
+        var expected = all.GroupBy(e => e.CustomerId).ToDictionary(g => g.Key, g => g.Sum(e => (long)(e.GameSession.DurationSeconds / 60)));
+        var acknowledged = new HashSet<string>();
+        var outcomes = new Dictionary<Outcome, int>();
+
+        await using (var server = await ServerProcess.StartAsync(_azurite.ConnectionString))
+        {
+            using var call = server.Ingestion.PublishStream();
+            var writing = Task.Run(async () =>
+            {
+                try
+                {
+                    foreach (var e in all)
+                    {
+                        await call.RequestStream.WriteAsync(new PublishRequest { Event = e });
+                    }
+                    await call.RequestStream.CompleteAsync();
+                }
+                catch (Exception ex) when (ex is RpcException or InvalidOperationException or IOException)
+                {
+                    // the server went away
+                }
+            });
+            var received = 0;
+            try
+            {
+                await foreach (var r in call.ResponseStream.ReadAllAsync())
+                {
+                    Assert.Equal(all[received].EventId, r.EventId);   // in order, none skipped
+                    Assert.True(r.Outcome is Outcome.Applied or Outcome.NotApplied, $"{r.EventId}: {r.Outcome} {r.Error}");
+                    outcomes[r.Outcome] = outcomes.GetValueOrDefault(r.Outcome) + 1;
+                    if (r.Outcome == Outcome.Applied)
+                    {
+                        acknowledged.Add(r.EventId);
+                    }
+                    if (++received == 500)
+                    {
+                        server.Terminate();   // SIGTERM: graceful shutdown while events are in flight
+                    }
+                }
+            }
+            catch (RpcException e)
+            {
+                output.WriteLine($"stream ended with {e.StatusCode}");
+            }
+            await writing;
+            output.WriteLine($"before shutdown completed: {received} results ({string.Join(", ", outcomes.Select(kv => $"{kv.Key} {kv.Value}"))}); exit {await server.WaitForExitAsync(TimeSpan.FromSeconds(60))}");
+            Assert.True(received >= 500);
+        }
+
+        // A new server on the same storage; the client sends everything again.
+        await using var restarted = await ServerProcess.StartAsync(_azurite.ConnectionString);
+        using var again = restarted.Ingestion.PublishStream();
+        var sender = Task.Run(async () =>
+        {
+            foreach (var e in all)
+            {
+                await again.RequestStream.WriteAsync(new PublishRequest { Event = e });
+            }
+            await again.RequestStream.CompleteAsync();
+        });
+        await foreach (var r in again.ResponseStream.ReadAllAsync())
+        {
+            Assert.True(r.Outcome is Outcome.Applied or Outcome.Duplicate, $"{r.EventId}: {r.Outcome} {r.Error}");
+            if (acknowledged.Contains(r.EventId))
+            {
+                Assert.Equal(Outcome.Duplicate, r.Outcome);   // acknowledged before the shutdown: never applied twice
+            }
+        }
+        await sender;
+        foreach (var (customer, points) in expected)
+        {
+            var c = await restarted.Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = customer });
+            Assert.Equal(points, c.Summary.PointsAvailable);
+            Assert.Equal(80, c.EventsApplied);
+        }
+    }
+}
