@@ -30,7 +30,9 @@ public sealed class LedgerPagingTests(MemoryClusterFixture fixture)
         }
         while (token.Length > 0);
 
-        Assert.Equal(Enumerable.Range(1, 501).Reverse().Select(i => (long)i), entries.Select(e => e.Sequence));
+        // 501 earn entries, plus the notices of the tiers the customer reached, all of them, newest first.
+        Assert.Equal(Enumerable.Range(1, entries.Count).Reverse().Select(i => (long)i), entries.Select(e => e.Sequence));
+        Assert.Equal(501, entries.Count(e => e.Kind == "earn"));
         var view = (await grain.Get())!;
         Assert.Equal(view.Summary.PointsAvailable, entries.Sum(e => e.Points));
         Assert.Equal(view.Summary.PointsAvailable, entries[0].BalanceAfter);
@@ -89,7 +91,8 @@ public sealed class LongLedgerTests(MemoryClusterFixture fixture)
             await grain.Apply([.. Enumerable.Range(batch * 1000, 1000).Select(i => Game(id, $"e{i}", start.AddSeconds(i)))]);
         }
 
-        long expected = 100_000;
+        var first = (await grain.ListLedger(1, null))!.Entries[0].Sequence;   // 100,000 earn entries + tier notices
+        var expected = first;
         var seen = 0;
         long sum = 0;
         string? token = null;
@@ -100,12 +103,13 @@ public sealed class LongLedgerTests(MemoryClusterFixture fixture)
             {
                 Assert.Equal(expected--, e.Sequence);
                 sum += e.Points;
-                seen++;
+                seen += e.Kind == "earn" ? 1 : 0;
             }
             token = page.NextPageToken;
         }
         while (token.Length > 0);
 
+        Assert.Equal(0, expected);
         Assert.Equal(100_000, seen);
         var view = (await grain.Get())!;
         Assert.Equal(view.Summary.PointsAvailable, sum);
@@ -135,7 +139,8 @@ public sealed class LongHistoryTests(LongHistoryClusterFixture fixture) : IClass
             fixture.Time.Advance(TimeSpan.FromDays(1));
         }
 
-        long expected = 100_000, sum = 0;
+        var expected = (await grain.ListLedger(1, null))!.Entries[0].Sequence;   // 100,000 earn entries + tier notices
+        long sum = 0, earned = 0;
         string? token = null;
         do
         {
@@ -144,11 +149,13 @@ public sealed class LongHistoryTests(LongHistoryClusterFixture fixture) : IClass
             {
                 Assert.Equal(expected--, e.Sequence);
                 sum += e.Total;
+                earned += e.Kind == "earn" ? 1 : 0;
             }
             token = page.NextPageToken;
         }
         while (token.Length > 0);
         Assert.Equal(0, expected);
+        Assert.Equal(100_000, earned);
         Assert.Equal((await grain.Get())!.Summary.PointsAvailable, sum);
 
         var state = System.Text.Json.JsonDocument.Parse((await grain.Export())!).RootElement.GetProperty("state").GetRawText();

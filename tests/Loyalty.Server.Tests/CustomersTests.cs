@@ -131,7 +131,7 @@ public sealed class RedeemApiTests(ServerFixture fixture)
         Assert.Equal((Outcome.Applied, 125L), (adjusted.Outcome, adjusted.Customer.PointsAvailable));
 
         var ledger = await customers.ListLedgerAsync(new ListLedgerRequest { CustomerId = id, PageSize = 10 });
-        Assert.Equal([("adjust", 25L, "goodwill"), ("spend", -500L, "free-shipping"), ("earn", 600L, "")],
+        Assert.Equal([("adjust", 25L, "goodwill"), ("reward", 0L, redeemed.Reward.Code), ("spend", -500L, "free-shipping"), ("earn", 600L, "")],
             ledger.Entries.Select(e => (e.Kind, e.Points, e.Note)));
         Assert.Equal(125, ledger.Entries.Sum(e => e.Points));
     }
