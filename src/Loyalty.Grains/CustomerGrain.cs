@@ -72,6 +72,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         _durable = _state.State;
         _live = _durable.Snapshot();
         _durableSeqAtActivation = _durable.LedgerSeq;
+        LoyaltyMetrics.CustomerActivated();
         // Catch up at once on what fell due while the customer was not active.
         ScheduleDueWork();
         return Task.CompletedTask;
@@ -81,6 +82,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        LoyaltyMetrics.CustomerDeactivated();
         _dueTimer?.Dispose();
         _dueTimer = null;
         // While inactive, a reminder wakes the customer when its next due work falls due (the timer only runs while

@@ -12,6 +12,7 @@ public sealed class LoyaltySettings
     public LimitSettings Limits { get; set; } = new();
     public ApiSettings Api { get; set; } = new();
     public ClusterSettings Cluster { get; set; } = new();
+    public OperatorSettings Operator { get; set; } = new();
 
     public string ResolveProgramPath(string contentRoot)
     {
@@ -93,8 +94,30 @@ public sealed class ApiSettings
 
 public sealed class ClusterSettings
 {
+    /// <summary>"Localhost" (a dev cluster on this machine: the first silo is the primary) or "AzureTable" (membership
+    /// in the storage account's table, for any number of silos on any machines).</summary>
+    public string Provider { get; set; } = "Localhost";
     public string ClusterId { get; set; } = "loyalty-dev";
     public string ServiceId { get; set; } = "loyalty";
     public int SiloPort { get; set; } = 11111;
     public int GatewayPort { get; set; } = 30000;
+    /// <summary>The address other silos reach this one on (AzureTable; in Kubernetes the pod IP).</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+    /// <summary>Listen on every interface rather than only the advertised address (containers).</summary>
+    public bool ListenOnAnyAddress { get; set; }
+    /// <summary>Localhost clustering: the silo port of the primary silo (0 = this silo is the primary).</summary>
+    public int PrimarySiloPort { get; set; }
+    public string MembershipTableName { get; set; } = "LoyaltyMembership";
+}
+
+/// <summary>The operator endpoint: health, readiness, metrics, dashboard. Never the API port.</summary>
+public sealed class OperatorSettings
+{
+    public string Address { get; set; } = "127.0.0.1";
+    public int Port { get; set; } = 5081;
+    /// <summary>The Orleans dashboard under /dashboard on the operator port.</summary>
+    public bool Dashboard { get; set; }
+    /// <summary>On SIGTERM, how long /readyz (and gRPC health) say "not ready" while everything still serves, so load
+    /// balancers stop sending before the silo leaves.</summary>
+    public TimeSpan ShutdownDelay { get; set; } = TimeSpan.FromSeconds(2);
 }

@@ -1,3 +1,4 @@
+using OpenTelemetry.Metrics;
 using System.Net;
 using Loyalty.Domain.Customers;
 using Loyalty.Domain.Programs;
@@ -29,14 +30,49 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 {
     // Plaintext HTTP/2 (h2c): gRPC without TLS needs an HTTP/2-only endpoint.
     kestrel.Listen(IPAddress.Parse(settings.Api.Address), settings.Api.Port, listen => listen.Protocols = HttpProtocols.Http2);
+    // The operator endpoint (health, readiness, metrics, dashboard): HTTP/1.1 for probes and scrapers.
+    kestrel.Listen(IPAddress.Parse(settings.Operator.Address), settings.Operator.Port, listen => listen.Protocols = HttpProtocols.Http1AndHttp2);
 });
 
 builder.UseOrleans(silo =>
 {
-    silo.UseLocalhostClustering(settings.Cluster.SiloPort, settings.Cluster.GatewayPort,
-        serviceId: settings.Cluster.ServiceId, clusterId: settings.Cluster.ClusterId);
+    var cluster = settings.Cluster;
+    switch (cluster.Provider)
+    {
+        case "Localhost":
+            silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort,
+                primarySiloEndpoint: cluster.PrimarySiloPort > 0 ? new IPEndPoint(IPAddress.Loopback, cluster.PrimarySiloPort) : null,
+                serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+            break;
+        case "AzureTable":
+            if (string.IsNullOrWhiteSpace(settings.Storage.ConnectionString))
+            {
+                throw new InvalidOperationException("Loyalty:Cluster:Provider=AzureTable needs Loyalty:Storage:ConnectionString (membership lives in the storage account).");
+            }
+            silo.UseAzureStorageClustering(options =>
+            {
+                options.TableServiceClient = new Azure.Data.Tables.TableServiceClient(settings.Storage.ConnectionString);
+                options.TableName = cluster.MembershipTableName;
+            });
+            silo.Configure<Orleans.Configuration.ClusterOptions>(options =>
+            {
+                options.ClusterId = cluster.ClusterId;
+                options.ServiceId = cluster.ServiceId;
+            });
+            silo.ConfigureEndpoints(IPAddress.Parse(cluster.AdvertisedAddress), cluster.SiloPort, cluster.GatewayPort, cluster.ListenOnAnyAddress);
+            break;
+        default:
+            throw new InvalidOperationException($"Loyalty:Cluster:Provider '{cluster.Provider}' is unknown; use Localhost or AzureTable.");
+    }
     silo.AddLoyalty(program, settings.Storage, settings.Limits.ToEngineLimits());
 });
+
+builder.Services.AddHealthChecks().AddCheck<ReadinessCheck>("ready", tags: ["ready"]);
+builder.Services.AddGrpcHealthChecks(options => options.UseHealthChecksCache = false).AddCheck<ReadinessCheck>("grpc-ready");
+builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+    .AddMeter(LoyaltyMetrics.MeterName)
+    .AddMeter("Microsoft.Orleans")
+    .AddPrometheusExporter());
 
 builder.Services.AddSingleton(settings);
 builder.Services.AddGrpc(grpc =>
@@ -46,11 +82,35 @@ builder.Services.AddGrpc(grpc =>
 });
 
 var app = builder.Build();
-app.MapGrpcService<IngestionService>();
-app.MapGrpcService<CustomersService>();
-app.MapGrpcService<ProgramsService>();
+var api = $"*:{settings.Api.Port}";
+var operatorHost = $"*:{settings.Operator.Port}";
+app.MapGrpcService<IngestionService>().RequireHost(api);
+app.MapGrpcService<CustomersService>().RequireHost(api);
+app.MapGrpcService<ProgramsService>().RequireHost(api);
+app.MapGrpcHealthChecksService().RequireHost(api);
+// Operator endpoints: never on the API port.
+app.MapGet("/healthz", () => Results.Text("live")).RequireHost(operatorHost);
+app.MapHealthChecks("/readyz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions
+{
+    Predicate = check => check.Tags.Contains("ready"),
+    ResponseWriter = async (context, report) =>
+    {
+        context.Response.ContentType = "text/plain";
+        await context.Response.WriteAsync(report.Status == Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy
+            ? "ready: " + string.Join("; ", report.Entries.Select(e => e.Value.Description))
+            : "not ready: " + string.Join("; ", report.Entries.Select(e => e.Value.Description)));
+    },
+}).RequireHost(operatorHost);
+app.MapPrometheusScrapingEndpoint("/metrics").RequireHost(operatorHost);
 
 var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Loyalty");
+// Pre-stop: readiness turns false at once (it watches ApplicationStopping); keep serving for a moment so clients and
+// load balancers move away before Kestrel and the silo stop.
+app.Lifetime.ApplicationStopping.Register(() =>
+{
+    log.LogInformation("Shutting down: not ready; serving for {Delay} more, then stopping", settings.Operator.ShutdownDelay);
+    Thread.Sleep(settings.Operator.ShutdownDelay);
+});
 if (settings.Limits.RewardCodeSecret == EngineLimits.Default.RewardCodeSecret)
 {
     log.LogWarning("Loyalty:Limits:RewardCodeSecret is the development default: reward codes are guessable by anyone with the source. Set a secret in production");
@@ -60,8 +120,9 @@ if (settings.Storage.Provider == "Memory")
     log.LogWarning("Storage provider is Memory: customer state is NOT durable and is lost when this process stops");
 }
 app.Lifetime.ApplicationStarted.Register(() =>
-    log.LogInformation("Loyalty engine ready: gRPC on http://{Address}:{Port}, program {ProgramId} version {Version}, storage {Storage}",
-        settings.Api.Address, settings.Api.Port, program.Definition.Id, program.Version, settings.Storage.Provider));
+    log.LogInformation("Loyalty engine ready: gRPC on http://{Address}:{Port}, operator endpoints on http://{OperatorAddress}:{OperatorPort} (/healthz, /readyz, /metrics), program {ProgramId} version {Version}, storage {Storage}, cluster {Cluster}",
+        settings.Api.Address, settings.Api.Port, settings.Operator.Address, settings.Operator.Port, program.Definition.Id, program.Version,
+        settings.Storage.Provider, settings.Cluster.Provider));
 
 await app.RunAsync();
 return 0;

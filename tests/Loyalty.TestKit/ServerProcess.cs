@@ -28,6 +28,9 @@ public sealed class ServerProcess : IAsyncDisposable
     public string Address { get; }
     public GrpcChannel Channel { get; }
     public int Pid => _process.Id;
+    /// <summary>The operator endpoint: /healthz, /readyz, /metrics.</summary>
+    public int OperatorPort { get; init; }
+    public string OperatorAddress => $"http://127.0.0.1:{OperatorPort}";
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
 
@@ -77,6 +80,7 @@ public sealed class ServerProcess : IAsyncDisposable
             ["Loyalty__Storage__Provider"] = "AzureTable",
             ["Loyalty__Storage__ConnectionString"] = storageConnectionString,
             ["Loyalty__Api__Port"] = apiPort.ToString(CultureInfo.InvariantCulture),
+            ["Loyalty__Operator__Port"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
             ["Loyalty__Cluster__SiloPort"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
             ["Loyalty__Cluster__GatewayPort"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
             ["Loyalty__Cluster__ClusterId"] = "test-" + Guid.NewGuid().ToString("N")[..8],
@@ -92,7 +96,7 @@ public sealed class ServerProcess : IAsyncDisposable
             info.Environment[key] = value;
         }
         var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start dotnet");
-        var server = new ServerProcess(process, apiPort);
+        var server = new ServerProcess(process, apiPort) { OperatorPort = int.Parse(env["Loyalty__Operator__Port"], CultureInfo.InvariantCulture) };
         process.OutputDataReceived += (_, e) => server.Append(e.Data);
         process.ErrorDataReceived += (_, e) => server.Append(e.Data);
         process.BeginOutputReadLine();

@@ -123,6 +123,10 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
             throw RpcErrors.NotFound($"reward '{request.RewardId}' is not in the catalogue");
         }
         var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Redeem(request.RedemptionId, request.RewardId), request.CustomerId);
+        if (result.Outcome == OperationOutcome.Applied)
+        {
+            LoyaltyMetrics.Redeemed(-result.PointsDelta);
+        }
         var response = new V1.RedeemResponse
         {
             Outcome = ToOutcome(result),
@@ -149,6 +153,10 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
             throw RpcErrors.InvalidArgument("reason", "is required: 1..200 characters without control characters");
         }
         var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Adjust(request.AdjustmentId, request.Points, request.Reason), request.CustomerId);
+        if (result.Outcome == OperationOutcome.Applied)
+        {
+            LoyaltyMetrics.Adjusted(result.PointsDelta);
+        }
         return new V1.AdjustResponse
         {
             Outcome = ToOutcome(result),
@@ -179,6 +187,10 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         CheckCustomerId(request.CustomerId);
         CheckId(request.ReservationId, "reservation_id");
         var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Confirm(request.ReservationId, request.Note.Length > 200 ? request.Note[..200] : request.Note), request.CustomerId);
+        if (result.Outcome == OperationOutcome.Applied)
+        {
+            LoyaltyMetrics.Redeemed(-result.PointsDelta);
+        }
         return new V1.ConfirmResponse { Outcome = ToOutcome(result), PointsDelta = result.PointsDelta, Customer = ProtoMapping.ToProto(result.Customer!) };
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Grpc.Core;
 using Loyalty.Domain.Customers;
 using Loyalty.Domain.Events;
@@ -14,6 +15,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
 
     public override async Task<V1.PublishResult> Publish(V1.PublishRequest request, ServerCallContext context)
     {
+        var started = Stopwatch.GetTimestamp();
         if (request.Event is null)
         {
             throw RpcErrors.InvalidArgument("event", "is required");
@@ -21,14 +23,42 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         var e = ProtoMapping.ToDomain(request.Event);
         if (EventValidator.Validate(e, programs.Current, clock.GetUtcNow()) is { } error)
         {
+            Count(request.Event, V1.Outcome.Rejected, null);
             throw RpcErrors.InvalidArgument(error);
         }
         var results = await grains.GetGrain<ICustomerGrain>(e.CustomerId).Apply([e]);
-        return ProtoMapping.ToProto(results[0]);
+        var result = ProtoMapping.ToProto(results[0]);
+        Count(request.Event, result.Outcome, result);
+        LoyaltyMetrics.Published("Publish", Stopwatch.GetElapsedTime(started));
+        return result;
     }
+
+    /// <summary>Counts an answered event for the metrics (source family, outcome, points issued, rewards granted).</summary>
+    private static void Count(V1.Event? e, V1.Outcome outcome, V1.PublishResult? result) =>
+        LoyaltyMetrics.EventAnswered(KindOf(e), outcome switch
+        {
+            V1.Outcome.Applied => "applied",
+            V1.Outcome.Duplicate => "duplicate",
+            V1.Outcome.Rejected => "rejected",
+            V1.Outcome.NotApplied => "not_applied",
+            _ => "unknown",
+        }, result?.PointsDelta ?? 0, result?.Rewards.Select(r => r.Kind) ?? []);
+
+    private static string KindOf(V1.Event? e) => e?.PayloadCase switch
+    {
+        V1.Event.PayloadOneofCase.Purchase => "purchase",
+        V1.Event.PayloadOneofCase.Refund => "refund",
+        V1.Event.PayloadOneofCase.GameSession => "game_session",
+        V1.Event.PayloadOneofCase.MatchResult => "match_result",
+        V1.Event.PayloadOneofCase.Achievement => "achievement",
+        V1.Event.PayloadOneofCase.SupportCase => "support_case",
+        V1.Event.PayloadOneofCase.ProfileUpdate => "profile_update",
+        _ => "unknown",
+    };
 
     public override async Task<V1.PublishBatchResponse> PublishBatch(V1.PublishBatchRequest request, ServerCallContext context)
     {
+        var started = Stopwatch.GetTimestamp();
         if (request.Events.Count > MaxBatch)
         {
             throw RpcErrors.InvalidArgument("events", $"a batch holds at most {MaxBatch} events, not {request.Events.Count}");
@@ -63,6 +93,11 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
                 results[pair.Value[j].Index] = ProtoMapping.ToProto(applied[j]);
             }
         }));
+        for (var i = 0; i < results.Length; i++)
+        {
+            Count(request.Events[i], results[i].Outcome, results[i]);
+        }
+        LoyaltyMetrics.Published("PublishBatch", Stopwatch.GetElapsedTime(started));
         return new V1.PublishBatchResponse { Results = { results } };
     }
 
@@ -108,7 +143,16 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         await writer;
     }
 
-    private Task<V1.PublishResult> Accept(V1.PublishRequest request, StreamLanes lanes)
+    private async Task<V1.PublishResult> Accept(V1.PublishRequest request, StreamLanes lanes)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var result = await AcceptUncounted(request, lanes);
+        Count(request.Event, result.Outcome, result);
+        LoyaltyMetrics.Published("PublishStream", Stopwatch.GetElapsedTime(started));
+        return result;
+    }
+
+    private Task<V1.PublishResult> AcceptUncounted(V1.PublishRequest request, StreamLanes lanes)
     {
         if (request.Event is null)
         {
