@@ -143,16 +143,27 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
             }
         });
         var killed = 0;
+        var joined = new List<string>();
         for (var round = 0; round < 3; round++)
         {
             await Task.Delay(TimeSpan.FromSeconds(4));
             var victims = fixture.Cluster.GetActiveSilos().Skip(1).ToList();
             var victim = victims[round % victims.Count];
-            output.WriteLine($"killing {victim.SiloAddress} at {seq} operations");
-            await fixture.Cluster.KillSiloAsync(victim);
+            if (round == 1)
+            {
+                // A graceful stop: the silo leaves the cluster and its customers move on.
+                output.WriteLine($"stopping {victim.SiloAddress} gracefully at {seq} operations");
+                await fixture.Cluster.StopSiloAsync(victim);
+            }
+            else
+            {
+                output.WriteLine($"killing {victim.SiloAddress} at {seq} operations");
+                await fixture.Cluster.KillSiloAsync(victim);
+            }
             killed++;
             await Task.Delay(TimeSpan.FromSeconds(2));
             var started = await fixture.Cluster.StartAdditionalSiloAsync();
+            joined.Add(started.SiloAddress.ToString());
             output.WriteLine($"started {started.SiloAddress}");
         }
         await Task.Delay(TimeSpan.FromSeconds(3));
@@ -204,7 +215,11 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
             operations += ops.Count;
             entries += ledger.Count;
         }
-        output.WriteLine($"{operations} acknowledged operations, {entries} ledger entries, {retries} retried calls, {killed} silos killed");
+        // The silos that joined during the run took load: customers are active on them.
+        var locations = await Task.WhenAll(customers.Select(c => UntilAcknowledged(() => fixture.Client.GetGrain<ICustomerGrain>(c).Location())));
+        var onNew = locations.Count(l => joined.Any(j => l.Contains(j.Split(':')[1] + ":" + j.Split(':')[2], StringComparison.Ordinal)));
+        output.WriteLine($"{operations} acknowledged operations, {entries} ledger entries, {retries} retried calls, {killed} silos killed or stopped; {onNew} of {customers.Length} customers on silos that joined during the run");
+        Assert.True(onNew > 0, "no customer is on a silo that joined during the run");
         Assert.True(operations > 500, $"only {operations} operations ran");
         Assert.True(retries > 0, "no call failed: the kills did not hit the traffic");
     }
