@@ -15,7 +15,7 @@ public static class CliApp
 
     private static readonly Option<string> Server = new("--server", "-s")
     {
-        Description = $"Engine address (env LOYALTY_SERVER; default {DefaultServer})",
+        Description = $"Engine address, or several separated by commas, or dns:///host:port (env LOYALTY_SERVER; default {DefaultServer})",
         DefaultValueFactory = _ => Environment.GetEnvironmentVariable("LOYALTY_SERVER") is { Length: > 0 } s ? s : DefaultServer,
         Recursive = true,
     };
@@ -303,7 +303,7 @@ public static class CliApp
     internal static async Task<int> Run(ParseResult parse, Func<GrpcChannel, bool, Task<int>> call)
     {
         var address = parse.GetValue(Server)!;
-        using var channel = GrpcChannel.ForAddress(address);
+        using var channel = EngineChannel.Create(address);
         try
         {
             return await call(channel, parse.GetValue(Json));

@@ -1,0 +1,60 @@
+using Grpc.Core;
+using Grpc.Net.Client;
+using Grpc.Net.Client.Balancer;
+using Grpc.Net.Client.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Loyalty.Cli;
+
+/// <summary>
+/// The channel to the engine: one address, a comma-separated list of silos (client-side round robin), or a DNS name
+/// (<c>dns:///loyalty.example:5080</c>: every address it resolves to, round robin, re-resolved as silos come and go).
+/// Unary calls that fail with UNAVAILABLE are retried (up to 4 attempts, on another silo when there are several):
+/// safe, because every changing call is idempotent by its id (event, redemption, adjustment, reservation); streams are
+/// not retried mid-way.
+/// </summary>
+public static class EngineChannel
+{
+    public static GrpcChannel Create(string server)
+    {
+        var options = new GrpcChannelOptions
+        {
+            Credentials = ChannelCredentials.Insecure,
+            ServiceConfig = new ServiceConfig
+            {
+                LoadBalancingConfigs = { new RoundRobinConfig() },
+                MethodConfigs =
+                {
+                    new MethodConfig
+                    {
+                        Names = { MethodName.Default },
+                        RetryPolicy = new RetryPolicy
+                        {
+                            MaxAttempts = 4,
+                            InitialBackoff = TimeSpan.FromMilliseconds(200),
+                            MaxBackoff = TimeSpan.FromSeconds(2),
+                            BackoffMultiplier = 2,
+                            RetryableStatusCodes = { StatusCode.Unavailable },
+                        },
+                    },
+                },
+            },
+        };
+        var servers = server.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (servers.Length > 1)
+        {
+            var addresses = servers.Select(s => new Uri(s)).Select(u => new BalancerAddress(u.Host, u.Port)).ToArray();
+            var services = new ServiceCollection();
+            services.AddSingleton<ResolverFactory>(new StaticResolverFactory(_ => addresses));
+            options.ServiceProvider = services.BuildServiceProvider();
+            return GrpcChannel.ForAddress("static:///loyalty", options);
+        }
+        if (servers.Length == 1 && servers[0].StartsWith("dns:", StringComparison.Ordinal))
+        {
+            return GrpcChannel.ForAddress(servers[0], options);
+        }
+        // One address: no balancing needed, retries still apply.
+        options.ServiceConfig.LoadBalancingConfigs.Clear();
+        return GrpcChannel.ForAddress(servers.Length == 1 ? servers[0] : server, options);
+    }
+}
