@@ -1,4 +1,5 @@
 using OpenTelemetry.Metrics;
+using Orleans.Dashboard;
 using System.Net;
 using Loyalty.Domain.Customers;
 using Loyalty.Domain.Programs;
@@ -65,6 +66,11 @@ builder.UseOrleans(silo =>
             throw new InvalidOperationException($"Loyalty:Cluster:Provider '{cluster.Provider}' is unknown; use Localhost or AzureTable.");
     }
     silo.AddLoyalty(program, settings.Storage, settings.Limits.ToEngineLimits());
+    if (settings.Operator.Dashboard)
+    {
+        // Every silo of a cluster must agree on this setting (the dashboard's grains live on all of them).
+        silo.AddDashboard();
+    }
 });
 
 builder.Services.AddHealthChecks().AddCheck<ReadinessCheck>("ready", tags: ["ready"]);
@@ -102,6 +108,10 @@ app.MapHealthChecks("/readyz", new Microsoft.AspNetCore.Diagnostics.HealthChecks
     },
 }).RequireHost(operatorHost);
 app.MapPrometheusScrapingEndpoint("/metrics").RequireHost(operatorHost);
+if (settings.Operator.Dashboard)
+{
+    app.MapOrleansDashboard(routePrefix: "/dashboard").RequireHost(operatorHost);
+}
 
 var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Loyalty");
 // Pre-stop: readiness turns false at once (it watches ApplicationStopping); keep serving for a moment so clients and
