@@ -9,7 +9,17 @@ using Loyalty.Server.Services;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 var builder = WebApplication.CreateBuilder(args);
-var settings = builder.Configuration.GetSection("Loyalty").Get<LoyaltySettings>() ?? new LoyaltySettings();
+// Unknown keys under Loyalty: are mistakes (a misspelt environment variable would otherwise be ignored silently).
+LoyaltySettings settings;
+try
+{
+    settings = builder.Configuration.GetSection("Loyalty").Get<LoyaltySettings>(o => o.ErrorOnUnknownConfiguration = true) ?? new LoyaltySettings();
+}
+catch (InvalidOperationException e)
+{
+    Console.Error.WriteLine($"loyalty: cannot start: configuration: {e.Message}");
+    return 2;
+}
 
 ActiveProgram program;
 try
@@ -25,6 +35,17 @@ catch (ProgramValidationException e)
         Console.Error.WriteLine($"  {error.Path}: {error.Problem}");
     }
     return 2;
+}
+
+if (args.Contains("--check-config"))
+{
+    // Prints the settings this process would run with (secrets redacted) and the program it would load, then exits:
+    // for operators and for the test that checks the Kubernetes manifests against what the server reads.
+    settings.Storage = settings.Storage with { ConnectionString = settings.Storage.ConnectionString.Length > 0 ? "(set)" : "" };
+    settings.Limits.RewardCodeSecret = settings.Limits.RewardCodeSecret == EngineLimits.Default.RewardCodeSecret ? "(development default)" : "(set)";
+    Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { settings, program = new { program.Definition.Id, program.Version } },
+        new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+    return 0;
 }
 
 builder.WebHost.ConfigureKestrel(kestrel =>
