@@ -295,7 +295,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         {
             // The live state may be half-changed. Never write it: fail everything not yet stored and let the
             // next activation start again from storage.
-            _logger.LogError(ex, "Applying events for customer {CustomerId} failed; deactivating", this.GetPrimaryKeyString());
+            _logger.LogError(ex, "Applying events {EventIds} for customer {CustomerId} failed; deactivating",
+                string.Join(",", events.Take(5).Select(e => e.EventId)), this.GetPrimaryKeyString());
             Break();
             throw new EventsNotCommittedException("Applying these events failed; nothing was stored. Retrying with the same event ids is safe.", ex);
         }
@@ -313,6 +314,15 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         // event whose own write is still in flight.
         await EnsureWritten(_version);
         ScheduleDueWork();
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            // Ids and outcomes only: event payloads and profiles (names, birth years) are personal data and never logged.
+            foreach (var r in results)
+            {
+                _logger.LogDebug("Event {EventId} for customer {CustomerId}: {Outcome}, {Points} points, program {ProgramVersion}",
+                    r.EventId, this.GetPrimaryKeyString(), r.Outcome, r.PointsDelta, r.ProgramVersion);
+            }
+        }
         return results;
     }
 

@@ -175,3 +175,30 @@ public sealed partial class OperationsTests(ITestOutputHelper output) : IAsyncLi
     [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?<labels>[^}]*)\})?\s+(?<value>[-+0-9.eE]+|NaN)")]
     private static partial Regex Sample();
 }
+
+[Collection(ServerCollection.Name)]
+public sealed class LogPrivacyTests
+{
+    [Fact]
+    public async Task Debug_logs_name_customers_and_events_but_never_personal_data()
+    {
+        await using var azurite = await AzuriteProcess.StartAsync();
+        await using var server = await ServerProcess.StartAsync(azurite.ConnectionString, new Dictionary<string, string>
+        {
+            ["Logging__LogLevel__Default"] = "Debug",
+            ["Logging__Console__FormatterName"] = "json",
+        });
+        var id = NewCustomer();
+        var profile = Base(id);
+        profile.ProfileUpdate = new ProfileUpdate { DisplayName = "Zelda Quixotic-Marmalade", BirthYear = 1937, TimeZone = "Europe/Vienna" };
+        await server.Ingestion.PublishAsync(new PublishRequest { Event = profile });
+        await server.Ingestion.PublishAsync(new PublishRequest { Event = Game(id, 3, 1) });
+        await Task.Delay(500);
+        var log = server.Log;
+        Assert.Contains(profile.EventId, log);
+        Assert.Contains($"\"CustomerId\":\"{id}\"", log);   // structured: a field, not only text
+        Assert.DoesNotContain("Zelda", log);
+        Assert.DoesNotContain("Quixotic", log);
+        Assert.DoesNotContain("1937", log);
+    }
+}

@@ -89,7 +89,7 @@ public sealed class ServerProcess : IAsyncDisposable
         };
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {
-            env[key.StartsWith("Loyalty__", StringComparison.Ordinal) || key.StartsWith("DOTNET_", StringComparison.Ordinal) ? key : "Loyalty__" + key] = value;
+            env[key.StartsWith("Loyalty__", StringComparison.Ordinal) || key.StartsWith("DOTNET_", StringComparison.Ordinal) || key.StartsWith("Logging__", StringComparison.Ordinal) ? key : "Loyalty__" + key] = value;
         }
         foreach (var (key, value) in env)
         {
