@@ -3,6 +3,7 @@ using Loyalty.Domain.Customers;
 using Loyalty.Domain.Programs;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Orleans.Runtime.Hosting;
 using Orleans.Serialization;
 
 namespace Loyalty.Grains;
@@ -66,7 +67,7 @@ public static class LoyaltySiloBuilderExtensions
                 });
                 break;
             case "Memory":
-                silo.AddMemoryGrainStorage(CustomerGrain.StorageName);
+                silo.Services.AddGrainStorage(CustomerGrain.StorageName, (_, _) => new LocalMemoryGrainStorage());
                 silo.Services.AddSingleton<ILedgerArchive, MemoryLedgerArchive>();
                 silo.UseInMemoryReminderService();
                 break;
