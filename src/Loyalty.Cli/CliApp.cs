@@ -13,6 +13,9 @@ public static class CliApp
 {
     public const string DefaultServer = "http://127.0.0.1:5080";
 
+    internal static Option<string> ServerOption => Server;
+    internal static Option<bool> JsonOption => Json;
+
     private static readonly Option<string> Server = new("--server", "-s")
     {
         Description = $"Engine address, or several separated by commas, or dns:///host:port (env LOYALTY_SERVER; default {DefaultServer})",
@@ -32,6 +35,7 @@ public static class CliApp
         root.Subcommands.Add(ProgramCommands());
         root.Subcommands.Add(StreamCommands.Watch());
         root.Subcommands.Add(StreamCommands.Stream());
+        root.Subcommands.Add(BenchCommand.Build());
         return root;
     }
 

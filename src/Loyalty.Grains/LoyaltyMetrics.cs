@@ -26,6 +26,10 @@ public static class LoyaltyMetrics
     private static readonly ObservableUpDownCounter<long> ActiveCustomers = Meter.CreateObservableUpDownCounter(
         "loyalty.customers.active", () => Interlocked.Read(ref _activeCustomers), unit: "{customer}", description: "Customer grains active on this silo");
 
+    private static readonly ObservableCounter<double> ProcessCpu = Meter.CreateObservableCounter(
+        "process.cpu.time", () => System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, unit: "s",
+        description: "CPU time used by this silo's process (user + system)");
+
     private static long _writes;
     private static long _eventsWritten;
 

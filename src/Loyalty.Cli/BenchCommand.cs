@@ -1,0 +1,457 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using HdrHistogram;
+using Loyalty.Contracts.V1;
+
+namespace Loyalty.Cli;
+
+/// <summary>
+/// <c>loyalty bench</c>: a load generator that is a real gRPC client. Scenarios: health (the baseline: the trivial
+/// grpc.health.v1 Check), shop (unary Publish of purchases), batch (PublishBatch), game (PublishStream), mixed, and
+/// verify (publishes a known set, then checks every customer's total: a fast but wrong engine fails it).
+/// </summary>
+internal static partial class BenchCommand
+{
+    public static Command Build()
+    {
+        var scenario = new Argument<string>("scenario") { Description = "health | shop | batch | game | mixed | verify" };
+        var customers = new Option<int>("--customers") { Description = "Distinct customers", DefaultValueFactory = _ => 10_000 };
+        var duration = new Option<double>("--duration") { Description = "Seconds to run (not for verify)", DefaultValueFactory = _ => 30 };
+        var concurrency = new Option<int>("--concurrency") { Description = "Concurrent calls (unary) or streams (game)", DefaultValueFactory = _ => 64 };
+        var connections = new Option<int>("--connections") { Description = "HTTP/2 connections to spread the calls over", DefaultValueFactory = _ => 4 };
+        var batch = new Option<int>("--batch") { Description = "Events per PublishBatch", DefaultValueFactory = _ => 500 };
+        var skew = new Option<string>("--skew") { Description = "uniform | zipf (s = 1)", DefaultValueFactory = _ => "uniform" };
+        var rate = new Option<double>("--rate") { Description = "Open loop: target events/s (latency is measured from each event's intended send time); 0 = as fast as possible", DefaultValueFactory = _ => 0 };
+        var perCustomer = new Option<int>("--events-per-customer") { Description = "verify: events per customer", DefaultValueFactory = _ => 20 };
+        var operatorUrl = new Option<string?>("--operator") { Description = "Operator endpoint for events per write and server CPU (default: the server's port + 1)" };
+        var command = new Command("bench", "Load the engine and report events/s, acknowledgement latency, errors, events per storage write, server CPU")
+        {
+            scenario, customers, duration, concurrency, connections, batch, skew, rate, perCustomer, operatorUrl,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var options = new Options(parse.GetValue(scenario)!, parse.GetValue(customers), TimeSpan.FromSeconds(parse.GetValue(duration)),
+                Math.Max(1, parse.GetValue(concurrency)), Math.Max(1, parse.GetValue(connections)), Math.Clamp(parse.GetValue(batch), 1, 1000),
+                parse.GetValue(skew)!, parse.GetValue(rate), Math.Max(1, parse.GetValue(perCustomer)));
+            var server = parse.GetValue(CliApp.ServerOption)!.Split(',')[0];
+            var operatorEndpoint = parse.GetValue(operatorUrl) ?? OperatorOf(server);
+            var json = parse.GetValue(CliApp.JsonOption);
+            return await RunAsync(options, parse.GetValue(CliApp.ServerOption)!, operatorEndpoint, json, ct);
+        });
+        return command;
+    }
+
+    private sealed record Options(string Scenario, int Customers, TimeSpan Duration, int Concurrency, int Connections, int Batch,
+        string Skew, double Rate, int EventsPerCustomer);
+
+    private static string OperatorOf(string server)
+    {
+        var uri = new Uri(server.StartsWith("dns:", StringComparison.Ordinal) ? "http://127.0.0.1:5080" : server);
+        return $"{uri.Scheme}://{uri.Host}:{uri.Port + 1}";
+    }
+
+    private static async Task<int> RunAsync(Options o, string server, string operatorEndpoint, bool json, CancellationToken ct)
+    {
+        var channels = Enumerable.Range(0, o.Connections).Select(_ => EngineChannel.Create(server)).ToArray();
+        var run = Guid.NewGuid().ToString("N")[..8];
+        var picker = new CustomerPicker(o.Customers, o.Skew, run);
+        var before = await Scrape(operatorEndpoint);
+        var stats = new Stats();
+        var watch = Stopwatch.StartNew();
+        using var progress = new Timer(_ => stats.Progress(watch.Elapsed, json), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        var mismatches = 0;
+        try
+        {
+            switch (o.Scenario)
+            {
+                case "health":
+                case "shop":
+                case "batch":
+                case "mixed":
+                    await Unary(o, channels, picker, run, stats, ct);
+                    break;
+                case "game":
+                    await Streams(o, channels, picker, run, stats, ct);
+                    break;
+                case "verify":
+                    mismatches = await Verify(o, channels, run, stats, ct);
+                    break;
+                default:
+                    Console.Error.WriteLine($"error: unknown scenario '{o.Scenario}' (health, shop, batch, game, mixed, verify)");
+                    return 2;
+            }
+        }
+        finally
+        {
+            foreach (var channel in channels)
+            {
+                channel.Dispose();
+            }
+        }
+        var elapsed = watch.Elapsed;
+        var after = await Scrape(operatorEndpoint);
+        stats.Report(o, elapsed, before, after, mismatches, json);
+        return mismatches > 0 || stats.Events == 0 ? 1 : 0;
+    }
+
+    /// <summary>Closed loop (or paced to --rate): each of the concurrent callers sends one call at a time.</summary>
+    private static async Task Unary(Options o, GrpcChannel[] channels, CustomerPicker picker, string run, Stats stats, CancellationToken ct)
+    {
+        var end = DateTime.UtcNow + o.Duration;
+        var eventsPerCall = o.Scenario == "batch" ? o.Batch : 1;
+        var interval = o.Rate > 0 ? TimeSpan.FromSeconds(eventsPerCall * o.Concurrency / o.Rate) : TimeSpan.Zero;
+        await Task.WhenAll(Enumerable.Range(0, o.Concurrency).Select(worker => Task.Run(async () =>
+        {
+            var channel = channels[worker % channels.Length];
+            var ingestion = new Ingestion.IngestionClient(channel);
+            var health = new Health.HealthClient(channel);
+            var random = new Random(worker);
+            long n = 0;
+            var next = Stopwatch.GetTimestamp();
+            while (DateTime.UtcNow < end && !ct.IsCancellationRequested)
+            {
+                var intended = next;
+                if (interval > TimeSpan.Zero)
+                {
+                    var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), intended);
+                    if (wait > TimeSpan.Zero)
+                    {
+                        await Task.Delay(wait, ct);
+                    }
+                    next += (long)(interval.TotalSeconds * Stopwatch.Frequency);
+                }
+                else
+                {
+                    intended = Stopwatch.GetTimestamp();
+                }
+                try
+                {
+                    switch (o.Scenario)
+                    {
+                        case "health":
+                            await health.CheckAsync(new HealthCheckRequest(), cancellationToken: ct);
+                            stats.Acked(intended, 1, 0);
+                            break;
+                        case "batch":
+                            var request = new PublishBatchRequest();
+                            for (var i = 0; i < o.Batch; i++)
+                            {
+                                request.Events.Add(Game(picker.Next(random), $"{run}-{worker}-{n++}", 1 + random.Next(5)));
+                            }
+                            var response = await ingestion.PublishBatchAsync(request, cancellationToken: ct);
+                            stats.Acked(intended, response.Results.Count, response.Results.Count(r => r.Outcome is not (Outcome.Applied or Outcome.Duplicate)));
+                            break;
+                        default:
+                            var e = o.Scenario == "mixed" ? Mixed(picker.Next(random), $"{run}-{worker}-{n++}", random) : Purchase(picker.Next(random), $"{run}-{worker}-{n++}", random);
+                            var result = await ingestion.PublishAsync(new PublishRequest { Event = e }, cancellationToken: ct);
+                            stats.Acked(intended, 1, result.Outcome is Outcome.Applied or Outcome.Duplicate ? 0 : 1);
+                            break;
+                    }
+                }
+                catch (RpcException e) when (!ct.IsCancellationRequested)
+                {
+                    stats.Failed(e.StatusCode.ToString(), eventsPerCall);
+                }
+            }
+        }, ct)));
+    }
+
+    /// <summary>One PublishStream per concurrent caller; latency per event from its write to its result.</summary>
+    private static async Task Streams(Options o, GrpcChannel[] channels, CustomerPicker picker, string run, Stats stats, CancellationToken ct)
+    {
+        var end = DateTime.UtcNow + o.Duration;
+        var perStreamRate = o.Rate > 0 ? o.Rate / o.Concurrency : 0;
+        await Task.WhenAll(Enumerable.Range(0, o.Concurrency).Select(worker => Task.Run(async () =>
+        {
+            var ingestion = new Ingestion.IngestionClient(channels[worker % channels.Length]);
+            using var call = ingestion.PublishStream(cancellationToken: ct);
+            var sent = new System.Collections.Concurrent.ConcurrentQueue<long>();
+            var random = new Random(worker);
+            var writer = Task.Run(async () =>
+            {
+                long n = 0;
+                var start = Stopwatch.GetTimestamp();
+                while (DateTime.UtcNow < end && !ct.IsCancellationRequested)
+                {
+                    var intended = Stopwatch.GetTimestamp();
+                    if (perStreamRate > 0)
+                    {
+                        intended = start + (long)(n / perStreamRate * Stopwatch.Frequency);
+                        var wait = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), intended);
+                        if (wait > TimeSpan.FromMilliseconds(1))
+                        {
+                            await Task.Delay(wait, ct);
+                        }
+                    }
+                    sent.Enqueue(intended);
+                    await call.RequestStream.WriteAsync(new PublishRequest { Event = Game(picker.Next(random), $"{run}-{worker}-{n++}", 1 + random.Next(5)) }, ct);
+                }
+                await call.RequestStream.CompleteAsync();
+            }, ct);
+            try
+            {
+                await foreach (var result in call.ResponseStream.ReadAllAsync(ct))
+                {
+                    sent.TryDequeue(out var intended);
+                    stats.Acked(intended, 1, result.Outcome is Outcome.Applied or Outcome.Duplicate ? 0 : 1);
+                }
+                await writer;
+            }
+            catch (RpcException e) when (!ct.IsCancellationRequested)
+            {
+                stats.Failed(e.StatusCode.ToString(), 1);
+            }
+        }, ct)));
+    }
+
+    /// <summary>Publishes a known set (game sessions with known minutes) and checks every customer's total and count.</summary>
+    private static async Task<int> Verify(Options o, GrpcChannel[] channels, string run, Stats stats, CancellationToken ct)
+    {
+        var customers = Enumerable.Range(0, o.Customers).Select(i => $"verify-{run}-{i}").ToArray();
+        var events = new List<Event>();
+        var expected = new Dictionary<string, long>();
+        var random = new Random(1);
+        for (var k = 0; k < o.EventsPerCustomer; k++)
+        {
+            foreach (var customer in customers)
+            {
+                var minutes = 1 + random.Next(5);   // stays below Silver's 1,000 points: no tier multiplier to model
+                events.Add(Game(customer, $"{customer}-{k}", minutes));
+                expected[customer] = expected.GetValueOrDefault(customer) + minutes;
+            }
+        }
+        var batches = events.Chunk(o.Batch).ToList();
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, o.Concurrency).Select(worker => Task.Run(async () =>
+        {
+            var ingestion = new Ingestion.IngestionClient(channels[worker % channels.Length]);
+            int index;
+            while ((index = Interlocked.Increment(ref next)) < batches.Count)
+            {
+                var request = new PublishBatchRequest { Events = { batches[index] } };
+                var started = Stopwatch.GetTimestamp();
+                while (true)
+                {
+                    try
+                    {
+                        var response = await ingestion.PublishBatchAsync(request, cancellationToken: ct);
+                        stats.Acked(started, response.Results.Count, response.Results.Count(r => r.Outcome is not (Outcome.Applied or Outcome.Duplicate)));
+                        break;
+                    }
+                    catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
+                    {
+                        stats.Failed("Unavailable (retried)", 0);   // same event ids: a retry is safe
+                    }
+                }
+            }
+        }, ct)));
+        var mismatches = 0;
+        await Parallel.ForEachAsync(customers, new ParallelOptions { MaxDegreeOfParallelism = o.Concurrency, CancellationToken = ct }, async (customer, token) =>
+        {
+            var client = new Customers.CustomersClient(channels[Math.Abs(customer.GetHashCode()) % channels.Length]);
+            var view = await client.GetCustomerAsync(new GetCustomerRequest { CustomerId = customer }, cancellationToken: token);
+            if (view.Summary.PointsAvailable != expected[customer] || view.EventsApplied != o.EventsPerCustomer)
+            {
+                if (Interlocked.Increment(ref mismatches) <= 10)
+                {
+                    Console.Error.WriteLine($"MISMATCH {customer}: {view.Summary.PointsAvailable} points in {view.EventsApplied} events, expected {expected[customer]} in {o.EventsPerCustomer}");
+                }
+            }
+        });
+        return mismatches;
+    }
+
+    private static Event Base(string customer, string id) => new() { EventId = id, CustomerId = customer, OccurredAt = Timestamp.FromDateTime(DateTime.UtcNow), Source = "bench" };
+
+    private static Event Game(string customer, string id, int minutes)
+    {
+        var e = Base(customer, id);
+        e.GameSession = new GameSession { GameId = "arena", DurationSeconds = minutes * 60, Difficulty = 1, Score = 100 };
+        return e;
+    }
+
+    private static Event Purchase(string customer, string id, Random random)
+    {
+        var e = Base(customer, id);
+        e.Purchase = new Purchase { OrderId = id, Currency = "EUR" };
+        e.Purchase.Lines.Add(new LineItem { Sku = "sku-" + random.Next(100), Category = random.Next(2) == 0 ? "books" : "sports", Quantity = 1, UnitPriceMinor = 100 + random.Next(5000) });
+        return e;
+    }
+
+    private static Event Mixed(string customer, string id, Random random)
+    {
+        switch (random.Next(3))
+        {
+            case 0:
+                return Purchase(customer, id, random);
+            case 1:
+                return Game(customer, id, 1 + random.Next(5));
+            default:
+                var e = Base(customer, id);
+                e.SupportCase = new SupportCase { CaseId = id, Status = SupportStatus.Opened, Channel = SupportChannel.Bot };
+                return e;
+        }
+    }
+
+    /// <summary>Customer ids, uniform or Zipf-distributed (a few hot players, a long tail).</summary>
+    private sealed class CustomerPicker
+    {
+        private readonly int _count;
+        private readonly double[]? _cdf;
+        private readonly string _prefix;
+
+        public CustomerPicker(int count, string skew, string run)
+        {
+            _count = Math.Max(1, count);
+            _prefix = $"bench-{run}-";
+            if (skew == "zipf")
+            {
+                _cdf = new double[_count];
+                double sum = 0;
+                for (var i = 0; i < _count; i++)
+                {
+                    sum += 1.0 / (i + 1);
+                    _cdf[i] = sum;
+                }
+                for (var i = 0; i < _count; i++)
+                {
+                    _cdf[i] /= sum;
+                }
+            }
+        }
+
+        public string Next(Random random)
+        {
+            if (_cdf is null)
+            {
+                return _prefix + random.Next(_count).ToString(CultureInfo.InvariantCulture);
+            }
+            var index = Array.BinarySearch(_cdf, random.NextDouble());
+            return _prefix + (index < 0 ? ~index : index).ToString(CultureInfo.InvariantCulture);
+        }
+    }
+
+    private sealed class Stats
+    {
+        private readonly LongHistogram _latency = new(TimeSpan.FromMinutes(5).Ticks, 3);
+        private readonly Dictionary<string, long> _errors = [];
+        private long _events;
+        private long _lastEvents;
+        private TimeSpan _lastTime;
+
+        public long Events => Interlocked.Read(ref _events);
+
+        public void Acked(long intended, int events, int errors)
+        {
+            var latency = Stopwatch.GetElapsedTime(intended).Ticks;
+            lock (_latency)
+            {
+                _latency.RecordValue(Math.Max(1, latency));
+                if (errors > 0)
+                {
+                    _errors["rejected or not applied"] = _errors.GetValueOrDefault("rejected or not applied") + errors;
+                }
+            }
+            Interlocked.Add(ref _events, events);
+        }
+
+        public void Failed(string status, int events)
+        {
+            lock (_latency)
+            {
+                _errors[status] = _errors.GetValueOrDefault(status) + Math.Max(1, events);
+            }
+        }
+
+        public void Progress(TimeSpan elapsed, bool json)
+        {
+            if (json)
+            {
+                return;
+            }
+            var events = Events;
+            var rate = (events - _lastEvents) / Math.Max((elapsed - _lastTime).TotalSeconds, 0.001);
+            _lastEvents = events;
+            _lastTime = elapsed;
+            double p99;
+            lock (_latency)
+            {
+                p99 = _latency.TotalCount == 0 ? 0 : _latency.GetValueAtPercentile(99) / (double)TimeSpan.TicksPerMillisecond;
+            }
+            Console.Error.Write($"\r{elapsed.TotalSeconds,5:F0} s  {events,12:N0} events  {rate,10:N0}/s now  p99 {p99,8:F2} ms  errors {_errors.Values.Sum(),6:N0}   ");
+        }
+
+        public void Report(Options o, TimeSpan elapsed, IReadOnlyDictionary<string, double> before, IReadOnlyDictionary<string, double> after, int mismatches, bool json)
+        {
+            double Ms(double percentile) => _latency.TotalCount == 0 ? 0 : _latency.GetValueAtPercentile(percentile) / (double)TimeSpan.TicksPerMillisecond;
+            double Delta(string key) => after.GetValueOrDefault(key) - before.GetValueOrDefault(key);
+            var writes = Delta("loyalty_storage_events_per_write_count");
+            double? eventsPerWrite = writes > 0 ? Delta("loyalty_storage_events_per_write_sum") / writes : null;
+            double? cpu = after.ContainsKey("process_cpu_time_seconds_total") ? Delta("process_cpu_time_seconds_total") / elapsed.TotalSeconds : null;
+            var summary = new
+            {
+                scenario = o.Scenario,
+                customers = o.Customers,
+                skew = o.Skew,
+                concurrency = o.Concurrency,
+                seconds = Math.Round(elapsed.TotalSeconds, 2),
+                events = Events,
+                eventsPerSecond = Math.Round(Events / elapsed.TotalSeconds),
+                latencyMs = new { p50 = Ms(50), p95 = Ms(95), p99 = Ms(99), max = _latency.TotalCount == 0 ? 0 : _latency.GetMaxValue() / (double)TimeSpan.TicksPerMillisecond },
+                errors = _errors,
+                eventsPerStorageWrite = eventsPerWrite is { } e ? Math.Round(e, 2) : (double?)null,
+                serverCpuCores = cpu is { } c ? Math.Round(c, 2) : (double?)null,
+                verifyMismatches = o.Scenario == "verify" ? mismatches : (int?)null,
+            };
+            if (json)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(summary));
+                return;
+            }
+            Console.Error.WriteLine();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario {o.Scenario}: {Events:N0} events in {elapsed.TotalSeconds:F1} s = {summary.eventsPerSecond:N0} events/s ({o.Customers:N0} customers, {o.Skew}, concurrency {o.Concurrency})"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ack latency  p50 {Ms(50):F2} ms  p95 {Ms(95):F2} ms  p99 {Ms(99):F2} ms  max {summary.latencyMs.max:F2} ms"));
+            Console.WriteLine(_errors.Count == 0 ? "errors       none" : "errors       " + string.Join(", ", _errors.Select(kv => $"{kv.Key} {kv.Value:N0}")));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"server       {(eventsPerWrite is { } w ? $"{w:F2} events per storage write" : "events per write unknown (operator endpoint not reachable)")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}"));
+            if (o.Scenario == "verify")
+            {
+                Console.WriteLine(mismatches == 0 ? $"verify       every customer's total exact ({o.Customers:N0} customers)" : $"verify       FAILED: {mismatches} customers wrong");
+            }
+        }
+    }
+
+    private static async Task<IReadOnlyDictionary<string, double>> Scrape(string operatorEndpoint)
+    {
+        var values = new Dictionary<string, double>();
+        try
+        {
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
+            var text = await http.GetStringAsync($"{operatorEndpoint}/metrics");
+            foreach (var line in text.Split('\n'))
+            {
+                var match = Sample().Match(line);
+                if (match.Success && double.TryParse(match.Groups["value"].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var value))
+                {
+                    var name = match.Groups["name"].Value;
+                    values[name] = values.GetValueOrDefault(name) + value;
+                }
+            }
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            // No operator endpoint: the report says so.
+        }
+        return values;
+    }
+
+    [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(?<value>\S+)")]
+    private static partial Regex Sample();
+}
