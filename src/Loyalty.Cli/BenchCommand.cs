@@ -62,6 +62,7 @@ internal static partial class BenchCommand
         var channels = Enumerable.Range(0, o.Connections).Select(_ => EngineChannel.Create(server)).ToArray();
         var run = Guid.NewGuid().ToString("N")[..8];
         var picker = new CustomerPicker(o.Customers, o.Skew, run);
+        await Task.Delay(500, ct);   // the server caches a scrape briefly: let an earlier run's scrape expire
         var before = await Scrape(operatorEndpoint);
         var stats = new Stats();
         var watch = Stopwatch.StartNew();
