@@ -131,3 +131,29 @@ public sealed class CliStreamTests(ServerFixture fixture)
         }
     }
 }
+
+[Collection(ServerCollection.Name)]
+public sealed class CliBenchTests(ServerFixture fixture)
+{
+    [Fact]
+    public async Task Bench_verify_checks_every_total_and_the_load_scenarios_report_their_figures()
+    {
+        var verify = await CliRunner.RunAsync(fixture.Server.Address, "bench", "verify", "--customers", "40", "--events-per-customer", "3",
+            "--concurrency", "2", "--batch", "60", "--operator", fixture.Server.OperatorAddress);
+        Assert.True(verify.Exit == 0, verify.Out + verify.Err);
+        Assert.Contains("120 events", verify.Out, StringComparison.Ordinal);
+        Assert.Contains("every customer's total exact (40 customers)", verify.Out, StringComparison.Ordinal);
+        Assert.Matches(@"server\s+\d+\.\d\d events per storage write", verify.Out);
+
+        var shop = await CliRunner.RunAsync(fixture.Server.Address, "bench", "shop", "--duration", "2", "--customers", "20", "--concurrency", "4",
+            "--operator", fixture.Server.OperatorAddress, "--json");
+        Assert.True(shop.Exit == 0, shop.Out + shop.Err);
+        using var doc = System.Text.Json.JsonDocument.Parse(shop.Out.Trim().Split('\n')[^1]);
+        Assert.True(doc.RootElement.GetProperty("events").GetInt64() > 0);
+        Assert.Empty(doc.RootElement.GetProperty("errors").EnumerateObject());
+        Assert.True(doc.RootElement.GetProperty("latencyMs").GetProperty("p99").GetDouble() > 0);
+
+        var game = await CliRunner.RunAsync(fixture.Server.Address, "bench", "game", "--duration", "2", "--customers", "20", "--concurrency", "2", "--json");
+        Assert.True(game.Exit == 0, game.Out + game.Err);
+    }
+}
