@@ -97,6 +97,7 @@ internal static partial class BenchCommand
             }
         }
         var elapsed = watch.Elapsed;
+        await Task.Delay(500, CancellationToken.None);   // past the server's scrape cache, so the figures include the run
         var after = await Scrape(operatorEndpoint);
         stats.Report(o, elapsed, before, after, mismatches, json);
         return mismatches > 0 || stats.Events == 0 ? 1 : 0;

@@ -99,7 +99,7 @@ builder.Services.AddGrpcHealthChecks(options => options.UseHealthChecksCache = f
 builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
     .AddMeter(LoyaltyMetrics.MeterName)
     .AddMeter("Microsoft.Orleans")
-    .AddPrometheusExporter());
+    .AddPrometheusExporter(options => options.ScrapeResponseCacheDurationMilliseconds = 0));
 
 builder.Services.AddSingleton(settings);
 builder.Services.AddGrpc(grpc =>
