@@ -39,6 +39,10 @@ public static class LoyaltySiloBuilderExtensions
         silo.Services.AddHostedService(sp => sp.GetRequiredService<BudgetLeases>());
         silo.Services.AddSingleton(limits ?? EngineLimits.Default);
         silo.Services.TryAddSingleton(EngineClock.System);
+        // Idle customers deactivate after a few minutes, so memory follows active customers rather than every customer
+        // ever seen (their state is in storage; a reminder wakes those with due work).
+        silo.Configure<Orleans.Configuration.GrainCollectionOptions>(options =>
+            options.ClassSpecificCollectionAge[typeof(CustomerGrain).FullName!] = (limits ?? EngineLimits.Default).IdleCustomerDeactivation);
 
         switch (storage.Provider)
         {

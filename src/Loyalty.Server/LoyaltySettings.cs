@@ -46,6 +46,7 @@ public sealed class LimitSettings
     public int OnceOnlyKept { get; set; } = EngineLimits.Default.OnceOnlyKept;
     public int RewardsKept { get; set; } = EngineLimits.Default.RewardsKept;
     public string RewardCodeSecret { get; set; } = EngineLimits.Default.RewardCodeSecret;
+    public TimeSpan IdleCustomerDeactivation { get; set; } = EngineLimits.Default.IdleCustomerDeactivation;
 
     public EngineLimits ToEngineLimits()
     {
@@ -64,6 +65,10 @@ public sealed class LimitSettings
         {
             throw new InvalidOperationException($"Loyalty:Limits:DedupeWindow must be at least one hour, not {DedupeWindow}");
         }
+        if (IdleCustomerDeactivation < TimeSpan.FromMinutes(1))
+        {
+            throw new InvalidOperationException($"Loyalty:Limits:IdleCustomerDeactivation must be at least one minute, not {IdleCustomerDeactivation}");
+        }
         return Create();
     }
 
@@ -76,6 +81,7 @@ public sealed class LimitSettings
         OrdersKeptDays = OrdersKeptDays,
         LedgerKept = LedgerKept,
         RewardsKeptAfterExpiryDays = RewardsKeptAfterExpiryDays,
+        IdleCustomerDeactivation = IdleCustomerDeactivation,
         OrderLinesKept = OrderLinesKept,
         CategoryBucketsKept = CategoryBucketsKept,
         OnceOnlyKept = OnceOnlyKept,

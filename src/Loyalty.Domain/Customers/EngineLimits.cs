@@ -33,5 +33,8 @@ public sealed record EngineLimits
     /// unguessable and the same on every silo and in every replay. Set it in production (Loyalty:RewardCodeSecret).</summary>
     public string RewardCodeSecret { get; init; } = "loyalty-development-secret";
 
+    /// <summary>How long a customer with no calls stays active in memory.</summary>
+    public TimeSpan IdleCustomerDeactivation { get; init; } = TimeSpan.FromMinutes(3);
+
     public static EngineLimits Default { get; } = new();
 }
