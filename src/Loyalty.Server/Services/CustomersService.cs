@@ -21,8 +21,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         var ct = context.CancellationToken;
         var grain = grains.GetGrain<ICustomerGrain>(request.CustomerId);
         // Live pushes wait here; if a watcher reads too slowly the oldest are dropped and refilled from history.
-        var inbox = System.Threading.Channels.Channel.CreateBounded<LedgerEntry[]>(
-            new System.Threading.Channels.BoundedChannelOptions(256) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropOldest });
+        var inbox = LeasedSubscription.Inbox<LedgerEntry[]>(256);
         var reference = grains.CreateObjectReference<ICustomerWatcher>(new ChannelWatcher(inbox.Writer));
         var last = request.Since;
 
@@ -51,40 +50,25 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         try
         {
             await FromHistory();
-            using var renewal = new PeriodicTimer(WatchRenewal);
-            var renew = renewal.WaitForNextTickAsync(ct).AsTask();
-            var arrived = inbox.Reader.WaitToReadAsync(ct).AsTask();
-            while (!ct.IsCancellationRequested)
+            await LeasedSubscription.RunAsync(inbox.Reader, WatchRenewal, FromHistory, async entries =>
             {
-                if (await Task.WhenAny(arrived, renew) == renew)
+                foreach (var entry in entries)
                 {
-                    await renew;
-                    await FromHistory();
-                    renew = renewal.WaitForNextTickAsync(ct).AsTask();
-                    continue;
-                }
-                await arrived;
-                while (inbox.Reader.TryRead(out var entries))
-                {
-                    foreach (var entry in entries)
+                    if (entry.Sequence <= last)
                     {
+                        continue;
+                    }
+                    if (entry.Sequence > last + 1)
+                    {
+                        await FromHistory();   // a gap (a dropped push, a reactivation): stored history fills it
                         if (entry.Sequence <= last)
                         {
                             continue;
                         }
-                        if (entry.Sequence > last + 1)
-                        {
-                            await FromHistory();   // a gap (a dropped push, a reactivation): stored history fills it
-                            if (entry.Sequence <= last)
-                            {
-                                continue;
-                            }
-                        }
-                        await Send(entry);
                     }
+                    await Send(entry);
                 }
-                arrived = inbox.Reader.WaitToReadAsync(ct).AsTask();
-            }
+            }, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {

@@ -16,41 +16,26 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
         var ct = context.CancellationToken;
         var rewardIds = request.RewardIds.ToHashSet(StringComparer.Ordinal);
         var kinds = request.Kinds.ToHashSet(StringComparer.Ordinal);
-        var inbox = System.Threading.Channels.Channel.CreateBounded<RewardNotice[]>(
-            new System.Threading.Channels.BoundedChannelOptions(1024) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropOldest });
+        var inbox = LeasedSubscription.Inbox<RewardNotice[]>(1024);
         var reference = grains.CreateObjectReference<IRewardWatcher>(new ChannelRewardWatcher(inbox.Writer));
         var feeds = Enumerable.Range(0, RewardFeed.Partitions).Select(p => grains.GetGrain<IRewardFeedGrain>(p)).ToList();
         try
         {
-            await Task.WhenAll(feeds.Select(f => f.Subscribe(reference)));
-            using var renewal = new PeriodicTimer(TimeSpan.FromSeconds(30));
-            var renew = renewal.WaitForNextTickAsync(ct).AsTask();
-            var arrived = inbox.Reader.WaitToReadAsync(ct).AsTask();
-            while (!ct.IsCancellationRequested)
+            Task Subscribe() => Task.WhenAll(feeds.Select(f => f.Subscribe(reference)));
+            await Subscribe();
+            await LeasedSubscription.RunAsync(inbox.Reader, TimeSpan.FromSeconds(30), Subscribe, async notices =>
             {
-                if (await Task.WhenAny(arrived, renew) == renew)
+                foreach (var notice in notices)
                 {
-                    await renew;
-                    await Task.WhenAll(feeds.Select(f => f.Subscribe(reference)));
-                    renew = renewal.WaitForNextTickAsync(ct).AsTask();
-                    continue;
-                }
-                await arrived;
-                while (inbox.Reader.TryRead(out var notices))
-                {
-                    foreach (var notice in notices)
+                    if ((rewardIds.Count == 0 || rewardIds.Contains(notice.Reward.RewardId)) && (kinds.Count == 0 || kinds.Contains(notice.Reward.Kind)))
                     {
-                        if ((rewardIds.Count == 0 || rewardIds.Contains(notice.Reward.RewardId)) && (kinds.Count == 0 || kinds.Contains(notice.Reward.Kind)))
-                        {
-                            var reward = notice.Reward.Description.Length == 0 && catalog.Current.Rewards.TryGetValue(notice.Reward.RewardId, out var d)
-                                ? notice.Reward with { Description = d.Description }
-                                : notice.Reward;
-                            await responseStream.WriteAsync(new V1.RewardNotification { CustomerId = notice.CustomerId, Reward = ProtoMapping.ToProto(reward) }, ct);
-                        }
+                        var reward = notice.Reward.Description.Length == 0 && catalog.Current.Rewards.TryGetValue(notice.Reward.RewardId, out var d)
+                            ? notice.Reward with { Description = d.Description }
+                            : notice.Reward;
+                        await responseStream.WriteAsync(new V1.RewardNotification { CustomerId = notice.CustomerId, Reward = ProtoMapping.ToProto(reward) }, ct);
                     }
                 }
-                arrived = inbox.Reader.WaitToReadAsync(ct).AsTask();
-            }
+            }, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {

@@ -1,0 +1,36 @@
+using System.Threading.Channels;
+
+namespace Loyalty.Server.Services;
+
+/// <summary>The loop of a server stream fed by grain observers: deliver what arrives in the inbox, and renew the
+/// subscription lease (which also fills gaps, for watchers that can) every <paramref name="renewal"/>, until the
+/// caller goes away.</summary>
+internal static class LeasedSubscription
+{
+    /// <summary>An inbox for observer pushes: bounded, dropping the oldest when the caller reads too slowly.</summary>
+    public static Channel<T> Inbox<T>(int capacity) =>
+        Channel.CreateBounded<T>(new BoundedChannelOptions(capacity) { FullMode = BoundedChannelFullMode.DropOldest });
+
+    public static async Task RunAsync<T>(ChannelReader<T> inbox, TimeSpan renewal, Func<Task> renew, Func<T, Task> deliver, CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(renewal);
+        var renewDue = timer.WaitForNextTickAsync(ct).AsTask();
+        var arrived = inbox.WaitToReadAsync(ct).AsTask();
+        while (!ct.IsCancellationRequested)
+        {
+            if (await Task.WhenAny(arrived, renewDue) == renewDue)
+            {
+                await renewDue;
+                await renew();
+                renewDue = timer.WaitForNextTickAsync(ct).AsTask();
+                continue;
+            }
+            await arrived;
+            while (inbox.TryRead(out var item))
+            {
+                await deliver(item);
+            }
+            arrived = inbox.WaitToReadAsync(ct).AsTask();
+        }
+    }
+}
