@@ -24,11 +24,16 @@ public sealed record LoyaltyStorageOptions
 
 public static class LoyaltySiloBuilderExtensions
 {
-    /// <summary>Domain values cross grain calls as JSON, so the domain library stays free of Orleans.</summary>
+    /// <summary>Domain values cross silos as JSON, so the domain library stays free of Orleans. Within a silo the
+    /// immutable hot-path values are passed by reference (registered first, so it wins over the JSON copier).</summary>
     public static IServiceCollection AddLoyaltySerialization(this IServiceCollection services) =>
-        services.AddSerializer(serializer => serializer.AddJsonSerializer(
-            isSupported: type => type.Namespace?.StartsWith("Loyalty.Domain", StringComparison.Ordinal) == true,
-            jsonSerializerOptions: new System.Text.Json.JsonSerializerOptions(DomainJson.Options)));
+        services.AddSerializer(serializer =>
+        {
+            serializer.Services.AddSingleton<Orleans.Serialization.Cloning.IGeneralizedCopier, ImmutableDomainCopier>();
+            serializer.AddJsonSerializer(
+                isSupported: type => type.Namespace?.StartsWith("Loyalty.Domain", StringComparison.Ordinal) == true,
+                jsonSerializerOptions: new System.Text.Json.JsonSerializerOptions(DomainJson.Options));
+        });
 
     public static ISiloBuilder AddLoyalty(this ISiloBuilder silo, ActiveProgram program, LoyaltyStorageOptions storage, EngineLimits? limits = null)
     {

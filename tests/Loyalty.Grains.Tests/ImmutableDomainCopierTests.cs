@@ -1,0 +1,120 @@
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using Loyalty.Domain.Events;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization.Cloning;
+
+namespace Loyalty.Grains.Tests;
+
+/// <summary>The values handed across local grain calls without a copy must really be immutable, all the way down.</summary>
+public sealed class ImmutableDomainCopierTests
+{
+    public static TheoryData<string> SharedTypes() => [.. ImmutableDomainCopier.Types.Select(t => t.FullName!)];
+
+    [Theory]
+    [MemberData(nameof(SharedTypes))]
+    public void Every_shared_type_is_a_sealed_record_of_init_only_immutable_members(string typeName)
+    {
+        var type = ImmutableDomainCopier.Types.Single(t => t.FullName == typeName);
+        var problems = new List<string>();
+        Check(type, problems, []);
+        Assert.Empty(problems);
+    }
+
+    [Fact]
+    public void A_mutable_member_is_caught()
+    {
+        var problems = new List<string>();
+        Check(typeof(Mutable), problems, []);
+        Assert.Contains(problems, p => p.Contains("Settable"));
+        Assert.Contains(problems, p => p.Contains("Items"));
+    }
+
+    [Fact]
+    public void Local_copies_share_the_event_and_result_but_other_domain_values_are_still_copied()
+    {
+        var services = new ServiceCollection().AddLoyaltySerialization().BuildServiceProvider();
+        var copier = services.GetRequiredService<Orleans.Serialization.DeepCopier>();
+        var e = new LoyaltyEvent
+        {
+            EventId = "e1", CustomerId = "c1", Payload = new Purchase("o1", "EUR", [new LineItem("sku", "toys", 1, 100)]),
+        };
+        Assert.Same(e, copier.Copy(e));
+        var events = new[] { e };
+        Assert.Same(e, copier.Copy(events)[0]);
+        // Mutable state (not on the list) still gets a real copy.
+        var state = new Loyalty.Domain.Customers.CustomerState { CustomerId = "c1" };
+        Assert.NotSame(state, copier.Copy(state));
+    }
+
+    private sealed record Mutable(string Name)
+    {
+        public int Settable { get; set; }
+        public List<string> Items { get; init; } = [];
+    }
+
+    private static readonly HashSet<Type> Leaves =
+    [
+        typeof(string), typeof(bool), typeof(int), typeof(long), typeof(double), typeof(decimal), typeof(DateTimeOffset),
+        typeof(DateOnly), typeof(TimeSpan), typeof(Guid),
+    ];
+
+    private static void Check(Type type, List<string> problems, HashSet<Type> seen)
+    {
+        if (!seen.Add(type) || Leaves.Contains(type) || type.IsEnum)
+        {
+            return;
+        }
+        if (Nullable.GetUnderlyingType(type) is { } inner)
+        {
+            Check(inner, problems, seen);
+            return;
+        }
+        if (type.IsGenericType && type.GetGenericTypeDefinition() == typeof(IReadOnlyList<>))
+        {
+            Check(type.GetGenericArguments()[0], problems, seen);
+            return;
+        }
+        if (type.IsAbstract)
+        {
+            // A polymorphic member: every concrete type deriving from it must be immutable too.
+            foreach (var derived in type.Assembly.GetTypes().Where(t => !t.IsAbstract && type.IsAssignableFrom(t)))
+            {
+                Check(derived, problems, seen);
+            }
+            return;
+        }
+        if (!type.IsSealed || type.GetMethod("<Clone>$") is null)
+        {
+            problems.Add($"{type.Name} is not a sealed record");
+        }
+        foreach (var field in type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
+        {
+            if (!field.IsInitOnly)
+            {
+                problems.Add($"{type.Name}.{field.Name} is a writable field");
+            }
+        }
+        foreach (var property in type.GetProperties(BindingFlags.Instance | BindingFlags.Public))
+        {
+            if (property.SetMethod is { } setter
+                && !setter.ReturnParameter.GetRequiredCustomModifiers().Contains(typeof(IsExternalInit)))
+            {
+                problems.Add($"{type.Name}.{property.Name} has a setter");
+            }
+            if (property.GetCustomAttribute<System.Text.Json.Serialization.JsonIgnoreAttribute>() is not null && property.SetMethod is null)
+            {
+                continue; // computed from the other members
+            }
+            var propertyType = property.PropertyType;
+            if (!Leaves.Contains(propertyType) && !propertyType.IsEnum && Nullable.GetUnderlyingType(propertyType) is null
+                && !(propertyType.IsGenericType && propertyType.GetGenericTypeDefinition() == typeof(IReadOnlyList<>))
+                && !ImmutableDomainCopier.Types.Contains(propertyType) && !propertyType.IsAbstract)
+            {
+                problems.Add($"{type.Name}.{property.Name} is of {propertyType.Name}, which is not known to be immutable");
+                continue;
+            }
+            Check(propertyType, problems, seen);
+        }
+    }
+}
