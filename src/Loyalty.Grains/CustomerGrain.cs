@@ -127,9 +127,16 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             toldThrough = _durableSeqAtActivation;
         }
         List<RewardNotice>? notices = null;
-        foreach (var entry in stored.Ledger)
+        // Newest entries are last: walk back only over what was not told yet (usually one or two entries).
+        var first = stored.Ledger.Count;
+        while (first > 0 && stored.Ledger[first - 1].Sequence > toldThrough)
         {
-            if (entry.Sequence > toldThrough && entry.Kind == "reward" && stored.Rewards.FindLast(r => r.Code == entry.Note) is { } reward)
+            first--;
+        }
+        for (var i = first; i < stored.Ledger.Count; i++)
+        {
+            var entry = stored.Ledger[i];
+            if (entry.Kind == "reward" && FindReward(stored, entry.Note) is { } reward)
             {
                 (notices ??= []).Add(new RewardNotice(stored.CustomerId, reward));
             }
@@ -145,6 +152,18 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
                 _logger.LogDebug(ex, "Reward feed publish failed for customer {CustomerId}", stored.CustomerId);
             }
         }
+    }
+
+    private static GrantedReward? FindReward(CustomerState state, string code)
+    {
+        for (var i = state.Rewards.Count - 1; i >= 0; i--)
+        {
+            if (state.Rewards[i].Code == code)
+            {
+                return state.Rewards[i];
+            }
+        }
+        return null;
     }
 
     public async Task<LedgerEntry[]> Watch(ICustomerWatcher watcher, long since, int max)

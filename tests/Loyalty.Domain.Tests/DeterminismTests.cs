@@ -42,3 +42,14 @@ public class DeterminismTests
         Assert.All(runs, r => Assert.Equal([2L, 1, 1], r));
     }
 }
+
+public class RewardCodeTests
+{
+    [Fact]
+    public void Codes_are_stable_across_versions_hmac_sha256_in_crockford_base32()
+    {
+        // Computed independently (Python hmac/sha256, low 60 bits of the first 8 bytes, little endian, 5 bits per char):
+        // a code issued by an earlier version must verify the same forever.
+        Assert.Equal("CPN-933R-SPPE-QMV6", Loyalty.Domain.Rules.RuleEngine.Code("secret", "CPN", "c1", "e1", "r1", "w1", 0));
+    }
+}

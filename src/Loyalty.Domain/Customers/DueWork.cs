@@ -17,6 +17,11 @@ public static class DueWork
             return false;
         }
         PointsBook.EnsureLots(state);
+        if (NextDue(state) is not { } next || next > now)
+        {
+            // The common case on every event: nothing fell due. Only a change of the program's tier settings can matter.
+            return TierLifecycle.Advance(state, program, now);
+        }
         var changed = PointsBook.WarnExpiring(state, program, now);
         changed |= PointsBook.Advance(state, program, now);
         changed |= TierLifecycle.Advance(state, program, now);

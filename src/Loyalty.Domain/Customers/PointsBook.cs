@@ -186,8 +186,18 @@ public static class PointsBook
     /// expires (and a debt for a negative balance), so the books agree with the balance.</summary>
     public static void EnsureLots(CustomerState state)
     {
-        var spendable = state.Lots.Where(l => !l.IsPending).Sum(l => l.Points);
-        var pending = state.Lots.Where(l => l.IsPending).Sum(l => l.Points);
+        long spendable = 0, pending = 0;
+        foreach (var lot in state.Lots)
+        {
+            if (lot.IsPending)
+            {
+                pending += lot.Points;
+            }
+            else
+            {
+                spendable += lot.Points;
+            }
+        }
         if (spendable - state.Debt == state.PointsAvailable && pending == state.PointsPending)
         {
             return;

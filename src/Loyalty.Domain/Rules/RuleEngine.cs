@@ -298,16 +298,29 @@ public static class RuleEngine
     /// <summary>PREFIX-XXXX-XXXX-XXXX: 60 bits of HMAC-SHA256 in Crockford base32.</summary>
     public static string Code(string secret, string prefix, string customerId, string eventId, string ruleId, string rewardId, int index)
     {
-        var mac = HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret),
-            Encoding.UTF8.GetBytes($"{customerId}\n{eventId}\n{ruleId}\n{rewardId}\n{index}"));
-        var bits = BitConverter.ToUInt64(mac, 0);
-        var chars = new char[12];
-        for (var i = 0; i < 12; i++)
+        var data = $"{customerId}\n{eventId}\n{ruleId}\n{rewardId}\n{index}";
+        var keyLength = Encoding.UTF8.GetMaxByteCount(secret.Length);
+        var dataLength = Encoding.UTF8.GetMaxByteCount(data.Length);
+        Span<byte> buffer = keyLength + dataLength <= 1024 ? stackalloc byte[keyLength + dataLength] : new byte[keyLength + dataLength];
+        var key = buffer[..Encoding.UTF8.GetBytes(secret, buffer)];
+        var source = buffer.Slice(key.Length, Encoding.UTF8.GetBytes(data, buffer[key.Length..]));
+        Span<byte> mac = stackalloc byte[HMACSHA256.HashSizeInBytes];
+        HMACSHA256.HashData(key, source, mac);
+        var bits = BitConverter.ToUInt64(mac);
+        return string.Create(prefix.Length + 15, (prefix, bits), static (chars, arg) =>
         {
-            chars[i] = CodeAlphabet[(int)(bits & 31)];
-            bits >>= 5;
-        }
-        var s = new string(chars);
-        return $"{prefix}-{s[..4]}-{s[4..8]}-{s[8..]}";
+            arg.prefix.AsSpan().CopyTo(chars);
+            var bits = arg.bits;
+            var at = arg.prefix.Length;
+            for (var i = 0; i < 12; i++)
+            {
+                if (i % 4 == 0)
+                {
+                    chars[at++] = '-';
+                }
+                chars[at++] = CodeAlphabet[(int)(bits & 31)];
+                bits >>= 5;
+            }
+        });
     }
 }
