@@ -21,19 +21,24 @@ internal static partial class BenchCommand
 {
     public static Command Build()
     {
-        var scenario = new Argument<string>("scenario") { Description = "health | shop | batch | game | mixed | verify" };
+        var scenario = new Argument<string>("scenario") { Description = "health | shop | batch | game | mixed | verify | table-writes" };
         var customers = new Option<int>("--customers") { Description = "Distinct customers", DefaultValueFactory = _ => 10_000 };
         var duration = new Option<double>("--duration") { Description = "Seconds to run (not for verify)", DefaultValueFactory = _ => 30 };
         var concurrency = new Option<int>("--concurrency") { Description = "Concurrent calls (unary) or streams (game)", DefaultValueFactory = _ => 64 };
         var connections = new Option<int>("--connections") { Description = "HTTP/2 connections to spread the calls over", DefaultValueFactory = _ => 4 };
         var batch = new Option<int>("--batch") { Description = "Events per PublishBatch", DefaultValueFactory = _ => 500 };
-        var skew = new Option<string>("--skew") { Description = "uniform | zipf (s = 1)", DefaultValueFactory = _ => "uniform" };
+        var skew = new Option<string>("--skew") { Description = "uniform | zipf (s = 1) | once (every event a new customer, until --customers are used up)", DefaultValueFactory = _ => "uniform" };
         var rate = new Option<double>("--rate") { Description = "Open loop: target events/s (latency is measured from each event's intended send time); 0 = as fast as possible", DefaultValueFactory = _ => 0 };
         var perCustomer = new Option<int>("--events-per-customer") { Description = "verify: events per customer", DefaultValueFactory = _ => 20 };
         var operatorUrl = new Option<string?>("--operator") { Description = "Operator endpoint for events per write and server CPU (default: the server's port + 1)" };
+        var storage = new Option<string?>("--storage")
+        {
+            Description = "table-writes: Azure Table connection string (default: $Loyalty__Storage__ConnectionString, else the local Azurite on 127.0.0.1:10002)",
+        };
+        var entityBytes = new Option<int>("--entity-bytes") { Description = "table-writes: bytes of state per entity (a regular customer stores a few KB)", DefaultValueFactory = _ => 4096 };
         var command = new Command("bench", "Load the engine and report events/s, acknowledgement latency, errors, events per storage write, server CPU")
         {
-            scenario, customers, duration, concurrency, connections, batch, skew, rate, perCustomer, operatorUrl,
+            scenario, customers, duration, concurrency, connections, batch, skew, rate, perCustomer, operatorUrl, storage, entityBytes,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -43,12 +48,22 @@ internal static partial class BenchCommand
             var server = parse.GetValue(CliApp.ServerOption)!.Split(',')[0];
             var operatorEndpoint = parse.GetValue(operatorUrl) ?? OperatorOf(server);
             var json = parse.GetValue(CliApp.JsonOption);
+            if (options.Scenario == "table-writes")
+            {
+                var connection = parse.GetValue(storage) ?? Environment.GetEnvironmentVariable("Loyalty__Storage__ConnectionString") ?? LocalAzurite;
+                return await TableWrites.RunAsync(options, connection, Math.Max(1, parse.GetValue(entityBytes)), json, ct);
+            }
             return await RunAsync(options, parse.GetValue(CliApp.ServerOption)!, operatorEndpoint, json, ct);
         });
         return command;
     }
 
-    private sealed record Options(string Scenario, int Customers, TimeSpan Duration, int Concurrency, int Connections, int Batch,
+    /// <summary>The Azurite that <c>deploy/local/start</c> runs (its well-known development account).</summary>
+    private const string LocalAzurite = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+        "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+        "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;";
+
+    internal sealed record Options(string Scenario, int Customers, TimeSpan Duration, int Concurrency, int Connections, int Batch,
         string Skew, double Rate, int EventsPerCustomer);
 
     private static string OperatorOf(string server)
@@ -143,15 +158,23 @@ internal static partial class BenchCommand
                             break;
                         case "batch":
                             var request = new PublishBatchRequest();
-                            for (var i = 0; i < o.Batch; i++)
+                            for (var i = 0; i < o.Batch && picker.Next(random) is { } customer; i++)
                             {
-                                request.Events.Add(Game(picker.Next(random), $"{run}-{worker}-{n++}", 1 + random.Next(5)));
+                                request.Events.Add(Game(customer, $"{run}-{worker}-{n++}", 1 + random.Next(5)));
+                            }
+                            if (request.Events.Count == 0)
+                            {
+                                return;
                             }
                             var response = await ingestion.PublishBatchAsync(request, cancellationToken: ct);
                             stats.Acked(intended, response.Results.Count, response.Results.Count(r => r.Outcome is not (Outcome.Applied or Outcome.Duplicate)));
                             break;
                         default:
-                            var e = o.Scenario == "mixed" ? Mixed(picker.Next(random), $"{run}-{worker}-{n++}", random) : Purchase(picker.Next(random), $"{run}-{worker}-{n++}", random);
+                            if (picker.Next(random) is not { } who)
+                            {
+                                return;
+                            }
+                            var e = o.Scenario == "mixed" ? Mixed(who, $"{run}-{worker}-{n++}", random) : Purchase(who, $"{run}-{worker}-{n++}", random);
                             var result = await ingestion.PublishAsync(new PublishRequest { Event = e }, cancellationToken: ct);
                             stats.Acked(intended, 1, result.Outcome is Outcome.Applied or Outcome.Duplicate ? 0 : 1);
                             break;
@@ -192,8 +215,12 @@ internal static partial class BenchCommand
                             await Task.Delay(wait, ct);
                         }
                     }
+                    if (picker.Next(random) is not { } player)
+                    {
+                        break;
+                    }
                     sent.Enqueue(intended);
-                    await call.RequestStream.WriteAsync(new PublishRequest { Event = Game(picker.Next(random), $"{run}-{worker}-{n++}", 1 + random.Next(5)) }, ct);
+                    await call.RequestStream.WriteAsync(new PublishRequest { Event = Game(player, $"{run}-{worker}-{n++}", 1 + random.Next(5)) }, ct);
                 }
                 await call.RequestStream.CompleteAsync();
             }, ct);
@@ -313,6 +340,7 @@ internal static partial class BenchCommand
         {
             _count = Math.Max(1, count);
             _prefix = $"bench-{run}-";
+            _once = skew == "once";
             if (skew == "zipf")
             {
                 _cdf = new double[_count];
@@ -329,8 +357,17 @@ internal static partial class BenchCommand
             }
         }
 
-        public string Next(Random random)
+        private readonly bool _once;
+        private long _used;
+
+        /// <summary>The next customer, or null when every customer was used once (skew "once").</summary>
+        public string? Next(Random random)
         {
+            if (_once)
+            {
+                var used = Interlocked.Increment(ref _used) - 1;
+                return used < _count ? _prefix + used.ToString(CultureInfo.InvariantCulture) : null;
+            }
             if (_cdf is null)
             {
                 return _prefix + random.Next(_count).ToString(CultureInfo.InvariantCulture);
@@ -340,7 +377,7 @@ internal static partial class BenchCommand
         }
     }
 
-    private sealed class Stats
+    internal sealed class Stats
     {
         private readonly LongHistogram _latency = new(TimeSpan.FromMinutes(5).Ticks, 3);
         private readonly Dictionary<string, long> _errors = [];
@@ -421,6 +458,11 @@ internal static partial class BenchCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario {o.Scenario}: {Events:N0} events in {elapsed.TotalSeconds:F1} s = {summary.eventsPerSecond:N0} events/s ({o.Customers:N0} customers, {o.Skew}, concurrency {o.Concurrency})"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ack latency  p50 {Ms(50):F2} ms  p95 {Ms(95):F2} ms  p99 {Ms(99):F2} ms  max {summary.latencyMs.max:F2} ms"));
             Console.WriteLine(_errors.Count == 0 ? "errors       none" : "errors       " + string.Join(", ", _errors.Select(kv => $"{kv.Key} {kv.Value:N0}")));
+            if (o.Scenario == "table-writes")
+            {
+                Console.WriteLine("storage      raw single-entity upserts with the Azure SDK, no engine: what one write per event would allow");
+                return;
+            }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"server       {(eventsPerWrite is { } w ? $"{w:F2} events per storage write" : "events per write unknown (operator endpoint not reachable)")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}"));
             if (o.Scenario == "verify")

@@ -104,14 +104,20 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
     public override async Task PublishStream(IAsyncStreamReader<V1.PublishRequest> requestStream, IServerStreamWriter<V1.PublishResult> responseStream,
         ServerCallContext context)
     {
-        // A slot is taken before reading an event and given back when its result has been written: with all slots
-        // taken the server stops reading, and HTTP/2 flow control holds the client back. Memory stays bounded by
-        // the slots however fast the client writes or however slowly it reads.
-        using var slots = new SemaphoreSlim(Math.Max(1, settings.Api.StreamMaxInFlight));
+        // Two bounds, both taken before reading an event. An in-flight slot is given back when the event's result is
+        // known; an unwritten slot when the result has been written to the client (results go out in request order, so
+        // finished results wait behind a slower one). With either used up the server stops reading, and HTTP/2 flow
+        // control holds the client back: memory stays bounded however fast the client writes or however slowly it
+        // reads. Finished results are small, so more of them may wait than events run: a slow customer at the head of
+        // the stream does not stop the work behind it, and a busy customer's events keep arriving to be committed
+        // together (group commit) while its write is in flight.
+        var maxInFlight = Math.Max(1, settings.Api.StreamMaxInFlight);
+        var inFlight = new SemaphoreSlim(maxInFlight);
+        using var unwritten = new SemaphoreSlim(maxInFlight * UnwrittenPerInFlight);
         var answers = System.Threading.Channels.Channel.CreateUnbounded<Task<V1.PublishResult>>(
             new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var lanes = new StreamLanes(grains);
-        var writer = WriteInOrderAsync(answers.Reader, responseStream, slots, context.CancellationToken);
+        var writer = WriteInOrderAsync(answers.Reader, responseStream, unwritten, context.CancellationToken);
 
         // Stop reading when the client goes away or the server shuts down; events already read are still answered.
         using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
@@ -120,14 +126,24 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         {
             while (true)
             {
-                await slots.WaitAsync(stopReading.Token);
+                await unwritten.WaitAsync(stopReading.Token);
+                try
+                {
+                    await inFlight.WaitAsync(stopReading.Token);
+                }
+                catch
+                {
+                    unwritten.Release();
+                    throw;
+                }
                 if (!await requestStream.MoveNext(stopReading.Token))
                 {
-                    slots.Release();
+                    inFlight.Release();
+                    unwritten.Release();
                     break;
                 }
                 read++;
-                answers.Writer.TryWrite(Accept(requestStream.Current, lanes));
+                answers.Writer.TryWrite(Accept(requestStream.Current, lanes, inFlight));
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException || stopReading.IsCancellationRequested)
@@ -143,10 +159,21 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         await writer;
     }
 
-    private async Task<V1.PublishResult> Accept(V1.PublishRequest request, StreamLanes lanes)
+    /// <summary>How many finished results may wait to be written per event in flight (PublishStream).</summary>
+    public const int UnwrittenPerInFlight = 8;
+
+    private async Task<V1.PublishResult> Accept(V1.PublishRequest request, StreamLanes lanes, SemaphoreSlim inFlight)
     {
         var started = Stopwatch.GetTimestamp();
-        var result = await AcceptUncounted(request, lanes);
+        V1.PublishResult result;
+        try
+        {
+            result = await AcceptUncounted(request, lanes);
+        }
+        finally
+        {
+            inFlight.Release();
+        }
         Count(request.Event, result.Outcome, result);
         LoyaltyMetrics.Published("PublishStream", Stopwatch.GetElapsedTime(started));
         return result;
@@ -167,7 +194,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
     }
 
     private static async Task WriteInOrderAsync(System.Threading.Channels.ChannelReader<Task<V1.PublishResult>> answers,
-        IServerStreamWriter<V1.PublishResult> responses, SemaphoreSlim slots, CancellationToken clientGone)
+        IServerStreamWriter<V1.PublishResult> responses, SemaphoreSlim unwritten, CancellationToken clientGone)
     {
         var writing = true;
         await foreach (var answer in answers.ReadAllAsync(CancellationToken.None))
@@ -184,7 +211,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
                     writing = false; // the client is gone: keep draining, so no work is left behind
                 }
             }
-            slots.Release();
+            unwritten.Release();
         }
     }
 }
