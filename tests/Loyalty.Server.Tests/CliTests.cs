@@ -155,5 +155,43 @@ public sealed class CliBenchTests(ServerFixture fixture)
 
         var game = await CliRunner.RunAsync(fixture.Server.Address, "bench", "game", "--duration", "2", "--customers", "20", "--concurrency", "2", "--json");
         Assert.True(game.Exit == 0, game.Out + game.Err);
+
+        foreach (var scenario in new[] { "health", "batch", "mixed" })
+        {
+            var run = await CliRunner.RunAsync(fixture.Server.Address, "bench", scenario, "--duration", "1", "--customers", "20", "--concurrency", "2",
+                "--batch", "20", "--operator", fixture.Server.OperatorAddress, "--json");
+            Assert.True(run.Exit == 0, scenario + ": " + run.Out + run.Err);
+            using var figures = System.Text.Json.JsonDocument.Parse(run.Out.Trim().Split('\n')[^1]);
+            Assert.True(figures.RootElement.GetProperty("events").GetInt64() > 0, scenario);
+            Assert.Empty(figures.RootElement.GetProperty("errors").EnumerateObject());
+        }
+    }
+
+    [Fact]
+    public async Task Bench_once_touches_every_customer_exactly_once_and_stops()
+    {
+        var once = await CliRunner.RunAsync(fixture.Server.Address, "bench", "batch", "--skew", "once", "--customers", "150", "--batch", "40",
+            "--concurrency", "3", "--duration", "60", "--operator", fixture.Server.OperatorAddress, "--json");
+        Assert.True(once.Exit == 0, once.Out + once.Err);
+        using var figures = System.Text.Json.JsonDocument.Parse(once.Out.Trim().Split('\n')[^1]);
+        Assert.Equal(150, figures.RootElement.GetProperty("events").GetInt64());
+        Assert.True(figures.RootElement.GetProperty("seconds").GetDouble() < 30, "stops when the customers are used up, not at --duration");
+        Assert.Equal(1.0, figures.RootElement.GetProperty("eventsPerStorageWrite").GetDouble());
+    }
+
+    [Fact]
+    public async Task Bench_table_writes_measures_raw_single_entity_writes_and_leaves_no_table_behind()
+    {
+        var raw = await CliRunner.RunAsync(fixture.Server.Address, "bench", "table-writes", "--duration", "1", "--concurrency", "4",
+            "--storage", fixture.Azurite.ConnectionString, "--json");
+        Assert.True(raw.Exit == 0, raw.Out + raw.Err);
+        using var figures = System.Text.Json.JsonDocument.Parse(raw.Out.Trim().Split('\n')[^1]);
+        Assert.True(figures.RootElement.GetProperty("events").GetInt64() > 0);
+        Assert.Empty(figures.RootElement.GetProperty("errors").EnumerateObject());
+        var tables = new Azure.Data.Tables.TableServiceClient(fixture.Azurite.ConnectionString).QueryAsync();
+        await foreach (var table in tables)
+        {
+            Assert.DoesNotContain("LoyaltyBenchRaw", table.Name, StringComparison.Ordinal);
+        }
     }
 }
