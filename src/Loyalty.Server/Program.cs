@@ -97,7 +97,7 @@ builder.UseOrleans(silo =>
 builder.Services.AddHealthChecks().AddCheck<ReadinessCheck>("ready", tags: ["ready"]);
 // The gRPC health service answers from the last published check (refreshed every second), so a Check call is trivial:
 // it is also the bench's baseline RPC. /readyz evaluates on every request.
-builder.Services.AddGrpcHealthChecks().AddCheck<ReadinessCheck>("grpc-ready");
+builder.Services.AddGrpcHealthChecks(options => options.UseHealthChecksCache = true).AddCheck<ReadinessCheck>("grpc-ready");
 builder.Services.Configure<Microsoft.Extensions.Diagnostics.HealthChecks.HealthCheckPublisherOptions>(options =>
 {
     options.Delay = TimeSpan.Zero;
