@@ -23,7 +23,12 @@ internal static partial class BenchCommand
     {
         var scenario = new Argument<string>("scenario") { Description = "health | shop | batch | game | mixed | verify | table-writes" };
         var customers = new Option<int>("--customers") { Description = "Distinct customers", DefaultValueFactory = _ => 10_000 };
-        var duration = new Option<double>("--duration") { Description = "Seconds to run (not for verify)", DefaultValueFactory = _ => 30 };
+        var duration = new Option<double>("--duration") { Description = "Seconds to measure (not for verify)", DefaultValueFactory = _ => 30 };
+        var warmup = new Option<double>("--warmup")
+        {
+            Description = "Seconds of load before measuring starts (JIT, connections, first activations); not for verify or --skew once",
+            DefaultValueFactory = _ => 2,
+        };
         var concurrency = new Option<int>("--concurrency") { Description = "Concurrent calls (unary) or streams (game)", DefaultValueFactory = _ => 64 };
         var connections = new Option<int>("--connections") { Description = "HTTP/2 connections to spread the calls over", DefaultValueFactory = _ => 4 };
         var batch = new Option<int>("--batch") { Description = "Events per PublishBatch", DefaultValueFactory = _ => 500 };
@@ -38,13 +43,14 @@ internal static partial class BenchCommand
         var entityBytes = new Option<int>("--entity-bytes") { Description = "table-writes: bytes of state per entity (a regular customer stores a few KB)", DefaultValueFactory = _ => 4096 };
         var command = new Command("bench", "Load the engine and report events/s, acknowledgement latency, errors, events per storage write, server CPU")
         {
-            scenario, customers, duration, concurrency, connections, batch, skew, rate, perCustomer, operatorUrl, storage, entityBytes,
+            scenario, customers, duration, warmup, concurrency, connections, batch, skew, rate, perCustomer, operatorUrl, storage, entityBytes,
         };
         command.SetAction(async (parse, ct) =>
         {
             var options = new Options(parse.GetValue(scenario)!, parse.GetValue(customers), TimeSpan.FromSeconds(parse.GetValue(duration)),
                 Math.Max(1, parse.GetValue(concurrency)), Math.Max(1, parse.GetValue(connections)), Math.Clamp(parse.GetValue(batch), 1, 1000),
-                parse.GetValue(skew)!, parse.GetValue(rate), Math.Max(1, parse.GetValue(perCustomer)));
+                parse.GetValue(skew)!, parse.GetValue(rate), Math.Max(1, parse.GetValue(perCustomer)),
+                parse.GetValue(scenario) == "verify" || parse.GetValue(skew) == "once" ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(warmup))));
             var server = parse.GetValue(CliApp.ServerOption)!.Split(',')[0];
             var operatorEndpoint = parse.GetValue(operatorUrl) ?? OperatorOf(server);
             var json = parse.GetValue(CliApp.JsonOption);
@@ -64,7 +70,7 @@ internal static partial class BenchCommand
         "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;";
 
     internal sealed record Options(string Scenario, int Customers, TimeSpan Duration, int Concurrency, int Connections, int Batch,
-        string Skew, double Rate, int EventsPerCustomer);
+        string Skew, double Rate, int EventsPerCustomer, TimeSpan Warmup);
 
     private static string OperatorOf(string server)
     {
@@ -80,6 +86,7 @@ internal static partial class BenchCommand
         await Task.Delay(500, ct);   // the server caches a scrape briefly: let an earlier run's scrape expire
         var before = await Scrape(operatorEndpoint);
         var stats = new Stats();
+        stats.MeasureFrom(Stopwatch.GetTimestamp() + (long)(o.Warmup.TotalSeconds * Stopwatch.Frequency));
         var watch = Stopwatch.StartNew();
         using var progress = new Timer(_ => stats.Progress(watch.Elapsed, json), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         var mismatches = 0;
@@ -111,17 +118,18 @@ internal static partial class BenchCommand
                 channel.Dispose();
             }
         }
-        var elapsed = watch.Elapsed;
+        var wall = watch.Elapsed;
+        var elapsed = wall > o.Warmup ? wall - o.Warmup : wall;
         await Task.Delay(500, CancellationToken.None);   // past the server's scrape cache, so the figures include the run
         var after = await Scrape(operatorEndpoint);
-        stats.Report(o, elapsed, before, after, mismatches, json);
+        stats.Report(o, elapsed, wall, before, after, mismatches, json);
         return mismatches > 0 || stats.Events == 0 ? 1 : 0;
     }
 
     /// <summary>Closed loop (or paced to --rate): each of the concurrent callers sends one call at a time.</summary>
     private static async Task Unary(Options o, GrpcChannel[] channels, CustomerPicker picker, string run, Stats stats, CancellationToken ct)
     {
-        var end = DateTime.UtcNow + o.Duration;
+        var end = DateTime.UtcNow + o.Warmup + o.Duration;
         var eventsPerCall = o.Scenario == "batch" ? o.Batch : 1;
         var interval = o.Rate > 0 ? TimeSpan.FromSeconds(eventsPerCall * o.Concurrency / o.Rate) : TimeSpan.Zero;
         await Task.WhenAll(Enumerable.Range(0, o.Concurrency).Select(worker => Task.Run(async () =>
@@ -191,7 +199,7 @@ internal static partial class BenchCommand
     /// <summary>One PublishStream per concurrent caller; latency per event from its write to its result.</summary>
     private static async Task Streams(Options o, GrpcChannel[] channels, CustomerPicker picker, string run, Stats stats, CancellationToken ct)
     {
-        var end = DateTime.UtcNow + o.Duration;
+        var end = DateTime.UtcNow + o.Warmup + o.Duration;
         var perStreamRate = o.Rate > 0 ? o.Rate / o.Concurrency : 0;
         await Task.WhenAll(Enumerable.Range(0, o.Concurrency).Select(worker => Task.Run(async () =>
         {
@@ -385,10 +393,19 @@ internal static partial class BenchCommand
         private long _lastEvents;
         private TimeSpan _lastTime;
 
+        private long _measureFrom;
+
         public long Events => Interlocked.Read(ref _events);
+
+        /// <summary>Acknowledgements of what was sent before this instant (the warm-up) are not measured.</summary>
+        public void MeasureFrom(long timestamp) => _measureFrom = timestamp;
 
         public void Acked(long intended, int events, int errors)
         {
+            if (intended < _measureFrom && errors == 0)
+            {
+                return;
+            }
             var latency = Stopwatch.GetElapsedTime(intended).Ticks;
             lock (_latency)
             {
@@ -427,13 +444,13 @@ internal static partial class BenchCommand
             Console.Error.Write($"\r{elapsed.TotalSeconds,5:F0} s  {events,12:N0} events  {rate,10:N0}/s now  p99 {p99,8:F2} ms  errors {_errors.Values.Sum(),6:N0}   ");
         }
 
-        public void Report(Options o, TimeSpan elapsed, IReadOnlyDictionary<string, double> before, IReadOnlyDictionary<string, double> after, int mismatches, bool json)
+        public void Report(Options o, TimeSpan elapsed, TimeSpan wall, IReadOnlyDictionary<string, double> before, IReadOnlyDictionary<string, double> after, int mismatches, bool json)
         {
             double Ms(double percentile) => _latency.TotalCount == 0 ? 0 : _latency.GetValueAtPercentile(percentile) / (double)TimeSpan.TicksPerMillisecond;
             double Delta(string key) => after.GetValueOrDefault(key) - before.GetValueOrDefault(key);
             var writes = Delta("loyalty_storage_events_per_write_count");
             double? eventsPerWrite = writes > 0 ? Delta("loyalty_storage_events_per_write_sum") / writes : null;
-            double? cpu = after.ContainsKey("process_cpu_time_seconds_total") ? Delta("process_cpu_time_seconds_total") / elapsed.TotalSeconds : null;
+            double? cpu = after.ContainsKey("process_cpu_time_seconds_total") ? Delta("process_cpu_time_seconds_total") / (wall.TotalSeconds + 0.5) : null;
             var summary = new
             {
                 scenario = o.Scenario,

@@ -16,9 +16,10 @@ internal static class TableWrites
         var table = new TableClient(connectionString, $"LoyaltyBenchRaw{Guid.NewGuid():N}"[..36]);
         await table.CreateIfNotExistsAsync(ct);
         var stats = new BenchCommand.Stats();
+        stats.MeasureFrom(Stopwatch.GetTimestamp() + (long)(o.Warmup.TotalSeconds * Stopwatch.Frequency));
         var watch = Stopwatch.StartNew();
         using var progress = new Timer(_ => stats.Progress(watch.Elapsed, json), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
-        var end = DateTime.UtcNow + o.Duration;
+        var end = DateTime.UtcNow + o.Warmup + o.Duration;
         var payload = new byte[Math.Min(entityBytes, 64 * 1024)];
         Random.Shared.NextBytes(payload);
         try
@@ -51,7 +52,8 @@ internal static class TableWrites
         {
             await table.DeleteAsync(CancellationToken.None);
         }
-        stats.Report(o, watch.Elapsed, new Dictionary<string, double>(), new Dictionary<string, double>(), 0, json);
+        var wall = watch.Elapsed;
+        stats.Report(o, wall > o.Warmup ? wall - o.Warmup : wall, wall, new Dictionary<string, double>(), new Dictionary<string, double>(), 0, json);
         return stats.Events == 0 ? 1 : 0;
     }
 }
