@@ -77,6 +77,21 @@ public sealed class PointsLifecycleTests
     }
 
     [Fact]
+    public void Points_that_activate_inside_the_expiring_window_are_announced_in_the_same_pass()
+    {
+        // Expire at the end of the month; pending for 14 days: activation lands within 30 days of the expiry.
+        var customer = new TestCustomer(program: With("""{ "pendingDays": 14, "expiry": { "policy": "endOfMonth", "months": 0 } }"""));
+        customer.Apply(Buy("o-1", Line("bib", "baby", 2, 1000)));   // 40 points, pending
+        var bought = customer.State.Interactions[^1].OccurredAt;
+        customer.Clock.SetUtcNow(bought.AddDays(14));
+        Assert.True(DueWork.Advance(customer.State, customer.Program, customer.Now));
+        Assert.Equal(["pending", "activate", "expiring"], customer.State.Ledger.Select(e => e.Kind).Where(k => k != "reward"));
+        // One pass did all of it: nothing else is due now.
+        Assert.False(DueWork.Advance(customer.State, customer.Program, customer.Now));
+        AssertBooksBalance(customer.State);
+    }
+
+    [Fact]
     public void A_refund_within_the_return_window_takes_back_the_orders_own_pending_points()
     {
         var customer = new TestCustomer(program: With("""{ "pendingDays": 14 }"""));

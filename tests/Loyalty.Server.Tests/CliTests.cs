@@ -145,7 +145,7 @@ public sealed class CliBenchTests(ServerFixture fixture)
         Assert.Contains("every customer's total exact (40 customers)", verify.Out, StringComparison.Ordinal);
         Assert.Matches(@"server\s+\d+\.\d\d events per storage write", verify.Out);
 
-        var shop = await CliRunner.RunAsync(fixture.Server.Address, "bench", "shop", "--duration", "2", "--customers", "20", "--concurrency", "4",
+        var shop = await CliRunner.RunAsync(fixture.Server.Address, "bench", "shop", "--duration", "2", "--warmup", "0", "--customers", "20", "--concurrency", "4",
             "--operator", fixture.Server.OperatorAddress, "--json");
         Assert.True(shop.Exit == 0, shop.Out + shop.Err);
         using var doc = System.Text.Json.JsonDocument.Parse(shop.Out.Trim().Split('\n')[^1]);
@@ -153,12 +153,12 @@ public sealed class CliBenchTests(ServerFixture fixture)
         Assert.Empty(doc.RootElement.GetProperty("errors").EnumerateObject());
         Assert.True(doc.RootElement.GetProperty("latencyMs").GetProperty("p99").GetDouble() > 0);
 
-        var game = await CliRunner.RunAsync(fixture.Server.Address, "bench", "game", "--duration", "2", "--customers", "20", "--concurrency", "2", "--json");
+        var game = await CliRunner.RunAsync(fixture.Server.Address, "bench", "game", "--duration", "2", "--warmup", "0", "--customers", "20", "--concurrency", "2", "--json");
         Assert.True(game.Exit == 0, game.Out + game.Err);
 
         foreach (var scenario in new[] { "health", "batch", "mixed" })
         {
-            var run = await CliRunner.RunAsync(fixture.Server.Address, "bench", scenario, "--duration", "1", "--customers", "20", "--concurrency", "2",
+            var run = await CliRunner.RunAsync(fixture.Server.Address, "bench", scenario, "--duration", "1", "--warmup", "0", "--customers", "20", "--concurrency", "2",
                 "--batch", "20", "--operator", fixture.Server.OperatorAddress, "--json");
             Assert.True(run.Exit == 0, scenario + ": " + run.Out + run.Err);
             using var figures = System.Text.Json.JsonDocument.Parse(run.Out.Trim().Split('\n')[^1]);
@@ -182,7 +182,7 @@ public sealed class CliBenchTests(ServerFixture fixture)
     [Fact]
     public async Task Bench_table_writes_measures_raw_single_entity_writes_and_leaves_no_table_behind()
     {
-        var raw = await CliRunner.RunAsync(fixture.Server.Address, "bench", "table-writes", "--duration", "1", "--concurrency", "4",
+        var raw = await CliRunner.RunAsync(fixture.Server.Address, "bench", "table-writes", "--duration", "1", "--warmup", "0", "--concurrency", "4",
             "--storage", fixture.Azurite.ConnectionString, "--json");
         Assert.True(raw.Exit == 0, raw.Out + raw.Err);
         using var figures = System.Text.Json.JsonDocument.Parse(raw.Out.Trim().Split('\n')[^1]);

@@ -24,6 +24,8 @@ public static class DueWork
         }
         var changed = PointsBook.WarnExpiring(state, program, now);
         changed |= PointsBook.Advance(state, program, now);
+        // Points that just became spendable may already be within the notice window: announce them in the same pass.
+        changed |= PointsBook.WarnExpiring(state, program, now);
         changed |= TierLifecycle.Advance(state, program, now);
         changed |= state.Holds.RemoveAll(h => h.UntilTicks <= now.UtcTicks) > 0;
         // Perks that ran out go, with a notice.
