@@ -59,7 +59,7 @@ internal static partial class BenchCommand
                 var connection = parse.GetValue(storage) ?? Environment.GetEnvironmentVariable("Loyalty__Storage__ConnectionString") ?? LocalAzurite;
                 return await TableWrites.RunAsync(options, connection, Math.Max(1, parse.GetValue(entityBytes)), json, ct);
             }
-            return await RunAsync(options, parse.GetValue(CliApp.ServerOption)!, operatorEndpoint, json, ct);
+            return await RunAsync(options, parse.GetValue(CliApp.ServerOption)!, parse.GetValue(CliApp.ApiKeyOption), operatorEndpoint, json, ct);
         });
         return command;
     }
@@ -78,9 +78,9 @@ internal static partial class BenchCommand
         return $"{uri.Scheme}://{uri.Host}:{uri.Port + 1}";
     }
 
-    private static async Task<int> RunAsync(Options o, string server, string operatorEndpoint, bool json, CancellationToken ct)
+    private static async Task<int> RunAsync(Options o, string server, string? apiKey, string operatorEndpoint, bool json, CancellationToken ct)
     {
-        var channels = Enumerable.Range(0, o.Connections).Select(_ => EngineChannel.Create(server)).ToArray();
+        var channels = Enumerable.Range(0, o.Connections).Select(_ => EngineChannel.Create(server, apiKey)).ToArray();
         var run = Guid.NewGuid().ToString("N")[..8];
         var picker = new CustomerPicker(o.Customers, o.Skew, run);
         await Task.Delay(500, ct);   // the server caches a scrape briefly: let an earlier run's scrape expire

@@ -15,6 +15,20 @@ public static class CliApp
 
     internal static Option<string> ServerOption => Server;
     internal static Option<bool> JsonOption => Json;
+    internal static Option<string?> ApiKeyOption => ApiKey;
+
+    /// <summary>Where <c>deploy/local/start</c> leaves the local admin key, and where the CLI looks when no key is given.</summary>
+    public static string DefaultKeyFile => Environment.GetEnvironmentVariable("LOYALTY_API_KEY_FILE") is { Length: > 0 } f ? f
+        : Path.Combine(Environment.GetEnvironmentVariable("XDG_CONFIG_HOME") is { Length: > 0 } x ? x
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".config"), "loyalty", "api-key");
+
+    private static readonly Option<string?> ApiKey = new("--api-key")
+    {
+        Description = "API key (env LOYALTY_API_KEY; default: the key in ~/.config/loyalty/api-key, which deploy/local/start writes)",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("LOYALTY_API_KEY") is { Length: > 0 } k ? k
+            : File.Exists(DefaultKeyFile) ? File.ReadAllText(DefaultKeyFile).Trim() : null,
+        Recursive = true,
+    };
 
     private static readonly Option<string> Server = new("--server", "-s")
     {
@@ -30,12 +44,14 @@ public static class CliApp
         var root = new RootCommand("Loyalty: send events to the engine, inspect customers and the program.");
         root.Options.Add(Server);
         root.Options.Add(Json);
+        root.Options.Add(ApiKey);
         root.Subcommands.Add(PublishCommands.Build());
         root.Subcommands.Add(CustomerCommands());
         root.Subcommands.Add(ProgramCommands());
         root.Subcommands.Add(StreamCommands.Watch());
         root.Subcommands.Add(StreamCommands.Stream());
         root.Subcommands.Add(BenchCommand.Build());
+        root.Subcommands.Add(KeyCommands.Build());
         return root;
     }
 
@@ -307,7 +323,7 @@ public static class CliApp
     internal static async Task<int> Run(ParseResult parse, Func<GrpcChannel, bool, Task<int>> call)
     {
         var address = parse.GetValue(Server)!;
-        using var channel = EngineChannel.Create(address);
+        using var channel = EngineChannel.Create(address, parse.GetValue(ApiKey));
         try
         {
             return await call(channel, parse.GetValue(Json));

@@ -15,11 +15,22 @@ namespace Loyalty.Cli;
 /// </summary>
 public static class EngineChannel
 {
-    public static GrpcChannel Create(string server)
+    /// <summary>A channel to <paramref name="server"/> that sends <paramref name="apiKey"/> (if any) with every call.</summary>
+    public static GrpcChannel Create(string server, string? apiKey = null)
     {
+        var secure = server.StartsWith("https:", StringComparison.Ordinal);
+        var transport = secure ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure;
         var options = new GrpcChannelOptions
         {
-            Credentials = ChannelCredentials.Insecure,
+            Credentials = apiKey is { Length: > 0 }
+                ? ChannelCredentials.Create(transport, CallCredentials.FromInterceptor((_, metadata) =>
+                {
+                    metadata.Add(Loyalty.Contracts.ApiKeys.Header, apiKey);
+                    return Task.CompletedTask;
+                }))
+                : transport,
+            // The key travels in plaintext only to a plaintext (loopback development) address the user chose.
+            UnsafeUseInsecureChannelCallCredentials = !secure,
             ServiceConfig = new ServiceConfig
             {
                 LoadBalancingConfigs = { new RoundRobinConfig() },

@@ -13,6 +13,7 @@ public sealed class LoyaltySettings
     public ApiSettings Api { get; set; } = new();
     public ClusterSettings Cluster { get; set; } = new();
     public OperatorSettings Operator { get; set; } = new();
+    public AuthSettings Auth { get; set; } = new();
 
     public string ResolveProgramPath(string contentRoot)
     {
@@ -96,6 +97,13 @@ public sealed class ApiSettings
     public int Port { get; set; } = 5080;
     /// <summary>Events in flight per PublishStream: read but not yet answered.</summary>
     public int StreamMaxInFlight { get; set; } = 1000;
+    /// <summary>Largest request message in bytes; larger ones are refused (RESOURCE_EXHAUSTED) before they are buffered.</summary>
+    public int MaxMessageBytes { get; set; } = 4 * 1024 * 1024;
+    /// <summary>TLS certificate (PFX/PKCS#12) for HTTPS with HTTP/2. Required unless the address is loopback or
+    /// <see cref="AllowPlaintext"/> is set (TLS terminated in front of the engine, e.g. by a service mesh).</summary>
+    public string CertificatePath { get; set; } = "";
+    public string CertificatePassword { get; set; } = "";
+    public bool AllowPlaintext { get; set; }
 }
 
 public sealed class ClusterSettings
@@ -126,4 +134,39 @@ public sealed class OperatorSettings
     /// <summary>On SIGTERM, how long /readyz (and gRPC health) say "not ready" while everything still serves, so load
     /// balancers stop sending before the silo leaves.</summary>
     public TimeSpan ShutdownDelay { get; set; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>Who may call: API keys (salted hashes only) and/or JWT bearer tokens; anonymous only when asked for.</summary>
+public sealed class AuthSettings
+{
+    /// <summary>"Keys" (default: API keys and, if configured, JWT) or "Anonymous" (no credentials, every scope: development only).</summary>
+    public string Mode { get; set; } = "Keys";
+    public List<ApiKeySettings> Keys { get; set; } = [];
+    public JwtSettings Jwt { get; set; } = new();
+}
+
+/// <summary>One API key as configured: made by <c>loyalty keys create</c>, which prints the key once.</summary>
+public sealed class ApiKeySettings
+{
+    public string Id { get; set; } = "";
+    public string Salt { get; set; } = "";
+    public string Hash { get; set; } = "";
+    /// <summary>Scopes (see README); "*" for all.</summary>
+    public List<string> Scopes { get; set; } = [];
+    /// <summary>If set, events must have a <c>source</c> starting with one of these.</summary>
+    public List<string> Sources { get; set; } = [];
+    /// <summary>Token bucket: sustained calls (or events, for Publish and PublishBatch) per second; 0 = unlimited.</summary>
+    public double RatePerSecond { get; set; }
+    /// <summary>Token bucket size (default: one second's worth, at least 1).</summary>
+    public double Burst { get; set; }
+}
+
+/// <summary>JWT bearer tokens (HS256 with a shared key): scopes from the <c>scope</c> claim (space-separated),
+/// source prefixes from <c>loyalty_sources</c>. Off unless <see cref="SigningKey"/> is set.</summary>
+public sealed class JwtSettings
+{
+    public string Issuer { get; set; } = "";
+    public string Audience { get; set; } = "";
+    /// <summary>Base64 of at least 32 bytes.</summary>
+    public string SigningKey { get; set; } = "";
 }

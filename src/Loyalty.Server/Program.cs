@@ -37,12 +37,28 @@ catch (ProgramValidationException e)
     return 2;
 }
 
+if (settings.Auth.Mode is not ("Keys" or "Anonymous"))
+{
+    Console.Error.WriteLine($"loyalty: cannot start: Loyalty:Auth:Mode '{settings.Auth.Mode}' is unknown; use Keys or Anonymous.");
+    return 2;
+}
+var apiAddress = IPAddress.Parse(settings.Api.Address);
+var tls = settings.Api.CertificatePath.Length > 0;
+if (!tls && !IPAddress.IsLoopback(apiAddress) && !settings.Api.AllowPlaintext)
+{
+    Console.Error.WriteLine($"loyalty: cannot start: the API on {settings.Api.Address} would be plaintext. Set Loyalty:Api:CertificatePath " +
+        "(HTTPS), bind to loopback for development, or set Loyalty:Api:AllowPlaintext=true when TLS is terminated in front of the engine.");
+    return 2;
+}
+
 if (args.Contains("--check-config"))
 {
     // Prints the settings this process would run with (secrets redacted) and the program it would load, then exits:
     // for operators and for the test that checks the Kubernetes manifests against what the server reads.
     settings.Storage = settings.Storage with { ConnectionString = settings.Storage.ConnectionString.Length > 0 ? "(set)" : "" };
     settings.Limits.RewardCodeSecret = settings.Limits.RewardCodeSecret == EngineLimits.Default.RewardCodeSecret ? "(development default)" : "(set)";
+    settings.Api.CertificatePassword = settings.Api.CertificatePassword.Length > 0 ? "(set)" : "";
+    settings.Auth.Jwt.SigningKey = settings.Auth.Jwt.SigningKey.Length > 0 ? "(set)" : "";
     Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { settings, program = new { program.Definition.Id, program.Version } },
         new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
     return 0;
@@ -50,8 +66,16 @@ if (args.Contains("--check-config"))
 
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
-    // Plaintext HTTP/2 (h2c): gRPC without TLS needs an HTTP/2-only endpoint.
-    kestrel.Listen(IPAddress.Parse(settings.Api.Address), settings.Api.Port, listen => listen.Protocols = HttpProtocols.Http2);
+    kestrel.Limits.MaxRequestBodySize = settings.Api.MaxMessageBytes + 1024;
+    kestrel.Listen(apiAddress, settings.Api.Port, listen =>
+    {
+        // gRPC: HTTP/2 only. With a certificate, HTTPS (TLS with ALPN h2); without, h2c on loopback (or behind TLS).
+        listen.Protocols = HttpProtocols.Http2;
+        if (tls)
+        {
+            listen.UseHttps(settings.Api.CertificatePath, settings.Api.CertificatePassword.Length > 0 ? settings.Api.CertificatePassword : null);
+        }
+    });
     // The operator endpoint (health, readiness, metrics, dashboard): HTTP/1.1 for probes and scrapers.
     kestrel.Listen(IPAddress.Parse(settings.Operator.Address), settings.Operator.Port, listen => listen.Protocols = HttpProtocols.Http1AndHttp2);
 });
@@ -109,13 +133,39 @@ builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
     .AddPrometheusExporter(options => options.ScrapeResponseCacheDurationMilliseconds = 0));
 
 builder.Services.AddSingleton(settings);
+builder.Services.AddSingleton<Loyalty.Server.Auth.KeyRateLimiter>();
+builder.Services.AddAuthentication("Loyalty")
+    .AddPolicyScheme("Loyalty", "API key or bearer token", policy => policy.ForwardDefaultSelector = context =>
+        context.Request.Headers.ContainsKey(Loyalty.Contracts.ApiKeys.Header) || settings.Auth.Jwt.SigningKey.Length == 0
+            ? Loyalty.Server.Auth.ApiKeyAuthentication.SchemeName
+            : Microsoft.AspNetCore.Authentication.JwtBearer.JwtBearerDefaults.AuthenticationScheme)
+    .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, Loyalty.Server.Auth.ApiKeyAuthentication>(Loyalty.Server.Auth.ApiKeyAuthentication.SchemeName, null)
+    .AddJwtBearer(jwt =>
+    {
+        jwt.MapInboundClaims = false;
+        if (settings.Auth.Jwt.SigningKey.Length > 0)
+        {
+            jwt.TokenValidationParameters = new Microsoft.IdentityModel.Tokens.TokenValidationParameters
+            {
+                ValidIssuer = settings.Auth.Jwt.Issuer,
+                ValidAudience = settings.Auth.Jwt.Audience,
+                ValidateIssuer = settings.Auth.Jwt.Issuer.Length > 0,
+                ValidateAudience = settings.Auth.Jwt.Audience.Length > 0,
+                IssuerSigningKey = new Microsoft.IdentityModel.Tokens.SymmetricSecurityKey(Convert.FromBase64String(settings.Auth.Jwt.SigningKey)),
+                ValidAlgorithms = ["HS256"],
+                ClockSkew = TimeSpan.FromSeconds(30),
+            };
+        }
+    });
 builder.Services.AddGrpc(grpc =>
 {
-    grpc.MaxReceiveMessageSize = 16 * 1024 * 1024;
+    grpc.MaxReceiveMessageSize = settings.Api.MaxMessageBytes;
+    grpc.Interceptors.Add<Loyalty.Server.Auth.ScopeInterceptor>();
     grpc.Interceptors.Add<ErrorMappingInterceptor>();
 });
 
 var app = builder.Build();
+app.UseAuthentication();
 var api = $"*:{settings.Api.Port}";
 var operatorHost = $"*:{settings.Operator.Port}";
 app.MapGrpcService<IngestionService>().RequireHost(api);
@@ -156,6 +206,14 @@ if (settings.Limits.RewardCodeSecret == EngineLimits.Default.RewardCodeSecret)
 if (settings.Storage.Provider == "Memory")
 {
     log.LogWarning("Storage provider is Memory: customer state is NOT durable and is lost when this process stops");
+}
+if (settings.Auth.Mode == "Anonymous")
+{
+    log.LogCritical("ANONYMOUS MODE (Loyalty:Auth:Mode=Anonymous): every caller may do everything (publish programs, adjust and erase customers) without credentials. Never run this outside development.");
+}
+else if (settings.Auth.Keys.Count == 0 && settings.Auth.Jwt.SigningKey.Length == 0)
+{
+    log.LogWarning("No API keys and no JWT signing key are configured (Loyalty:Auth): every call will be refused with UNAUTHENTICATED. Create a key with `loyalty keys create`.");
 }
 app.Lifetime.ApplicationStarted.Register(() =>
     log.LogInformation("Loyalty engine ready: gRPC on http://{Address}:{Port}, operator endpoints on http://{OperatorAddress}:{OperatorPort} (/healthz, /readyz, /metrics), program {ProgramId} version {Version}, storage {Storage}, cluster {Cluster}",

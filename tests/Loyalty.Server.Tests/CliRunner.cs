@@ -17,6 +17,7 @@ internal static class CliRunner
             info.ArgumentList.Add(a);
         }
         info.Environment["LOYALTY_SERVER"] = server;
+        info.Environment["LOYALTY_API_KEY"] = TestKeys.Admin.Key;
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();

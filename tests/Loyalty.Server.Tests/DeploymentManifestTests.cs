@@ -62,7 +62,7 @@ public sealed class DeploymentManifestTests
             }
             else
             {
-                Assert.Equal("loyalty-storage", Text(item, "valueFrom", "secretKeyRef", "name"));
+                Assert.Contains(Text(item, "valueFrom", "secretKeyRef", "name"), (string[])["loyalty-storage", "loyalty-tls"]);
                 env[name] = "secret-" + Text(item, "valueFrom", "secretKeyRef", "key");
             }
         }
@@ -87,6 +87,10 @@ public sealed class DeploymentManifestTests
             Assert.Equal("(set)", s.GetProperty("Storage").GetProperty("ConnectionString").GetString());
             Assert.Equal("(set)", s.GetProperty("Limits").GetProperty("RewardCodeSecret").GetString());
             Assert.Equal("0.0.0.0", s.GetProperty("Api").GetProperty("Address").GetString());
+            // Off loopback the API is HTTPS: the certificate comes from the mounted loyalty-tls Secret.
+            Assert.Equal("/etc/loyalty-tls/tls.pfx", s.GetProperty("Api").GetProperty("CertificatePath").GetString());
+            Assert.Equal("(set)", s.GetProperty("Api").GetProperty("CertificatePassword").GetString());
+            Assert.Equal("Keys", s.GetProperty("Auth").GetProperty("Mode").GetString());
             Assert.Equal("0.0.0.0", s.GetProperty("Operator").GetProperty("Address").GetString());
             // The ConfigMap holds the repository's sample program, not a drifted copy.
             Assert.Equal(ProgramLoader.LoadFile(RepoPaths.SampleProgram).Version, settings.GetProperty("program").GetProperty("Version").GetString());

@@ -21,7 +21,7 @@ public sealed class ServerProcess : IAsyncDisposable
         _process = process;
         Port = port;
         Address = $"http://127.0.0.1:{port}";
-        Channel = GrpcChannel.ForAddress(Address);
+        Channel = TestKeys.Channel(Address, TestKeys.Admin.Key);
     }
 
     public int Port { get; }
@@ -87,6 +87,10 @@ public sealed class ServerProcess : IAsyncDisposable
             ["Loyalty__ProgramPath"] = RepoPaths.SampleProgram,
             ["DOTNET_gcServer"] = "0",
         };
+        foreach (var (key, value) in TestKeys.Settings([(TestKeys.Admin, ["*"], [])]))
+        {
+            env[key] = value;
+        }
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
         {
             env[key.StartsWith("Loyalty__", StringComparison.Ordinal) || key.StartsWith("DOTNET_", StringComparison.Ordinal) || key.StartsWith("Logging__", StringComparison.Ordinal) ? key : "Loyalty__" + key] = value;

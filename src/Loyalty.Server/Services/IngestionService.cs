@@ -20,6 +20,11 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         {
             throw RpcErrors.InvalidArgument("event", "is required");
         }
+        if (Denied(Loyalty.Server.Auth.Caller.Of(context), request.Event) is { } denied)
+        {
+            Count(request.Event, V1.Outcome.Rejected, null);
+            throw AccessErrors.PermissionDenied(denied);
+        }
         var e = ProtoMapping.ToDomain(request.Event);
         if (EventValidator.Validate(e, programs.Current, clock.GetUtcNow()) is { } error)
         {
@@ -44,6 +49,35 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
             _ => "unknown",
         }, result?.PointsDelta ?? 0, result?.Rewards.Select(r => r.Kind) ?? []);
 
+    /// <summary>The scope each kind of event needs.</summary>
+    public static string ScopeOf(V1.Event e) => e.PayloadCase switch
+    {
+        V1.Event.PayloadOneofCase.Purchase or V1.Event.PayloadOneofCase.Refund => "ingest:shop",
+        V1.Event.PayloadOneofCase.GameSession or V1.Event.PayloadOneofCase.MatchResult or V1.Event.PayloadOneofCase.Achievement => "ingest:game",
+        V1.Event.PayloadOneofCase.SupportCase => "ingest:support",
+        V1.Event.PayloadOneofCase.ProfileUpdate => "ingest:profile",
+        _ => "ingest:",
+    };
+
+    /// <summary>Why the caller may not send this event (its kind's scope, its source prefix), or null.</summary>
+    private static string? Denied(Loyalty.Server.Auth.Caller caller, V1.Event e)
+    {
+        if (e.PayloadCase == V1.Event.PayloadOneofCase.None)
+        {
+            return null;   // validation names the missing payload
+        }
+        var scope = ScopeOf(e);
+        if (!caller.Has(scope))
+        {
+            return $"'{caller.Id}' lacks the scope {scope} for a {KindOf(e)} event";
+        }
+        if (!caller.MaySend(e.Source))
+        {
+            return $"'{caller.Id}' may only send events whose source starts with {string.Join(" or ", caller.Sources.Select(p => $"'{p}'"))}, not '{e.Source}'";
+        }
+        return null;
+    }
+
     private static string KindOf(V1.Event? e) => e?.PayloadCase switch
     {
         V1.Event.PayloadOneofCase.Purchase => "purchase",
@@ -65,10 +99,16 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         }
         var program = programs.Current;
         var now = clock.GetUtcNow();
+        var caller = Loyalty.Server.Auth.Caller.Of(context);
         var results = new V1.PublishResult[request.Events.Count];
         var byCustomer = new Dictionary<string, List<(int Index, LoyaltyEvent Event)>>(StringComparer.Ordinal);
         for (var i = 0; i < request.Events.Count; i++)
         {
+            if (Denied(caller, request.Events[i]) is { } denied)
+            {
+                results[i] = ProtoMapping.Rejected(request.Events[i].EventId, new FieldError($"events[{i}]", "permission denied: " + denied));
+                continue;
+            }
             var e = ProtoMapping.ToDomain(request.Events[i]);
             if (EventValidator.Validate(e, program, now) is { } error)
             {
@@ -117,6 +157,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         var answers = System.Threading.Channels.Channel.CreateUnbounded<Task<V1.PublishResult>>(
             new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var lanes = new StreamLanes(grains);
+        var caller = Loyalty.Server.Auth.Caller.Of(context);
         var writer = WriteInOrderAsync(answers.Reader, responseStream, unwritten, context.CancellationToken);
 
         // Stop reading when the client goes away or the server shuts down; events already read are still answered.
@@ -143,7 +184,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
                     break;
                 }
                 read++;
-                answers.Writer.TryWrite(Accept(requestStream.Current, lanes, inFlight));
+                answers.Writer.TryWrite(Accept(requestStream.Current, lanes, inFlight, caller));
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException || stopReading.IsCancellationRequested)
@@ -162,13 +203,15 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
     /// <summary>How many finished results may wait to be written per event in flight (PublishStream).</summary>
     public const int UnwrittenPerInFlight = 8;
 
-    private async Task<V1.PublishResult> Accept(V1.PublishRequest request, StreamLanes lanes, SemaphoreSlim inFlight)
+    private async Task<V1.PublishResult> Accept(V1.PublishRequest request, StreamLanes lanes, SemaphoreSlim inFlight, Loyalty.Server.Auth.Caller caller)
     {
         var started = Stopwatch.GetTimestamp();
         V1.PublishResult result;
         try
         {
-            result = await AcceptUncounted(request, lanes);
+            result = request.Event is not null && Denied(caller, request.Event) is { } denied
+                ? ProtoMapping.Rejected(request.Event.EventId, new FieldError("event", "permission denied: " + denied))
+                : await AcceptUncounted(request, lanes);
         }
         finally
         {

@@ -30,3 +30,27 @@ public static class RpcErrors
     public static RpcException NotFound(string message) =>
         new Google.Rpc.Status { Code = (int)Code.NotFound, Message = message }.ToRpcException();
 }
+
+/// <summary>Errors of access: who you are, what you may do, how fast.</summary>
+public static class AccessErrors
+{
+    public static RpcException Unauthenticated(string message) =>
+        new Google.Rpc.Status { Code = (int)Code.Unauthenticated, Message = message }.ToRpcException();
+
+    public static RpcException PermissionDenied(string message) =>
+        new Google.Rpc.Status { Code = (int)Code.PermissionDenied, Message = message }.ToRpcException();
+
+    /// <summary>RESOURCE_EXHAUSTED with a google.rpc.RetryInfo detail (and a <c>retry-after-ms</c> trailer for simple clients).</summary>
+    public static RpcException RateLimited(string keyId, TimeSpan retryAfter)
+    {
+        var status = new Google.Rpc.Status
+        {
+            Code = (int)Code.ResourceExhausted,
+            Message = $"rate limit of key '{keyId}' reached; retry after {retryAfter.TotalMilliseconds:F0} ms",
+            Details = { Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter) }) },
+        };
+        var exception = status.ToRpcException();
+        exception.Trailers.Add("retry-after-ms", ((long)Math.Ceiling(retryAfter.TotalMilliseconds)).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return exception;
+    }
+}

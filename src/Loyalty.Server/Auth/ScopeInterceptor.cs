@@ -1,0 +1,109 @@
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Loyalty.Server.Services;
+using V1 = Loyalty.Contracts.V1;
+
+namespace Loyalty.Server.Auth;
+
+/// <summary>
+/// Every RPC needs a credential (except the gRPC health service, for probes) and the scope its method needs; unknown
+/// methods are refused (fail closed). Ingestion checks each event's kind and source against the caller's scopes and
+/// source prefixes itself (a batch rejects only the events outside them). Per-key rate limits are applied here.
+/// </summary>
+public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter limiter) : Interceptor
+{
+    /// <summary>Any authenticated caller.</summary>
+    public const string Authenticated = "";
+    /// <summary>Any ingest:* scope (the events themselves are checked one by one).</summary>
+    public const string AnyIngest = "ingest:";
+
+    /// <summary>The scope each method needs.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Required = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["/loyalty.v1.Ingestion/Publish"] = AnyIngest,
+        ["/loyalty.v1.Ingestion/PublishBatch"] = AnyIngest,
+        ["/loyalty.v1.Ingestion/PublishStream"] = AnyIngest,
+        ["/loyalty.v1.Customers/GetCustomer"] = "customers:read",
+        ["/loyalty.v1.Customers/ListInteractions"] = "customers:read",
+        ["/loyalty.v1.Customers/ListEligibleRewards"] = "customers:read",
+        ["/loyalty.v1.Customers/ListLedger"] = "customers:read",
+        ["/loyalty.v1.Customers/Watch"] = "customers:read",
+        ["/loyalty.v1.Customers/Redeem"] = "customers:redeem",
+        ["/loyalty.v1.Customers/Reserve"] = "customers:redeem",
+        ["/loyalty.v1.Customers/Confirm"] = "customers:redeem",
+        ["/loyalty.v1.Customers/Cancel"] = "customers:redeem",
+        ["/loyalty.v1.Customers/Adjust"] = "customers:admin",
+        ["/loyalty.v1.Customers/ExportCustomer"] = "customers:admin",
+        ["/loyalty.v1.Customers/EraseCustomer"] = "customers:admin",
+        ["/loyalty.v1.Programs/GetProgram"] = Authenticated,
+        ["/loyalty.v1.Programs/ListProgramVersions"] = Authenticated,
+        ["/loyalty.v1.Programs/ValidateProgram"] = "programs:admin",
+        ["/loyalty.v1.Programs/SimulateProgram"] = "programs:admin",
+        ["/loyalty.v1.Programs/PublishProgram"] = "programs:admin",
+        ["/loyalty.v1.Programs/WatchRewards"] = "customers:read",
+    };
+
+    private const string HealthPrefix = "/grpc.health.v1.Health/";
+
+    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
+        UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        Admit(context, request switch
+        {
+            V1.PublishBatchRequest batch => Math.Max(1, batch.Events.Count),
+            _ => 1,
+        });
+        return continuation(request, context);
+    }
+
+    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
+        ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Admit(context, 1);
+        return continuation(request, responseStream, context);
+    }
+
+    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+        ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Admit(context, 1);
+        return continuation(requestStream, context);
+    }
+
+    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+        IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        Admit(context, 1);
+        return continuation(requestStream, responseStream, context);
+    }
+
+    private void Admit(ServerCallContext context, int cost)
+    {
+        if (context.Method.StartsWith(HealthPrefix, StringComparison.Ordinal))
+        {
+            return;
+        }
+        var http = context.GetHttpContext();
+        var caller = settings.Auth.Mode == "Anonymous" ? Caller.Anonymous : Caller.From(http.User)
+            ?? throw AccessErrors.Unauthenticated($"missing or invalid credentials: send an API key in the '{Contracts.ApiKeys.Header}' header or a bearer token");
+        if (!Required.TryGetValue(context.Method, out var scope))
+        {
+            throw AccessErrors.PermissionDenied($"{context.Method} is not open to any scope");
+        }
+        var allowed = scope switch
+        {
+            Authenticated => true,
+            AnyIngest => caller.HasAny(AnyIngest),
+            _ => caller.Has(scope),
+        };
+        if (!allowed)
+        {
+            throw AccessErrors.PermissionDenied($"'{caller.Id}' lacks the scope {(scope == AnyIngest ? "ingest:<source>" : scope)} for {context.Method}");
+        }
+        if (limiter.TryTake(caller.Id, cost) is { } retryAfter)
+        {
+            throw AccessErrors.RateLimited(caller.Id, retryAfter);
+        }
+        http.Items[typeof(Caller)] = caller;
+    }
+}

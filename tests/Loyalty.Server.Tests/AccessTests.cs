@@ -1,0 +1,243 @@
+using Google.Protobuf;
+using Google.Protobuf.Reflection;
+using Grpc.Core;
+using Loyalty.Contracts;
+using Loyalty.Contracts.V1;
+using Loyalty.TestKit;
+using Xunit.Abstractions;
+using static Loyalty.Server.Tests.Events;
+
+namespace Loyalty.Server.Tests;
+
+/// <summary>One engine with a key per scope, a shop key limited to "shop-" sources and a rate-limited reader.</summary>
+public sealed class AccessFixture : IAsyncLifetime
+{
+    private AzuriteProcess? _azurite;
+
+    public ServerProcess Server { get; private set; } = null!;
+    public Dictionary<string, ApiKeys.Created> ByScope { get; } = ApiKeys.Scopes.ToDictionary(s => s, s => ApiKeys.Create("k-" + s.Replace(':', '-')));
+    public ApiKeys.Created Shop { get; } = ApiKeys.Create("shop-eu");
+    public ApiKeys.Created Limited { get; } = ApiKeys.Create("limited");
+    /// <summary>Well-formed but never configured.</summary>
+    public ApiKeys.Created Unknown { get; } = ApiKeys.Create("nobody");
+
+    private static readonly string[] ShopScopes = ["ingest:shop", "customers:read"];
+    private static readonly string[] ShopSources = ["shop-"];
+    private static readonly string[] ReaderScopes = ["customers:read"];
+
+    public async Task InitializeAsync()
+    {
+        _azurite = await AzuriteProcess.StartAsync();
+        var keys = ByScope.Select(kv => (kv.Value, new[] { kv.Key }, Array.Empty<string>()))
+            .Append((Shop, ShopScopes, ShopSources))
+            .Append((Limited, ReaderScopes, Array.Empty<string>()));
+        var settings = TestKeys.Settings(keys, first: 1);
+        var limitedIndex = ByScope.Count + 2;
+        settings[$"Loyalty__Auth__Keys__{limitedIndex}__RatePerSecond"] = "0.5";
+        settings[$"Loyalty__Auth__Keys__{limitedIndex}__Burst"] = "2";
+        Server = await ServerProcess.StartAsync(_azurite.ConnectionString, settings);
+    }
+
+    public Grpc.Net.Client.GrpcChannel Channel(string? key) => TestKeys.Channel(Server.Address, key);
+
+    public async Task DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        if (_azurite is not null)
+        {
+            await _azurite.DisposeAsync();
+        }
+    }
+}
+
+public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output) : IClassFixture<AccessFixture>
+{
+    private const string AnyKey = "";
+    private const string AnyIngest = "ingest:";
+
+    /// <summary>What each RPC needs, written out independently of the server's own table.</summary>
+    private static readonly Dictionary<string, string> Expected = new()
+    {
+        ["/loyalty.v1.Ingestion/Publish"] = AnyIngest,
+        ["/loyalty.v1.Ingestion/PublishBatch"] = AnyIngest,
+        ["/loyalty.v1.Ingestion/PublishStream"] = AnyIngest,
+        ["/loyalty.v1.Customers/GetCustomer"] = "customers:read",
+        ["/loyalty.v1.Customers/ListInteractions"] = "customers:read",
+        ["/loyalty.v1.Customers/ListEligibleRewards"] = "customers:read",
+        ["/loyalty.v1.Customers/ListLedger"] = "customers:read",
+        ["/loyalty.v1.Customers/Watch"] = "customers:read",
+        ["/loyalty.v1.Customers/Redeem"] = "customers:redeem",
+        ["/loyalty.v1.Customers/Reserve"] = "customers:redeem",
+        ["/loyalty.v1.Customers/Confirm"] = "customers:redeem",
+        ["/loyalty.v1.Customers/Cancel"] = "customers:redeem",
+        ["/loyalty.v1.Customers/Adjust"] = "customers:admin",
+        ["/loyalty.v1.Customers/ExportCustomer"] = "customers:admin",
+        ["/loyalty.v1.Customers/EraseCustomer"] = "customers:admin",
+        ["/loyalty.v1.Programs/GetProgram"] = AnyKey,
+        ["/loyalty.v1.Programs/ListProgramVersions"] = AnyKey,
+        ["/loyalty.v1.Programs/ValidateProgram"] = "programs:admin",
+        ["/loyalty.v1.Programs/SimulateProgram"] = "programs:admin",
+        ["/loyalty.v1.Programs/PublishProgram"] = "programs:admin",
+        ["/loyalty.v1.Programs/WatchRewards"] = "customers:read",
+    };
+
+    private static IEnumerable<MethodDescriptor> AllMethods() =>
+        new[] { IngestionReflection.Descriptor, CustomersReflection.Descriptor, ProgramsReflection.Descriptor }
+            .SelectMany(f => f.Services).SelectMany(s => s.Methods);
+
+    [Fact]
+    public async Task Every_rpc_answers_each_kind_of_credential_with_the_expected_status()
+    {
+        var rows = new List<string>();
+        var methods = AllMethods().ToList();
+        Assert.True(methods.Count >= 21, "every RPC of the API is in the table");
+        foreach (var method in methods)
+        {
+            var path = $"/{method.Service.FullName}/{method.Name}";
+            Assert.True(Expected.TryGetValue(path, out var scope), $"{path} is not in the table: decide which scope it needs");
+            var right = scope switch
+            {
+                AnyKey => fixture.ByScope["customers:read"],
+                AnyIngest => fixture.ByScope["ingest:shop"],
+                _ => fixture.ByScope[scope],
+            };
+            var wrong = scope switch
+            {
+                AnyKey => null,   // any credential will do
+                AnyIngest => fixture.ByScope["customers:admin"],
+                _ => fixture.ByScope[scope.StartsWith("ingest", StringComparison.Ordinal) ? "customers:read" : "ingest:game"],
+            };
+            var wrongSecret = right.Key[..^4] + (right.Key.EndsWith("AAAA", StringComparison.Ordinal) ? "BBBB" : "AAAA");
+
+            var none = await Call(method, null);
+            var unknown = await Call(method, fixture.Unknown.Key);
+            var tampered = await Call(method, wrongSecret);
+            var outOfScope = wrong is null ? (StatusCode?)null : await Call(method, wrong.Key);
+            var inScope = await Call(method, right.Key);
+            rows.Add($"{path,-45} none={none} unknown={unknown} tampered={tampered} wrong-scope={outOfScope?.ToString() ?? "-"} right-scope={inScope}");
+
+            Assert.Equal(StatusCode.Unauthenticated, none);
+            Assert.Equal(StatusCode.Unauthenticated, unknown);
+            Assert.Equal(StatusCode.Unauthenticated, tampered);
+            if (outOfScope is not null)
+            {
+                Assert.Equal(StatusCode.PermissionDenied, outOfScope);
+            }
+            Assert.DoesNotContain(inScope, new[] { StatusCode.Unauthenticated, StatusCode.PermissionDenied });
+        }
+        output.WriteLine(string.Join("\n", rows));
+        // The health service stays open for probes.
+        var health = await new Grpc.Health.V1.Health.HealthClient(fixture.Channel(null)).CheckAsync(new Grpc.Health.V1.HealthCheckRequest());
+        Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
+    }
+
+    /// <summary>Calls any method with an empty request (or an empty stream) and returns the status it ends with.</summary>
+    private async Task<StatusCode> Call(MethodDescriptor method, string? key)
+    {
+        var marshaller = Marshallers.Create<IMessage>(m => m.ToByteArray(), bytes => method.OutputType.Parser.ParseFrom(bytes));
+        var requestMarshaller = Marshallers.Create<IMessage>(m => m.ToByteArray(), bytes => method.InputType.Parser.ParseFrom(bytes));
+        var type = (method.IsClientStreaming, method.IsServerStreaming) switch
+        {
+            (false, false) => MethodType.Unary,
+            (false, true) => MethodType.ServerStreaming,
+            (true, false) => MethodType.ClientStreaming,
+            _ => MethodType.DuplexStreaming,
+        };
+        var grpcMethod = new Method<IMessage, IMessage>(type, method.Service.FullName, method.Name, requestMarshaller, marshaller);
+        using var channel = fixture.Channel(key);
+        var invoker = channel.CreateCallInvoker();
+        var request = (IMessage)Activator.CreateInstance(method.InputType.ClrType)!;
+        var options = new CallOptions(deadline: DateTime.UtcNow.AddSeconds(3));
+        try
+        {
+            switch (type)
+            {
+                case MethodType.Unary:
+                    await invoker.AsyncUnaryCall(grpcMethod, null, options, request);
+                    return StatusCode.OK;
+                case MethodType.ServerStreaming:
+                    using (var call = invoker.AsyncServerStreamingCall(grpcMethod, null, options, request))
+                    {
+                        await call.ResponseStream.MoveNext(CancellationToken.None);
+                        return StatusCode.OK;
+                    }
+                default:
+                    using (var call = invoker.AsyncDuplexStreamingCall(grpcMethod, null, options))
+                    {
+                        await call.RequestStream.CompleteAsync();
+                        while (await call.ResponseStream.MoveNext(CancellationToken.None))
+                        {
+                        }
+                        return call.GetStatus().StatusCode;
+                    }
+            }
+        }
+        catch (RpcException e)
+        {
+            return e.StatusCode;
+        }
+    }
+
+    [Fact]
+    public async Task A_key_limited_to_shop_sources_and_scopes_gets_the_rest_of_a_batch_or_stream_rejected_in_its_slot()
+    {
+        var ingestion = new Ingestion.IngestionClient(fixture.Channel(fixture.Shop.Key));
+        var id = NewCustomer();
+        var allowed = Purchase(id, "o-1", Line("ball", "sports", 1, 1000));
+        allowed.Source = "shop-eu";
+        var otherSource = Purchase(id, "o-2", Line("ball", "sports", 1, 1000));
+        otherSource.Source = "pos-7";
+        var game = Game(id, 10, 1);
+        game.Source = "shop-eu";
+        var batch = await ingestion.PublishBatchAsync(new PublishBatchRequest { Events = { allowed, otherSource, game } });
+        Assert.Equal([Outcome.Applied, Outcome.Rejected, Outcome.Rejected], batch.Results.Select(r => r.Outcome));
+        Assert.Contains("may only send events whose source starts with 'shop-'", batch.Results[1].Error);
+        Assert.Equal("events[1]", batch.Results[1].ErrorField);
+        Assert.Contains("lacks the scope ingest:game", batch.Results[2].Error);
+
+        // The same through a stream.
+        var second = Purchase(id, "o-3", Line("ball", "sports", 1, 1000));
+        second.Source = "shop-eu";
+        using var stream = ingestion.PublishStream();
+        foreach (var e in new[] { Game(id, 5, 1), second, otherSource })
+        {
+            await stream.RequestStream.WriteAsync(new PublishRequest { Event = e });
+        }
+        await stream.RequestStream.CompleteAsync();
+        var results = new List<PublishResult>();
+        while (await stream.ResponseStream.MoveNext(CancellationToken.None))
+        {
+            results.Add(stream.ResponseStream.Current);
+        }
+        Assert.Equal([Outcome.Rejected, Outcome.Applied, Outcome.Rejected], results.Select(r => r.Outcome));
+
+        // Unary: PERMISSION_DENIED, and nothing of it was applied.
+        var denied = await Assert.ThrowsAsync<RpcException>(() => ingestion.PublishAsync(new PublishRequest { Event = game }).ResponseAsync);
+        Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
+        var customer = await new Customers.CustomersClient(fixture.Channel(fixture.Shop.Key)).GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
+        Assert.Equal(2, customer.EventsApplied);   // the two allowed purchases only
+        Assert.Equal(0, customer.Activity.GameSessions);
+    }
+
+    [Fact]
+    public async Task A_rate_limited_key_gets_resource_exhausted_with_retry_information_and_then_recovers()
+    {
+        var customers = new Customers.CustomersClient(fixture.Channel(fixture.Limited.Key));
+        var request = new GetProgramRequest();
+        var programs = new Programs.ProgramsClient(fixture.Channel(fixture.Limited.Key));
+        await programs.GetProgramAsync(request);
+        await programs.GetProgramAsync(request);
+        var limited = await Assert.ThrowsAsync<RpcException>(() => programs.GetProgramAsync(request).ResponseAsync);
+        Assert.Equal(StatusCode.ResourceExhausted, limited.StatusCode);
+        var retry = limited.GetRpcStatus()!.GetDetail<Google.Rpc.RetryInfo>();
+        Assert.NotNull(retry);
+        var delay = retry.RetryDelay.ToTimeSpan();
+        Assert.InRange(delay, TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(2));
+        Assert.Equal(((long)Math.Ceiling(delay.TotalMilliseconds)).ToString(System.Globalization.CultureInfo.InvariantCulture), limited.Trailers.GetValue("retry-after-ms"));
+        await Task.Delay(delay + TimeSpan.FromMilliseconds(50));
+        await programs.GetProgramAsync(request);   // recovered
+        // Other keys are not affected by this key's bucket.
+        await new Programs.ProgramsClient(fixture.Channel(fixture.ByScope["customers:read"].Key)).GetProgramAsync(request);
+        _ = customers;
+    }
+}
