@@ -128,15 +128,20 @@ public sealed class ServerProcess : IAsyncDisposable
             {
                 throw new InvalidOperationException($"Server exited with {_process.ExitCode}:\n{Log}");
             }
+            // The operator port's /readyz (plain HTTP whatever the API's transport): silo active, program loaded, storage answers.
             try
             {
-                await Programs.GetProgramAsync(new GetProgramRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
-                return;
+                using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+                if ((await http.GetAsync($"{OperatorAddress}/readyz")).IsSuccessStatusCode)
+                {
+                    return;
+                }
             }
-            catch (RpcException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
-                await Task.Delay(200);
+                // not listening yet
             }
+            await Task.Delay(200);
         }
         await KillAsync();
         throw new InvalidOperationException($"Server did not become ready on {Address}:\n{Log}");
