@@ -134,6 +134,7 @@ builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
 
 builder.Services.AddSingleton(settings);
 builder.Services.AddSingleton<Loyalty.Server.Auth.KeyRateLimiter>();
+builder.Services.AddSingleton<Loyalty.Server.Auth.AuditLog>();
 builder.Services.AddAuthentication("Loyalty")
     .AddPolicyScheme("Loyalty", "API key or bearer token", policy => policy.ForwardDefaultSelector = context =>
         context.Request.Headers.ContainsKey(Loyalty.Contracts.ApiKeys.Header) || settings.Auth.Jwt.SigningKey.Length == 0
@@ -169,6 +170,7 @@ app.UseAuthentication();
 var api = $"*:{settings.Api.Port}";
 var operatorHost = $"*:{settings.Operator.Port}";
 app.MapGrpcService<IngestionService>().RequireHost(api);
+app.MapGrpcService<AuditService>().RequireHost(api);
 app.MapGrpcService<CustomersService>().RequireHost(api);
 app.MapGrpcService<ProgramsService>().RequireHost(api);
 app.MapGrpcHealthChecksService().RequireHost(api);

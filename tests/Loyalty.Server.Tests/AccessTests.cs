@@ -54,6 +54,7 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
 {
     private const string AnyKey = "";
     private const string AnyIngest = "ingest:";
+    private const string AnyAdmin = "admin";
 
     /// <summary>What each RPC needs, written out independently of the server's own table.</summary>
     private static readonly Dictionary<string, string> Expected = new()
@@ -79,10 +80,11 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         ["/loyalty.v1.Programs/SimulateProgram"] = "programs:admin",
         ["/loyalty.v1.Programs/PublishProgram"] = "programs:admin",
         ["/loyalty.v1.Programs/WatchRewards"] = "customers:read",
+        ["/loyalty.v1.Audit/ListAuditEntries"] = AnyAdmin,
     };
 
     private static IEnumerable<MethodDescriptor> AllMethods() =>
-        new[] { IngestionReflection.Descriptor, CustomersReflection.Descriptor, ProgramsReflection.Descriptor }
+        new[] { IngestionReflection.Descriptor, CustomersReflection.Descriptor, ProgramsReflection.Descriptor, AuditReflection.Descriptor }
             .SelectMany(f => f.Services).SelectMany(s => s.Methods);
 
     [Fact]
@@ -90,7 +92,7 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
     {
         var rows = new List<string>();
         var methods = AllMethods().ToList();
-        Assert.True(methods.Count >= 21, "every RPC of the API is in the table");
+        Assert.True(methods.Count >= 22, "every RPC of the API is in the table");
         foreach (var method in methods)
         {
             var path = $"/{method.Service.FullName}/{method.Name}";
@@ -99,12 +101,14 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
             {
                 AnyKey => fixture.ByScope["customers:read"],
                 AnyIngest => fixture.ByScope["ingest:shop"],
+                AnyAdmin => fixture.ByScope["customers:admin"],
                 _ => fixture.ByScope[scope],
             };
             var wrong = scope switch
             {
                 AnyKey => null,   // any credential will do
                 AnyIngest => fixture.ByScope["customers:admin"],
+                AnyAdmin => fixture.ByScope["customers:read"],
                 _ => fixture.ByScope[scope.StartsWith("ingest", StringComparison.Ordinal) ? "customers:read" : "ingest:game"],
             };
             var wrongSecret = right.Key[..^4] + (right.Key.EndsWith("AAAA", StringComparison.Ordinal) ? "BBBB" : "AAAA");
@@ -217,6 +221,39 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         var customer = await new Customers.CustomersClient(fixture.Channel(fixture.Shop.Key)).GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
         Assert.Equal(2, customer.EventsApplied);   // the two allowed purchases only
         Assert.Equal(0, customer.Activity.GameSessions);
+    }
+
+    [Fact]
+    public async Task Admin_actions_allowed_or_refused_are_in_the_audit_log_with_the_key_time_and_outcome()
+    {
+        var started = DateTimeOffset.UtcNow.AddSeconds(-1);
+        var id = NewCustomer();
+        var admin = new Customers.CustomersClient(fixture.Channel(fixture.ByScope["customers:admin"].Key));
+        await new Ingestion.IngestionClient(fixture.Channel(fixture.ByScope["ingest:game"].Key)).PublishAsync(new PublishRequest { Event = Game(id, 10, 1) });
+        await admin.AdjustAsync(new AdjustRequest { CustomerId = id, AdjustmentId = "adj-1", Points = 25, Reason = "goodwill after a late delivery" });
+        var refused = await Assert.ThrowsAsync<RpcException>(() => new Customers.CustomersClient(fixture.Channel(fixture.ByScope["customers:read"].Key))
+            .EraseCustomerAsync(new EraseCustomerRequest { CustomerId = id }).ResponseAsync);
+        Assert.Equal(StatusCode.PermissionDenied, refused.StatusCode);
+        await admin.EraseCustomerAsync(new EraseCustomerRequest { CustomerId = id });
+        var programs = new Programs.ProgramsClient(fixture.Channel(fixture.ByScope["programs:admin"].Key));
+        var active = await programs.GetProgramAsync(new GetProgramRequest());
+        var stale = await Assert.ThrowsAsync<RpcException>(() => programs.PublishProgramAsync(new PublishProgramRequest
+        {
+            ProgramJson = active.DefinitionJson, ExpectedVersion = "not-the-active-version", Author = "ops",
+        }).ResponseAsync);
+        Assert.Equal(StatusCode.FailedPrecondition, stale.StatusCode);
+
+        var log = await new Audit.AuditClient(fixture.Channel(fixture.ByScope["programs:admin"].Key)).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100 });
+        var mine = log.Entries.Where(e => e.Target == id || e.Action == "Programs/PublishProgram" && e.At.ToDateTimeOffset() >= started).ToList();
+        output.WriteLine(string.Join("\n", mine.Select(e => $"{e.At} {e.Caller} {e.Action} {e.Target} {e.Outcome} {e.Detail}")));
+        Assert.Contains(mine, e => e is { Action: "Customers/Adjust", Caller: "k-customers-admin", Outcome: "OK" } && e.Detail.Contains("points 25", StringComparison.Ordinal)
+            && e.Detail.Contains("goodwill after a late delivery", StringComparison.Ordinal));
+        Assert.Contains(mine, e => e is { Action: "Customers/EraseCustomer", Caller: "k-customers-read", Outcome: "PermissionDenied" });
+        Assert.Contains(mine, e => e is { Action: "Customers/EraseCustomer", Caller: "k-customers-admin", Outcome: "OK" });
+        Assert.Contains(mine, e => e is { Action: "Programs/PublishProgram", Caller: "k-programs-admin", Outcome: "FailedPrecondition" } && e.Detail.Contains("author 'ops'", StringComparison.Ordinal));
+        Assert.All(mine, e => Assert.InRange(e.At.ToDateTimeOffset(), started, DateTimeOffset.UtcNow.AddSeconds(1)));
+        // Newest first.
+        Assert.Equal(log.Entries.Select(e => e.At.ToDateTimeOffset()).OrderByDescending(t => t), log.Entries.Select(e => e.At.ToDateTimeOffset()));
     }
 
     [Fact]

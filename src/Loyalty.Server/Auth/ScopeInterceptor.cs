@@ -10,12 +10,14 @@ namespace Loyalty.Server.Auth;
 /// methods are refused (fail closed). Ingestion checks each event's kind and source against the caller's scopes and
 /// source prefixes itself (a batch rejects only the events outside them). Per-key rate limits are applied here.
 /// </summary>
-public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter limiter) : Interceptor
+public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter limiter, AuditLog audit, TimeProvider time, ILogger<ScopeInterceptor> logger) : Interceptor
 {
     /// <summary>Any authenticated caller.</summary>
     public const string Authenticated = "";
     /// <summary>Any ingest:* scope (the events themselves are checked one by one).</summary>
     public const string AnyIngest = "ingest:";
+    /// <summary>customers:admin or programs:admin.</summary>
+    public const string AnyAdmin = "admin";
 
     /// <summary>The scope each method needs.</summary>
     public static readonly IReadOnlyDictionary<string, string> Required = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -41,19 +43,76 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
         ["/loyalty.v1.Programs/SimulateProgram"] = "programs:admin",
         ["/loyalty.v1.Programs/PublishProgram"] = "programs:admin",
         ["/loyalty.v1.Programs/WatchRewards"] = "customers:read",
+        ["/loyalty.v1.Audit/ListAuditEntries"] = AnyAdmin,
     };
+
+    /// <summary>Admin actions recorded in the audit log (allowed or not), with what they were about.</summary>
+    private static readonly IReadOnlyDictionary<string, Func<object, (string Target, string Detail)>> Audited =
+        new Dictionary<string, Func<object, (string, string)>>(StringComparer.Ordinal)
+        {
+            ["/loyalty.v1.Customers/Adjust"] = r => r is V1.AdjustRequest a
+                ? (a.CustomerId, $"points {a.Points}, reason '{a.Reason}', adjustment_id '{a.AdjustmentId}'") : ("", ""),
+            ["/loyalty.v1.Customers/ExportCustomer"] = r => (r is V1.ExportCustomerRequest e ? e.CustomerId : "", ""),
+            ["/loyalty.v1.Customers/EraseCustomer"] = r => (r is V1.EraseCustomerRequest e ? e.CustomerId : "", ""),
+            ["/loyalty.v1.Programs/PublishProgram"] = r => r is V1.PublishProgramRequest p
+                ? ("program", $"author '{p.Author}', expected_version '{p.ExpectedVersion}'") : ("", ""),
+        };
 
     private const string HealthPrefix = "/grpc.health.v1.Health/";
 
-    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
         UnaryServerMethod<TRequest, TResponse> continuation)
     {
-        Admit(context, request switch
+        if (!Audited.TryGetValue(context.Method, out var describe))
         {
-            V1.PublishBatchRequest batch => Math.Max(1, batch.Events.Count),
-            _ => 1,
-        });
-        return continuation(request, context);
+            Admit(context, request switch
+            {
+                V1.PublishBatchRequest batch => Math.Max(1, batch.Events.Count),
+                _ => 1,
+            });
+            return await continuation(request, context);
+        }
+        var (target, detail) = describe(request);
+        try
+        {
+            Admit(context, 1);
+            var response = await continuation(request, context);
+            if (response is V1.PublishProgramResponse published)
+            {
+                target = $"program {published.Version} (#{published.Number})";
+            }
+            await Record(context, target, "OK", detail);
+            return response;
+        }
+        catch (RpcException e)
+        {
+            await Record(context, target, e.StatusCode.ToString(), $"{detail}; {e.Status.Detail}".TrimStart(';', ' '));
+            throw;
+        }
+    }
+
+    private async Task Record(ServerCallContext context, string target, string outcome, string detail)
+    {
+        var http = context.GetHttpContext();
+        var caller = http.Items[typeof(Caller)] as Caller ?? Caller.From(http.User);
+        var entry = new V1.AuditEntry
+        {
+            At = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(time.GetUtcNow()),
+            Caller = caller?.Id ?? (http.Request.Headers.ContainsKey(Contracts.ApiKeys.Header) ? "(invalid key)" : "(no credentials)"),
+            Action = context.Method.Replace("/loyalty.v1.", "", StringComparison.Ordinal),
+            Target = target,
+            Outcome = outcome,
+            Detail = detail.Length > 500 ? detail[..500] : detail,
+        };
+        try
+        {
+            await audit.RecordAsync(entry);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The action happened (or was refused) either way; losing its audit row must be loud.
+            logger.LogError(ex, "Could not record the audit entry {Action} by {Caller} on {Target}: {Outcome}", entry.Action, entry.Caller, entry.Target, entry.Outcome);
+        }
     }
 
     public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
@@ -94,11 +153,12 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
         {
             Authenticated => true,
             AnyIngest => caller.HasAny(AnyIngest),
+            AnyAdmin => caller.Has("customers:admin") || caller.Has("programs:admin"),
             _ => caller.Has(scope),
         };
         if (!allowed)
         {
-            throw AccessErrors.PermissionDenied($"'{caller.Id}' lacks the scope {(scope == AnyIngest ? "ingest:<source>" : scope)} for {context.Method}");
+            throw AccessErrors.PermissionDenied($"'{caller.Id}' lacks the scope {(scope == AnyIngest ? "ingest:<source>" : scope == AnyAdmin ? "customers:admin or programs:admin" : scope)} for {context.Method}");
         }
         if (limiter.TryTake(caller.Id, cost) is { } retryAfter)
         {
