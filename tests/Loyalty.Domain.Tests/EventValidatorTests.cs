@@ -271,4 +271,15 @@ public class EventValidatorTests
         Assert.Equal("", result.EventId);
         Assert.Equal("event.event_id", result.ErrorField);
     }
+
+    [Theory]
+    [InlineData(" ")]
+    [InlineData("\u00A0")]
+    [InlineData(" c-1")]
+    [InlineData("c-1 ")]
+    public void Blank_or_space_padded_ids_are_refused_with_the_field_named(string id)
+    {
+        Assert.Equal(new FieldError("customer_id", "must not be blank or start or end with spaces"), EventValidator.Id(id, "customer_id"));
+        Assert.Null(EventValidator.Id("c 1", "customer_id"));   // inner spaces are fine
+    }
 }

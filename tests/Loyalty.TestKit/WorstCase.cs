@@ -20,7 +20,8 @@ public static class WorstCase
         {
             text += fill;
         }
-        return text;
+        // Ids may not end in a space (a no-break space filler still fills everything before the last character).
+        return char.IsWhiteSpace(text[^1]) ? text[..^1] + "x" : text;
     }
 
     public static string CustomerId(string seed) => Padded("worst-" + seed, 0);

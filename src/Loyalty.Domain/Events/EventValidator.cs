@@ -184,11 +184,21 @@ public static class EventValidator
         return null;
     }
 
-    private static FieldError? Id(string? value, string field)
+    /// <summary>The rule for every id (events, customers, orders, redemptions...): 1..128 characters, not blank, no
+    /// leading or trailing spaces, no control or invisible characters.</summary>
+    public static FieldError? Id(string? value, string field)
     {
         if (string.IsNullOrEmpty(value))
         {
             return new FieldError(field, "is required");
+        }
+        if (value.Length > MaxIdLength)
+        {
+            return new FieldError(field, $"is longer than {MaxIdLength} characters");
+        }
+        if (char.IsWhiteSpace(value[0]) || char.IsWhiteSpace(value[^1]))
+        {
+            return new FieldError(field, "must not be blank or start or end with spaces");
         }
         return Text(value, field, required: true);
     }

@@ -13,7 +13,7 @@ public sealed class AuditService(AuditLog log) : V1.Audit.AuditBase
         {
             throw RpcErrors.InvalidArgument("page_size", "must be 0..500");
         }
-        if (request.PageToken.Length > 0 && !request.PageToken.All(char.IsAsciiLetterOrDigit) && !request.PageToken.All(c => char.IsAsciiDigit(c) || c == '-'))
+        if (request.PageToken.Length > 64 || !request.PageToken.All(c => char.IsAsciiDigit(c) || c is '-' or (>= 'a' and <= 'f')))
         {
             throw RpcErrors.InvalidArgument("page_token", "is not a token this API issued");
         }

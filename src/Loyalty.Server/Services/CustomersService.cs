@@ -128,7 +128,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
     {
         CheckCustomerId(request.CustomerId);
         CheckId(request.AdjustmentId, "adjustment_id");
-        if (request.Points == 0 || Math.Abs(request.Points) > 1_000_000_000)
+        if (request.Points is 0 or > 1_000_000_000 or < -1_000_000_000)
         {
             throw RpcErrors.InvalidArgument("points", "must be non-zero and within ±1000000000");
         }
@@ -220,9 +220,9 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
 
     private static void CheckId(string id, string field)
     {
-        if (string.IsNullOrEmpty(id) || id.Length > Domain.Events.EventValidator.MaxIdLength || id.Any(char.IsControl))
+        if (Domain.Events.EventValidator.Id(id, field) is { } error)
         {
-            throw RpcErrors.InvalidArgument(field, "is required: 1..128 characters without control characters");
+            throw RpcErrors.InvalidArgument(error);
         }
     }
 
@@ -286,13 +286,9 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
 
     private static void CheckCustomerId(string id)
     {
-        if (string.IsNullOrEmpty(id))
+        if (Domain.Events.EventValidator.Id(id, "customer_id") is { } error)
         {
-            throw RpcErrors.InvalidArgument("customer_id", "is required");
-        }
-        if (id.Length > Domain.Events.EventValidator.MaxIdLength || id.Any(char.IsControl))
-        {
-            throw RpcErrors.InvalidArgument("customer_id", "must be 1..128 characters without control characters");
+            throw RpcErrors.InvalidArgument(error);
         }
     }
 }

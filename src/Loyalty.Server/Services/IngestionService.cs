@@ -73,7 +73,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         }
         if (!caller.MaySend(e.Source))
         {
-            return $"'{caller.Id}' may only send events whose source starts with {string.Join(" or ", caller.Sources.Select(p => $"'{p}'"))}, not '{e.Source}'";
+            return $"'{caller.Id}' may only send events whose source starts with {string.Join(" or ", caller.Sources.Select(p => $"'{p}'"))}, not '{RpcErrors.Clip(e.Source, 64)}'";
         }
         return null;
     }

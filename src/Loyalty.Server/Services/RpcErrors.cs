@@ -10,8 +10,14 @@ public static class RpcErrors
 {
     public static RpcException InvalidArgument(FieldError error) => InvalidArgument(error.Field, error.Message);
 
+    /// <summary>Error texts travel in HTTP/2 trailers: input echoed into them is clipped, so hostile input can never
+    /// make an answer undeliverable (clients refuse headers over 64 KB).</summary>
+    public static string Clip(string text, int max = 1000) => text.Length <= max ? text : text[..max] + "…";
+
     public static RpcException InvalidArgument(string field, string message)
     {
+        field = Clip(field, 200);
+        message = Clip(message);
         var status = new Google.Rpc.Status
         {
             Code = (int)Code.InvalidArgument,
@@ -28,17 +34,17 @@ public static class RpcErrors
     }
 
     public static RpcException NotFound(string message) =>
-        new Google.Rpc.Status { Code = (int)Code.NotFound, Message = message }.ToRpcException();
+        new Google.Rpc.Status { Code = (int)Code.NotFound, Message = Clip(message) }.ToRpcException();
 }
 
 /// <summary>Errors of access: who you are, what you may do, how fast.</summary>
 public static class AccessErrors
 {
     public static RpcException Unauthenticated(string message) =>
-        new Google.Rpc.Status { Code = (int)Code.Unauthenticated, Message = message }.ToRpcException();
+        new Google.Rpc.Status { Code = (int)Code.Unauthenticated, Message = RpcErrors.Clip(message) }.ToRpcException();
 
     public static RpcException PermissionDenied(string message) =>
-        new Google.Rpc.Status { Code = (int)Code.PermissionDenied, Message = message }.ToRpcException();
+        new Google.Rpc.Status { Code = (int)Code.PermissionDenied, Message = RpcErrors.Clip(message) }.ToRpcException();
 
     /// <summary>RESOURCE_EXHAUSTED with a google.rpc.RetryInfo detail (and a <c>retry-after-ms</c> trailer for simple clients).</summary>
     public static RpcException RateLimited(string keyId, TimeSpan retryAfter)
