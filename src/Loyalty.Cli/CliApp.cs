@@ -52,6 +52,7 @@ public static class CliApp
         root.Subcommands.Add(StreamCommands.Stream());
         root.Subcommands.Add(BenchCommand.Build());
         root.Subcommands.Add(KeyCommands.Build());
+        root.Subcommands.Add(AuditCommand());
         return root;
     }
 
@@ -318,6 +319,26 @@ public static class CliApp
     }
 
     private static Command ProgramCommands() => ProgramCommandsBuilder.Build();
+
+    private static Command AuditCommand()
+    {
+        var size = new Option<int>("--page-size") { Description = "Entries to show (newest first)", DefaultValueFactory = _ => 50 };
+        var audit = new Command("audit", "Show the audit log of admin actions (needs customers:admin or programs:admin)") { size };
+        audit.SetAction((parse, ct) => Run(parse, async (client, json) =>
+        {
+            var page = await new Audit.AuditClient(client).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = parse.GetValue(size) }, cancellationToken: ct);
+            if (json)
+            {
+                return Print(page);
+            }
+            foreach (var e in page.Entries)
+            {
+                Console.WriteLine($"{e.At.ToDateTimeOffset():u}  {e.Caller,-20} {e.Action,-26} {e.Outcome,-18} {e.Target}  {e.Detail}");
+            }
+            return 0;
+        }));
+        return audit;
+    }
 
     /// <summary>Runs one API call with a channel to the configured server and turns gRPC errors into exit codes.</summary>
     internal static async Task<int> Run(ParseResult parse, Func<GrpcChannel, bool, Task<int>> call)
