@@ -59,7 +59,7 @@ internal static partial class BenchCommand
                 var connection = parse.GetValue(storage) ?? Environment.GetEnvironmentVariable("Loyalty__Storage__ConnectionString") ?? LocalAzurite;
                 return await TableWrites.RunAsync(options, connection, Math.Max(1, parse.GetValue(entityBytes)), json, ct);
             }
-            return await RunAsync(options, parse.GetValue(CliApp.ServerOption)!, parse.GetValue(CliApp.ApiKeyOption), operatorEndpoint, json, ct);
+            return await RunAsync(options, parse.GetValue(CliApp.ServerOption)!, CliApp.ResolveApiKey(parse), operatorEndpoint, json, ct);
         });
         return command;
     }

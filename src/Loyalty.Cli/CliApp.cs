@@ -25,10 +25,14 @@ public static class CliApp
     private static readonly Option<string?> ApiKey = new("--api-key")
     {
         Description = "API key (env LOYALTY_API_KEY; default: the key in ~/.config/loyalty/api-key, which deploy/local/start writes)",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("LOYALTY_API_KEY") is { Length: > 0 } k ? k
-            : File.Exists(DefaultKeyFile) ? File.ReadAllText(DefaultKeyFile).Trim() : null,
         Recursive = true,
     };
+
+    /// <summary>The key to send: --api-key, else LOYALTY_API_KEY, else the key file (never shown in --help).</summary>
+    internal static string? ResolveApiKey(ParseResult parse) =>
+        parse.GetValue(ApiKey) is { Length: > 0 } given ? given
+        : Environment.GetEnvironmentVariable("LOYALTY_API_KEY") is { Length: > 0 } k ? k
+        : File.Exists(DefaultKeyFile) ? File.ReadAllText(DefaultKeyFile).Trim() : null;
 
     private static readonly Option<string> Server = new("--server", "-s")
     {
@@ -344,7 +348,7 @@ public static class CliApp
     internal static async Task<int> Run(ParseResult parse, Func<GrpcChannel, bool, Task<int>> call)
     {
         var address = parse.GetValue(Server)!;
-        using var channel = EngineChannel.Create(address, parse.GetValue(ApiKey));
+        using var channel = EngineChannel.Create(address, ResolveApiKey(parse));
         try
         {
             return await call(channel, parse.GetValue(Json));

@@ -92,6 +92,32 @@ public sealed class CliTests(ServerFixture fixture)
     }
 }
 
+public sealed class CliKeyTests
+{
+    [Fact]
+    public async Task Keys_create_prints_the_key_once_and_configuration_holding_only_its_salted_hash()
+    {
+        var run = await CliRunner.RunAsync("http://127.0.0.1:1", "keys", "create", "--id", "shop-eu", "--scopes", "ingest:shop,customers:read",
+            "--sources", "shop-", "--rate", "50", "--index", "3");
+        Assert.True(run.Exit == 0, run.Err);
+        var config = run.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => !l.StartsWith('#')).Select(l => l.Split('=', 2))
+            .ToDictionary(kv => kv[0], kv => kv[1].Trim());
+        var key = run.Err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Last().Trim();
+        Assert.StartsWith("lk_shop-eu_", key, StringComparison.Ordinal);
+        Assert.DoesNotContain(key, run.Out, StringComparison.Ordinal);   // the configuration never holds the key itself
+        Assert.Equal("shop-eu", config["Loyalty__Auth__Keys__3__Id"]);
+        Assert.True(Loyalty.Contracts.ApiKeys.Matches(key, config["Loyalty__Auth__Keys__3__Salt"], config["Loyalty__Auth__Keys__3__Hash"]));
+        Assert.False(Loyalty.Contracts.ApiKeys.Matches(key + "x", config["Loyalty__Auth__Keys__3__Salt"], config["Loyalty__Auth__Keys__3__Hash"]));
+        Assert.Equal(["ingest:shop", "customers:read"], [config["Loyalty__Auth__Keys__3__Scopes__0"], config["Loyalty__Auth__Keys__3__Scopes__1"]]);
+        Assert.Equal("shop-", config["Loyalty__Auth__Keys__3__Sources__0"]);
+        Assert.Equal("50", config["Loyalty__Auth__Keys__3__RatePerSecond"]);
+
+        var bad = await CliRunner.RunAsync("http://127.0.0.1:1", "keys", "create", "--id", "x", "--scopes", "ingest:everything");
+        Assert.Equal(2, bad.Exit);
+        Assert.Contains("unknown scopes ingest:everything", bad.Err, StringComparison.Ordinal);
+    }
+}
+
 [Collection(ServerCollection.Name)]
 public sealed class CliStreamTests(ServerFixture fixture)
 {
