@@ -84,7 +84,7 @@ internal static partial class BenchCommand
         var run = Guid.NewGuid().ToString("N")[..8];
         var picker = new CustomerPicker(o.Customers, o.Skew, run);
         await Task.Delay(500, ct);   // the server caches a scrape briefly: let an earlier run's scrape expire
-        var before = await Scrape(operatorEndpoint);
+        var before = await Scrape(operatorEndpoint, apiKey);
         var stats = new Stats();
         stats.MeasureFrom(Stopwatch.GetTimestamp() + (long)(o.Warmup.TotalSeconds * Stopwatch.Frequency));
         var watch = Stopwatch.StartNew();
@@ -121,7 +121,7 @@ internal static partial class BenchCommand
         var wall = watch.Elapsed;
         var elapsed = wall > o.Warmup ? wall - o.Warmup : wall;
         await Task.Delay(500, CancellationToken.None);   // past the server's scrape cache, so the figures include the run
-        var after = await Scrape(operatorEndpoint);
+        var after = await Scrape(operatorEndpoint, apiKey);
         stats.Report(o, elapsed, wall, before, after, mismatches, json);
         return mismatches > 0 || stats.Events == 0 ? 1 : 0;
     }
@@ -489,12 +489,16 @@ internal static partial class BenchCommand
         }
     }
 
-    private static async Task<IReadOnlyDictionary<string, double>> Scrape(string operatorEndpoint)
+    private static async Task<IReadOnlyDictionary<string, double>> Scrape(string operatorEndpoint, string? apiKey)
     {
         var values = new Dictionary<string, double>();
         try
         {
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
+            if (apiKey is { Length: > 0 })
+            {
+                http.DefaultRequestHeaders.Add(Loyalty.Contracts.ApiKeys.Header, apiKey);   // metrics need an admin key
+            }
             var text = await http.GetStringAsync($"{operatorEndpoint}/metrics");
             foreach (var line in text.Split('\n'))
             {

@@ -187,6 +187,7 @@ app.MapHealthChecks("/readyz", new Microsoft.AspNetCore.Diagnostics.HealthChecks
             : "not ready: " + string.Join("; ", report.Entries.Select(e => e.Value.Description)));
     },
 }).RequireHost(operatorHost);
+Loyalty.Server.Auth.OperatorAccess.Map(app, settings, operatorHost);
 app.MapPrometheusScrapingEndpoint("/metrics").RequireHost(operatorHost);
 if (settings.Operator.Dashboard)
 {

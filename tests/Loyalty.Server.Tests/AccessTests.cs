@@ -257,6 +257,36 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Operator_metrics_and_login_need_an_admin_key_while_probes_stay_open()
+    {
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false });
+        async Task<System.Net.HttpStatusCode> Metrics(string? key)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"{fixture.Server.OperatorAddress}/metrics");
+            if (key is not null)
+            {
+                request.Headers.Add(ApiKeys.Header, key);
+            }
+            return (await http.SendAsync(request)).StatusCode;
+        }
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, await Metrics(null));
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, await Metrics(fixture.ByScope["customers:read"].Key));
+        Assert.Equal(System.Net.HttpStatusCode.OK, await Metrics(fixture.ByScope["programs:admin"].Key));
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync($"{fixture.Server.OperatorAddress}/readyz")).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync($"{fixture.Server.OperatorAddress}/healthz")).StatusCode);
+
+        var login = $"{fixture.Server.OperatorAddress}/operator/login?key={Uri.EscapeDataString(fixture.ByScope["customers:admin"].Key)}";
+        var ok = await http.GetAsync(login + "&then=%2Fmetrics");
+        Assert.Equal(System.Net.HttpStatusCode.Redirect, ok.StatusCode);
+        Assert.Equal("/metrics", ok.Headers.Location!.OriginalString);
+        Assert.Contains(ok.Headers.GetValues("Set-Cookie"), c => c.Contains("httponly", StringComparison.OrdinalIgnoreCase) && c.Contains("samesite=strict", StringComparison.OrdinalIgnoreCase));
+        // Never an open redirect.
+        Assert.Equal("/dashboard/", (await http.GetAsync(login + "&then=%2F%2Fevil.example")).Headers.Location!.OriginalString);
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden,
+            (await http.GetAsync($"{fixture.Server.OperatorAddress}/operator/login?key={Uri.EscapeDataString(fixture.ByScope["ingest:shop"].Key)}")).StatusCode);
+    }
+
+    [Fact]
     public async Task A_rate_limited_key_gets_resource_exhausted_with_retry_information_and_then_recovers()
     {
         var customers = new Customers.CustomersClient(fixture.Channel(fixture.Limited.Key));

@@ -22,7 +22,12 @@ public sealed partial class DashboardTests : IAsyncLifetime
         {
             await server.Ingestion.PublishAsync(new PublishRequest { Event = Game(NewCustomer(), 5, 1) });
         }
-        var url = $"{server.OperatorAddress}/dashboard/#/grains";
+        // A browser signs in once (the key goes into an HttpOnly cookie) and lands on the dashboard.
+        using (var anonymous = new HttpClient())
+        {
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await anonymous.GetAsync($"{server.OperatorAddress}/dashboard/")).StatusCode);
+        }
+        var url = $"{server.OperatorAddress}/operator/login?key={Uri.EscapeDataString(TestKeys.Admin.Key)}&then={Uri.EscapeDataString("/dashboard/#/grains")}";
 
         // The dashboard polls the silo: wait until the page shows the seven customers.
         int customers = 0;
@@ -46,6 +51,7 @@ public sealed partial class DashboardTests : IAsyncLifetime
         // Not on the API port, and off unless configured (the default).
         await using var plain = await ServerProcess.StartAsync(_azurite.ConnectionString);
         using var http = new HttpClient();
+        http.DefaultRequestHeaders.Add(Loyalty.Contracts.ApiKeys.Header, TestKeys.Admin.Key);
         Assert.Equal(System.Net.HttpStatusCode.NotFound, (await http.GetAsync($"{plain.OperatorAddress}/dashboard/")).StatusCode);
     }
 

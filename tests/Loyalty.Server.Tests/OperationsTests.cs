@@ -147,7 +147,18 @@ public sealed partial class OperationsTests(ITestOutputHelper output) : IAsyncLi
         await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => server.Ingestion.PublishAsync(new PublishRequest { Event = bad }).ResponseAsync);
         await Task.Delay(1000);   // the exporter caches a scrape briefly
 
-        var (status, text) = await Get($"{server.OperatorAddress}/metrics");
+        // Metrics need an admin key (header or bearer token, as Prometheus sends it); health and readiness do not.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await Get($"{server.OperatorAddress}/metrics")).Status);
+        var reader = Loyalty.Contracts.ApiKeys.Create("reader");
+        using (var stranger = new HttpRequestMessage(HttpMethod.Get, $"{server.OperatorAddress}/metrics"))
+        {
+            stranger.Headers.Add(Loyalty.Contracts.ApiKeys.Header, reader.Key);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await _http.SendAsync(stranger)).StatusCode);   // not a configured key
+        }
+        using var scrape = new HttpRequestMessage(HttpMethod.Get, $"{server.OperatorAddress}/metrics");
+        scrape.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", TestKeys.Admin.Key);
+        using var response = await _http.SendAsync(scrape);
+        var (status, text) = (response.StatusCode, await response.Content.ReadAsStringAsync());
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.Equal(200, Value(text, "loyalty_events_total", "loyalty_outcome=\"applied\"", "loyalty_source=\"game\""));
         Assert.Equal(10, Value(text, "loyalty_events_total", "loyalty_outcome=\"applied\"", "loyalty_source=\"shop\""));

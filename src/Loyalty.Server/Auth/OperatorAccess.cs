@@ -1,0 +1,77 @@
+using Loyalty.Contracts;
+
+namespace Loyalty.Server.Auth;
+
+/// <summary>
+/// The operator port's metrics and dashboard need an API key with an admin scope (customers:admin, programs:admin or
+/// *): in the <c>x-api-key</c> header or as a bearer token (Prometheus' <c>authorization</c>), or, for a browser, in a
+/// cookie set by <c>/operator/login?key=...&amp;then=/dashboard/</c>. Health and readiness stay open for probes.
+/// </summary>
+public static class OperatorAccess
+{
+    public const string Cookie = "loyalty_operator";
+
+    public static bool Guarded(PathString path) => path.StartsWithSegments("/metrics") || path.StartsWithSegments("/dashboard");
+
+    /// <summary>Null when the key may use the operator endpoints; otherwise the status and why.</summary>
+    public static (int Status, string Why)? Check(LoyaltySettings settings, string? key)
+    {
+        if (settings.Auth.Mode == "Anonymous")
+        {
+            return null;
+        }
+        if (string.IsNullOrEmpty(key))
+        {
+            return (StatusCodes.Status401Unauthorized, "an API key with an admin scope is required (x-api-key header, bearer token, or /operator/login)");
+        }
+        var id = ApiKeys.IdOf(key);
+        var entry = id is null ? null : settings.Auth.Keys.Find(k => k.Id == id);
+        if (entry is null || !ApiKeys.Matches(key, entry.Salt, entry.Hash))
+        {
+            return (StatusCodes.Status401Unauthorized, "unknown or wrong API key");
+        }
+        return entry.Scopes.Any(s => s is "*" or "customers:admin" or "programs:admin")
+            ? null
+            : (StatusCodes.Status403Forbidden, $"key '{entry.Id}' has no admin scope (customers:admin or programs:admin)");
+    }
+
+    public static string? KeyOf(HttpRequest request)
+    {
+        if (request.Headers.TryGetValue(ApiKeys.Header, out var header) && header.Count > 0)
+        {
+            return header[0];
+        }
+        var authorization = request.Headers.Authorization.ToString();
+        if (authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return authorization["Bearer ".Length..].Trim();
+        }
+        return request.Cookies.TryGetValue(Cookie, out var cookie) ? cookie : null;
+    }
+
+    public static void Map(WebApplication app, LoyaltySettings settings, string operatorHost)
+    {
+        app.Use(async (context, next) =>
+        {
+            if (context.Connection.LocalPort == settings.Operator.Port && Guarded(context.Request.Path)
+                && Check(settings, KeyOf(context.Request)) is { } refused)
+            {
+                context.Response.StatusCode = refused.Status;
+                await context.Response.WriteAsync(refused.Why);
+                return;
+            }
+            await next();
+        });
+        app.MapGet("/operator/login", (HttpContext context, string? key, string? then) =>
+        {
+            if (Check(settings, key) is { } refused)
+            {
+                return Results.Text(refused.Why, statusCode: refused.Status);
+            }
+            context.Response.Cookies.Append(Cookie, key!, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Path = "/" });
+            // Only local paths: never an open redirect.
+            var target = then is { Length: > 0 } t && t.StartsWith('/') && !t.StartsWith("//", StringComparison.Ordinal) && !t.Contains('\\') ? t : "/dashboard/";
+            return Results.Redirect(target);
+        }).RequireHost(operatorHost);
+    }
+}
