@@ -188,6 +188,7 @@ app.MapHealthChecks("/readyz", new Microsoft.AspNetCore.Diagnostics.HealthChecks
     },
 }).RequireHost(operatorHost);
 Loyalty.Server.Auth.OperatorAccess.Map(app, settings, operatorHost);
+Loyalty.Server.SupportDesk.SupportConsole.Map(app, settings, operatorHost);
 app.MapPrometheusScrapingEndpoint("/metrics").RequireHost(operatorHost);
 if (settings.Operator.Dashboard)
 {

@@ -14,7 +14,11 @@ public static class OperatorAccess
     public static bool Guarded(PathString path) => path.StartsWithSegments("/metrics") || path.StartsWithSegments("/dashboard");
 
     /// <summary>Null when the key may use the operator endpoints; otherwise the status and why.</summary>
-    public static (int Status, string Why)? Check(LoyaltySettings settings, string? key)
+    public static (int Status, string Why)? Check(LoyaltySettings settings, string? key) =>
+        Check(settings, key, "customers:admin", "programs:admin");
+
+    /// <summary>Null when the key holds one of <paramref name="anyOf"/> (or *); otherwise the status and why.</summary>
+    public static (int Status, string Why)? Check(LoyaltySettings settings, string? key, params string[] anyOf)
     {
         if (settings.Auth.Mode == "Anonymous")
         {
@@ -30,9 +34,9 @@ public static class OperatorAccess
         {
             return (StatusCodes.Status401Unauthorized, "unknown or wrong API key");
         }
-        return entry.Scopes.Any(s => s is "*" or "customers:admin" or "programs:admin")
+        return entry.Scopes.Any(s => s == "*" || anyOf.Contains(s))
             ? null
-            : (StatusCodes.Status403Forbidden, $"key '{entry.Id}' has no admin scope (customers:admin or programs:admin)");
+            : (StatusCodes.Status403Forbidden, $"key '{entry.Id}' lacks the scope {string.Join(" or ", anyOf)}");
     }
 
     public static string? KeyOf(HttpRequest request)

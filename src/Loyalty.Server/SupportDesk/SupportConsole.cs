@@ -1,0 +1,50 @@
+using Loyalty.Domain;
+using Loyalty.Domain.Events;
+using Loyalty.Grains;
+using Loyalty.Server.Auth;
+
+namespace Loyalty.Server.SupportDesk;
+
+/// <summary>
+/// The support console: one self-contained page (no CDN; every asset is served here) on the operator port, and the
+/// JSON it reads. Every API call needs an API key with <c>customers:read</c> in the <c>x-api-key</c> header; the page
+/// keeps the agent's key in session storage only.
+/// </summary>
+public static class SupportConsole
+{
+    private static readonly Lazy<string> Page = new(() =>
+    {
+        using var stream = typeof(SupportConsole).Assembly.GetManifestResourceStream("Loyalty.Server.SupportDesk.console.html")
+            ?? throw new InvalidOperationException("the console page is not embedded");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    });
+
+    public static void Map(WebApplication app, LoyaltySettings settings, string operatorHost)
+    {
+        app.MapGet("/console/", (HttpContext context) =>
+        {
+            context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'";
+            context.Response.Headers.CacheControl = "no-store";
+            return Results.Content(Page.Value, "text/html; charset=utf-8");
+        }).RequireHost(operatorHost);
+        app.MapGet("/console/api/customers/{id}", async (string id, HttpContext context, IGrainFactory grains) =>
+        {
+            if (OperatorAccess.Check(settings, context.Request.Headers[Contracts.ApiKeys.Header].FirstOrDefault(), "customers:read") is { } refused)
+            {
+                return Results.Text(refused.Why, statusCode: refused.Status);
+            }
+            if (EventValidator.Id(id, "customer_id") is { } error)
+            {
+                return Results.Text($"{error.Field}: {error.Message}", statusCode: StatusCodes.Status400BadRequest);
+            }
+            var grain = grains.GetGrain<ICustomerGrain>(id);
+            if (await grain.Get() is not { } view)
+            {
+                return Results.Text($"customer '{id}' was never seen", statusCode: StatusCodes.Status404NotFound);
+            }
+            var interactions = await grain.ListInteractions(10, null);
+            return Results.Json(new { view, interactions = interactions?.Interactions ?? [] }, DomainJson.Options);
+        }).RequireHost(operatorHost);
+    }
+}
