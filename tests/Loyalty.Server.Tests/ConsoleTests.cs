@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using Loyalty.Contracts.V1;
 using Loyalty.TestKit;
@@ -55,5 +56,32 @@ public sealed partial class ConsoleTests(ServerFixture fixture)
         using var http = new HttpClient();
         var page = await http.GetStringAsync($"{fixture.Server.OperatorAddress}/console/");
         Assert.DoesNotMatch("(src|href)=\"https?://", page);
+    }
+
+    [Fact]
+    public async Task Recording_a_human_resolution_goes_through_the_event_path_once_and_its_reward_shows_on_the_page()
+    {
+        var id = NewCustomer();
+        await fixture.Server.Ingestion.PublishAsync(new PublishRequest { Event = Support(id, SupportStatus.Opened, SupportChannel.Bot) });
+        using var http = new HttpClient();
+        http.DefaultRequestHeaders.Add(Loyalty.Contracts.ApiKeys.Header, TestKeys.Admin.Key);
+        var url = $"{fixture.Server.OperatorAddress}/console/api/customers/{id}/cases";
+        var body = new { actionId = Guid.NewGuid().ToString("N"), caseId = "case-42", satisfaction = 5 };
+        var first = System.Text.Json.JsonDocument.Parse(await (await http.PostAsJsonAsync(url, body)).Content.ReadAsStringAsync()).RootElement;
+        var again = System.Text.Json.JsonDocument.Parse(await (await http.PostAsJsonAsync(url, body)).Content.ReadAsStringAsync()).RootElement;   // a double submit
+        Assert.Equal("applied", first.GetProperty("outcome").GetString()!.ToLowerInvariant());
+        Assert.Equal("duplicate", again.GetProperty("outcome").GetString()!.ToLowerInvariant());
+        var granted = first.GetProperty("rewards").EnumerateArray().Select(r => r.GetProperty("code").GetString()!).ToList();
+        Assert.NotEmpty(granted);   // the sample program rewards a human resolution rated 5
+
+        var api = await fixture.Server.Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
+        Assert.Equal(2, api.EventsApplied);   // opened + resolved, the double submit did nothing
+        var dom = await Chromium.RunAsync(Url(TestKeys.Admin.Key, id), "--dump-dom");
+        Assert.All(granted, code => Assert.Contains(code, dom, StringComparison.Ordinal));
+        Assert.Equal(api.Summary.PointsAvailable.ToString(System.Globalization.CultureInfo.InvariantCulture), Field(dom, "points-available"));
+
+        // Agents need ingest:support to record; the audit log has the action.
+        var audit = await new Audit.AuditClient(fixture.Server.Channel).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 50 });
+        Assert.Contains(audit.Entries, e => e.Action == "Console/ResolveCase" && e.Target == id && e.Caller == "test-admin");
     }
 }

@@ -10,6 +10,9 @@ namespace Loyalty.Server.SupportDesk;
 /// JSON it reads. Every API call needs an API key with <c>customers:read</c> in the <c>x-api-key</c> header; the page
 /// keeps the agent's key in session storage only.
 /// </summary>
+/// <summary>What the agent submits when a case is resolved by a human.</summary>
+public sealed record ResolveCase(string? ActionId, string? CaseId, int? Satisfaction);
+
 public static class SupportConsole
 {
     private static readonly Lazy<string> Page = new(() =>
@@ -45,6 +48,41 @@ public static class SupportConsole
             }
             var interactions = await grain.ListInteractions(10, null);
             return Results.Json(new { view, interactions = interactions?.Interactions ?? [] }, DomainJson.Options);
+        }).RequireHost(operatorHost);
+
+        // An agent records how a support case ended: a normal support_case event (the rules decide the rewards). The
+        // page makes one action id per form, so a double submit is the same event: applied once, then DUPLICATE.
+        app.MapPost("/console/api/customers/{id}/cases", async (string id, ResolveCase body, HttpContext context, IGrainFactory grains,
+            IProgramCatalog programs, EngineClock clock, AuditLog audit) =>
+        {
+            var key = context.Request.Headers[Contracts.ApiKeys.Header].FirstOrDefault();
+            if (OperatorAccess.Check(settings, key, "ingest:support") is { } refused)
+            {
+                return Results.Text(refused.Why, statusCode: refused.Status);
+            }
+            var e = new LoyaltyEvent
+            {
+                EventId = body.ActionId ?? "",
+                CustomerId = id,
+                OccurredAt = clock.GetUtcNow(),
+                Source = "support-console",
+                Payload = new SupportCase(body.CaseId ?? "", SupportStatus.Resolved, SupportChannel.Human, body.Satisfaction, 0, 0),
+            };
+            if (EventValidator.Validate(e, programs.Current, clock.GetUtcNow()) is { } error)
+            {
+                return Results.Text($"{error.Field}: {error.Message}", statusCode: StatusCodes.Status400BadRequest);
+            }
+            var result = (await grains.GetGrain<ICustomerGrain>(id).Apply([e]))[0];
+            await audit.RecordAsync(new Contracts.V1.AuditEntry
+            {
+                At = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(clock.GetUtcNow()),
+                Caller = Contracts.ApiKeys.IdOf(key!) ?? "console",
+                Action = "Console/ResolveCase",
+                Target = id,
+                Outcome = result.Outcome.ToString(),
+                Detail = $"case '{body.CaseId}', satisfaction {body.Satisfaction}, action {body.ActionId}",
+            });
+            return Results.Json(result, DomainJson.Options);
         }).RequireHost(operatorHost);
     }
 }
