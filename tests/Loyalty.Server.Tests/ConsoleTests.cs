@@ -84,4 +84,24 @@ public sealed partial class ConsoleTests(ServerFixture fixture)
         var audit = await new Audit.AuditClient(fixture.Server.Channel).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 50 });
         Assert.Contains(audit.Entries, e => e.Action == "Console/ResolveCase" && e.Target == id && e.Caller == "test-admin");
     }
+
+    [Fact]
+    public async Task An_adjustment_needs_a_reason_and_a_double_submit_counts_once()
+    {
+        var id = NewCustomer();
+        await fixture.Server.Ingestion.PublishAsync(new PublishRequest { Event = Game(id, 10, 1) });
+        using var http = new HttpClient();
+        http.DefaultRequestHeaders.Add(Loyalty.Contracts.ApiKeys.Header, TestKeys.Admin.Key);
+        var url = $"{fixture.Server.OperatorAddress}/console/api/customers/{id}/adjustments";
+        var noReason = await http.PostAsJsonAsync(url, new { actionId = "a-1", points = 30, reason = " " });
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, noReason.StatusCode);
+        Assert.Contains("reason", await noReason.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var body = new { actionId = Guid.NewGuid().ToString("N"), points = 30, reason = "apology for a lost parcel" };
+        Assert.True((await http.PostAsJsonAsync(url, body)).IsSuccessStatusCode);
+        Assert.True((await http.PostAsJsonAsync(url, body)).IsSuccessStatusCode);
+        var api = await fixture.Server.Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
+        Assert.Equal(10 + 30, api.Summary.PointsAvailable);
+        using var anonymous = new HttpClient();
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await anonymous.PostAsJsonAsync(url, body)).StatusCode);
+    }
 }

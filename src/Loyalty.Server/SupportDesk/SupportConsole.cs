@@ -13,6 +13,9 @@ namespace Loyalty.Server.SupportDesk;
 /// <summary>What the agent submits when a case is resolved by a human.</summary>
 public sealed record ResolveCase(string? ActionId, string? CaseId, int? Satisfaction);
 
+/// <summary>An agent's correction of points; the reason is mandatory.</summary>
+public sealed record AdjustPoints(string? ActionId, long Points, string? Reason);
+
 public static class SupportConsole
 {
     private static readonly Lazy<string> Page = new(() =>
@@ -83,6 +86,42 @@ public static class SupportConsole
                 Detail = $"case '{body.CaseId}', satisfaction {body.Satisfaction}, action {body.ActionId}",
             });
             return Results.Json(result, DomainJson.Options);
+        }).RequireHost(operatorHost);
+
+        // Adjust points with a mandatory reason (customers:admin); the action id makes a double submit count once.
+        app.MapPost("/console/api/customers/{id}/adjustments", async (string id, AdjustPoints body, HttpContext context, IGrainFactory grains,
+            EngineClock clock, AuditLog audit) =>
+        {
+            var key = context.Request.Headers[Contracts.ApiKeys.Header].FirstOrDefault();
+            if (OperatorAccess.Check(settings, key, "customers:admin") is { } refused)
+            {
+                return Results.Text(refused.Why, statusCode: refused.Status);
+            }
+            if ((EventValidator.Id(id, "customer_id") ?? EventValidator.Id(body.ActionId, "action_id")) is { } error)
+            {
+                return Results.Text($"{error.Field}: {error.Message}", statusCode: StatusCodes.Status400BadRequest);
+            }
+            if (body.Points is 0 or > 1_000_000_000 or < -1_000_000_000)
+            {
+                return Results.Text("points: must be non-zero and within ±1000000000", statusCode: StatusCodes.Status400BadRequest);
+            }
+            if (string.IsNullOrWhiteSpace(body.Reason) || body.Reason.Length > 200 || body.Reason.Any(char.IsControl))
+            {
+                return Results.Text("reason: is required: 1..200 characters without control characters", statusCode: StatusCodes.Status400BadRequest);
+            }
+            var result = await grains.GetGrain<ICustomerGrain>(id).Adjust(body.ActionId!, body.Points, body.Reason);
+            await audit.RecordAsync(new Contracts.V1.AuditEntry
+            {
+                At = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(clock.GetUtcNow()),
+                Caller = Contracts.ApiKeys.IdOf(key!) ?? "console",
+                Action = "Console/Adjust",
+                Target = id,
+                Outcome = result?.Outcome.ToString() ?? "NotFound",
+                Detail = $"points {body.Points}, reason '{body.Reason}', action {body.ActionId}",
+            });
+            return result is null
+                ? Results.Text($"customer '{id}' was never seen", statusCode: StatusCodes.Status404NotFound)
+                : Results.Json(result, DomainJson.Options);
         }).RequireHost(operatorHost);
     }
 }
