@@ -75,4 +75,16 @@ public sealed class OperationsTests
         Assert.Equal("goodwill after a late delivery", customer.State.Ledger[1].Note);
         Assert.Equal(0, customer.State.Ledger.Sum(e => e.Points));
     }
+
+    [Theory]
+    [InlineData(0L, "ok", "points")]
+    [InlineData(long.MinValue, "ok", "points")]
+    [InlineData(1_000_000_001L, "ok", "points")]
+    [InlineData(5L, " ", "reason")]
+    [InlineData(5L, "bad\nreason", "reason")]
+    public void An_adjustment_needs_a_bounded_amount_and_a_reason(long points, string reason, string field)
+    {
+        Assert.Equal(field, CustomerOperations.CheckAdjustment(points, reason)?.Field);
+        Assert.Null(CustomerOperations.CheckAdjustment(-5, "goodwill"));
+    }
 }

@@ -118,6 +118,21 @@ public static class CustomerOperations
         return new OperationResult(removed ? OperationOutcome.Applied : OperationOutcome.Duplicate, 0, null, null, CustomerSummary.Of(state));
     }
 
+    /// <summary>The rule for an operator's adjustment, wherever it comes from (API, support console): a non-zero
+    /// amount within ±1,000,000,000 and a reason of 1..200 characters without control characters.</summary>
+    public static Events.FieldError? CheckAdjustment(long points, string? reason)
+    {
+        if (points is 0 or > 1_000_000_000 or < -1_000_000_000)
+        {
+            return new Events.FieldError("points", "must be non-zero and within ±1000000000");
+        }
+        if (string.IsNullOrWhiteSpace(reason) || reason.Length > 200 || reason.Any(char.IsControl))
+        {
+            return new Events.FieldError("reason", "is required: 1..200 characters without control characters");
+        }
+        return null;
+    }
+
     public static OperationResult Adjust(CustomerState state, string adjustmentId, long points, string reason, ActiveProgram program, DateTimeOffset now, EngineLimits limits)
     {
         DueWork.Advance(state, program, now);

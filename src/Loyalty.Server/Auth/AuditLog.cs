@@ -23,6 +23,18 @@ public sealed class AuditLog
         }
     }
 
+    /// <summary>Records one action; the detail is clipped (it may hold caller-supplied text).</summary>
+    public Task RecordAsync(DateTimeOffset at, string caller, string action, string target, string outcome, string detail) =>
+        RecordAsync(new V1.AuditEntry
+        {
+            At = Timestamp.FromDateTimeOffset(at),
+            Caller = caller,
+            Action = action,
+            Target = target,
+            Outcome = outcome,
+            Detail = detail.Length > 500 ? detail[..500] : detail,
+        });
+
     public async Task RecordAsync(V1.AuditEntry entry)
     {
         if (_table is null)

@@ -95,23 +95,16 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
     {
         var http = context.GetHttpContext();
         var caller = http.Items[typeof(Caller)] as Caller ?? Caller.From(http.User);
-        var entry = new V1.AuditEntry
-        {
-            At = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(time.GetUtcNow()),
-            Caller = caller?.Id ?? (http.Request.Headers.ContainsKey(Contracts.ApiKeys.Header) ? "(invalid key)" : "(no credentials)"),
-            Action = context.Method.Replace("/loyalty.v1.", "", StringComparison.Ordinal),
-            Target = target,
-            Outcome = outcome,
-            Detail = detail.Length > 500 ? detail[..500] : detail,
-        };
+        var who = caller?.Id ?? (http.Request.Headers.ContainsKey(Contracts.ApiKeys.Header) ? "(invalid key)" : "(no credentials)");
+        var action = context.Method.Replace("/loyalty.v1.", "", StringComparison.Ordinal);
         try
         {
-            await audit.RecordAsync(entry);
+            await audit.RecordAsync(time.GetUtcNow(), who, action, target, outcome, detail);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // The action happened (or was refused) either way; losing its audit row must be loud.
-            logger.LogError(ex, "Could not record the audit entry {Action} by {Caller} on {Target}: {Outcome}", entry.Action, entry.Caller, entry.Target, entry.Outcome);
+            logger.LogError(ex, "Could not record the audit entry {Action} by {Caller} on {Target}: {Outcome}", action, who, target, outcome);
         }
     }
 

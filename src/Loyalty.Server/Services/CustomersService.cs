@@ -128,13 +128,9 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
     {
         CheckCustomerId(request.CustomerId);
         CheckId(request.AdjustmentId, "adjustment_id");
-        if (request.Points is 0 or > 1_000_000_000 or < -1_000_000_000)
+        if (CustomerOperations.CheckAdjustment(request.Points, request.Reason) is { } invalid)
         {
-            throw RpcErrors.InvalidArgument("points", "must be non-zero and within ±1000000000");
-        }
-        if (string.IsNullOrWhiteSpace(request.Reason) || request.Reason.Length > 200 || request.Reason.Any(char.IsControl))
-        {
-            throw RpcErrors.InvalidArgument("reason", "is required: 1..200 characters without control characters");
+            throw RpcErrors.InvalidArgument(invalid);
         }
         var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Adjust(request.AdjustmentId, request.Points, request.Reason), request.CustomerId);
         if (result.Outcome == OperationOutcome.Applied)

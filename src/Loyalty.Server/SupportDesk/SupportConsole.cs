@@ -1,4 +1,5 @@
 using Loyalty.Domain;
+using Loyalty.Domain.Customers;
 using Loyalty.Domain.Events;
 using Loyalty.Grains;
 using Loyalty.Server.Auth;
@@ -76,15 +77,8 @@ public static class SupportConsole
                 return Results.Text($"{error.Field}: {error.Message}", statusCode: StatusCodes.Status400BadRequest);
             }
             var result = (await grains.GetGrain<ICustomerGrain>(id).Apply([e]))[0];
-            await audit.RecordAsync(new Contracts.V1.AuditEntry
-            {
-                At = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(clock.GetUtcNow()),
-                Caller = Contracts.ApiKeys.IdOf(key!) ?? "console",
-                Action = "Console/ResolveCase",
-                Target = id,
-                Outcome = result.Outcome.ToString(),
-                Detail = $"case '{body.CaseId}', satisfaction {body.Satisfaction}, action {body.ActionId}",
-            });
+            await audit.RecordAsync(clock.GetUtcNow(), Contracts.ApiKeys.IdOf(key!) ?? "console", "Console/ResolveCase", id,
+                result.Outcome.ToString(), $"case '{body.CaseId}', satisfaction {body.Satisfaction}, action {body.ActionId}");
             return Results.Json(result, DomainJson.Options);
         }).RequireHost(operatorHost);
 
@@ -97,28 +91,14 @@ public static class SupportConsole
             {
                 return Results.Text(refused.Why, statusCode: refused.Status);
             }
-            if ((EventValidator.Id(id, "customer_id") ?? EventValidator.Id(body.ActionId, "action_id")) is { } error)
+            if ((EventValidator.Id(id, "customer_id") ?? EventValidator.Id(body.ActionId, "action_id")
+                ?? CustomerOperations.CheckAdjustment(body.Points, body.Reason)) is { } error)
             {
                 return Results.Text($"{error.Field}: {error.Message}", statusCode: StatusCodes.Status400BadRequest);
             }
-            if (body.Points is 0 or > 1_000_000_000 or < -1_000_000_000)
-            {
-                return Results.Text("points: must be non-zero and within ±1000000000", statusCode: StatusCodes.Status400BadRequest);
-            }
-            if (string.IsNullOrWhiteSpace(body.Reason) || body.Reason.Length > 200 || body.Reason.Any(char.IsControl))
-            {
-                return Results.Text("reason: is required: 1..200 characters without control characters", statusCode: StatusCodes.Status400BadRequest);
-            }
-            var result = await grains.GetGrain<ICustomerGrain>(id).Adjust(body.ActionId!, body.Points, body.Reason);
-            await audit.RecordAsync(new Contracts.V1.AuditEntry
-            {
-                At = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(clock.GetUtcNow()),
-                Caller = Contracts.ApiKeys.IdOf(key!) ?? "console",
-                Action = "Console/Adjust",
-                Target = id,
-                Outcome = result?.Outcome.ToString() ?? "NotFound",
-                Detail = $"points {body.Points}, reason '{body.Reason}', action {body.ActionId}",
-            });
+            var result = await grains.GetGrain<ICustomerGrain>(id).Adjust(body.ActionId!, body.Points, body.Reason!);
+            await audit.RecordAsync(clock.GetUtcNow(), Contracts.ApiKeys.IdOf(key!) ?? "console", "Console/Adjust", id,
+                result?.Outcome.ToString() ?? "NotFound", $"points {body.Points}, reason '{body.Reason}', action {body.ActionId}");
             return result is null
                 ? Results.Text($"customer '{id}' was never seen", statusCode: StatusCodes.Status404NotFound)
                 : Results.Json(result, DomainJson.Options);
