@@ -17,7 +17,7 @@ public static partial class ApiKeys
     public static readonly IReadOnlyList<string> Scopes =
     [
         "ingest:shop", "ingest:game", "ingest:support", "ingest:profile",
-        "customers:read", "customers:redeem", "customers:admin", "programs:admin",
+        "customers:read", "customers:redeem", "customers:care", "customers:admin", "programs:admin",
     ];
 
     public sealed record Created(string Id, string Key, string Salt, string Hash);

@@ -360,6 +360,9 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     public Task<OperationResult?> Adjust(string adjustmentId, long points, string reason) =>
         Operate(now => CustomerOperations.Adjust(_live, adjustmentId, points, reason, _programs.Current, now, _limits));
 
+    public Task<OperationResult?> GrantGoodwill(string grantId, string rewardId, string reason) =>
+        Operate(now => CustomerOperations.Goodwill(_live, grantId, rewardId, reason, _programs.Current, now, _limits));
+
     /// <summary>Runs an operation on the live state in arrival order and answers after the write that holds it.</summary>
     private async Task<OperationResult?> Operate(Func<DateTimeOffset, OperationResult> operation)
     {

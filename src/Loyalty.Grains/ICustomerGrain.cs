@@ -42,6 +42,9 @@ public interface ICustomerGrain : IGrainWithStringKey
     /// <summary>An operator's correction of points with a reason, idempotent by <paramref name="adjustmentId"/>.</summary>
     Task<OperationResult?> Adjust(string adjustmentId, long points, string reason);
 
+    /// <summary>An agent's goodwill grant of a catalogue reward with a reason, idempotent by <paramref name="grantId"/>.</summary>
+    Task<OperationResult?> GrantGoodwill(string grantId, string rewardId, string reason);
+
     /// <summary>Everything held about the customer as JSON (state and the archived ledger); null if never seen.</summary>
     Task<string?> Export();
 

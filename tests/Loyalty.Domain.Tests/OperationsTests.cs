@@ -76,6 +76,41 @@ public sealed class OperationsTests
         Assert.Equal(0, customer.State.Ledger.Sum(e => e.Points));
     }
 
+    [Fact]
+    public void Goodwill_issues_a_catalogue_reward_free_once_with_its_reason_on_the_ledger()
+    {
+        var customer = WithPoints(100);
+        var first = CustomerOperations.Goodwill(customer.State, "g-1", "apology-coupon", "waited an hour", Sample.Full, customer.Now, EngineLimits.Default);
+        var again = CustomerOperations.Goodwill(customer.State, "g-1", "apology-coupon", "waited an hour", Sample.Full, customer.Now, EngineLimits.Default);
+
+        Assert.Equal((OperationOutcome.Applied, OperationOutcome.Duplicate), (first.Outcome, again.Outcome));
+        Assert.Equal(first.Reward!.Code, again.Reward!.Code);
+        Assert.StartsWith("SORRY-", first.Reward.Code, StringComparison.Ordinal);
+        Assert.Equal(("goodwill", 1500L), (first.Reward.RuleId, first.Reward.ValueMinor));
+        Assert.Equal(first.Reward.Description, again.Reward.Description);   // described on a duplicate too
+        Assert.Equal(100, customer.State.PointsAvailable);                  // free: no points change
+        Assert.Single(customer.State.Rewards, r => r.Code == first.Reward.Code);
+        var notice = Assert.Single(customer.State.Ledger, e => e.Kind == "reward");
+        Assert.Equal(("goodwill", "apology-coupon", $"{first.Reward.Code}: waited an hour"), (notice.RuleId, notice.Ref, notice.Note));
+    }
+
+    [Fact]
+    public void Goodwill_respects_the_catalogue_cap_and_an_unknown_reward_changes_nothing()
+    {
+        var program = Loyalty.Domain.Programs.ProgramLoader.Parse(File.ReadAllText(Sample.Path)
+            .Replace("{ \"id\": \"apology-coupon\",", "{ \"id\": \"apology-coupon\", \"maxPerCustomer\": 1, \"periodDays\": 30,", StringComparison.Ordinal));
+        var customer = WithPoints(100);
+        Assert.Equal(OperationOutcome.Applied, CustomerOperations.Goodwill(customer.State, "g-1", "apology-coupon", "late", program, customer.Now, EngineLimits.Default).Outcome);
+        var before = System.Text.Json.JsonSerializer.Serialize(customer.State, DomainJson.Options);
+        var capped = CustomerOperations.Goodwill(customer.State, "g-2", "apology-coupon", "late again", program, customer.Now, EngineLimits.Default);
+        var unknown = CustomerOperations.Goodwill(customer.State, "g-3", "no-such-reward", "late", program, customer.Now, EngineLimits.Default);
+        Assert.Equal(OperationOutcome.Refused, capped.Outcome);
+        Assert.Contains("cap", capped.Reason, StringComparison.Ordinal);
+        Assert.Equal(OperationOutcome.Refused, unknown.Outcome);
+        Assert.Contains("not in the catalogue", unknown.Reason, StringComparison.Ordinal);
+        Assert.Equal(before, System.Text.Json.JsonSerializer.Serialize(customer.State, DomainJson.Options));
+    }
+
     [Theory]
     [InlineData(0L, "ok", "points")]
     [InlineData(long.MinValue, "ok", "points")]

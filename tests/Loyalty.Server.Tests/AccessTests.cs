@@ -18,6 +18,9 @@ public sealed class AccessFixture : IAsyncLifetime
     public Dictionary<string, ApiKeys.Created> ByScope { get; } = ApiKeys.Scopes.ToDictionary(s => s, s => ApiKeys.Create("k-" + s.Replace(':', '-')));
     public ApiKeys.Created Shop { get; } = ApiKeys.Create("shop-eu");
     public ApiKeys.Created Limited { get; } = ApiKeys.Create("limited");
+    /// <summary>A support agent's role: read customers, record support cases, care (adjust, goodwill).</summary>
+    public ApiKeys.Created Agent { get; } = ApiKeys.Create("agent-ann");
+    public static readonly string[] AgentScopes = ["customers:read", "ingest:support", "customers:care"];
     /// <summary>Well-formed but never configured.</summary>
     public ApiKeys.Created Unknown { get; } = ApiKeys.Create("nobody");
 
@@ -30,7 +33,8 @@ public sealed class AccessFixture : IAsyncLifetime
         _azurite = await AzuriteProcess.StartAsync();
         var keys = ByScope.Select(kv => (kv.Value, new[] { kv.Key }, Array.Empty<string>()))
             .Append((Shop, ShopScopes, ShopSources))
-            .Append((Limited, ReaderScopes, Array.Empty<string>()));
+            .Append((Limited, ReaderScopes, Array.Empty<string>()))
+            .Append((Agent, AgentScopes, Array.Empty<string>()));
         var settings = TestKeys.Settings(keys, first: 1);
         var limitedIndex = ByScope.Count + 2;
         settings[$"Loyalty__Auth__Keys__{limitedIndex}__RatePerSecond"] = "0.5";
@@ -55,6 +59,7 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
     private const string AnyKey = "";
     private const string AnyIngest = "ingest:";
     private const string AnyAdmin = "admin";
+    private const string Care = "care";
 
     /// <summary>What each RPC needs, written out independently of the server's own table.</summary>
     private static readonly Dictionary<string, string> Expected = new()
@@ -71,7 +76,8 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         ["/loyalty.v1.Customers/Reserve"] = "customers:redeem",
         ["/loyalty.v1.Customers/Confirm"] = "customers:redeem",
         ["/loyalty.v1.Customers/Cancel"] = "customers:redeem",
-        ["/loyalty.v1.Customers/Adjust"] = "customers:admin",
+        ["/loyalty.v1.Customers/Adjust"] = Care,
+        ["/loyalty.v1.Customers/GrantGoodwill"] = Care,
         ["/loyalty.v1.Customers/ExportCustomer"] = "customers:admin",
         ["/loyalty.v1.Customers/EraseCustomer"] = "customers:admin",
         ["/loyalty.v1.Programs/GetProgram"] = AnyKey,
@@ -92,7 +98,7 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
     {
         var rows = new List<string>();
         var methods = AllMethods().ToList();
-        Assert.True(methods.Count >= 22, "every RPC of the API is in the table");
+        Assert.True(methods.Count >= 23, "every RPC of the API is in the table");
         foreach (var method in methods)
         {
             var path = $"/{method.Service.FullName}/{method.Name}";
@@ -102,6 +108,7 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
                 AnyKey => fixture.ByScope["customers:read"],
                 AnyIngest => fixture.ByScope["ingest:shop"],
                 AnyAdmin => fixture.ByScope["customers:admin"],
+                Care => fixture.ByScope["customers:care"],
                 _ => fixture.ByScope[scope],
             };
             var wrong = scope switch
@@ -109,6 +116,7 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
                 AnyKey => null,   // any credential will do
                 AnyIngest => fixture.ByScope["customers:admin"],
                 AnyAdmin => fixture.ByScope["customers:read"],
+                Care => fixture.ByScope["customers:redeem"],
                 _ => fixture.ByScope[scope.StartsWith("ingest", StringComparison.Ordinal) ? "customers:read" : "ingest:game"],
             };
             var wrongSecret = right.Key[..^4] + (right.Key.EndsWith("AAAA", StringComparison.Ordinal) ? "BBBB" : "AAAA");
@@ -128,6 +136,11 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
                 Assert.Equal(StatusCode.PermissionDenied, outOfScope);
             }
             Assert.DoesNotContain(inScope, new[] { StatusCode.Unauthenticated, StatusCode.PermissionDenied });
+            if (scope == Care)
+            {
+                // customers:admin covers everything an agent's customers:care does.
+                Assert.DoesNotContain(await Call(method, fixture.ByScope["customers:admin"].Key), new[] { StatusCode.Unauthenticated, StatusCode.PermissionDenied });
+            }
         }
         output.WriteLine(string.Join("\n", rows));
         // The health service stays open for probes.
@@ -221,6 +234,41 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         var customer = await new Customers.CustomersClient(fixture.Channel(fixture.Shop.Key)).GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
         Assert.Equal(2, customer.EventsApplied);   // the two allowed purchases only
         Assert.Equal(0, customer.Activity.GameSessions);
+    }
+
+    [Fact]
+    public async Task An_agent_cares_for_customers_but_cannot_erase_export_publish_programs_or_post_shop_events()
+    {
+        var id = NewCustomer();
+        var channel = fixture.Channel(fixture.Agent.Key);
+        var customers = new Customers.CustomersClient(channel);
+        var ingestion = new Ingestion.IngestionClient(channel);
+        await ingestion.PublishAsync(new PublishRequest { Event = Support(id, SupportStatus.Opened, SupportChannel.Bot) });
+        await customers.AdjustAsync(new AdjustRequest { CustomerId = id, AdjustmentId = "adj-1", Points = 40, Reason = "parcel arrived late" });
+        var goodwill = await customers.GrantGoodwillAsync(new GrantGoodwillRequest { CustomerId = id, GrantId = "gw-1", RewardId = "apology-coupon", Reason = "waited an hour on the phone" });
+        Assert.Equal(Outcome.Applied, goodwill.Outcome);
+        Assert.StartsWith("SORRY-", goodwill.Reward.Code, StringComparison.Ordinal);
+        Assert.Equal("goodwill", goodwill.Reward.RuleId);
+        var again = await customers.GrantGoodwillAsync(new GrantGoodwillRequest { CustomerId = id, GrantId = "gw-1", RewardId = "apology-coupon", Reason = "waited an hour on the phone" });
+        Assert.Equal(Outcome.Duplicate, again.Outcome);
+        Assert.Equal(goodwill.Reward.Code, again.Reward.Code);
+        var seen = await customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
+        Assert.Equal(40, seen.Summary.PointsAvailable);   // an opened case earns nothing; the adjustment counted once
+        Assert.Single(seen.Rewards, r => r.Code == goodwill.Reward.Code);
+
+        async Task<StatusCode> Denied(Func<Task> call) => (await Assert.ThrowsAsync<RpcException>(call)).StatusCode;
+        Assert.Equal(StatusCode.PermissionDenied, await Denied(() => customers.EraseCustomerAsync(new EraseCustomerRequest { CustomerId = id }).ResponseAsync));
+        Assert.Equal(StatusCode.PermissionDenied, await Denied(() => customers.ExportCustomerAsync(new ExportCustomerRequest { CustomerId = id }).ResponseAsync));
+        var programs = new Programs.ProgramsClient(channel);
+        var active = await programs.GetProgramAsync(new GetProgramRequest());   // agents may read the program
+        Assert.Equal(StatusCode.PermissionDenied, await Denied(() => programs.PublishProgramAsync(new PublishProgramRequest
+            { ProgramJson = active.DefinitionJson, ExpectedVersion = active.Version, Author = "agent" }).ResponseAsync));
+        Assert.Equal(StatusCode.PermissionDenied, await Denied(() => ingestion.PublishAsync(new PublishRequest { Event = Purchase(id, "o-1", Line("ball", "sports", 1, 1999)) }).ResponseAsync));
+
+        var log = await new Audit.AuditClient(fixture.Channel(fixture.ByScope["customers:admin"].Key)).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100 });
+        Assert.Contains(log.Entries, e => e is { Action: "Customers/GrantGoodwill", Caller: "agent-ann", Outcome: "OK" } && e.Target == id
+            && e.Detail.Contains("apology-coupon", StringComparison.Ordinal) && e.Detail.Contains("waited an hour", StringComparison.Ordinal));
+        Assert.Contains(log.Entries, e => e is { Action: "Customers/EraseCustomer", Caller: "agent-ann", Outcome: "PermissionDenied" } && e.Target == id);
     }
 
     [Fact]

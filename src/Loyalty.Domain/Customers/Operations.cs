@@ -15,6 +15,9 @@ public static class CustomerOperations
 {
     private const string RedeemPrefix = "redeem/";
     private const string AdjustPrefix = "adjust/";
+    private const string GoodwillPrefix = "goodwill/";
+    /// <summary>The rule id goodwill grants carry (they come from an agent, not a rule).</summary>
+    public const string GoodwillRule = "goodwill";
     private const string ReservePrefix = "reserve/";
     private const string ConfirmPrefix = "confirm/";
     /// <summary>Open reservations per customer (keeps the state bounded).</summary>
@@ -126,12 +129,14 @@ public static class CustomerOperations
         {
             return new Events.FieldError("points", "must be non-zero and within ±1000000000");
         }
-        if (string.IsNullOrWhiteSpace(reason) || reason.Length > 200 || reason.Any(char.IsControl))
-        {
-            return new Events.FieldError("reason", "is required: 1..200 characters without control characters");
-        }
-        return null;
+        return CheckReason(reason);
     }
+
+    /// <summary>An agent's or operator's reason: required, 1..200 characters without control characters.</summary>
+    public static Events.FieldError? CheckReason(string? reason) =>
+        string.IsNullOrWhiteSpace(reason) || reason.Length > 200 || reason.Any(char.IsControl)
+            ? new Events.FieldError("reason", "is required: 1..200 characters without control characters")
+            : null;
 
     public static OperationResult Adjust(CustomerState state, string adjustmentId, long points, string reason, ActiveProgram program, DateTimeOffset now, EngineLimits limits)
     {
@@ -156,6 +161,49 @@ public static class CustomerOperations
         Remember(state, key, points, now, limits);
         return new OperationResult(OperationOutcome.Applied, points, null, null, CustomerSummary.Of(state));
     }
+
+    /// <summary>An agent's goodwill: a catalogue reward issued free, with a mandatory reason (on the ledger), idempotent
+    /// by grant id. The catalogue's per-customer cap counts goodwill like any other grant, so an agent cannot hand out
+    /// a capped reward more often than the program allows.</summary>
+    public static OperationResult Goodwill(CustomerState state, string grantId, string rewardId, string reason, ActiveProgram program, DateTimeOffset now, EngineLimits limits)
+    {
+        DueWork.Advance(state, program, now);
+        var key = GoodwillPrefix + grantId;
+        if (state.FindSeen(key) is not null)
+        {
+            var original = state.Rewards.LastOrDefault(r => r.EventId == StoredKey.Of(key));
+            return new OperationResult(OperationOutcome.Duplicate, 0, null, original is null ? null : Described(original, program), CustomerSummary.Of(state));
+        }
+        if (!program.Rewards.TryGetValue(rewardId, out var reward))
+        {
+            return Refused($"reward_id: '{rewardId}' is not in the catalogue", state);
+        }
+        if (!RuleEngine.Allowed(state, RuleEngine.RewardKey(reward), reward.MaxPerCustomer, reward.PeriodDays, null, now))
+        {
+            return Refused($"reward_id: '{rewardId}' was already granted {reward.MaxPerCustomer} time(s) in {reward.PeriodDays} days (the catalogue's cap)", state);
+        }
+        RuleEngine.Record(state, RuleEngine.RewardKey(reward), reward.MaxPerCustomer, reward.PeriodDays, null, now);
+        var code = RuleEngine.Code(limits.RewardCodeSecret, reward.Coupon?.CodePrefix ?? "LOY", state.CustomerId, key, GoodwillRule, reward.Id, 0);
+        DateTimeOffset? expires = reward.Coupon is { } coupon ? now.AddDays(coupon.ValidityDays)
+            : reward.Perk is { DurationDays: { } days } ? now.AddDays(days) : null;
+        var granted = new GrantedReward(reward.Id, GoodwillRule, reward.Kind, code, reward.Description, reward.Coupon?.ValueMinor ?? 0,
+            reward.Coupon?.Percent ?? 0, reward.Currency?.Amount ?? 0, now, expires, StoredKey.Of(key), program.Version);
+        state.Rewards.Add(granted with { Description = "" });
+        if (state.Rewards.Count > limits.RewardsKept)
+        {
+            state.Rewards.RemoveRange(0, state.Rewards.Count - limits.RewardsKept);
+        }
+        if (reward.Perk is { } perk)
+        {
+            RuleEngine.HoldPerk(state, perk.Name, perk.DurationDays, GoodwillRule, now);
+        }
+        PointsBook.Notice(state, "reward", StoredKey.Of(key), GoodwillRule, reward.Id, $"{code}: {reason}", program.Version, now);
+        Remember(state, key, 0, now, limits);
+        return new OperationResult(OperationOutcome.Applied, 0, null, granted, CustomerSummary.Of(state));
+    }
+
+    private static GrantedReward Described(GrantedReward reward, ActiveProgram program) =>
+        program.Rewards.TryGetValue(reward.RewardId, out var definition) ? reward with { Description = definition.Description } : reward;
 
     private static void Remember(CustomerState state, string key, long delta, DateTimeOffset now, EngineLimits limits)
     {

@@ -175,9 +175,9 @@ public static class RuleEngine
         Record(state, rule.Id, rule.Limits.MaxPerCustomer, rule.Limits.PeriodDays, rule.Limits.CooldownHours, now);
 
     /// <summary>The per-customer history key of a reward's own cap ('/' never appears in rule ids).</summary>
-    private static string RewardKey(RewardDefinition reward) => "reward/" + reward.Id;
+    internal static string RewardKey(RewardDefinition reward) => "reward/" + reward.Id;
 
-    private static bool Allowed(CustomerState state, string key, int? max, int periodDays, double? cooldownHours, DateTimeOffset now)
+    internal static bool Allowed(CustomerState state, string key, int? max, int periodDays, double? cooldownHours, DateTimeOffset now)
     {
         if (max is null && cooldownHours is null)
         {
@@ -208,7 +208,7 @@ public static class RuleEngine
         return cooldownHours is not { } hours || mine[^1] + hours * 60 <= nowMinute;
     }
 
-    private static void Record(CustomerState state, string key, int? max, int periodDays, double? cooldownHours, DateTimeOffset now)
+    internal static void Record(CustomerState state, string key, int? max, int periodDays, double? cooldownHours, DateTimeOffset now)
     {
         if (max is null && cooldownHours is null)
         {
@@ -277,7 +277,7 @@ public static class RuleEngine
     }
 
     /// <summary>Holds a perk until now + days (or permanently), extending and never shortening what is held.</summary>
-    private static HeldPerk HoldPerk(CustomerState state, string name, int? days, string ruleId, DateTimeOffset now)
+    internal static HeldPerk HoldPerk(CustomerState state, string name, int? days, string ruleId, DateTimeOffset now)
     {
         long? until = days is { } d ? now.AddDays(d).UtcTicks : null;
         var index = state.Perks.FindIndex(p => p.Name == name);

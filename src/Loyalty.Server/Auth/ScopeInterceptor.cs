@@ -18,6 +18,9 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
     public const string AnyIngest = "ingest:";
     /// <summary>customers:admin or programs:admin.</summary>
     public const string AnyAdmin = "admin";
+    /// <summary>Caring for a customer (adjust points with a reason, grant goodwill rewards): customers:care, the support
+    /// agent's scope, or customers:admin. Agents hold care without admin, so they cannot export or erase customers.</summary>
+    public const string Care = "customers:care|customers:admin";
 
     /// <summary>The scope each method needs.</summary>
     public static readonly IReadOnlyDictionary<string, string> Required = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -34,7 +37,8 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
         ["/loyalty.v1.Customers/Reserve"] = "customers:redeem",
         ["/loyalty.v1.Customers/Confirm"] = "customers:redeem",
         ["/loyalty.v1.Customers/Cancel"] = "customers:redeem",
-        ["/loyalty.v1.Customers/Adjust"] = "customers:admin",
+        ["/loyalty.v1.Customers/Adjust"] = Care,
+        ["/loyalty.v1.Customers/GrantGoodwill"] = Care,
         ["/loyalty.v1.Customers/ExportCustomer"] = "customers:admin",
         ["/loyalty.v1.Customers/EraseCustomer"] = "customers:admin",
         ["/loyalty.v1.Programs/GetProgram"] = Authenticated,
@@ -52,6 +56,8 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
         {
             ["/loyalty.v1.Customers/Adjust"] = r => r is V1.AdjustRequest a
                 ? (a.CustomerId, $"points {a.Points}, reason '{a.Reason}', adjustment_id '{a.AdjustmentId}'") : ("", ""),
+            ["/loyalty.v1.Customers/GrantGoodwill"] = r => r is V1.GrantGoodwillRequest g
+                ? (g.CustomerId, $"reward '{g.RewardId}', reason '{g.Reason}', grant_id '{g.GrantId}'") : ("", ""),
             ["/loyalty.v1.Customers/ExportCustomer"] = r => (r is V1.ExportCustomerRequest e ? e.CustomerId : "", ""),
             ["/loyalty.v1.Customers/EraseCustomer"] = r => (r is V1.EraseCustomerRequest e ? e.CustomerId : "", ""),
             ["/loyalty.v1.Programs/PublishProgram"] = r => r is V1.PublishProgramRequest p
@@ -147,11 +153,11 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
             Authenticated => true,
             AnyIngest => caller.HasAny(AnyIngest),
             AnyAdmin => caller.Has("customers:admin") || caller.Has("programs:admin"),
-            _ => caller.Has(scope),
+            _ => scope.Split('|').Any(caller.Has),
         };
         if (!allowed)
         {
-            throw AccessErrors.PermissionDenied($"'{caller.Id}' lacks the scope {(scope == AnyIngest ? "ingest:<source>" : scope == AnyAdmin ? "customers:admin or programs:admin" : scope)} for {context.Method}");
+            throw AccessErrors.PermissionDenied($"'{caller.Id}' lacks the scope {(scope == AnyIngest ? "ingest:<source>" : scope == AnyAdmin ? "customers:admin or programs:admin" : scope.Replace("|", " or ", StringComparison.Ordinal))} for {context.Method}");
         }
         if (limiter.TryTake(caller.Id, cost) is { } retryAfter)
         {

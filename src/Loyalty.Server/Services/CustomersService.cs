@@ -145,6 +145,28 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         };
     }
 
+    public override async Task<V1.GrantGoodwillResponse> GrantGoodwill(V1.GrantGoodwillRequest request, ServerCallContext context)
+    {
+        CheckCustomerId(request.CustomerId);
+        CheckId(request.GrantId, "grant_id");
+        CheckId(request.RewardId, "reward_id");
+        if (CustomerOperations.CheckReason(request.Reason) is { } invalid)
+        {
+            throw RpcErrors.InvalidArgument(invalid);
+        }
+        if (!programs.Current.Rewards.ContainsKey(request.RewardId))
+        {
+            throw RpcErrors.NotFound($"reward '{request.RewardId}' is not in the catalogue");
+        }
+        var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).GrantGoodwill(request.GrantId, request.RewardId, request.Reason), request.CustomerId);
+        var response = new V1.GrantGoodwillResponse { Outcome = ToOutcome(result), Customer = ProtoMapping.ToProto(result.Customer!) };
+        if (result.Reward is { } reward)
+        {
+            response.Reward = ProtoMapping.ToProto(reward);
+        }
+        return response;
+    }
+
     public override async Task<V1.ReserveResponse> Reserve(V1.ReserveRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
