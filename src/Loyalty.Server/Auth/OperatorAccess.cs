@@ -20,23 +20,32 @@ public static class OperatorAccess
     /// <summary>Null when the key holds one of <paramref name="anyOf"/> (or *); otherwise the status and why.</summary>
     public static (int Status, string Why)? Check(LoyaltySettings settings, string? key, params string[] anyOf)
     {
+        if (Identify(settings, key) is not { } holder)
+        {
+            return string.IsNullOrEmpty(key)
+                ? (StatusCodes.Status401Unauthorized, "an API key is required (x-api-key header, bearer token, or /operator/login)")
+                : (StatusCodes.Status401Unauthorized, "unknown or wrong API key");
+        }
+        return holder.Scopes.Any(s => s == "*" || anyOf.Contains(s))
+            ? null
+            : (StatusCodes.Status403Forbidden, $"key '{holder.Id}' lacks the scope {string.Join(" or ", anyOf)}");
+    }
+
+    /// <summary>The configured key <paramref name="key"/> is (its id and scopes), or null for no key, an unknown key or
+    /// a wrong secret. In anonymous mode everyone holds every scope.</summary>
+    public static (string Id, IReadOnlyList<string> Scopes)? Identify(LoyaltySettings settings, string? key)
+    {
         if (settings.Auth.Mode == "Anonymous")
         {
-            return null;
+            return ("anonymous", ["*"]);
         }
         if (string.IsNullOrEmpty(key))
         {
-            return (StatusCodes.Status401Unauthorized, "an API key with an admin scope is required (x-api-key header, bearer token, or /operator/login)");
+            return null;
         }
         var id = ApiKeys.IdOf(key);
         var entry = id is null ? null : settings.Auth.Keys.Find(k => k.Id == id);
-        if (entry is null || !ApiKeys.Matches(key, entry.Salt, entry.Hash))
-        {
-            return (StatusCodes.Status401Unauthorized, "unknown or wrong API key");
-        }
-        return entry.Scopes.Any(s => s == "*" || anyOf.Contains(s))
-            ? null
-            : (StatusCodes.Status403Forbidden, $"key '{entry.Id}' lacks the scope {string.Join(" or ", anyOf)}");
+        return entry is null || !ApiKeys.Matches(key, entry.Salt, entry.Hash) ? null : (entry.Id, entry.Scopes);
     }
 
     public static string? KeyOf(HttpRequest request)

@@ -5,7 +5,7 @@ using V1 = Loyalty.Contracts.V1;
 
 namespace Loyalty.Server.Services;
 
-public sealed class CustomersService(IGrainFactory grains, IProgramCatalog programs, ILogger<CustomersService> logger) : V1.Customers.CustomersBase
+public sealed class CustomersService(IGrainFactory grains, IProgramCatalog programs, SupportDesk.LiveActivity live, ILogger<CustomersService> logger) : V1.Customers.CustomersBase
 {
     /// <summary>How often a watch renews its subscription and re-reads stored history (which also fills any gap).</summary>
     private static readonly TimeSpan WatchRenewal = TimeSpan.FromSeconds(30);
@@ -159,6 +159,10 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
             throw RpcErrors.NotFound($"reward '{request.RewardId}' is not in the catalogue");
         }
         var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).GrantGoodwill(request.GrantId, request.RewardId, request.Reason), request.CustomerId);
+        if (result.Outcome == OperationOutcome.Applied)
+        {
+            live.Granted(1);
+        }
         var response = new V1.GrantGoodwillResponse { Outcome = ToOutcome(result), Customer = ProtoMapping.ToProto(result.Customer!) };
         if (result.Reward is { } reward)
         {

@@ -9,7 +9,7 @@ namespace Loyalty.Server.Services;
 
 /// <summary>Validates, groups by customer (keeping order), makes one grain call per customer, answers in request order.</summary>
 public sealed class IngestionService(IGrainFactory grains, IProgramCatalog programs, EngineClock clock, LoyaltySettings settings,
-    IHostApplicationLifetime lifetime, ILogger<IngestionService> logger) : V1.Ingestion.IngestionBase
+    IHostApplicationLifetime lifetime, SupportDesk.LiveActivity live, ILogger<IngestionService> logger) : V1.Ingestion.IngestionBase
 {
     public const int MaxBatch = 1000;
 
@@ -38,8 +38,14 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         return result;
     }
 
-    /// <summary>Counts an answered event for the metrics (source family, outcome, points issued, rewards granted).</summary>
-    private static void Count(V1.Event? e, V1.Outcome outcome, V1.PublishResult? result) =>
+    /// <summary>Counts an answered event for the metrics (source family, outcome, points issued, rewards granted) and
+    /// the console's live view (applied events by source, rewards).</summary>
+    private void Count(V1.Event? e, V1.Outcome outcome, V1.PublishResult? result)
+    {
+        if (outcome == V1.Outcome.Applied)
+        {
+            live.Applied(KindOf(e), result?.Rewards.Count ?? 0);
+        }
         LoyaltyMetrics.EventAnswered(KindOf(e), outcome switch
         {
             V1.Outcome.Applied => "applied",
@@ -48,6 +54,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
             V1.Outcome.NotApplied => "not_applied",
             _ => "unknown",
         }, result?.PointsDelta ?? 0, result?.Rewards.Select(r => r.Kind) ?? []);
+    }
 
     /// <summary>The scope each kind of event needs.</summary>
     public static string ScopeOf(V1.Event e) => e.PayloadCase switch
