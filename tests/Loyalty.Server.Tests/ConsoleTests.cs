@@ -1,107 +1,369 @@
+using System.Globalization;
+using System.Net;
 using System.Net.Http.Json;
 using System.Text.RegularExpressions;
+using Loyalty.Contracts;
 using Loyalty.Contracts.V1;
 using Loyalty.TestKit;
+using Microsoft.Playwright;
 using static Loyalty.Server.Tests.Events;
+using static Microsoft.Playwright.Assertions;
 
 namespace Loyalty.Server.Tests;
 
-/// <summary>The support console in headless Chromium (the machine's Debian chromium, background networking off).</summary>
-[Collection(ServerCollection.Name)]
-public sealed partial class ConsoleTests(ServerFixture fixture)
+/// <summary>
+/// An engine (Azurite storage) with an agent's key (customers:read, ingest:support, customers:care), a read-only key
+/// and the admin key; and the machine's Debian chromium driven by Playwright: headless, background networking off,
+/// a proxy that goes nowhere for anything off loopback. No browser is ever downloaded.
+/// </summary>
+public sealed class ConsoleFixture : IAsyncLifetime
 {
-    private string Url(string key, string customer) =>
-        $"{fixture.Server.OperatorAddress}/console/#key={Uri.EscapeDataString(key)}&customer={Uri.EscapeDataString(customer)}";
+    public static readonly string[] AgentScopes = ["customers:read", "ingest:support", "customers:care"];
+    private static readonly string[] ReaderScopes = ["customers:read"];
+    private AzuriteProcess? _azurite;
+    private IPlaywright? _playwright;
 
-    private static string Field(string dom, string name) =>
-        Regex.Match(dom, $"data-field=\"{name}\"[^>]*>([^<]*)<") is { Success: true } m ? m.Groups[1].Value.Trim() : "";
+    public ApiKeys.Created Agent { get; } = ApiKeys.Create("agent-ann");
+    public ApiKeys.Created Reader { get; } = ApiKeys.Create("reader");
+    public AzuriteProcess Azurite => _azurite!;
+    public ServerProcess Server { get; private set; } = null!;
+    public IBrowser Browser { get; private set; } = null!;
+    public Dictionary<string, string> Keys { get; private set; } = [];
+
+    public async Task InitializeAsync()
+    {
+        if (!File.Exists(Chromium.Path))
+        {
+            throw new InvalidOperationException($"Chromium is not installed at {Chromium.Path}: apt-get install chromium (deploy/local/test does it when run as root), or set CHROMIUM.");
+        }
+        _azurite = await AzuriteProcess.StartAsync();
+        Keys = TestKeys.Settings([(Agent, AgentScopes, []), (Reader, ReaderScopes, [])], first: 1);
+        Server = await ServerProcess.StartAsync(_azurite.ConnectionString, Keys);
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium.Path,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-default-apps", "--disable-domain-reliability", "--disable-features=MediaRouter,OptimizationHints",
+                "--proxy-server=127.0.0.1:9"],
+        });
+        SetDefaultExpectTimeout(20_000);
+    }
+
+    /// <summary>A fresh page (its own session storage) at 1280×800, or the given size.</summary>
+    public async Task<IPage> NewPageAsync(int width = 1280, int height = 800)
+    {
+        var context = await Browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = width, Height = height } });
+        return await context.NewPageAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_playwright is not null)
+        {
+            await Browser.DisposeAsync();
+            _playwright.Dispose();
+        }
+        await Server.DisposeAsync();
+        if (_azurite is not null)
+        {
+            await _azurite.DisposeAsync();
+        }
+    }
+}
+
+/// <summary>The support console, used as an agent uses it: through the browser, by clicking.</summary>
+public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<ConsoleFixture>
+{
+    private static readonly string[] AppliedThenDuplicate = ["Applied", "Duplicate"];
+    private static readonly string[] AgentMay = ["read", "resolve", "adjust", "goodwill"];
+    private static readonly string Screenshots = Path.Combine(RepoPaths.Root, "docs", "screenshots");
+
+    private string Console => $"{fixture.Server.OperatorAddress}/console/";
+
+    private Customers.CustomersClient Api => new(fixture.Server.Channel);
+
+    private static string N(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private static async Task SignInAsync(IPage page, string key, string expectedId)
+    {
+        await Expect(page.Locator("#signin")).ToBeVisibleAsync();
+        await page.Locator("#key").FillAsync(key);
+        await page.Locator("#sign-in").ClickAsync();
+        await Expect(page.Locator("[data-field=signed-in-as]")).ToHaveTextAsync(expectedId);
+    }
+
+    private static async Task LookUpAsync(IPage page, string customer)
+    {
+        await page.Locator("#customer").FillAsync(customer);
+        await page.Locator("#customer").PressAsync("Enter");   // keyboard, not a click
+        await Expect(page.Locator("#status")).ToHaveTextAsync($"Customer {customer}");
+    }
+
+    private static Task<string[]> DataOf(IPage page, string selector, string attribute) =>
+        page.Locator(selector).EvaluateAllAsync<string[]>($"els => els.map(e => e.dataset.{attribute}).filter(Boolean)");
 
     [Fact]
-    public async Task A_customer_made_through_grpc_shows_the_same_numbers_as_the_api()
+    public async Task An_agent_signs_in_sees_what_the_api_says_and_a_double_clicked_human_resolution_with_satisfaction_5_rewards_once_on_the_page()
     {
         var id = NewCustomer();
-        await fixture.Server.Ingestion.PublishBatchAsync(new PublishBatchRequest
+        var profile = Base(id);
+        profile.ProfileUpdate = new ProfileUpdate { DisplayName = "Erika", BirthYear = DateTime.UtcNow.Year - 78 };   // green channel
+        var botCase = Support(id, SupportStatus.Escalated, SupportChannel.Bot);
+        await new Ingestion.IngestionClient(fixture.Server.Channel).PublishBatchAsync(new PublishBatchRequest
         {
-            Events = { Purchase(id, "o-1", Line("stroller", "baby", 1, 24999)), Game(id, 30, 2), Support(id, SupportStatus.Opened, SupportChannel.Bot) },
+            Events = { profile, Purchase(id, "o-1", Line("stroller", "baby", 1, 24999), Line("ball", "sports", 1, 1999)), Game(id, 30, 2), botCase },
         });
-        var api = await fixture.Server.Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
+        var before = await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
+        var eligible = await Api.ListEligibleRewardsAsync(new ListEligibleRewardsRequest { CustomerId = id });
 
-        var dom = await Chromium.RunAsync(Url(TestKeys.Admin.Key, id), "--dump-dom");
-        Assert.Equal(api.Summary.PointsAvailable.ToString(System.Globalization.CultureInfo.InvariantCulture), Field(dom, "points-available"));
-        Assert.Equal(api.Summary.PointsPending.ToString(System.Globalization.CultureInfo.InvariantCulture), Field(dom, "points-pending"));
-        Assert.Equal(api.Summary.PointsLifetime.ToString(System.Globalization.CultureInfo.InvariantCulture), Field(dom, "points-lifetime"));
-        Assert.Equal(api.Summary.Tier, Field(dom, "tier"));
-        Assert.Contains("baby", dom, StringComparison.Ordinal);                 // category affinity
-        Assert.Contains("support case", dom, StringComparison.Ordinal);        // the timeline holds all three sources
-        Assert.Contains("game session", dom, StringComparison.Ordinal);
-        // The key travelled in the fragment only and left the address bar.
-        Assert.DoesNotContain(TestKeys.Admin.Key, dom, StringComparison.Ordinal);
+        var page = await fixture.NewPageAsync();
+        await page.GotoAsync(Console);
+        await SignInAsync(page, fixture.Agent.Key, "agent-ann");
+        await LookUpAsync(page, id);
 
-        var screenshot = Path.Combine(RepoPaths.Root, "tests", "Loyalty.Server.Tests", "bin", "console-customer.png");
-        File.Delete(screenshot);
-        await Chromium.RunAsync(Url(TestKeys.Admin.Key, id), $"--screenshot={screenshot}");
-        Assert.True(new FileInfo(screenshot).Length > 10_000);
+        // The numbers on the page are the API's.
+        await Expect(page.Locator("[data-field=points-available]")).ToHaveTextAsync(N(before.Summary.PointsAvailable));
+        await Expect(page.Locator("[data-field=points-pending]")).ToHaveTextAsync(N(before.Summary.PointsPending));
+        await Expect(page.Locator("[data-field=points-lifetime]")).ToHaveTextAsync(N(before.Summary.PointsLifetime));
+        await Expect(page.Locator("[data-field=tier]")).ToHaveTextAsync(before.Summary.Tier);
+        await Expect(page.Locator("[data-field=tier-progress]")).ToContainTextAsync($"{N(before.TierProgress.PointsToNextTier)} more qualifying points for {before.TierProgress.NextTier}");
+        Assert.Equal(eligible.Rewards.Select(r => r.RewardId), await DataOf(page, "#eligible li", "reward"));
+        Assert.Equal(eligible.NearMisses.Select(m => m.RuleId), await DataOf(page, "#near-misses li", "rule"));
+        Assert.NotEmpty(eligible.NearMisses);   // the sports share is below 40 %: a near miss the agent can see
+        await Expect(page.Locator("#near-misses")).ToContainTextAsync(eligible.NearMisses[0].Missing);
+        Assert.Equal(before.Rewards.Select(r => r.RewardId).OrderBy(x => x), (await DataOf(page, "#rewards li", "reward")).OrderBy(x => x));
+        await Expect(page.Locator("#perks .badge.green")).ToContainTextAsync("Green channel");
+        await Expect(page.Locator("#affinity")).ToContainTextAsync("baby");
+        foreach (var kind in new[] { "purchase", "game session", "support case", "profile update" })
+        {
+            await Expect(page.Locator("#timeline")).ToContainTextAsync(kind);
+        }
+
+        // Record the human resolution with satisfaction 5, double-clicked: two submits, one action id.
+        await page.Locator("#case-id").FillAsync(botCase.SupportCase.CaseId);
+        await page.Locator("#satisfaction").SelectOptionAsync("5");
+        await page.Locator("#resolve-submit").DblClickAsync();
+        await Expect(page.Locator("#rewards")).ToContainTextAsync("THANKS-");
+        await Expect(page.Locator("#resolve-result")).ToContainTextAsync("THANKS-");
+        var after = await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
+        Assert.Equal(before.EventsApplied + 1, after.EventsApplied);   // applied once
+        Assert.Single(after.Rewards, r => r.RewardId == "thank-you-coupon");
+        var thanks = after.Rewards.Single(r => r.RewardId == "thank-you-coupon").Code;
+        await Expect(page.Locator("#rewards")).ToContainTextAsync(thanks);
+        await Expect(page.Locator("[data-field=points-available]")).ToHaveTextAsync(N(after.Summary.PointsAvailable));
+        Assert.True(after.Summary.PointsAvailable >= before.Summary.PointsAvailable + 300);   // 100 for a human resolution + 200 bonus (× tier)
+
+        // Both submits reached the engine (one applied, one a duplicate): the engine, not the page, kept it to one.
+        var audit = await new Audit.AuditClient(fixture.Server.Channel).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100 });
+        var resolutions = audit.Entries.Where(e => e.Action == "Console/ResolveCase" && e.Target == id).ToList();
+        Assert.Equal(AppliedThenDuplicate, resolutions.Select(e => e.Outcome).Order());
+        Assert.All(resolutions, e => Assert.Equal("agent-ann", e.Caller));
+
+        Directory.CreateDirectory(Screenshots);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "console-customer.png"), FullPage = true });
+        // The key never reached the address bar or the page.
+        Assert.DoesNotContain(fixture.Agent.Key, page.Url + await page.ContentAsync(), StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task Not_found_and_a_refused_key_are_told_plainly()
+    public async Task Goodwill_from_the_catalogue_and_an_adjustment_are_clicked_twice_apply_once_and_are_audited()
     {
-        var missing = await Chromium.RunAsync(Url(TestKeys.Admin.Key, "nobody-" + Guid.NewGuid().ToString("N")[..8]), "--dump-dom");
-        Assert.Matches("Customer 'nobody-[0-9a-f]{8}' was not found", missing);
+        var id = NewCustomer();
+        await new Ingestion.IngestionClient(fixture.Server.Channel).PublishAsync(new PublishRequest { Event = Game(id, 10, 1) });
+        var page = await fixture.NewPageAsync();
+        await page.GotoAsync(Console);
+        await SignInAsync(page, fixture.Agent.Key, "agent-ann");
+        await LookUpAsync(page, id);
 
-        var refused = await Chromium.RunAsync(Url(Loyalty.Contracts.ApiKeys.Create("stranger").Key, NewCustomer()), "--dump-dom");
-        Assert.Contains("your API key was refused", refused, StringComparison.Ordinal);
+        // The reward list is the program's catalogue.
+        var program = await new Programs.ProgramsClient(fixture.Server.Channel).GetProgramAsync(new GetProgramRequest());
+        var catalogue = System.Text.Json.JsonDocument.Parse(program.DefinitionJson, new System.Text.Json.JsonDocumentOptions { CommentHandling = System.Text.Json.JsonCommentHandling.Skip })
+            .RootElement.GetProperty("rewards").EnumerateArray().Select(r => r.GetProperty("id").GetString()!).ToArray();
+        Assert.Equal(catalogue, await page.Locator("#goodwill-reward option").EvaluateAllAsync<string[]>("els => els.map(e => e.value)"));
+
+        // A grant without a reason is refused by the form itself; then with a reason, double-clicked.
+        await page.Locator("#goodwill-reward").SelectOptionAsync("apology-coupon");
+        await page.Locator("#goodwill-submit").ClickAsync();
+        Assert.Empty((await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id })).Rewards);
+        await page.Locator("#goodwill-reason").FillAsync("parcel lost twice");
+        await page.Locator("#goodwill-submit").DblClickAsync();
+        await Expect(page.Locator("#rewards")).ToContainTextAsync("SORRY-");
+        await Expect(page.Locator("#rewards")).ToContainTextAsync("(goodwill)");
+
+        await page.Locator("#adjust-points").FillAsync("30");
+        await page.Locator("#adjust-reason").FillAsync("apology for the wait");
+        await page.Locator("#adjust-submit").DblClickAsync();
+        await Expect(page.Locator("[data-field=points-available]")).ToHaveTextAsync(N(10 + 30));
+
+        var customer = await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
+        Assert.Single(customer.Rewards, r => r.RewardId == "apology-coupon" && r.RuleId == "goodwill");
+        Assert.Equal(10 + 30, customer.Summary.PointsAvailable);   // once, not twice
+        var audit = await new Audit.AuditClient(fixture.Server.Channel).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100 });
+        var mine = audit.Entries.Where(e => e.Target == id).ToList();
+        Assert.Contains(mine, e => e is { Action: "Console/GrantGoodwill", Caller: "agent-ann", Outcome: "Applied" } && e.Detail.Contains("parcel lost twice", StringComparison.Ordinal));
+        Assert.Contains(mine, e => e is { Action: "Console/Adjust", Caller: "agent-ann", Outcome: "Applied" } && e.Detail.Contains("apology for the wait", StringComparison.Ordinal));
+        Assert.Equal(2, mine.Count(e => e.Action == "Console/GrantGoodwill"));   // the second click reached the engine, as a duplicate
+    }
+
+    [Fact]
+    public async Task The_program_view_shows_the_active_version_tiers_rules_and_catalogue_as_text()
+    {
+        var program = await new Programs.ProgramsClient(fixture.Server.Channel).GetProgramAsync(new GetProgramRequest());
+        var definition = System.Text.Json.JsonDocument.Parse(program.DefinitionJson, new System.Text.Json.JsonDocumentOptions { CommentHandling = System.Text.Json.JsonCommentHandling.Skip }).RootElement;
+        var page = await fixture.NewPageAsync();
+        await page.GotoAsync(Console);
+        await SignInAsync(page, fixture.Agent.Key, "agent-ann");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Program" }).ClickAsync();
+
+        await Expect(page.Locator("[data-field=program-version]")).ToHaveTextAsync(program.Version);
+        Assert.Equal(definition.GetProperty("tiers").GetProperty("levels").EnumerateArray().Select(t => t.GetProperty("name").GetString()!),
+            await DataOf(page, "#tiers tr", "tier"));
+        Assert.Equal(definition.GetProperty("rules").EnumerateArray().Select(r => r.GetProperty("id").GetString()!), await DataOf(page, "#rules li", "rule"));
+        Assert.Equal(definition.GetProperty("rewards").EnumerateArray().Select(r => r.GetProperty("id").GetString()!), await DataOf(page, "#catalogue tr", "reward"));
+        // Rules read as sentences, not JSON.
+        var rules = await page.Locator("#rules").InnerTextAsync();
+        Assert.Contains("satisfaction at least 4", rules, StringComparison.Ordinal);
+        Assert.Contains("grant the perk priority_human_support for 30 days", rules, StringComparison.Ordinal);
+        Assert.DoesNotMatch("[{}\\[\\]\"]", rules);
+        Directory.CreateDirectory(Screenshots);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "console-program.png"), FullPage = true });
+    }
+
+    [Fact]
+    public async Task The_live_view_charts_events_by_source_and_rewards_and_updates_while_open()
+    {
+        var ingestion = new Ingestion.IngestionClient(fixture.Server.Channel);
+        async Task PublishSomeAsync()
+        {
+            var batch = new PublishBatchRequest();
+            for (var i = 0; i < 20; i++)
+            {
+                var id = NewCustomer();
+                batch.Events.Add(Purchase(id, "o-" + i, Line("stroller", "baby", 1, 24999)));   // grants the baby coupon and the launch gift
+                batch.Events.Add(Game(id, 5, 1));
+                batch.Events.Add(Support(id, SupportStatus.Resolved, SupportChannel.Human, 5));
+            }
+            await ingestion.PublishBatchAsync(batch);
+        }
+        await PublishSomeAsync();
+
+        var page = await fixture.NewPageAsync(1280, 900);
+        await page.GotoAsync(Console);
+        await SignInAsync(page, fixture.Agent.Key, "agent-ann");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Live" }).ClickAsync();
+        await Expect(page.Locator("[data-field=live-by-source]")).ToContainTextAsync(new Regex("shop [1-9][0-9]+ · game [1-9][0-9]+ · support [1-9][0-9]+"));
+        var shown = long.Parse(await page.Locator("[data-field=live-events]").InnerTextAsync(), CultureInfo.InvariantCulture);
+        Assert.True(shown >= 60, $"at least the 60 events just applied, saw {shown}");
+        Assert.True(long.Parse(await page.Locator("[data-field=live-rewards]").InnerTextAsync(), CultureInfo.InvariantCulture) >= 40);
+        Assert.Equal(4, await page.Locator("#events-chart polyline").CountAsync());
+        Assert.True(await page.Locator("#rewards-chart rect").CountAsync() >= 30);
+
+        // It updates by itself: more events, and the page shows more without a reload.
+        await PublishSomeAsync();
+        await Expect(page.Locator("[data-field=live-events]")).Not.ToHaveTextAsync(N(shown));
+        Assert.True(long.Parse(await page.Locator("[data-field=live-events]").InnerTextAsync(), CultureInfo.InvariantCulture) >= shown + 60);
+        // A few seconds of steady traffic, so the saved picture shows the charts moving.
+        for (var i = 0; i < 6; i++)
+        {
+            await PublishSomeAsync();
+            await Task.Delay(700);
+        }
+        await page.WaitForTimeoutAsync(2_500);
+        Directory.CreateDirectory(Screenshots);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "console-live.png"), FullPage = true });
+    }
+
+    [Fact]
+    public async Task Not_found_and_unauthorised_are_told_plainly_and_a_read_only_key_cannot_act()
+    {
+        var page = await fixture.NewPageAsync();
+        await page.GotoAsync(Console);
+        await Expect(page.Locator("#signin")).ToBeVisibleAsync();
+        await Expect(page.Locator("#tabs")).ToBeHiddenAsync();
+
+        // A key the engine does not know: refused, still on the sign-in screen.
+        await page.Locator("#key").FillAsync(ApiKeys.Create("stranger").Key);
+        await page.Locator("#sign-in").ClickAsync();
+        await Expect(page.Locator("#status")).ToContainTextAsync("your API key was refused");
+        await Expect(page.Locator("#signin")).ToBeVisibleAsync();
+
+        // A customer never seen.
+        await SignInAsync(page, fixture.Reader.Key, "reader");
+        await page.Locator("#customer").FillAsync("nobody-" + Guid.NewGuid().ToString("N")[..8]);
+        await page.Locator("#customer").PressAsync("Enter");
+        await Expect(page.Locator("#status")).ToHaveTextAsync(new Regex("Customer 'nobody-[0-9a-f]{8}' was not found"));
+        await Expect(page.Locator("#customer-view")).ToBeHiddenAsync();
+
+        // A read-only key sees the customer but cannot act: the forms say which scope is missing, and the engine
+        // refuses the call even if the page were bypassed.
+        var id = NewCustomer();
+        await new Ingestion.IngestionClient(fixture.Server.Channel).PublishAsync(new PublishRequest { Event = Game(id, 10, 1) });
+        await LookUpAsync(page, id);
+        await Expect(page.Locator("#resolve-submit")).ToBeDisabledAsync();
+        await Expect(page.Locator("#goodwill-result")).ToContainTextAsync("customers:care");
+        using var http = new HttpClient();
+        http.DefaultRequestHeaders.Add(ApiKeys.Header, fixture.Reader.Key);
+        var refused = await http.PostAsJsonAsync($"{Console}api/customers/{id}/goodwill", new { actionId = "a-1", rewardId = "apology-coupon", reason = "x" });
+        Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+        Assert.Contains("customers:care", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // Signing out forgets the key.
+        await page.Locator("#sign-out").ClickAsync();
+        await Expect(page.Locator("#signin")).ToBeVisibleAsync();
+        Assert.Null(await page.EvaluateAsync<string?>("sessionStorage.getItem('loyalty-key')"));
 
         // Every asset is the engine's own: the page references nothing off the engine.
-        using var http = new HttpClient();
-        var page = await http.GetStringAsync($"{fixture.Server.OperatorAddress}/console/");
-        Assert.DoesNotMatch("(src|href)=\"https?://", page);
+        Assert.DoesNotMatch("(src|href)=\"https?://", await http.GetStringAsync(Console));
     }
 
     [Fact]
-    public async Task Recording_a_human_resolution_goes_through_the_event_path_once_and_its_reward_shows_on_the_page()
+    public async Task When_the_engine_goes_down_the_console_says_it_is_unreachable()
     {
+        await using var engine = await ServerProcess.StartAsync(fixture.Azurite.ConnectionString, fixture.Keys);
         var id = NewCustomer();
-        await fixture.Server.Ingestion.PublishAsync(new PublishRequest { Event = Support(id, SupportStatus.Opened, SupportChannel.Bot) });
-        using var http = new HttpClient();
-        http.DefaultRequestHeaders.Add(Loyalty.Contracts.ApiKeys.Header, TestKeys.Admin.Key);
-        var url = $"{fixture.Server.OperatorAddress}/console/api/customers/{id}/cases";
-        var body = new { actionId = Guid.NewGuid().ToString("N"), caseId = "case-42", satisfaction = 5 };
-        var first = System.Text.Json.JsonDocument.Parse(await (await http.PostAsJsonAsync(url, body)).Content.ReadAsStringAsync()).RootElement;
-        var again = System.Text.Json.JsonDocument.Parse(await (await http.PostAsJsonAsync(url, body)).Content.ReadAsStringAsync()).RootElement;   // a double submit
-        Assert.Equal("applied", first.GetProperty("outcome").GetString()!.ToLowerInvariant());
-        Assert.Equal("duplicate", again.GetProperty("outcome").GetString()!.ToLowerInvariant());
-        var granted = first.GetProperty("rewards").EnumerateArray().Select(r => r.GetProperty("code").GetString()!).ToList();
-        Assert.NotEmpty(granted);   // the sample program rewards a human resolution rated 5
+        await new Ingestion.IngestionClient(engine.Channel).PublishAsync(new PublishRequest { Event = Game(id, 10, 1) });
+        var page = await fixture.NewPageAsync(390, 844);   // a narrow screen, too
+        await page.GotoAsync($"{engine.OperatorAddress}/console/");
+        await SignInAsync(page, fixture.Agent.Key, "agent-ann");
+        await LookUpAsync(page, id);
+        Assert.True(await page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"), "no sideways scrolling on a narrow screen");
 
-        var api = await fixture.Server.Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
-        Assert.Equal(2, api.EventsApplied);   // opened + resolved, the double submit did nothing
-        var dom = await Chromium.RunAsync(Url(TestKeys.Admin.Key, id), "--dump-dom");
-        Assert.All(granted, code => Assert.Contains(code, dom, StringComparison.Ordinal));
-        Assert.Equal(api.Summary.PointsAvailable.ToString(System.Globalization.CultureInfo.InvariantCulture), Field(dom, "points-available"));
-
-        // Agents need ingest:support to record; the audit log has the action.
-        var audit = await new Audit.AuditClient(fixture.Server.Channel).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 50 });
-        Assert.Contains(audit.Entries, e => e.Action == "Console/ResolveCase" && e.Target == id && e.Caller == "test-admin");
+        await engine.KillAsync();   // stops exactly that process
+        await page.Locator("#find button").ClickAsync();
+        await Expect(page.Locator("#status")).ToHaveTextAsync("The engine is unreachable. Check that it is running and try again.");
+        await Expect(page.Locator("#status")).ToHaveClassAsync(new Regex("error"));
+        await page.GetByRole(AriaRole.Button, new() { Name = "Live" }).ClickAsync();
+        await Expect(page.Locator("#status")).ToContainTextAsync("unreachable");
     }
 
     [Fact]
-    public async Task An_adjustment_needs_a_reason_and_a_double_submit_counts_once()
+    public async Task The_console_api_checks_input_and_credentials()
     {
         var id = NewCustomer();
-        await fixture.Server.Ingestion.PublishAsync(new PublishRequest { Event = Game(id, 10, 1) });
-        using var http = new HttpClient();
-        http.DefaultRequestHeaders.Add(Loyalty.Contracts.ApiKeys.Header, TestKeys.Admin.Key);
-        var url = $"{fixture.Server.OperatorAddress}/console/api/customers/{id}/adjustments";
-        var noReason = await http.PostAsJsonAsync(url, new { actionId = "a-1", points = 30, reason = " " });
-        Assert.Equal(System.Net.HttpStatusCode.BadRequest, noReason.StatusCode);
-        Assert.Contains("reason", await noReason.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        var body = new { actionId = Guid.NewGuid().ToString("N"), points = 30, reason = "apology for a lost parcel" };
-        Assert.True((await http.PostAsJsonAsync(url, body)).IsSuccessStatusCode);
-        Assert.True((await http.PostAsJsonAsync(url, body)).IsSuccessStatusCode);
-        var api = await fixture.Server.Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
-        Assert.Equal(10 + 30, api.Summary.PointsAvailable);
+        await new Ingestion.IngestionClient(fixture.Server.Channel).PublishAsync(new PublishRequest { Event = Game(id, 10, 1) });
+        using var agent = new HttpClient();
+        agent.DefaultRequestHeaders.Add(ApiKeys.Header, fixture.Agent.Key);
+        var customer = $"{Console}api/customers/{id}";
+        var noReason = await agent.PostAsJsonAsync($"{customer}/adjustments", new { actionId = "a-1", points = 30, reason = " " });
+        Assert.Equal(HttpStatusCode.BadRequest, noReason.StatusCode);
+        Assert.StartsWith("reason:", await noReason.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var unknownReward = await agent.PostAsJsonAsync($"{customer}/goodwill", new { actionId = "g-1", rewardId = "no-such-reward", reason = "sorry" });
+        Assert.Equal(HttpStatusCode.NotFound, unknownReward.StatusCode);
+        var noSatisfactionCase = await agent.PostAsJsonAsync($"{customer}/cases", new { actionId = "c-1", caseId = "", satisfaction = 5 });
+        Assert.Equal(HttpStatusCode.BadRequest, noSatisfactionCase.StatusCode);
+        var neverSeen = await agent.PostAsJsonAsync($"{Console}api/customers/nobody-{Guid.NewGuid():N}/goodwill", new { actionId = "g-2", rewardId = "apology-coupon", reason = "sorry" });
+        Assert.Equal(HttpStatusCode.NotFound, neverSeen.StatusCode);
+        Assert.Equal(10, (await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id })).Summary.PointsAvailable);   // nothing changed
+
         using var anonymous = new HttpClient();
-        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await anonymous.PostAsJsonAsync(url, body)).StatusCode);
+        foreach (var path in new[] { "session", $"customers/{id}", "program", "live" })
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync($"{Console}api/{path}")).StatusCode);
+        }
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.PostAsJsonAsync($"{customer}/adjustments", new { actionId = "a-2", points = 5, reason = "x" })).StatusCode);
+        var session = await agent.GetFromJsonAsync<System.Text.Json.JsonElement>($"{Console}api/session");
+        Assert.Equal(AgentMay, session.GetProperty("may").EnumerateArray().Select(x => x.GetString()!));
     }
 }

@@ -142,6 +142,7 @@ public sealed class FuzzTests(ServerFixture fixture, ITestOutputHelper output)
             new ListEligibleRewardsRequest { CustomerId = fuzzCustomer },
             new RedeemRequest { CustomerId = fuzzCustomer, RedemptionId = "r-1", RewardId = "coffee" },
             new AdjustRequest { CustomerId = fuzzCustomer, AdjustmentId = "a-1", Points = 10, Reason = "fuzz" },
+            new GrantGoodwillRequest { CustomerId = fuzzCustomer, GrantId = "g-1", RewardId = "apology-coupon", Reason = "fuzz" },
             new ReserveRequest { CustomerId = fuzzCustomer, ReservationId = "h-1", Points = 10 },
             new ConfirmRequest { CustomerId = fuzzCustomer, ReservationId = "h-1" },
             new CancelRequest { CustomerId = fuzzCustomer, ReservationId = "h-1" },
