@@ -256,6 +256,26 @@ public static class CliApp
             return 0;
         }));
 
+        var goodwillId = new Argument<string>("customer-id") { Description = "The customer id" };
+        var goodwillReward = new Argument<string>("reward-id") { Description = "A reward of the active program's catalogue" };
+        var goodwillReason = new Option<string>("--reason") { Description = "Why (recorded on the ledger and in the audit log)", Required = true };
+        var grantId = new Option<string>("--grant-id") { Description = "Idempotency key (default: a new GUID, printed)" };
+        var goodwill = new Command("goodwill", "Grant a catalogue reward free as goodwill, with a reason (customers:care)") { goodwillId, goodwillReward, goodwillReason, grantId };
+        goodwill.SetAction((parse, ct) => Run(parse, async (client, json) =>
+        {
+            var key = parse.GetValue(grantId) is { Length: > 0 } k ? k : Guid.NewGuid().ToString("N");
+            var r = await new Customers.CustomersClient(client).GrantGoodwillAsync(new GrantGoodwillRequest
+            {
+                CustomerId = parse.GetValue(goodwillId)!, RewardId = parse.GetValue(goodwillReward)!, Reason = parse.GetValue(goodwillReason)!, GrantId = key,
+            }, cancellationToken: ct);
+            if (json)
+            {
+                return Print(r);
+            }
+            Console.WriteLine($"{r.Outcome.ToString().ToUpperInvariant()}: {r.Reward?.RewardId} {r.Reward?.Code}: {r.Reward?.Description} (grant {key})");
+            return 0;
+        }));
+
         var reserveId = new Argument<string>("customer-id") { Description = "The customer id" };
         var reservePoints = new Argument<long>("points") { Description = "Points to hold" };
         var reservationOption = new Option<string>("--reservation-id") { Description = "Idempotency key (default: a new GUID, printed)" };
@@ -318,6 +338,7 @@ public static class CliApp
         customer.Subcommands.Add(eligible);
         customer.Subcommands.Add(ledger);
         customer.Subcommands.Add(redeem);
+        customer.Subcommands.Add(goodwill);
         customer.Subcommands.Add(adjust);
         return customer;
     }

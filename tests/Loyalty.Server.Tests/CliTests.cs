@@ -81,7 +81,13 @@ public sealed class CliTests(ServerFixture fixture)
         Assert.Contains("APPLIED -30 points; 20 available", spend.Out, StringComparison.Ordinal);
         var release = await Loyalty("customer", "cancel", id, "cli-h1");
         Assert.Contains("nothing was held", release.Out, StringComparison.Ordinal);
+        var gift = await Loyalty("customer", "goodwill", id, "apology-coupon", "--reason", "late parcel", "--grant-id", "cli-g1");
+        Assert.True(gift.Exit == 0, gift.Err + gift.Out);
+        Assert.Contains("APPLIED: apology-coupon SORRY-", gift.Out, StringComparison.Ordinal);
+        var giftAgain = await Loyalty("customer", "goodwill", id, "apology-coupon", "--reason", "late parcel", "--grant-id", "cli-g1");
+        Assert.Contains("DUPLICATE: apology-coupon SORRY-", giftAgain.Out, StringComparison.Ordinal);
         var ledger = await Loyalty("customer", "ledger", id);
+        Assert.Contains("late parcel", ledger.Out, StringComparison.Ordinal);
         Assert.Contains("order 5", ledger.Out, StringComparison.Ordinal);
         Assert.Contains("goodwill", ledger.Out, StringComparison.Ordinal);
         Assert.Contains("spend", ledger.Out, StringComparison.Ordinal);
