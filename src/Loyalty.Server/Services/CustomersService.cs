@@ -5,7 +5,7 @@ using V1 = Loyalty.Contracts.V1;
 
 namespace Loyalty.Server.Services;
 
-public sealed class CustomersService(IGrainFactory grains, IProgramCatalog programs, SupportDesk.LiveActivity live, ILogger<CustomersService> logger) : V1.Customers.CustomersBase
+public sealed class CustomersService(IGrainFactory grains, IProgramCatalog programs, LiveActivity live, ILogger<CustomersService> logger) : V1.Customers.CustomersBase
 {
     /// <summary>How often a watch renews its subscription and re-reads stored history (which also fills any gap).</summary>
     private static readonly TimeSpan WatchRenewal = TimeSpan.FromSeconds(30);

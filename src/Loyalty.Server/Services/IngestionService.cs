@@ -9,7 +9,7 @@ namespace Loyalty.Server.Services;
 
 /// <summary>Validates, groups by customer (keeping order), makes one grain call per customer, answers in request order.</summary>
 public sealed class IngestionService(IGrainFactory grains, IProgramCatalog programs, EngineClock clock, LoyaltySettings settings,
-    IHostApplicationLifetime lifetime, SupportDesk.LiveActivity live, ILogger<IngestionService> logger) : V1.Ingestion.IngestionBase
+    IHostApplicationLifetime lifetime, LiveActivity live, ILogger<IngestionService> logger) : V1.Ingestion.IngestionBase
 {
     public const int MaxBatch = 1000;
 

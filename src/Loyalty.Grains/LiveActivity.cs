@@ -1,6 +1,4 @@
-using Loyalty.Grains;
-
-namespace Loyalty.Server.SupportDesk;
+namespace Loyalty.Grains;
 
 /// <summary>
 /// What the console's live view draws: events applied per second by source (the last five minutes) and rewards

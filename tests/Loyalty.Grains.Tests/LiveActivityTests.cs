@@ -1,0 +1,57 @@
+using Microsoft.Extensions.Time.Testing;
+
+namespace Loyalty.Grains.Tests;
+
+public sealed class LiveActivityTests
+{
+    private static readonly DateTimeOffset Start = new(2026, 11, 25, 12, 0, 30, TimeSpan.Zero);
+
+    [Fact]
+    public void Events_are_counted_per_second_by_source_and_rewards_per_minute()
+    {
+        var time = new FakeTimeProvider(Start);
+        var live = new LiveActivity(new EngineClock(time));
+        live.Applied("purchase", 2);
+        live.Applied("refund", 0);
+        live.Applied("match_result", 1);
+        time.Advance(TimeSpan.FromSeconds(1));
+        live.Applied("support_case", 1);
+        live.Applied("profile_update", 0);
+        live.Granted(3);   // goodwill
+
+        var read = live.Read("silo-1", seconds: 3, minutes: 2);
+        Assert.Equal([Start.AddSeconds(-1), Start, Start.AddSeconds(1)], read.Seconds.Select(s => s.At));
+        Assert.Equal(new LiveActivity.Second(Start, 2, 1, 0, 0), read.Seconds[1]);
+        Assert.Equal(new LiveActivity.Second(Start.AddSeconds(1), 0, 0, 1, 1), read.Seconds[2]);
+        Assert.Equal(0, read.Seconds[0].Shop);
+        Assert.Equal([0L, 2 + 1 + 1 + 3], read.Minutes.Select(m => m.Rewards));
+        Assert.Equal(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero), read.Minutes[^1].At);
+    }
+
+    [Fact]
+    public void Old_counts_fall_out_of_the_rings_instead_of_being_reread_as_new()
+    {
+        var time = new FakeTimeProvider(Start);
+        var live = new LiveActivity(new EngineClock(time));
+        live.Applied("purchase", 1);
+        // Exactly one ring length later the same slots are reused: the old counts must not show as current.
+        time.Advance(TimeSpan.FromSeconds(LiveActivity.SecondsKept));
+        live.Applied("game_session", 0);
+        var read = live.Read("silo-1", seconds: LiveActivity.SecondsKept, minutes: LiveActivity.MinutesKept);
+        Assert.Equal(0, read.Seconds.Sum(s => s.Shop));
+        Assert.Equal(1, read.Seconds.Sum(s => s.Game));
+        time.Advance(TimeSpan.FromMinutes(LiveActivity.MinutesKept));
+        read = live.Read("silo-1", seconds: 10, minutes: LiveActivity.MinutesKept);
+        Assert.Equal(0, read.Minutes.Sum(m => m.Rewards));   // the reward an hour ago is gone
+        Assert.All(read.Seconds, s => Assert.Equal(0, s.Shop + s.Game + s.Support + s.Profile));
+    }
+
+    [Fact]
+    public void A_read_asks_for_at_most_what_the_rings_hold()
+    {
+        var live = new LiveActivity(new EngineClock(new FakeTimeProvider(Start)));
+        var read = live.Read("silo-1", seconds: 100_000, minutes: -5);
+        Assert.Equal(LiveActivity.SecondsKept, read.Seconds.Count);
+        Assert.Single(read.Minutes);
+    }
+}
