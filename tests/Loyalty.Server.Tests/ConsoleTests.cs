@@ -215,7 +215,8 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         var page = await fixture.NewPageAsync();
         await page.GotoAsync(Console);
         await SignInAsync(page, fixture.Agent.Key, "agent-ann");
-        await page.GetByRole(AriaRole.Button, new() { Name = "Program" }).ClickAsync();
+        await page.GetByRole(AriaRole.Button, new() { Name = "Program" }).FocusAsync();
+        await page.Keyboard.PressAsync("Enter");   // the views are buttons: reachable and usable by keyboard
 
         await Expect(page.Locator("[data-field=program-version]")).ToHaveTextAsync(program.Version);
         Assert.Equal(definition.GetProperty("tiers").GetProperty("levels").EnumerateArray().Select(t => t.GetProperty("name").GetString()!),
@@ -289,8 +290,13 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         await Expect(page.Locator("#status")).ToContainTextAsync("your API key was refused");
         await Expect(page.Locator("#signin")).ToBeVisibleAsync();
 
+        // By keyboard only: type the key, Enter signs in.
+        await page.Locator("#key").FocusAsync();
+        await page.Keyboard.TypeAsync(fixture.Reader.Key);
+        await page.Keyboard.PressAsync("Enter");
+        await Expect(page.Locator("[data-field=signed-in-as]")).ToHaveTextAsync("reader");
+
         // A customer never seen.
-        await SignInAsync(page, fixture.Reader.Key, "reader");
         await page.Locator("#customer").FillAsync("nobody-" + Guid.NewGuid().ToString("N")[..8]);
         await page.Locator("#customer").PressAsync("Enter");
         await Expect(page.Locator("#status")).ToHaveTextAsync(new Regex("Customer 'nobody-[0-9a-f]{8}' was not found"));
