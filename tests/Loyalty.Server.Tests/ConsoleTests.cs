@@ -29,6 +29,7 @@ public sealed class ConsoleFixture : IAsyncLifetime
     public ServerProcess Server { get; private set; } = null!;
     public IBrowser Browser { get; private set; } = null!;
     public Dictionary<string, string> Keys { get; private set; } = [];
+    public string ProgramPath { get; private set; } = "";
 
     public async Task InitializeAsync()
     {
@@ -38,6 +39,12 @@ public sealed class ConsoleFixture : IAsyncLifetime
         }
         _azurite = await AzuriteProcess.StartAsync();
         Keys = TestKeys.Settings([(Agent, AgentScopes, []), (Reader, ReaderScopes, [])], first: 1);
+        // The sample program, with points expiring at the end of the month they are earned in: the page has points
+        // "expiring soon" to show.
+        var sample = File.ReadAllText(RepoPaths.SampleProgram);
+        ProgramPath = Path.Combine(Directory.CreateTempSubdirectory("loyalty-console-").FullName, "program.json");
+        File.WriteAllText(ProgramPath, sample.Replace("\"history\": {", "\"points\": { \"expiry\": { \"policy\": \"endOfMonth\", \"months\": 0 } },\n  \"history\": {", StringComparison.Ordinal));
+        Keys["Loyalty__ProgramPath"] = ProgramPath;
         Server = await ServerProcess.StartAsync(_azurite.ConnectionString, Keys);
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
@@ -66,6 +73,10 @@ public sealed class ConsoleFixture : IAsyncLifetime
             _playwright.Dispose();
         }
         await Server.DisposeAsync();
+        if (ProgramPath.Length > 0)
+        {
+            Directory.Delete(Path.GetDirectoryName(ProgramPath)!, recursive: true);
+        }
         if (_azurite is not null)
         {
             await _azurite.DisposeAsync();
@@ -134,6 +145,9 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         Assert.NotEmpty(eligible.NearMisses);   // the sports share is below 40 %: a near miss the agent can see
         await Expect(page.Locator("#near-misses")).ToContainTextAsync(eligible.NearMisses[0].Missing);
         Assert.Equal(before.Rewards.Select(r => r.RewardId).OrderBy(x => x), (await DataOf(page, "#rewards li", "reward")).OrderBy(x => x));
+        var expiring = Assert.Single(before.ExpiringSoon);   // all earned today: one date, the end of this month
+        await Expect(page.Locator("#expiring")).ToContainTextAsync($"{N(expiring.Points)} points expire");
+        Assert.Equal(before.Summary.PointsAvailable, expiring.Points);
         await Expect(page.Locator("#perks .badge.green")).ToContainTextAsync("Green channel");
         await Expect(page.Locator("#affinity")).ToContainTextAsync("baby");
         foreach (var kind in new[] { "purchase", "game session", "support case", "profile update" })
@@ -223,6 +237,7 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
             await DataOf(page, "#tiers tr", "tier"));
         Assert.Equal(definition.GetProperty("rules").EnumerateArray().Select(r => r.GetProperty("id").GetString()!), await DataOf(page, "#rules li", "rule"));
         Assert.Equal(definition.GetProperty("rewards").EnumerateArray().Select(r => r.GetProperty("id").GetString()!), await DataOf(page, "#catalogue tr", "reward"));
+        await Expect(page.Locator("#earning")).ToContainTextAsync("Points expire at the end of the month 0 month(s) after they are earned");
         // Rules read as sentences, not JSON.
         var rules = await page.Locator("#rules").InnerTextAsync();
         Assert.Contains("satisfaction at least 4", rules, StringComparison.Ordinal);
