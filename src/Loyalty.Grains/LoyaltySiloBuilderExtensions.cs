@@ -44,6 +44,9 @@ public static class LoyaltySiloBuilderExtensions
         silo.Services.AddHostedService(sp => sp.GetRequiredService<BudgetLeases>());
         silo.Services.AddSingleton(limits ?? EngineLimits.Default);
         silo.Services.TryAddSingleton(EngineClock.System);
+        // The console's live view: this silo's counts, reported to the cluster-wide ILiveGrain.
+        silo.Services.TryAddSingleton<LiveActivity>();
+        silo.Services.AddHostedService<LiveReporter>();
         // Idle customers deactivate after a few minutes, so memory follows active customers rather than every customer
         // ever seen (their state is in storage; a reminder wakes those with due work).
         silo.Configure<Orleans.Configuration.GrainCollectionOptions>(options =>

@@ -135,7 +135,6 @@ builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
 builder.Services.AddSingleton(settings);
 builder.Services.AddSingleton<Loyalty.Server.Auth.KeyRateLimiter>();
 builder.Services.AddSingleton<Loyalty.Server.Auth.AuditLog>();
-builder.Services.AddSingleton<LiveActivity>();
 builder.Services.AddAuthentication("Loyalty")
     .AddPolicyScheme("Loyalty", "API key or bearer token", policy => policy.ForwardDefaultSelector = context =>
         context.Request.Headers.ContainsKey(Loyalty.Contracts.ApiKeys.Header) || settings.Auth.Jwt.SigningKey.Length == 0

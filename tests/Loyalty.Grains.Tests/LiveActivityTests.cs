@@ -54,4 +54,27 @@ public sealed class LiveActivityTests
         Assert.Equal(LiveActivity.SecondsKept, read.Seconds.Count);
         Assert.Single(read.Minutes);
     }
+
+    [Fact]
+    public void Reports_of_several_silos_add_up_second_by_second_and_minute_by_minute()
+    {
+        var time = new FakeTimeProvider(Start);
+        var a = new LiveActivity(new EngineClock(time));
+        var b = new LiveActivity(new EngineClock(time));
+        a.Applied("purchase", 1);
+        b.Applied("purchase", 0);
+        b.Applied("achievement", 2);
+        var early = b.Report("silo-b");   // b's report from this second; a reports a second later
+        time.Advance(TimeSpan.FromSeconds(1));
+        a.Applied("support_case", 0);
+        b.Applied("support_case", 0);        // after b's report: not in the sum yet
+        var merged = LiveActivity.Merge(time.GetUtcNow(), 3, 2, [a.Report("silo-a"), early]);
+
+        Assert.Equal(["silo-a", "silo-b"], merged.Silos);
+        Assert.Equal(new LiveActivity.Second(Start, 2, 1, 0, 0), merged.Seconds[1]);
+        Assert.Equal(new LiveActivity.Second(Start.AddSeconds(1), 0, 0, 1, 0), merged.Seconds[2]);
+        Assert.Equal([0L, 3], merged.Minutes.Select(m => m.Rewards));
+        // The same report twice is the same silo twice: reports are absolute, the grain keeps one per silo.
+        Assert.Equal(merged.Seconds, LiveActivity.Merge(time.GetUtcNow(), 3, 2, [a.Report("silo-a"), early]).Seconds);
+    }
 }

@@ -113,4 +113,47 @@ public sealed class ClusterProcessTests(ITestOutputHelper output) : IAsyncLifeti
         output.WriteLine($"{sent.Count} events across 3 silos, silo 2 killed after {killedAt}; {retries} batches retried; every customer's total exact");
         Assert.True(retries > 0, "the kill did not touch the load");
     }
+
+    [Fact]
+    public async Task The_console_live_view_of_any_silo_counts_the_events_every_silo_answered()
+    {
+        var clusterId = "live-" + Guid.NewGuid().ToString("N")[..8];
+        var settings = new Dictionary<string, string>
+        {
+            ["Cluster__Provider"] = "AzureTable",
+            ["Cluster__ClusterId"] = clusterId,
+            ["Cluster__ServiceId"] = "loyalty-live",
+        };
+        _silos.AddRange(await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => ServerProcess.StartAsync(_azurite.ConnectionString, settings))));
+        var batch = new PublishBatchRequest();
+        for (var i = 0; i < 10; i++)
+        {
+            var id = NewCustomer();
+            batch.Events.Add(Purchase(id, "o-1", Line("ball", "sports", 1, 1999)));
+            batch.Events.Add(Game(id, 5, 1));
+            batch.Events.Add(Support(id, SupportStatus.Resolved, SupportChannel.Human, 5));
+        }
+        Assert.All((await _silos[0].Ingestion.PublishBatchAsync(batch)).Results, r => Assert.Equal(Outcome.Applied, r.Outcome));
+
+        // Silo 1 answered none of them; its live view must still show all of them (silo 0's report), within seconds.
+        using var http = new HttpClient();
+        http.DefaultRequestHeaders.Add(Loyalty.Contracts.ApiKeys.Header, TestKeys.Admin.Key);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        string seen;
+        while (true)
+        {
+            seen = await http.GetStringAsync($"{_silos[1].OperatorAddress}/console/api/live?seconds=120");
+            var live = System.Text.Json.JsonDocument.Parse(seen).RootElement;
+            long Sum(string source) => live.GetProperty("seconds").EnumerateArray().Sum(s => s.GetProperty(source).GetInt64());
+            if (live.GetProperty("silos").GetArrayLength() == 2 && Sum("shop") == 10 && Sum("game") == 10 && Sum("support") == 10)
+            {
+                Assert.True(live.GetProperty("complete").GetBoolean());
+                Assert.True(live.GetProperty("minutes").EnumerateArray().Sum(m => m.GetProperty("rewards").GetInt64()) >= 10);   // 10 thank-you coupons at least
+                break;
+            }
+            Assert.True(DateTime.UtcNow < deadline, "silo 1 never showed silo 0's events: " + seen);
+            await Task.Delay(500);
+        }
+        output.WriteLine(seen.Length > 400 ? seen[..400] : seen);
+    }
 }

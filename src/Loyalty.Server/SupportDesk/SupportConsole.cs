@@ -52,7 +52,6 @@ public static class SupportConsole
 
     public static void Map(WebApplication app, LoyaltySettings settings, string operatorHost)
     {
-        var siloName = Environment.MachineName + ":" + settings.Api.Port;
         app.MapGet("/console/", (HttpContext context) =>
         {
             context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:";
@@ -106,11 +105,30 @@ public static class SupportConsole
             return Results.Json(new { version = active.Version, definition = definition.RootElement.Clone() }, DomainJson.Options);
         }).RequireHost(operatorHost);
 
-        // Events applied per second by source and rewards per minute, as answered by this silo's API.
-        app.MapGet("/console/api/live", (HttpContext context, LiveActivity live, int? seconds, int? minutes) =>
-            OperatorAccess.Check(settings, KeyOf(context), "customers:read") is { } refused
-                ? Refused(refused)
-                : Results.Json(live.Read(siloName, seconds ?? 120, minutes ?? 30), DomainJson.Options)).RequireHost(operatorHost);
+        // Events applied per second by source and rewards per minute, over the whole cluster: this silo's own counts
+        // (fresh) and every other silo's latest report (at most a few seconds old).
+        app.MapGet("/console/api/live", async (HttpContext context, LiveActivity live, IGrainFactory grains, ILocalSiloDetails silo,
+            ILogger<LiveActivity> logger, int? seconds, int? minutes) =>
+        {
+            if (OperatorAccess.Check(settings, KeyOf(context), "customers:read") is { } refused)
+            {
+                return Refused(refused);
+            }
+            var me = silo.SiloAddress.ToString();
+            LiveReport[] others;
+            var complete = true;
+            try
+            {
+                others = await grains.GetGrain<ILiveGrain>(0).Others(me);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning(e, "The cluster's live counts are unavailable; showing this silo only");
+                (others, complete) = ([], false);
+            }
+            var snapshot = LiveActivity.Merge(live.Now, seconds ?? 120, minutes ?? 30, [live.Report(me), .. others]);
+            return Results.Json(new { snapshot.Now, snapshot.Silos, snapshot.Seconds, snapshot.Minutes, complete }, DomainJson.Options);
+        }).RequireHost(operatorHost);
 
         // An agent records how a support case ended: a normal support_case event (the rules decide the rewards).
         app.MapPost("/console/api/customers/{id}/cases", async (string id, ResolveCase body, HttpContext context, IGrainFactory grains,
