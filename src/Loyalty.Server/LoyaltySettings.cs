@@ -143,6 +143,9 @@ public sealed class AuthSettings
     public string Mode { get; set; } = "Keys";
     public List<ApiKeySettings> Keys { get; set; } = [];
     public JwtSettings Jwt { get; set; } = new();
+    /// <summary>The largest adjustment (± points) a caller may make with customers:care but without customers:admin
+    /// (support agents); larger corrections need customers:admin.</summary>
+    public long CareMaxAdjustPoints { get; set; } = 10_000;
 }
 
 /// <summary>One API key as configured: made by <c>loyalty keys create</c>, which prints the key once.</summary>

@@ -257,6 +257,12 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         Assert.Single(seen.Rewards, r => r.Code == goodwill.Reward.Code);
 
         async Task<StatusCode> Denied(Func<Task> call) => (await Assert.ThrowsAsync<RpcException>(call)).StatusCode;
+        // An agent's adjustment is capped (Loyalty:Auth:CareMaxAdjustPoints, 10,000 by default); admins are not.
+        Assert.Equal(StatusCode.PermissionDenied, await Denied(() => customers.AdjustAsync(new AdjustRequest { CustomerId = id, AdjustmentId = "adj-big", Points = 10_001, Reason = "typo" }).ResponseAsync));
+        Assert.Equal(Outcome.Applied, (await new Customers.CustomersClient(fixture.Channel(fixture.ByScope["customers:admin"].Key))
+            .AdjustAsync(new AdjustRequest { CustomerId = id, AdjustmentId = "adj-big", Points = 10_001, Reason = "migration" })).Outcome);
+        await new Customers.CustomersClient(fixture.Channel(fixture.ByScope["customers:admin"].Key))
+            .AdjustAsync(new AdjustRequest { CustomerId = id, AdjustmentId = "adj-back", Points = -10_001, Reason = "undo migration" });
         Assert.Equal(StatusCode.PermissionDenied, await Denied(() => customers.EraseCustomerAsync(new EraseCustomerRequest { CustomerId = id }).ResponseAsync));
         Assert.Equal(StatusCode.PermissionDenied, await Denied(() => customers.ExportCustomerAsync(new ExportCustomerRequest { CustomerId = id }).ResponseAsync));
         var programs = new Programs.ProgramsClient(channel);

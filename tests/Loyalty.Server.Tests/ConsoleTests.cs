@@ -25,6 +25,10 @@ public sealed class ConsoleFixture : IAsyncLifetime
 
     public ApiKeys.Created Agent { get; } = ApiKeys.Create("agent-ann");
     public ApiKeys.Created Reader { get; } = ApiKeys.Create("reader");
+    /// <summary>customers:read at 0.5 calls/s, burst 2.</summary>
+    public ApiKeys.Created Limited { get; } = ApiKeys.Create("limited-reader");
+    /// <summary>A support desk's key limited to sources starting "desk-" (the console's events are "support-console").</summary>
+    public ApiKeys.Created DeskOnly { get; } = ApiKeys.Create("desk-only");
     public AzuriteProcess Azurite => _azurite!;
     public ServerProcess Server { get; private set; } = null!;
     public IBrowser Browser { get; private set; } = null!;
@@ -38,7 +42,9 @@ public sealed class ConsoleFixture : IAsyncLifetime
             throw new InvalidOperationException($"Chromium is not installed at {Chromium.Path}: apt-get install chromium (deploy/local/test does it when run as root), or set CHROMIUM.");
         }
         _azurite = await AzuriteProcess.StartAsync();
-        Keys = TestKeys.Settings([(Agent, AgentScopes, []), (Reader, ReaderScopes, [])], first: 1);
+        Keys = TestKeys.Settings([(Agent, AgentScopes, []), (Reader, ReaderScopes, []), (Limited, ReaderScopes, []), (DeskOnly, AgentScopes, ["desk-"])], first: 1);
+        Keys["Loyalty__Auth__Keys__3__RatePerSecond"] = "0.5";
+        Keys["Loyalty__Auth__Keys__3__Burst"] = "2";
         // The sample program, with points expiring at the end of the month they are earned in: the page has points
         // "expiring soon" to show.
         var sample = File.ReadAllText(RepoPaths.SampleProgram);
@@ -87,7 +93,7 @@ public sealed class ConsoleFixture : IAsyncLifetime
 /// <summary>The support console, used as an agent uses it: through the browser, by clicking.</summary>
 public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<ConsoleFixture>
 {
-    private static readonly string[] AppliedThenDuplicate = ["Applied", "Duplicate"];
+    private static readonly string[] AppliedThenDuplicateTwice = ["Applied", "Duplicate", "Duplicate"];
     private static readonly string[] AgentMay = ["read", "resolve", "adjust", "goodwill"];
     private static readonly string Screenshots = Path.Combine(RepoPaths.Root, "docs", "screenshots");
 
@@ -169,10 +175,16 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         await Expect(page.Locator("[data-field=points-available]")).ToHaveTextAsync(N(after.Summary.PointsAvailable));
         Assert.True(after.Summary.PointsAvailable >= before.Summary.PointsAvailable + 300);   // 100 for a human resolution + 200 bonus (× tier)
 
+        // Recording the same case again later (a new submit, not a double click) changes nothing either: a case's
+        // resolution is keyed by the case.
+        await page.Locator("#resolve-submit").ClickAsync();
+        await Expect(page.Locator("#resolve-result")).ToHaveTextAsync("This case's resolution was already recorded; nothing changed.");
+        Assert.Equal(after.EventsApplied, (await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id })).EventsApplied);
+
         // Both submits reached the engine (one applied, one a duplicate): the engine, not the page, kept it to one.
         var audit = await new Audit.AuditClient(fixture.Server.Channel).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100 });
         var resolutions = audit.Entries.Where(e => e.Action == "Console/ResolveCase" && e.Target == id).ToList();
-        Assert.Equal(AppliedThenDuplicate, resolutions.Select(e => e.Outcome).Order());
+        Assert.Equal(AppliedThenDuplicateTwice, resolutions.Select(e => e.Outcome).Order());
         Assert.All(resolutions, e => Assert.Equal("agent-ann", e.Caller));
 
         Directory.CreateDirectory(Screenshots);
@@ -330,13 +342,56 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
         Assert.Contains("customers:care", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
 
-        // Signing out forgets the key.
+        // Signing out forgets the key and the customer: the next agent on this tab starts clean, with their own rights.
         await page.Locator("#sign-out").ClickAsync();
         await Expect(page.Locator("#signin")).ToBeVisibleAsync();
         Assert.Null(await page.EvaluateAsync<string?>("sessionStorage.getItem('loyalty-key')"));
+        await SignInAsync(page, fixture.Agent.Key, "agent-ann");
+        await Expect(page.Locator("#customer-view")).ToBeHiddenAsync();
+        await Expect(page.Locator("#customer")).ToHaveValueAsync("");
+        await Expect(page.Locator("#goodwill-result")).ToHaveTextAsync("");
+        await Expect(page.Locator("#resolve-submit")).ToBeEnabledAsync();
 
         // Every asset is the engine's own: the page references nothing off the engine.
         Assert.DoesNotMatch("(src|href)=\"https?://", await http.GetStringAsync(Console));
+    }
+
+    [Fact]
+    public async Task A_slow_answer_for_the_previous_customer_never_shows_under_the_current_one()
+    {
+        var (slow, fast) = (NewCustomer(), NewCustomer());
+        var ingestion = new Ingestion.IngestionClient(fixture.Server.Channel);
+        await ingestion.PublishAsync(new PublishRequest { Event = Game(slow, 10, 1) });
+        await ingestion.PublishAsync(new PublishRequest { Event = Game(fast, 20, 1) });
+        var page = await fixture.NewPageAsync();
+        await page.GotoAsync(Console);
+        await SignInAsync(page, fixture.Agent.Key, "agent-ann");
+        var slowAnswered = new TaskCompletionSource();
+        await page.RouteAsync($"**/api/customers/{slow}", async route =>
+        {
+            await Task.Delay(1500);
+            await route.ContinueAsync();
+            slowAnswered.TrySetResult();
+        });
+        await page.Locator("#customer").FillAsync(slow);
+        await page.Locator("#customer").PressAsync("Enter");
+        await LookUpAsync(page, fast);
+        await slowAnswered.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await page.WaitForTimeoutAsync(300);
+        await Expect(page.Locator("#status")).ToHaveTextAsync($"Customer {fast}");
+        await Expect(page.Locator("[data-field=points-available]")).ToHaveTextAsync("20");
+
+        // An agent's adjustment is capped (Loyalty:Auth:CareMaxAdjustPoints, 10,000 by default); the page says why.
+        await page.Locator("#adjust-points").FillAsync("20000");
+        await page.Locator("#adjust-reason").FillAsync("typo fix");
+        await page.Locator("#adjust-points").EvaluateAsync("el => { el.removeAttribute('max'); }");   // past the form's own limit
+        await page.Locator("#adjust-submit").ClickAsync();
+        await Expect(page.Locator("#adjust-result")).ToContainTextAsync("at most 10000 points");
+        // A refused adjustment (below zero) tells the reason.
+        await page.Locator("#adjust-points").FillAsync("-500");
+        await page.Locator("#adjust-submit").ClickAsync();
+        await Expect(page.Locator("#adjust-result")).ToContainTextAsync("negative balance");
+        Assert.Equal(20, (await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = fast })).Summary.PointsAvailable);
     }
 
     [Fact]
@@ -372,11 +427,13 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         Assert.StartsWith("reason:", await noReason.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         var unknownReward = await agent.PostAsJsonAsync($"{customer}/goodwill", new { actionId = "g-1", rewardId = "no-such-reward", reason = "sorry" });
         Assert.Equal(HttpStatusCode.NotFound, unknownReward.StatusCode);
-        var noSatisfactionCase = await agent.PostAsJsonAsync($"{customer}/cases", new { actionId = "c-1", caseId = "", satisfaction = 5 });
-        Assert.Equal(HttpStatusCode.BadRequest, noSatisfactionCase.StatusCode);
+        var noCase = await agent.PostAsJsonAsync($"{customer}/cases", new { caseId = "", satisfaction = 5 });
+        Assert.Equal(HttpStatusCode.BadRequest, noCase.StatusCode);
+        Assert.StartsWith("case_id:", await noCase.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         var neverSeen = await agent.PostAsJsonAsync($"{Console}api/customers/nobody-{Guid.NewGuid():N}/goodwill", new { actionId = "g-2", rewardId = "apology-coupon", reason = "sorry" });
         Assert.Equal(HttpStatusCode.NotFound, neverSeen.StatusCode);
         Assert.Equal(10, (await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id })).Summary.PointsAvailable);   // nothing changed
+        Assert.Equal(HttpStatusCode.Redirect, (await new HttpClient(new HttpClientHandler { AllowAutoRedirect = false }).GetAsync(Console.TrimEnd('/'))).StatusCode);
 
         using var anonymous = new HttpClient();
         foreach (var path in new[] { "session", $"customers/{id}", "program", "live" })
@@ -384,6 +441,28 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
             Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync($"{Console}api/{path}")).StatusCode);
         }
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.PostAsJsonAsync($"{customer}/adjustments", new { actionId = "a-2", points = 5, reason = "x" })).StatusCode);
+        // The key's rate limit and source prefixes hold here as in the gRPC API.
+        using var limited = new HttpClient();
+        limited.DefaultRequestHeaders.Add(ApiKeys.Header, fixture.Limited.Key);
+        var answers = new List<HttpResponseMessage>();
+        for (var i = 0; i < 3; i++)
+        {
+            answers.Add(await limited.GetAsync($"{customer}"));
+        }
+        Assert.Equal(HttpStatusCode.TooManyRequests, answers[2].StatusCode);
+        Assert.NotNull(answers[2].Headers.RetryAfter);
+        using var desk = new HttpClient();
+        desk.DefaultRequestHeaders.Add(ApiKeys.Header, fixture.DeskOnly.Key);
+        var wrongSource = await desk.PostAsJsonAsync($"{customer}/cases", new { caseId = "case-1", satisfaction = 5 });
+        Assert.Equal(HttpStatusCode.Forbidden, wrongSource.StatusCode);
+        Assert.Contains("support-console", await wrongSource.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var unrated = await agent.PostAsJsonAsync($"{customer}/cases", new { caseId = "case-2", satisfaction = (int?)null });
+        Assert.Equal(HttpStatusCode.OK, unrated.StatusCode);   // a case resolved without a rating is still a resolution
+        var badRating = await agent.PostAsJsonAsync($"{customer}/cases", new { caseId = "case-3", satisfaction = 6 });
+        Assert.Equal(HttpStatusCode.BadRequest, badRating.StatusCode);
+        Assert.StartsWith("satisfaction:", await badRating.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal("no-store", (await agent.GetAsync($"{Console}api/session")).Headers.CacheControl?.ToString());
+
         var session = await agent.GetFromJsonAsync<System.Text.Json.JsonElement>($"{Console}api/session");
         Assert.Equal(AgentMay, session.GetProperty("may").EnumerateArray().Select(x => x.GetString()!));
     }

@@ -26,18 +26,26 @@ public static class OperatorAccess
                 ? (StatusCodes.Status401Unauthorized, "an API key is required (x-api-key header, bearer token, or /operator/login)")
                 : (StatusCodes.Status401Unauthorized, "unknown or wrong API key");
         }
-        return holder.Scopes.Any(s => s == "*" || anyOf.Contains(s))
+        return holder.Has(anyOf)
             ? null
             : (StatusCodes.Status403Forbidden, $"key '{holder.Id}' lacks the scope {string.Join(" or ", anyOf)}");
     }
 
-    /// <summary>The configured key <paramref name="key"/> is (its id and scopes), or null for no key, an unknown key or
-    /// a wrong secret. In anonymous mode everyone holds every scope.</summary>
-    public static (string Id, IReadOnlyList<string> Scopes)? Identify(LoyaltySettings settings, string? key)
+    /// <summary>Who holds a key: its id, scopes and the event source prefixes it may send (empty = any).</summary>
+    public sealed record Holder(string Id, IReadOnlyList<string> Scopes, IReadOnlyList<string> Sources)
+    {
+        public bool Has(params string[] anyOf) => Scopes.Any(s => s == "*" || anyOf.Contains(s));
+
+        public bool MaySend(string source) => Sources.Count == 0 || Sources.Any(p => source.StartsWith(p, StringComparison.Ordinal));
+    }
+
+    /// <summary>The configured key <paramref name="key"/> is, or null for no key, an unknown key or a wrong secret. In
+    /// anonymous mode everyone holds every scope.</summary>
+    public static Holder? Identify(LoyaltySettings settings, string? key)
     {
         if (settings.Auth.Mode == "Anonymous")
         {
-            return ("anonymous", ["*"]);
+            return new Holder("anonymous", ["*"], []);
         }
         if (string.IsNullOrEmpty(key))
         {
@@ -45,7 +53,7 @@ public static class OperatorAccess
         }
         var id = ApiKeys.IdOf(key);
         var entry = id is null ? null : settings.Auth.Keys.Find(k => k.Id == id);
-        return entry is null || !ApiKeys.Matches(key, entry.Salt, entry.Hash) ? null : (entry.Id, entry.Scopes);
+        return entry is null || !ApiKeys.Matches(key, entry.Salt, entry.Hash) ? null : new Holder(entry.Id, entry.Scopes, entry.Sources);
     }
 
     public static string? KeyOf(HttpRequest request)

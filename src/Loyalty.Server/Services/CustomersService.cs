@@ -5,7 +5,7 @@ using V1 = Loyalty.Contracts.V1;
 
 namespace Loyalty.Server.Services;
 
-public sealed class CustomersService(IGrainFactory grains, IProgramCatalog programs, LiveActivity live, ILogger<CustomersService> logger) : V1.Customers.CustomersBase
+public sealed class CustomersService(IGrainFactory grains, IProgramCatalog programs, LiveActivity live, LoyaltySettings settings, ILogger<CustomersService> logger) : V1.Customers.CustomersBase
 {
     /// <summary>How often a watch renews its subscription and re-reads stored history (which also fills any gap).</summary>
     private static readonly TimeSpan WatchRenewal = TimeSpan.FromSeconds(30);
@@ -131,6 +131,11 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         if (CustomerOperations.CheckAdjustment(request.Points, request.Reason) is { } invalid)
         {
             throw RpcErrors.InvalidArgument(invalid);
+        }
+        var caller = Loyalty.Server.Auth.Caller.Of(context);
+        if (!caller.Has("customers:admin") && Math.Abs(request.Points) > settings.Auth.CareMaxAdjustPoints)
+        {
+            throw AccessErrors.PermissionDenied($"'{caller.Id}' may adjust at most {settings.Auth.CareMaxAdjustPoints} points at a time with customers:care; larger corrections need customers:admin");
         }
         var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Adjust(request.AdjustmentId, request.Points, request.Reason), request.CustomerId);
         if (result.Outcome == OperationOutcome.Applied)

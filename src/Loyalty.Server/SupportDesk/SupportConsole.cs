@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Loyalty.Domain;
 using Loyalty.Domain.Customers;
@@ -7,8 +8,8 @@ using Loyalty.Server.Auth;
 
 namespace Loyalty.Server.SupportDesk;
 
-/// <summary>What the agent submits when a case is resolved by a human.</summary>
-public sealed record ResolveCase(string? ActionId, string? CaseId, int? Satisfaction);
+/// <summary>What the agent submits when a case is resolved by a human (satisfaction 1..5, or null when not rated).</summary>
+public sealed record ResolveCase(string? CaseId, int? Satisfaction);
 
 /// <summary>An agent's correction of points; the reason is mandatory.</summary>
 public sealed record AdjustPoints(string? ActionId, long Points, string? Reason);
@@ -19,12 +20,16 @@ public sealed record GrantGoodwill(string? ActionId, string? RewardId, string? R
 /// <summary>
 /// The support console: one self-contained page (no CDN; every asset is served here) on the operator port, and the
 /// JSON it reads. Every API call needs an API key in the <c>x-api-key</c> header with the scope the action needs
-/// (the same scopes as the gRPC API: an agent holds customers:read, ingest:support and customers:care). The page keeps
-/// the agent's key in session storage only. Every action carries an action id made once per form, so a double submit
-/// is the same operation: applied once. Actions are recorded in the audit log.
+/// (the same scopes, source prefixes and rate limit as the gRPC API: an agent holds customers:read, ingest:support and
+/// customers:care). The page keeps the agent's key in session storage only. Every action is idempotent (a resolution
+/// by its case, adjustments and goodwill by an action id the page makes once per form) and recorded in the audit log.
 /// </summary>
 public static class SupportConsole
 {
+    /// <summary>The source of the support_case events the console records (a key limited to other sources cannot).</summary>
+    public const string Source = "support-console";
+    private const string ResolutionPrefix = "console-resolution:";
+
     private static readonly Lazy<string> Page = new(() =>
     {
         using var stream = typeof(SupportConsole).Assembly.GetManifestResourceStream("Loyalty.Server.SupportDesk.console.html")
@@ -42,41 +47,82 @@ public static class SupportConsole
         ("goodwill", ["customers:care", "customers:admin"]),
     ];
 
-    private static IResult Refused((int Status, string Why) refused) => Results.Text(refused.Why, statusCode: refused.Status);
+    private static readonly string[] Care = ["customers:care", "customers:admin"];
 
-    private static IResult Invalid(FieldError error) => Results.Text($"{error.Field}: {error.Message}", statusCode: StatusCodes.Status400BadRequest);
+    private static IResult Text(int status, string text) => Results.Text(text, statusCode: status);
 
-    private static IResult NotFound(string id) => Results.Text($"customer '{id}' was never seen", statusCode: StatusCodes.Status404NotFound);
+    private static IResult Invalid(FieldError error) => Text(StatusCodes.Status400BadRequest, $"{error.Field}: {error.Message}");
+
+    private static IResult NotFound(string id) => Text(StatusCodes.Status404NotFound, $"customer '{id}' was never seen");
+
+    private static ILogger Log(HttpContext context) =>
+        context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SupportConsole));
 
     private static string? KeyOf(HttpContext context) => context.Request.Headers[Contracts.ApiKeys.Header].FirstOrDefault();
+
+    /// <summary>Null when the caller's key holds one of <paramref name="anyOf"/> and is within its rate limit (one
+    /// token per call); otherwise the answer to send.</summary>
+    private static IResult? Admit(HttpContext context, LoyaltySettings settings, KeyRateLimiter limiter, out OperatorAccess.Holder holder, params string[] anyOf)
+    {
+        holder = OperatorAccess.Identify(settings, KeyOf(context))!;
+        if (OperatorAccess.Check(settings, KeyOf(context), anyOf) is { } refused)
+        {
+            return Text(refused.Status, refused.Why);
+        }
+        if (limiter.TryTake(holder.Id, 1) is { } retryAfter)
+        {
+            context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+            return Text(StatusCodes.Status429TooManyRequests, $"key '{holder.Id}' is over its rate limit; retry in {retryAfter.TotalSeconds:0.#} s");
+        }
+        return null;
+    }
 
     public static void Map(WebApplication app, LoyaltySettings settings, string operatorHost)
     {
         app.MapGet("/console/", (HttpContext context) =>
         {
+            // Routing matches "/console" too; the page's relative API paths need the slash.
+            if (!context.Request.Path.Value!.EndsWith('/'))
+            {
+                return Results.Redirect("/console/");
+            }
             context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:";
             context.Response.Headers.CacheControl = "no-store";
             context.Response.Headers["X-Frame-Options"] = "DENY";
             return Results.Content(Page.Value, "text/html; charset=utf-8");
         }).RequireHost(operatorHost);
 
+        // Nothing the API answers is cached; an engine failure is a plain 503 (every action is safe to retry), never a bare 500.
+        var api = app.MapGroup("/console/api").RequireHost(operatorHost).AddEndpointFilter(async (invocation, next) =>
+        {
+            invocation.HttpContext.Response.Headers.CacheControl = "no-store";
+            try
+            {
+                return await next(invocation);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                Log(invocation.HttpContext).LogWarning(e, "Console call {Path} failed", invocation.HttpContext.Request.Path);
+                return Text(StatusCodes.Status503ServiceUnavailable, "the engine could not complete this just now; try again (it will not count twice)");
+            }
+        });
+
         // Sign-in: who the key belongs to and what it may do on this page.
-        app.MapGet("/console/api/session", (HttpContext context) =>
+        api.MapGet("/session", (HttpContext context) =>
         {
             if (OperatorAccess.Identify(settings, KeyOf(context)) is not { } holder)
             {
-                return Results.Text(string.IsNullOrEmpty(KeyOf(context)) ? "an API key is required" : "unknown or wrong API key",
-                    statusCode: StatusCodes.Status401Unauthorized);
+                return Text(StatusCodes.Status401Unauthorized, string.IsNullOrEmpty(KeyOf(context)) ? "an API key is required" : "unknown or wrong API key");
             }
-            var may = Abilities.Where(a => holder.Scopes.Any(s => s == "*" || a.AnyOf.Contains(s))).Select(a => a.Ability).ToList();
-            return Results.Json(new { id = holder.Id, scopes = holder.Scopes, may });
-        }).RequireHost(operatorHost);
+            var may = Abilities.Where(a => holder.Has(a.AnyOf)).Select(a => a.Ability).ToList();
+            return Results.Json(new { id = holder.Id, scopes = holder.Scopes, may, careMaxAdjustPoints = holder.Has("customers:admin") ? (long?)null : settings.Auth.CareMaxAdjustPoints });
+        });
 
-        app.MapGet("/console/api/customers/{id}", async (string id, HttpContext context, IGrainFactory grains) =>
+        api.MapGet("/customers/{id}", async (string id, HttpContext context, IGrainFactory grains, KeyRateLimiter limiter) =>
         {
-            if (OperatorAccess.Check(settings, KeyOf(context), "customers:read") is { } refused)
+            if (Admit(context, settings, limiter, out _, "customers:read") is { } refused)
             {
-                return Refused(refused);
+                return refused;
             }
             if (EventValidator.Id(id, "customer_id") is { } error)
             {
@@ -90,29 +136,29 @@ public static class SupportConsole
             var interactions = await grain.ListInteractions(10, null);
             var eligibility = await grain.Eligible();
             return Results.Json(new { view, interactions = interactions?.Interactions ?? [], eligibility }, DomainJson.Options);
-        }).RequireHost(operatorHost);
+        });
 
         // The active program, readable: tiers, rules and the rewards catalogue (any valid key, like GetProgram).
-        app.MapGet("/console/api/program", (HttpContext context, IProgramCatalog programs) =>
+        api.MapGet("/program", (HttpContext context, IProgramCatalog programs) =>
         {
             if (OperatorAccess.Identify(settings, KeyOf(context)) is null)
             {
-                return Refused((StatusCodes.Status401Unauthorized, "an API key is required"));
+                return Text(StatusCodes.Status401Unauthorized, "an API key is required");
             }
             var active = programs.Current;
             // The program as its author wrote it (comments dropped); the page renders it, never shows it raw.
             using var definition = JsonDocument.Parse(active.DefinitionJson, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
             return Results.Json(new { version = active.Version, definition = definition.RootElement.Clone() }, DomainJson.Options);
-        }).RequireHost(operatorHost);
+        });
 
         // Events applied per second by source and rewards per minute, over the whole cluster: this silo's own counts
         // (fresh) and every other silo's latest report (at most a few seconds old).
-        app.MapGet("/console/api/live", async (HttpContext context, LiveActivity live, IGrainFactory grains, ILocalSiloDetails silo,
-            ILogger<LiveActivity> logger, int? seconds, int? minutes) =>
+        api.MapGet("/live", async (HttpContext context, LiveActivity live, IGrainFactory grains, ILocalSiloDetails silo,
+            KeyRateLimiter limiter, ILogger<LiveActivity> logger, int? seconds, int? minutes) =>
         {
-            if (OperatorAccess.Check(settings, KeyOf(context), "customers:read") is { } refused)
+            if (Admit(context, settings, limiter, out _, "customers:read") is { } refused)
             {
-                return Refused(refused);
+                return refused;
             }
             var me = silo.SiloAddress.ToString();
             LiveReport[] others;
@@ -126,66 +172,87 @@ public static class SupportConsole
                 logger.LogWarning(e, "The cluster's live counts are unavailable; showing this silo only");
                 (others, complete) = ([], false);
             }
-            var snapshot = LiveActivity.Merge(live.Now, seconds ?? 120, minutes ?? 30, [live.Report(me), .. others]);
-            return Results.Json(new { snapshot.Now, snapshot.Silos, snapshot.Seconds, snapshot.Minutes, complete }, DomainJson.Options);
-        }).RequireHost(operatorHost);
+            var now = live.Now;
+            var snapshot = LiveActivity.Merge(now, seconds ?? 120, minutes ?? 30, [live.Report(me), .. others]);
+            // Silos that reported within the last few intervals (a stopped silo's counts stay in the history).
+            var active = 1 + others.Count(r => r.FirstSecond + r.Events.Length / LiveActivity.Sources.Length >= now.ToUnixTimeSeconds() - 10);
+            return Results.Json(new { snapshot.Now, snapshot.Silos, activeSilos = active, snapshot.Seconds, snapshot.Minutes, complete,
+                reportSeconds = (int)LiveReporter.Interval.TotalSeconds }, DomainJson.Options);
+        });
 
-        // An agent records how a support case ended: a normal support_case event (the rules decide the rewards).
-        app.MapPost("/console/api/customers/{id}/cases", async (string id, ResolveCase body, HttpContext context, IGrainFactory grains,
-            IProgramCatalog programs, EngineClock clock, AuditLog audit, LiveActivity live) =>
+        // An agent records how a support case ended: a normal support_case event (the rules decide the rewards). Its
+        // event id is the case's, so a case's resolution is recorded once however often it is submitted.
+        api.MapPost("/customers/{id}/cases", async (string id, ResolveCase body, HttpContext context, IGrainFactory grains,
+            IProgramCatalog programs, EngineClock clock, AuditLog audit, LiveActivity live, KeyRateLimiter limiter) =>
         {
-            if (OperatorAccess.Check(settings, KeyOf(context), "ingest:support") is { } refused)
+            if (Admit(context, settings, limiter, out var holder, "ingest:support") is { } refused)
             {
-                return Refused(refused);
+                return refused;
+            }
+            if (!holder.MaySend(Source))
+            {
+                return Text(StatusCodes.Status403Forbidden, $"key '{holder.Id}' may not send events from the source '{Source}'");
+            }
+            if (body.CaseId is { Length: > 100 })
+            {
+                return Invalid(new FieldError("case_id", "must be at most 100 characters"));
             }
             var e = new LoyaltyEvent
             {
-                EventId = body.ActionId ?? "",
+                EventId = ResolutionPrefix + body.CaseId,
                 CustomerId = id,
                 OccurredAt = clock.GetUtcNow(),
-                Source = "support-console",
+                Source = Source,
                 Payload = new SupportCase(body.CaseId ?? "", SupportStatus.Resolved, SupportChannel.Human, body.Satisfaction, 0, 0),
             };
             if (EventValidator.Validate(e, programs.Current, clock.GetUtcNow()) is { } error)
             {
-                return Invalid(error);
+                return Invalid(error.Field.StartsWith("event.support_case.", StringComparison.Ordinal) ? error with { Field = error.Field["event.support_case.".Length..] } : error);
             }
             var result = (await grains.GetGrain<ICustomerGrain>(id).Apply([e]))[0];
             if (result.Outcome == EventOutcome.Applied)
             {
                 live.Applied("support_case", result.Rewards.Count);
             }
-            await Record(audit, clock, context, "Console/ResolveCase", id, result.Outcome.ToString(),
-                $"case '{body.CaseId}', satisfaction {body.Satisfaction}, action {body.ActionId}");
-            return Results.Json(result, DomainJson.Options);
-        }).RequireHost(operatorHost);
+            await Record(context, audit, clock, holder, "Console/ResolveCase", id, result.Outcome.ToString(),
+                $"case '{body.CaseId}', satisfaction {body.Satisfaction?.ToString(CultureInfo.InvariantCulture) ?? "not rated"}");
+            return result.Outcome == EventOutcome.Rejected
+                ? Text(StatusCodes.Status400BadRequest, $"{result.ErrorField}: {result.Error}")
+                : Results.Json(result, DomainJson.Options);
+        });
 
-        // Adjust points with a mandatory reason; the action id makes a double submit count once.
-        app.MapPost("/console/api/customers/{id}/adjustments", async (string id, AdjustPoints body, HttpContext context, IGrainFactory grains,
-            EngineClock clock, AuditLog audit) =>
+        // Adjust points with a mandatory reason; the action id makes a double submit count once. Agents (care without
+        // admin) are held to Loyalty:Auth:CareMaxAdjustPoints per adjustment, as in the gRPC API.
+        api.MapPost("/customers/{id}/adjustments", async (string id, AdjustPoints body, HttpContext context, IGrainFactory grains,
+            EngineClock clock, AuditLog audit, KeyRateLimiter limiter) =>
         {
-            if (OperatorAccess.Check(settings, KeyOf(context), "customers:care", "customers:admin") is { } refused)
+            if (Admit(context, settings, limiter, out var holder, Care) is { } refused)
             {
-                return Refused(refused);
+                return refused;
             }
             if ((EventValidator.Id(id, "customer_id") ?? EventValidator.Id(body.ActionId, "action_id")
                 ?? CustomerOperations.CheckAdjustment(body.Points, body.Reason)) is { } error)
             {
                 return Invalid(error);
             }
+            if (!holder.Has("customers:admin") && Math.Abs(body.Points) > settings.Auth.CareMaxAdjustPoints)
+            {
+                await Record(context, audit, clock, holder, "Console/Adjust", id, "PermissionDenied", $"points {body.Points}, reason '{body.Reason}'");
+                return Text(StatusCodes.Status403Forbidden, $"points: an agent may adjust at most {settings.Auth.CareMaxAdjustPoints} points at a time; larger corrections need customers:admin");
+            }
             var result = await grains.GetGrain<ICustomerGrain>(id).Adjust(body.ActionId!, body.Points, body.Reason!);
-            await Record(audit, clock, context, "Console/Adjust", id, result?.Outcome.ToString() ?? "NotFound",
+            await Record(context, audit, clock, holder, "Console/Adjust", id, result?.Outcome.ToString() ?? "NotFound",
                 $"points {body.Points}, reason '{body.Reason}', action {body.ActionId}");
-            return result is null ? NotFound(id) : Results.Json(result, DomainJson.Options);
-        }).RequireHost(operatorHost);
+            return Answer(id, result);
+        });
 
         // Grant a catalogue reward as goodwill, with a mandatory reason; the action id makes a double submit count once.
-        app.MapPost("/console/api/customers/{id}/goodwill", async (string id, GrantGoodwill body, HttpContext context, IGrainFactory grains,
-            IProgramCatalog programs, EngineClock clock, AuditLog audit, LiveActivity live) =>
+        api.MapPost("/customers/{id}/goodwill", async (string id, GrantGoodwill body, HttpContext context, IGrainFactory grains,
+            IProgramCatalog programs, EngineClock clock, AuditLog audit, LiveActivity live, KeyRateLimiter limiter) =>
         {
-            if (OperatorAccess.Check(settings, KeyOf(context), "customers:care", "customers:admin") is { } refused)
+            if (Admit(context, settings, limiter, out var holder, Care) is { } refused)
             {
-                return Refused(refused);
+                return refused;
             }
             if ((EventValidator.Id(id, "customer_id") ?? EventValidator.Id(body.ActionId, "action_id")
                 ?? EventValidator.Id(body.RewardId, "reward_id") ?? CustomerOperations.CheckReason(body.Reason)) is { } error)
@@ -194,28 +261,38 @@ public static class SupportConsole
             }
             if (!programs.Current.Rewards.ContainsKey(body.RewardId!))
             {
-                return Results.Text($"reward '{body.RewardId}' is not in the catalogue", statusCode: StatusCodes.Status404NotFound);
+                return Text(StatusCodes.Status404NotFound, $"reward '{body.RewardId}' is not in the catalogue");
             }
             var result = await grains.GetGrain<ICustomerGrain>(id).GrantGoodwill(body.ActionId!, body.RewardId!, body.Reason!);
-            await Record(audit, clock, context, "Console/GrantGoodwill", id, result?.Outcome.ToString() ?? "NotFound",
+            await Record(context, audit, clock, holder, "Console/GrantGoodwill", id, result?.Outcome.ToString() ?? "NotFound",
                 $"reward '{body.RewardId}', reason '{body.Reason}', action {body.ActionId}");
-            if (result is null)
-            {
-                return NotFound(id);
-            }
-            if (result.Outcome == OperationOutcome.Refused)
-            {
-                return Results.Text(result.Reason ?? "refused", statusCode: StatusCodes.Status409Conflict);
-            }
-            if (result.Outcome == OperationOutcome.Applied)
+            if (result?.Outcome == OperationOutcome.Applied)
             {
                 live.Granted(1);
             }
-            return Results.Json(result, DomainJson.Options);
-        }).RequireHost(operatorHost);
+            return Answer(id, result);
+        });
     }
 
-    private static Task Record(AuditLog audit, EngineClock clock, HttpContext context, string action, string target, string outcome, string detail) =>
-        audit.RecordAsync(clock.GetUtcNow(), OperatorAccess.Identify(context.RequestServices.GetRequiredService<LoyaltySettings>(), KeyOf(context))?.Id ?? "console",
-            action, target, outcome, detail);
+    /// <summary>An operation's answer: 404 for a customer never seen, 409 with the reason when refused, else the result.</summary>
+    private static IResult Answer(string id, OperationResult? result) => result switch
+    {
+        null => NotFound(id),
+        { Outcome: OperationOutcome.Refused } => Text(StatusCodes.Status409Conflict, result.Reason ?? "refused"),
+        _ => Results.Json(result, DomainJson.Options),
+    };
+
+    /// <summary>Records an action in the audit log. The action has happened by then: a failed audit write is logged,
+    /// never turned into an error for an operation that succeeded.</summary>
+    private static async Task Record(HttpContext context, AuditLog audit, EngineClock clock, OperatorAccess.Holder holder, string action, string target, string outcome, string detail)
+    {
+        try
+        {
+            await audit.RecordAsync(clock.GetUtcNow(), holder.Id, action, target, outcome, detail);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Log(context).LogError(e, "Audit entry lost: {Caller} {Action} {Target} {Outcome} {Detail}", holder.Id, action, target, outcome, detail);
+        }
+    }
 }
