@@ -88,9 +88,6 @@ public sealed class LiveActivity(EngineClock clock)
         return new LiveReport(silo, firstSecond, events, firstMinute, rewards);
     }
 
-    /// <summary>This silo alone, as the page draws it.</summary>
-    public Snapshot Read(string silo, int seconds = 120, int minutes = 30) => Merge(clock.GetUtcNow(), seconds, minutes, [Report(silo)]);
-
     /// <summary>Sums reports (one per silo) over the last <paramref name="seconds"/> seconds and <paramref name="minutes"/>
     /// minutes up to <paramref name="now"/>, oldest first; a second or minute no report covers counts as zero.</summary>
     public static Snapshot Merge(DateTimeOffset now, int seconds, int minutes, IReadOnlyCollection<LiveReport> reports)

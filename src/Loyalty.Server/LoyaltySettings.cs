@@ -146,6 +146,12 @@ public sealed class AuthSettings
     /// <summary>The largest adjustment (± points) a caller may make with customers:care but without customers:admin
     /// (support agents); larger corrections need customers:admin.</summary>
     public long CareMaxAdjustPoints { get; set; } = 10_000;
+
+    /// <summary>Why a caller may not make this adjustment (over the care limit without customers:admin), or null.</summary>
+    public string? CareLimitRefusal(bool isAdmin, long points) =>
+        isAdmin || Math.Abs(points) <= CareMaxAdjustPoints
+            ? null
+            : $"points: an agent may adjust at most {CareMaxAdjustPoints} points at a time; larger corrections need customers:admin";
 }
 
 /// <summary>One API key as configured: made by <c>loyalty keys create</c>, which prints the key once.</summary>

@@ -4,6 +4,10 @@ namespace Loyalty.Grains.Tests;
 
 public sealed class LiveActivityTests
 {
+    /// <summary>One silo's view, as the console draws it.</summary>
+    private static LiveActivity.Snapshot Read(LiveActivity live, int seconds, int minutes) =>
+        LiveActivity.Merge(live.Now, seconds, minutes, [live.Report("silo-1")]);
+
     private static readonly DateTimeOffset Start = new(2026, 11, 25, 12, 0, 30, TimeSpan.Zero);
 
     [Fact]
@@ -19,7 +23,7 @@ public sealed class LiveActivityTests
         live.Applied("profile_update", 0);
         live.Granted(3);   // goodwill
 
-        var read = live.Read("silo-1", seconds: 3, minutes: 2);
+        var read = Read(live, seconds: 3, minutes: 2);
         Assert.Equal([Start.AddSeconds(-1), Start, Start.AddSeconds(1)], read.Seconds.Select(s => s.At));
         Assert.Equal(new LiveActivity.Second(Start, 2, 1, 0, 0), read.Seconds[1]);
         Assert.Equal(new LiveActivity.Second(Start.AddSeconds(1), 0, 0, 1, 1), read.Seconds[2]);
@@ -37,11 +41,11 @@ public sealed class LiveActivityTests
         // Exactly one ring length later the same slots are reused: the old counts must not show as current.
         time.Advance(TimeSpan.FromSeconds(LiveActivity.SecondsKept));
         live.Applied("game_session", 0);
-        var read = live.Read("silo-1", seconds: LiveActivity.SecondsKept, minutes: LiveActivity.MinutesKept);
+        var read = Read(live, seconds: LiveActivity.SecondsKept, minutes: LiveActivity.MinutesKept);
         Assert.Equal(0, read.Seconds.Sum(s => s.Shop));
         Assert.Equal(1, read.Seconds.Sum(s => s.Game));
         time.Advance(TimeSpan.FromMinutes(LiveActivity.MinutesKept));
-        read = live.Read("silo-1", seconds: 10, minutes: LiveActivity.MinutesKept);
+        read = Read(live, seconds: 10, minutes: LiveActivity.MinutesKept);
         Assert.Equal(0, read.Minutes.Sum(m => m.Rewards));   // the reward an hour ago is gone
         Assert.All(read.Seconds, s => Assert.Equal(0, s.Shop + s.Game + s.Support + s.Profile));
     }
@@ -50,7 +54,7 @@ public sealed class LiveActivityTests
     public void A_read_asks_for_at_most_what_the_rings_hold()
     {
         var live = new LiveActivity(new EngineClock(new FakeTimeProvider(Start)));
-        var read = live.Read("silo-1", seconds: 100_000, minutes: -5);
+        var read = Read(live, seconds: 100_000, minutes: -5);
         Assert.Equal(LiveActivity.SecondsKept, read.Seconds.Count);
         Assert.Single(read.Minutes);
     }

@@ -18,15 +18,21 @@ public static class OperatorAccess
         Check(settings, key, "customers:admin", "programs:admin");
 
     /// <summary>Null when the key holds one of <paramref name="anyOf"/> (or *); otherwise the status and why.</summary>
-    public static (int Status, string Why)? Check(LoyaltySettings settings, string? key, params string[] anyOf)
+    public static (int Status, string Why)? Check(LoyaltySettings settings, string? key, params string[] anyOf) =>
+        Check(settings, key, out _, anyOf);
+
+    /// <summary>As <see cref="Check(LoyaltySettings, string?, string[])"/>, also giving who holds the key (checked once);
+    /// no scopes = any valid key.</summary>
+    public static (int Status, string Why)? Check(LoyaltySettings settings, string? key, out Holder? holder, params string[] anyOf)
     {
-        if (Identify(settings, key) is not { } holder)
+        holder = Identify(settings, key);
+        if (holder is null)
         {
             return string.IsNullOrEmpty(key)
                 ? (StatusCodes.Status401Unauthorized, "an API key is required (x-api-key header, bearer token, or /operator/login)")
                 : (StatusCodes.Status401Unauthorized, "unknown or wrong API key");
         }
-        return holder.Has(anyOf)
+        return anyOf.Length == 0 || holder.Has(anyOf)
             ? null
             : (StatusCodes.Status403Forbidden, $"key '{holder.Id}' lacks the scope {string.Join(" or ", anyOf)}");
     }

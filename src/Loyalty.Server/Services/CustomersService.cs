@@ -133,9 +133,9 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
             throw RpcErrors.InvalidArgument(invalid);
         }
         var caller = Loyalty.Server.Auth.Caller.Of(context);
-        if (!caller.Has("customers:admin") && Math.Abs(request.Points) > settings.Auth.CareMaxAdjustPoints)
+        if (settings.Auth.CareLimitRefusal(caller.Has("customers:admin"), request.Points) is { } overLimit)
         {
-            throw AccessErrors.PermissionDenied($"'{caller.Id}' may adjust at most {settings.Auth.CareMaxAdjustPoints} points at a time with customers:care; larger corrections need customers:admin");
+            throw AccessErrors.PermissionDenied($"'{caller.Id}': {overLimit}");
         }
         var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Adjust(request.AdjustmentId, request.Points, request.Reason), request.CustomerId);
         if (result.Outcome == OperationOutcome.Applied)

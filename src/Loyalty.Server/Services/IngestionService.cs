@@ -42,11 +42,12 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
     /// the console's live view (applied events by source, rewards).</summary>
     private void Count(V1.Event? e, V1.Outcome outcome, V1.PublishResult? result)
     {
+        var kind = KindOf(e);
         if (outcome == V1.Outcome.Applied)
         {
-            live.Applied(KindOf(e), result?.Rewards.Count ?? 0);
+            live.Applied(kind, result?.Rewards.Count ?? 0);
         }
-        LoyaltyMetrics.EventAnswered(KindOf(e), outcome switch
+        LoyaltyMetrics.EventAnswered(kind, outcome switch
         {
             V1.Outcome.Applied => "applied",
             V1.Outcome.Duplicate => "duplicate",

@@ -64,10 +64,11 @@ public static class SupportConsole
     /// token per call); otherwise the answer to send.</summary>
     private static IResult? Admit(HttpContext context, LoyaltySettings settings, KeyRateLimiter limiter, out OperatorAccess.Holder holder, params string[] anyOf)
     {
-        holder = OperatorAccess.Identify(settings, KeyOf(context))!;
-        if (OperatorAccess.Check(settings, KeyOf(context), anyOf) is { } refused)
+        var refused = OperatorAccess.Check(settings, KeyOf(context), out var found, anyOf);
+        holder = found!;
+        if (refused is { } why)
         {
-            return Text(refused.Status, refused.Why);
+            return Text(why.Status, why.Why);
         }
         if (limiter.TryTake(holder.Id, 1) is { } retryAfter)
         {
@@ -108,11 +109,11 @@ public static class SupportConsole
         });
 
         // Sign-in: who the key belongs to and what it may do on this page.
-        api.MapGet("/session", (HttpContext context) =>
+        api.MapGet("/session", (HttpContext context, KeyRateLimiter limiter) =>
         {
-            if (OperatorAccess.Identify(settings, KeyOf(context)) is not { } holder)
+            if (Admit(context, settings, limiter, out var holder) is { } refused)
             {
-                return Text(StatusCodes.Status401Unauthorized, string.IsNullOrEmpty(KeyOf(context)) ? "an API key is required" : "unknown or wrong API key");
+                return refused;
             }
             var may = Abilities.Where(a => holder.Has(a.AnyOf)).Select(a => a.Ability).ToList();
             return Results.Json(new { id = holder.Id, scopes = holder.Scopes, may, careMaxAdjustPoints = holder.Has("customers:admin") ? (long?)null : settings.Auth.CareMaxAdjustPoints });
@@ -139,11 +140,11 @@ public static class SupportConsole
         });
 
         // The active program, readable: tiers, rules and the rewards catalogue (any valid key, like GetProgram).
-        api.MapGet("/program", (HttpContext context, IProgramCatalog programs) =>
+        api.MapGet("/program", (HttpContext context, IProgramCatalog programs, KeyRateLimiter limiter) =>
         {
-            if (OperatorAccess.Identify(settings, KeyOf(context)) is null)
+            if (Admit(context, settings, limiter, out _) is { } refused)
             {
-                return Text(StatusCodes.Status401Unauthorized, "an API key is required");
+                return refused;
             }
             var active = programs.Current;
             // The program as its author wrote it (comments dropped); the page renders it, never shows it raw.
@@ -235,10 +236,10 @@ public static class SupportConsole
             {
                 return Invalid(error);
             }
-            if (!holder.Has("customers:admin") && Math.Abs(body.Points) > settings.Auth.CareMaxAdjustPoints)
+            if (settings.Auth.CareLimitRefusal(holder.Has("customers:admin"), body.Points) is { } overLimit)
             {
                 await Record(context, audit, clock, holder, "Console/Adjust", id, "PermissionDenied", $"points {body.Points}, reason '{body.Reason}'");
-                return Text(StatusCodes.Status403Forbidden, $"points: an agent may adjust at most {settings.Auth.CareMaxAdjustPoints} points at a time; larger corrections need customers:admin");
+                return Text(StatusCodes.Status403Forbidden, overLimit);
             }
             var result = await grains.GetGrain<ICustomerGrain>(id).Adjust(body.ActionId!, body.Points, body.Reason!);
             await Record(context, audit, clock, holder, "Console/Adjust", id, result?.Outcome.ToString() ?? "NotFound",
