@@ -229,18 +229,18 @@ internal static class BudgetedApply
     public static bool HasBudgets(ActiveProgram program, LoyaltyEvent[] events) =>
         events.Any(e => e.Payload is not null && program.RulesByKind.TryGetValue(e.Payload.Kind, out var rules) && rules.Any(r => r.Limits.Budget is not null));
 
-    /// <summary>Dry-runs the batch on a copy to learn what budgeted rules would fire, reserves that from the
-    /// silo's leases, then applies for real (same state, events, program and time, so the same rules fire) with
-    /// only the reserved budget available, and gives back what was not used.</summary>
-    public static async Task<EventResult[]> ApplyAsync(Func<CustomerState> live, LoyaltyEvent[] events, ActiveProgram program,
-        DateTimeOffset now, EngineLimits limits, BudgetLeases leases, Func<Task> ready)
+    /// <summary>What was reserved for one apply, and how to give back what it did not use.</summary>
+    public sealed record Reservation(IBudgetGate Gate, Action Release);
+
+    /// <summary>Dry-runs the events on a copy to learn what budgeted rules would fire and reserves that from the silo's
+    /// leases. The caller then applies for real (same state, events, program and time, so the same rules fire) with
+    /// only the reserved budget available, and releases what was not used.</summary>
+    public static async Task<Reservation> ReserveAsync(CustomerState live, LoyaltyEvent[] events, ActiveProgram program,
+        DateTimeOffset now, EngineLimits limits, BudgetLeases leases)
     {
         var recording = new RecordingBudget();
-        var dry = live().Snapshot();
-        foreach (var e in events)
-        {
-            CustomerEngine.Apply(dry, e, program, now, limits, recording);
-        }
+        var dry = live.Snapshot();
+        CustomerCommands.Apply(dry, CustomerCommand.Of(events), program, now, limits, recording);
         var reserved = new ReservedBudget();
         try
         {
@@ -252,24 +252,7 @@ internal static class BudgetedApply
             // Nothing was applied yet: the caller may retry.
             throw new EventsNotCommittedException("The campaign budget could not be reached; nothing was applied. Retrying with the same event ids is safe.", e);
         }
-
-        try
-        {
-            // The reservation awaited: the grain may have reloaded its state meanwhile. Apply only to the state
-            // as it is now, with nothing in between (the apply itself is synchronous).
-            await ready();
-            var state = live();
-            var results = new EventResult[events.Length];
-            for (var i = 0; i < events.Length; i++)
-            {
-                results[i] = CustomerEngine.Apply(state, events[i], program, now, limits, reserved);
-            }
-            return results;
-        }
-        finally
-        {
-            Release(reserved, program, now, leases);
-        }
+        return new Reservation(reserved, () => Release(reserved, program, now, leases));
     }
 
     private static async Task Reserve(RecordingBudget recording, ReservedBudget reserved, ActiveProgram program, DateTimeOffset now, BudgetLeases leases)

@@ -21,17 +21,17 @@ internal sealed class CustomerWatchers
 
     public void Remove(ICustomerWatcher watcher) => _leases.Remove(watcher);
 
-    /// <summary>Pushes the entries of <paramref name="stored"/> newer than what was pushed before (fire and forget:
-    /// watchers fill any gap from the stored history, by sequence number).</summary>
-    public void Tell(string customerId, CustomerState stored)
+    /// <summary>Pushes the entries of <paramref name="state"/> newer than what was pushed before, up to
+    /// <paramref name="storedThrough"/> (fire and forget: watchers fill any gap from the stored history, by sequence number).</summary>
+    public void Tell(string customerId, CustomerState state, long storedThrough)
     {
-        if (_leases.Count == 0)
+        if (_leases.Count == 0 || storedThrough <= _told)
         {
-            _told = stored.LedgerSeq;
+            _told = Math.Max(_told, storedThrough);
             return;
         }
-        var fresh = stored.Ledger.Where(e => e.Sequence > _told).ToArray();
-        _told = stored.LedgerSeq;
+        var fresh = state.Ledger.Where(e => e.Sequence > _told && e.Sequence <= storedThrough).ToArray();
+        _told = storedThrough;
         if (fresh.Length == 0)
         {
             return;

@@ -1,6 +1,7 @@
 using Loyalty.Domain;
 using Loyalty.Domain.Customers;
 using Loyalty.Domain.Programs;
+using Loyalty.Grains.Journal;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Orleans.Runtime.Hosting;
@@ -18,6 +19,9 @@ public sealed record LoyaltyStorageOptions
     public string TableName { get; init; } = "LoyaltyState";
     /// <summary>Table of archived ledger entries (one row per entry, partition per customer).</summary>
     public string LedgerTableName { get; init; } = "LoyaltyLedger";
+    /// <summary>Table of the journal: every applied request as a record, many customers per storage request
+    /// (docs/journal.md); customer state entities are checkpoints of it.</summary>
+    public string JournalTableName { get; init; } = "LoyaltyJournal";
     /// <summary>Table of the reminders that wake inactive customers when due work (activation, expiry) falls due.</summary>
     public string RemindersTableName { get; init; } = "LoyaltyReminders";
 }
@@ -35,8 +39,18 @@ public static class LoyaltySiloBuilderExtensions
                 jsonSerializerOptions: new System.Text.Json.JsonSerializerOptions(DomainJson.Options));
         });
 
-    public static ISiloBuilder AddLoyalty(this ISiloBuilder silo, ActiveProgram program, LoyaltyStorageOptions storage, EngineLimits? limits = null)
+    public static ISiloBuilder AddLoyalty(this ISiloBuilder silo, ActiveProgram program, LoyaltyStorageOptions storage, EngineLimits? limits = null,
+        JournalOptions? journal = null)
     {
+        // The write path for every provider: a silo-wide journal writer (group commit across customers), recovery of
+        // dead silos' journals before their customers answer again, and lazily written checkpoints.
+        silo.Services.AddSingleton(journal ?? JournalOptions.Default);
+        silo.Services.AddSingleton<JournalWriter>();
+        silo.Services.AddSingleton<ICustomerJournal>(sp => sp.GetRequiredService<JournalWriter>());
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<JournalWriter>());
+        silo.Services.AddSingleton<JournalRecovery>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<JournalRecovery>());
+        silo.Services.AddSingleton<ProgramVersions>();
         silo.Services.AddLoyaltySerialization();
         silo.Services.AddSingleton<IProgramCatalog>(new ProgramCatalog(program));
         silo.Services.AddHostedService<ProgramRefresher>();
@@ -61,6 +75,7 @@ public static class LoyaltySiloBuilderExtensions
                         "Loyalty:Storage:ConnectionString is required for Azure Table storage (set Loyalty:Storage:Provider=Memory to opt into volatile in-memory state).");
                 }
                 silo.Services.AddSingleton<ILedgerArchive>(new AzureTableLedgerArchive(new Azure.Data.Tables.TableServiceClient(storage.ConnectionString), storage.LedgerTableName));
+                silo.Services.AddSingleton<IJournalStore>(new AzureTableJournalStore(new Azure.Data.Tables.TableServiceClient(storage.ConnectionString), storage.JournalTableName));
                 silo.AddAzureTableGrainStorage(CustomerGrain.StorageName, options =>
                 {
                     options.TableServiceClient = new Azure.Data.Tables.TableServiceClient(storage.ConnectionString);
@@ -81,10 +96,12 @@ public static class LoyaltySiloBuilderExtensions
             case "Memory":
                 silo.Services.AddGrainStorage(CustomerGrain.StorageName, (_, _) => new LocalMemoryGrainStorage());
                 silo.Services.AddSingleton<ILedgerArchive, MemoryLedgerArchive>();
+                silo.Services.AddSingleton<IJournalStore, MemoryJournalStore>();
                 silo.UseInMemoryReminderService();
                 break;
             case "External":
                 silo.Services.TryAddSingleton<ILedgerArchive, MemoryLedgerArchive>();
+                silo.Services.TryAddSingleton<IJournalStore, MemoryJournalStore>();
                 // Reminders only wake customers early; every customer also catches up whenever it activates.
                 silo.UseInMemoryReminderService();
                 break;

@@ -27,6 +27,8 @@ public abstract class ClusterFixtureBase : IAsyncLifetime
 
     protected virtual EngineLimits Limits => EngineLimits.Default;
 
+    protected virtual Loyalty.Grains.Journal.JournalOptions JournalOptions => Loyalty.Grains.Journal.JournalOptions.Default;
+
     protected abstract LoyaltyStorageOptions Storage { get; }
 
     protected virtual void ConfigureSilo(ISiloBuilder silo)
@@ -60,7 +62,7 @@ public abstract class ClusterFixtureBase : IAsyncLifetime
         {
             silo.Services.AddSingleton(new EngineClock(Time));
             ConfigureSilo(silo);
-            silo.AddLoyalty(Program, Storage, Limits);
+            silo.AddLoyalty(Program, Storage, Limits, JournalOptions);
         });
         return builder.Build();
     }
@@ -78,15 +80,25 @@ public sealed class MemoryClusterFixture : ClusterFixtureBase
     protected override LoyaltyStorageOptions Storage => new() { Provider = "Memory" };
 }
 
-/// <summary>Storage that can be slowed and broken on demand.</summary>
+/// <summary>Checkpoint storage and journal that can be slowed and broken on demand; checkpoints after 5 records.</summary>
 public sealed class FaultyClusterFixture : ClusterFixtureBase
 {
     public FaultInjectingStorage Storage_ { get; } = new();
 
+    public FaultInjectingJournalStore Journal { get; } = new();
+
     protected override LoyaltyStorageOptions Storage => new() { Provider = "External" };
 
-    protected override void ConfigureSilo(ISiloBuilder silo) =>
+    protected override Loyalty.Grains.Journal.JournalOptions JournalOptions => new()
+    {
+        CheckpointEveryRecords = 5, CheckpointAfter = TimeSpan.FromMilliseconds(500), TruncateEvery = TimeSpan.FromMilliseconds(200),
+    };
+
+    protected override void ConfigureSilo(ISiloBuilder silo)
+    {
         silo.Services.AddGrainStorage(CustomerGrain.StorageName, (_, _) => Storage_);
+        silo.Services.AddSingleton<Loyalty.Grains.Journal.IJournalStore>(Journal);
+    }
 }
 
 /// <summary>Real Azure Table storage on a real Azurite started for this fixture.</summary>

@@ -3,85 +3,122 @@ using static Loyalty.Grains.Tests.TestEvents;
 
 namespace Loyalty.Grains.Tests;
 
+/// <summary>The write path: records of many customers share journal appends, an answer waits for the append holding
+/// its record, a failed append fails exactly what it held, and checkpoints are written lazily, off the answer.</summary>
 [Collection(FaultyClusterCollection.Name)]
 public sealed class GroupCommitTests(FaultyClusterFixture fixture)
 {
     private DateTimeOffset Now => fixture.Time.GetUtcNow();
 
-    [Fact]
-    public async Task Events_arriving_during_a_write_share_the_next_write_and_are_answered_only_once_stored()
+    private bool Journaled(string customer, string eventId)
     {
-        var storage = fixture.Storage_;
-        storage.WriteDelay = TimeSpan.FromMilliseconds(30);
+        lock (fixture.Journal.Records)
+        {
+            return fixture.Journal.Records.Any(r => r.CustomerId == customer && r.Command.Events?.Any(e => e.EventId == eventId) == true);
+        }
+    }
+
+    [Fact]
+    public async Task Events_of_many_customers_share_journal_appends_and_are_answered_only_once_stored()
+    {
+        var journal = fixture.Journal;
+        journal.AppendDelay = TimeSpan.FromMilliseconds(20);
         try
         {
-            var id = NewCustomer();
-            var grain = fixture.Customer(id);
-            var writesBefore = storage.Writes;
-            var grainId = ((IAddressable)grain).GetGrainId();
+            var customers = Enumerable.Range(0, 200).Select(_ => NewCustomer()).ToArray();
+            var appendsBefore = journal.Appends;
+            var checkpointsBefore = fixture.Storage_.Writes;
             var answeredButNotStored = 0;
-            await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Task.Run(async () =>
+            await Task.WhenAll(customers.Select(id => Task.Run(async () =>
             {
-                var result = (await grain.Apply([Game(id, $"e{i}", Now)]))[0];
+                var result = (await fixture.Customer(id).Apply([Game(id, "e1", Now)]))[0];
                 Assert.Equal(EventOutcome.Applied, result.Outcome);
-                // Durable before acknowledged: the stored state already holds this event id.
-                if (storage.Stored(grainId)?.FindSeen($"e{i}") is null)
+                if (!Journaled(id, "e1"))
                 {
                     Interlocked.Increment(ref answeredButNotStored);
                 }
             })));
-            var writes = storage.Writes - writesBefore;
+            var appends = journal.Appends - appendsBefore;
             Assert.Equal(0, answeredButNotStored);
-            Assert.Equal(200, storage.Stored(grainId)!.PointsLifetime);
-            Assert.InRange(writes, 1, 100); // group commit: far fewer writes than events
+            Assert.InRange(appends, 1, 50); // 200 customers' events in far fewer storage requests
+            // No checkpoint was written on the answer path: one record each is below the checkpoint threshold.
+            Assert.Equal(checkpointsBefore, fixture.Storage_.Writes);
         }
         finally
         {
-            storage.WriteDelay = TimeSpan.Zero;
+            journal.AppendDelay = TimeSpan.Zero;
         }
     }
 
     [Fact]
-    public async Task A_failed_write_fails_every_event_in_it_and_a_retry_applies_them()
+    public async Task Events_of_one_customer_arriving_during_an_append_share_the_next_one()
     {
-        var storage = fixture.Storage_;
+        var journal = fixture.Journal;
+        journal.AppendDelay = TimeSpan.FromMilliseconds(30);
+        try
+        {
+            var id = NewCustomer();
+            var grain = fixture.Customer(id);
+            var before = journal.Appends;
+            await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Task.Run(async () =>
+            {
+                var result = (await grain.Apply([Game(id, $"e{i}", Now)]))[0];
+                Assert.Equal(EventOutcome.Applied, result.Outcome);
+                Assert.True(Journaled(id, $"e{i}"), $"e{i} was answered before it was stored");
+            })));
+            Assert.InRange(journal.Appends - before, 1, 100);
+            Assert.Equal(200, (await grain.Get())!.Summary.PointsLifetime);
+        }
+        finally
+        {
+            journal.AppendDelay = TimeSpan.Zero;
+        }
+    }
+
+    [Fact]
+    public async Task A_failed_append_fails_every_event_in_it_and_a_retry_applies_them()
+    {
         var id = NewCustomer();
         var grain = fixture.Customer(id);
         await grain.Apply([Game(id, "before", Now, minutes: 2)]);
 
-        storage.WriteDelay = TimeSpan.FromMilliseconds(50);
-        storage.FailNextWrites(1);
-        try
-        {
-            // The first call's write fails; calls queued behind it ride the next write and succeed.
-            var first = grain.Apply([Game(id, "lost", Now, minutes: 3)]);
-            await Assert.ThrowsAsync<EventsNotCommittedException>(() => first);
-        }
-        finally
-        {
-            storage.WriteDelay = TimeSpan.Zero;
-            storage.FailNextWrites(0);
-        }
+        fixture.Journal.FailNextAppends(1);
+        await Assert.ThrowsAsync<EventsNotCommittedException>(() => grain.Apply([Game(id, "lost", Now, minutes: 3)]));
+        fixture.Journal.FailNextAppends(0);
 
-        var view = await grain.Get();
-        Assert.Equal(2, view!.Summary.PointsLifetime);
+        // The live state was rebuilt from storage: the lost event is not there, and a retry applies it once.
+        Assert.Equal(2, (await grain.Get())!.Summary.PointsLifetime);
         var retry = await grain.Apply([Game(id, "lost", Now, minutes: 3)]);
         Assert.Equal(EventOutcome.Applied, retry[0].Outcome);
         Assert.Equal(5, (await grain.Get())!.Summary.PointsLifetime);
+        Assert.Equal(EventOutcome.Duplicate, (await grain.Apply([Game(id, "lost", Now, minutes: 3)]))[0].Outcome);
     }
 
     [Fact]
-    public async Task After_a_failed_write_calls_that_change_nothing_answer_normally()
+    public async Task An_append_that_was_stored_but_answered_with_an_error_is_acknowledged()
     {
-        var storage = fixture.Storage_;
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        fixture.Journal.FailNextAppends(1, afterStoring: true);
+        // The writer asks the journal whether the batch landed: it did, so the event is applied, not failed.
+        var result = await grain.Apply([Game(id, "landed", Now, minutes: 4)]);
+        fixture.Journal.FailNextAppends(0);
+        Assert.Equal(EventOutcome.Applied, result[0].Outcome);
+        Assert.Equal(EventOutcome.Duplicate, (await grain.Apply([Game(id, "landed", Now, minutes: 4)]))[0].Outcome);
+        Assert.Equal(4, (await grain.Get())!.Summary.PointsLifetime);
+    }
+
+    [Fact]
+    public async Task After_a_failed_append_calls_that_change_nothing_answer_normally()
+    {
         var id = NewCustomer();
         var grain = fixture.Customer(id);
         var stored = Game(id, "stored", Now, minutes: 2);
         await grain.Apply([stored]);
 
-        storage.FailNextWrites(1);
+        fixture.Journal.FailNextAppends(1);
         await Assert.ThrowsAsync<EventsNotCommittedException>(() => grain.Apply([Game(id, "lost", Now)]));
-        storage.FailNextWrites(0);
+        fixture.Journal.FailNextAppends(0);
 
         var duplicate = await grain.Apply([stored]);
         Assert.Equal(EventOutcome.Duplicate, duplicate[0].Outcome);
@@ -95,39 +132,54 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
     }
 
     [Fact]
-    public async Task An_event_waiting_for_campaign_budget_while_the_state_reloads_is_applied_to_the_reloaded_state()
+    public async Task Checkpoints_are_written_after_N_records_and_cover_the_journal_which_then_drops_them()
     {
-        var storage = fixture.Storage_;
         var id = NewCustomer();
         var grain = fixture.Customer(id);
-        await grain.Apply([Game(id, "warm", Now)]);
         var grainId = ((IAddressable)grain).GetGrainId();
-        // Activate the campaign's budget grain now, so only its lease write is slow below.
-        var campaign = fixture.Program.Definition.Rules.Single(r => r.Id == "launch-campaign");
-        await fixture.Client.GetGrain<IBudgetGrain>(Loyalty.Domain.Rules.RuleEngine.BudgetKey(fixture.Program, campaign, Now, "grants")).Status();
+        for (var i = 0; i < 12; i++)
+        {
+            await grain.Apply([Game(id, $"c{i}", Now)]);
+        }
+        // Every 5 records (this fixture): checkpoints at 5 and 10 are written in the background.
+        await WaitFor(() => fixture.Storage_.Stored(grainId)?.JournalSeq >= 10);
+        var checkpoint = fixture.Storage_.Stored(grainId)!;
+        Assert.InRange(checkpoint.JournalSeq, 10, 12);
+        Assert.Equal(checkpoint.JournalSeq, checkpoint.PointsLifetime);
+        // The last records get their checkpoint once dirty for the interval (500 ms here), without any call.
+        await WaitFor(() => fixture.Storage_.Stored(grainId)?.JournalSeq == 12);
+        Assert.Equal(12, fixture.Storage_.Stored(grainId)!.PointsLifetime);
+    }
 
-        // The write of "doomed" fails after 200 ms and the reload then reads for 300 ms. "budgeted" (a 25.00 purchase
-        // that qualifies for the sample's budgeted launch campaign) starts 100 ms later and waits for a budget lease,
-        // whose own write takes 200 ms, so it resumes while the reload is still reading.
-        storage.WriteDelay = TimeSpan.FromMilliseconds(200);
-        storage.ReadDelay = TimeSpan.FromMilliseconds(300);
-        storage.FailNextWrites(1, only: grainId);
+    [Fact]
+    public async Task A_failed_checkpoint_fails_no_event_and_a_later_one_catches_up()
+    {
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        var grainId = ((IAddressable)grain).GetGrainId();
+        fixture.Storage_.FailNextWrites(3, only: grainId);
         try
         {
-            var doomed = grain.Apply([Game(id, "doomed", Now)]);
-            await Task.Delay(100); // the lease then returns ~100 ms after the failure, ~200 ms before the reload ends
-            var budgeted = grain.Apply([Purchase(id, "budgeted", Now, "o-1", new Loyalty.Domain.Events.LineItem("lamp", "home", 1, 2500))]);
-            await Assert.ThrowsAsync<EventsNotCommittedException>(() => doomed);
-            var result = (await budgeted)[0];
-            Assert.Equal(EventOutcome.Applied, result.Outcome);
-            // Acknowledged, so it must be in storage.
-            Assert.NotNull(storage.Stored(grainId)!.FindSeen("budgeted"));
+            for (var i = 0; i < 6; i++)
+            {
+                Assert.Equal(EventOutcome.Applied, (await grain.Apply([Game(id, $"f{i}", Now)]))[0].Outcome);
+            }
+            await WaitFor(() => fixture.Storage_.Stored(grainId)?.JournalSeq == 6, TimeSpan.FromSeconds(10));
         }
         finally
         {
-            storage.WriteDelay = TimeSpan.Zero;
-            storage.ReadDelay = TimeSpan.Zero;
-            storage.FailNextWrites(0);
+            fixture.Storage_.FailNextWrites(0);
+        }
+        Assert.Equal(6, (await grain.Get())!.Summary.PointsLifetime);
+    }
+
+    private static async Task WaitFor(Func<bool> condition, TimeSpan? timeout = null)
+    {
+        var until = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(5));
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < until, "condition not met in time");
+            await Task.Delay(20);
         }
     }
 }

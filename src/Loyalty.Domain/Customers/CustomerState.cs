@@ -22,6 +22,8 @@ public sealed class CustomerState
     [JsonPropertyName("tier")] public string Tier { get; set; } = "";
     [JsonPropertyName("applied")] public long EventsApplied { get; set; }
     [JsonPropertyName("seq")] public long LastSequence { get; set; }
+    /// <summary>The customer's journal sequence this state includes: replay starts after it.</summary>
+    [JsonPropertyName("jseq")] public long JournalSeq { get; set; }
     [JsonPropertyName("profile")] public CustomerProfile Profile { get; set; } = new();
 
     /// <summary>Event ids already applied, with what each did. Bounded by count and by age.</summary>

@@ -1,0 +1,70 @@
+using Loyalty.Domain.Customers;
+using Loyalty.Grains.Journal;
+
+namespace Loyalty.Grains.Customers;
+
+/// <summary>
+/// When a customer's checkpoint is due: after <see cref="JournalOptions.CheckpointEveryRecords"/> journal records, or
+/// once the state has been dirty for <see cref="JournalOptions.CheckpointAfter"/>, and always on deactivation. Never
+/// on the acknowledgement path: the grain starts the checkpoint in the background.
+/// </summary>
+public sealed class CheckpointPolicy(JournalOptions options, TimeProvider time)
+{
+    private int _records;
+    private DateTimeOffset? _dirtySince;
+
+    public bool Dirty => _records > 0;
+
+    /// <summary>Records since the last checkpoint.</summary>
+    public int Records => _records;
+
+    /// <summary>A record was applied; true when that makes a checkpoint due by count.</summary>
+    public bool Recorded()
+    {
+        _dirtySince ??= time.GetUtcNow();
+        _records++;
+        return _records >= options.CheckpointEveryRecords;
+    }
+
+    /// <summary>True when the state has been dirty for long enough.</summary>
+    public bool DueByAge() => _dirtySince is { } since && time.GetUtcNow() - since >= options.CheckpointAfter;
+
+    /// <summary>A checkpoint took the state with <paramref name="included"/> of the records counted so far.</summary>
+    public void Taken(int included)
+    {
+        _records = Math.Max(0, _records - included);
+        _dirtySince = _records > 0 ? time.GetUtcNow() : null;
+    }
+
+    /// <summary>Replayed records at activation count as dirty: they are in the journal, not in the checkpoint.</summary>
+    public void Replayed(int records)
+    {
+        if (records > 0)
+        {
+            _records += records;
+            _dirtySince ??= time.GetUtcNow();
+        }
+    }
+}
+
+/// <summary>Writes a checkpoint: first the ledger entries that leave the state go to the archive (idempotent by
+/// sequence), then the state itself. Used by the grain and by recovery.</summary>
+public static class CheckpointWriter
+{
+    /// <summary>Trims <paramref name="snapshot"/> to the kept ledger tail (archiving the rest) and stores it; returns the
+    /// ledger sequence archived through, so the live state can drop the same entries.</summary>
+    public static async Task<long> WriteAsync(CustomerState snapshot, ILedgerArchive archive, int ledgerKept, Func<CustomerState, Task> store, string reason)
+    {
+        var (entries, through) = snapshot.LedgerToArchive(ledgerKept);
+        if (entries.Count > 0)
+        {
+            // Only journaled (stored) entries are in a snapshot, so a row written here is committed history: the same
+            // in every later state, whoever writes it.
+            await archive.AppendAsync(snapshot.CustomerId, entries);
+            snapshot.TrimArchivedLedger(through);
+        }
+        await store(snapshot);
+        JournalMetrics.Checkpointed(reason, entries.Count > 0);
+        return snapshot.LedgerArchivedThrough;
+    }
+}

@@ -1,0 +1,268 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Globalization;
+using Azure;
+using Azure.Data.Tables;
+using Loyalty.Domain.Customers;
+
+namespace Loyalty.Grains.Journal;
+
+/// <summary>
+/// The journal in Azure Table storage (layout in docs/journal.md). One partition per journal (per silo incarnation):
+/// <list type="bullet">
+/// <item>row <c>head</c>: owner, state (<c>open</c> or <c>recovering:&lt;silo&gt;</c>) and the last committed batch;</item>
+/// <item>rows <c>b{batch:D19}.{page:D2}</c>: the batch's records, packed back to back (JournalCodec) into pages of at
+/// most 15 binary properties of 64,000 bytes (an entity stays under 1 MiB, a property under 64 KiB);</item>
+/// <item>partition <c>directory</c>, one row per journal: what recovery looks at.</item>
+/// </list>
+/// An append is one entity-group transaction in the journal's partition: the pages plus an update of the head with
+/// If-Match on its last known ETag. Recovery moves the head first, so a writer declared dead can never append again.
+/// </summary>
+public sealed class AzureTableJournalStore(TableServiceClient service, string tableName) : IJournalStore
+{
+    public const string DirectoryPartition = "directory";
+    private const string HeadRow = "head";
+    private const int PropertyBytes = 64_000;
+    private const int PropertiesPerPage = 15;
+    /// <summary>Largest page: 15 properties of 64,000 bytes.</summary>
+    public const int PageBytes = PropertyBytes * PropertiesPerPage;
+    /// <summary>Raw bytes per append: binary travels base64 in the request (4/3), and a transaction is at most 4 MiB.</summary>
+    public const int MaxBatchBytes = 2 * 1024 * 1024;
+    /// <summary>Entities per transaction: 100, one of them the head.</summary>
+    public const int MaxPagesPerBatch = 99;
+
+    private readonly TableClient _table = service.GetTableClient(tableName);
+    private readonly ConcurrentDictionary<string, ETag> _heads = new();
+    private int _created;
+
+    public bool Durable => true;
+
+    int? IJournalStore.MaxBatchBytes => MaxBatchBytes;
+
+    private async Task EnsureTableAsync(CancellationToken cancellationToken)
+    {
+        if (Volatile.Read(ref _created) == 0)
+        {
+            await _table.CreateIfNotExistsAsync(cancellationToken);
+            Volatile.Write(ref _created, 1);
+        }
+    }
+
+    public async Task OpenAsync(string journalId, string owner, CancellationToken cancellationToken)
+    {
+        await EnsureTableAsync(cancellationToken);
+        await _table.UpsertEntityAsync(new TableEntity(DirectoryPartition, journalId) { ["Owner"] = owner }, TableUpdateMode.Replace, cancellationToken);
+        var head = await _table.AddEntityAsync(new TableEntity(journalId, HeadRow) { ["Owner"] = owner, ["State"] = "open", ["Batch"] = 0L }, cancellationToken);
+        _heads[journalId] = head.Headers.ETag ?? (await _table.GetEntityAsync<TableEntity>(journalId, HeadRow, cancellationToken: cancellationToken)).Value.ETag;
+    }
+
+    public async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded, CancellationToken cancellationToken)
+    {
+        if (!_heads.TryGetValue(journalId, out var etag))
+        {
+            throw new JournalFencedException($"journal {journalId} is not open here");
+        }
+        var actions = new List<TableTransactionAction>(4)
+        {
+            new(TableTransactionActionType.UpdateMerge, new TableEntity(journalId, HeadRow) { ["Batch"] = batch }, etag),
+        };
+        var pages = Pack(encoded ?? [.. records.Select(JournalCodec.Encode)]);
+        for (var p = 0; p < pages.Count; p++)
+        {
+            actions.Add(new TableTransactionAction(TableTransactionActionType.Add, PageEntity(journalId, batch, p, pages[p])));
+        }
+        var response = await _table.SubmitTransactionAsync(actions, cancellationToken);
+        if (response.Value.Count > 0 && response.Value[0].Headers.ETag is { } next)
+        {
+            _heads[journalId] = next;
+        }
+        else
+        {
+            _heads[journalId] = (await _table.GetEntityAsync<TableEntity>(journalId, HeadRow, cancellationToken: cancellationToken)).Value.ETag;
+        }
+        // Any failure (the head moved because recovery took the journal, a timeout, a lost answer) is resolved by the
+        // writer through ResolveAsync, which reads the head.
+    }
+
+    public async Task<bool> ResolveAsync(string journalId, long batch, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var head = (await _table.GetEntityAsync<TableEntity>(journalId, HeadRow, cancellationToken: cancellationToken)).Value;
+            if (head.GetString("State") is { } state && state != "open")
+            {
+                _heads.TryRemove(journalId, out _);
+                throw new JournalFencedException($"journal {journalId} was taken ({state})");
+            }
+            var stored = head.GetInt64("Batch") ?? 0;
+            if (stored >= batch)
+            {
+                _heads[journalId] = head.ETag;
+                return stored == batch
+                    ? true
+                    : throw new InvalidOperationException($"journal {journalId} is at batch {stored}, past {batch}");
+            }
+            // Not stored: move the head (same batch number, new ETag) so the failed request can never land later.
+            try
+            {
+                var moved = await _table.UpdateEntityAsync(new TableEntity(journalId, HeadRow) { ["Batch"] = stored }, head.ETag, TableUpdateMode.Merge, cancellationToken);
+                _heads[journalId] = moved.Headers.ETag ?? (await _table.GetEntityAsync<TableEntity>(journalId, HeadRow, cancellationToken: cancellationToken)).Value.ETag;
+                return false;
+            }
+            catch (RequestFailedException e) when (e.Status == 412)
+            {
+                // The request landed after all (or recovery moved the head): look again.
+            }
+        }
+    }
+
+    public async Task DeleteBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken)
+    {
+        if (batches.Count == 0)
+        {
+            return;
+        }
+        // Which pages each batch has is read back rather than remembered: deletes are rare and off the hot path.
+        var from = batches.Min();
+        var to = batches.Max();
+        var wanted = batches.ToHashSet();
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {journalId} and RowKey ge {RowKey(from, 0)} and RowKey le {RowKey(to, 99)}");
+        var deletes = new List<TableTransactionAction>(100);
+        await foreach (var entity in _table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken))
+        {
+            if (wanted.Contains(BatchOf(entity.RowKey)))
+            {
+                deletes.Add(new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(journalId, entity.RowKey), ETag.All));
+                if (deletes.Count == 100)
+                {
+                    await _table.SubmitTransactionAsync(deletes, cancellationToken);
+                    deletes.Clear();
+                }
+            }
+        }
+        if (deletes.Count > 0)
+        {
+            await _table.SubmitTransactionAsync(deletes, cancellationToken);
+        }
+    }
+
+    public async Task<IReadOnlyList<JournalInfo>> ListAsync(CancellationToken cancellationToken)
+    {
+        await EnsureTableAsync(cancellationToken);
+        var result = new List<JournalInfo>();
+        await foreach (var row in _table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {DirectoryPartition}"), cancellationToken: cancellationToken))
+        {
+            result.Add(new JournalInfo(row.RowKey, row.GetString("Owner") ?? ""));
+        }
+        return result;
+    }
+
+    public async Task<bool> FenceAsync(string journalId, string recoverer, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            NullableResponse<TableEntity> head = await _table.GetEntityIfExistsAsync<TableEntity>(journalId, HeadRow, cancellationToken: cancellationToken);
+            if (!head.HasValue)
+            {
+                return false;
+            }
+            try
+            {
+                await _table.UpdateEntityAsync(new TableEntity(journalId, HeadRow) { ["State"] = "recovering:" + recoverer }, head.Value!.ETag, TableUpdateMode.Merge, cancellationToken);
+                return true;
+            }
+            catch (RequestFailedException e) when (e.Status is 412 or 404)
+            {
+                // The writer appended in between: take it again, now that it has.
+            }
+        }
+    }
+
+    public async Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken)
+    {
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {journalId} and RowKey ge {"b"} and RowKey lt {"c"}");
+        var records = new List<JournalRecord>();
+        await foreach (var page in _table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
+        {
+            records.AddRange(JournalCodec.Read(Unpage(page)));
+        }
+        return records;
+    }
+
+    public async Task RemoveAsync(string journalId, CancellationToken cancellationToken)
+    {
+        var deletes = new List<TableTransactionAction>(100);
+        await foreach (var entity in _table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {journalId}"), select: ["RowKey"], cancellationToken: cancellationToken))
+        {
+            deletes.Add(new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(journalId, entity.RowKey), ETag.All));
+            if (deletes.Count == 100)
+            {
+                await _table.SubmitTransactionAsync(deletes, cancellationToken);
+                deletes.Clear();
+            }
+        }
+        if (deletes.Count > 0)
+        {
+            await _table.SubmitTransactionAsync(deletes, cancellationToken);
+        }
+        try
+        {
+            await _table.DeleteEntityAsync(DirectoryPartition, journalId, ETag.All, cancellationToken);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+        }
+        _heads.TryRemove(journalId, out _);
+    }
+
+    /// <summary>Packs records back to back into pages of at most <see cref="PageBytes"/> (a record never spans pages).</summary>
+    public static List<byte[]> Pack(IReadOnlyList<byte[]> records)
+    {
+        var pages = new List<byte[]>();
+        var buffer = new ArrayBufferWriter<byte>(16 * 1024);
+        foreach (var encoded in records)
+        {
+            if (encoded.Length > PageBytes)
+            {
+                throw new ArgumentException($"a journal record of {encoded.Length} bytes is over the {PageBytes}-byte page", nameof(records));
+            }
+            if (buffer.WrittenCount + encoded.Length > PageBytes)
+            {
+                pages.Add(buffer.WrittenSpan.ToArray());
+                buffer.Clear();
+            }
+            buffer.Write(encoded);
+        }
+        if (buffer.WrittenCount > 0)
+        {
+            pages.Add(buffer.WrittenSpan.ToArray());
+        }
+        return pages;
+    }
+
+    private static TableEntity PageEntity(string journalId, long batch, int page, byte[] data)
+    {
+        var entity = new TableEntity(journalId, RowKey(batch, page));
+        for (int i = 0, offset = 0; offset < data.Length; i++, offset += PropertyBytes)
+        {
+            entity["D" + i.ToString("D2", CultureInfo.InvariantCulture)] = data.AsSpan(offset, Math.Min(PropertyBytes, data.Length - offset)).ToArray();
+        }
+        return entity;
+    }
+
+    private static byte[] Unpage(TableEntity page)
+    {
+        var parts = new List<byte[]>();
+        for (var i = 0; i < PropertiesPerPage && page.GetBinary("D" + i.ToString("D2", CultureInfo.InvariantCulture)) is { } part; i++)
+        {
+            parts.Add(part);
+        }
+        return [.. parts.SelectMany(p => p)];
+    }
+
+    private static string RowKey(long batch, int page) =>
+        string.Create(CultureInfo.InvariantCulture, $"b{batch:D19}.{page:D2}");
+
+    private static long BatchOf(string rowKey) =>
+        long.Parse(rowKey.AsSpan(1, 19), NumberStyles.None, CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,77 @@
+using System.Diagnostics.Metrics;
+
+namespace Loyalty.Grains.Journal;
+
+/// <summary>Journal and checkpoint metrics (meter <see cref="LoyaltyMetrics.MeterName"/>). Storage requests are
+/// counted by kind, so requests per event can be read off /metrics.</summary>
+public static class JournalMetrics
+{
+    private static readonly Meter Meter = new(LoyaltyMetrics.MeterName + ".Journal");
+    private static readonly Counter<long> Requests = Meter.CreateCounter<long>(
+        "loyalty.storage.requests", unit: "{request}", description: "Storage requests by kind: journal (one append of many customers' records), checkpoint, archive, read, truncate");
+    private static readonly Counter<long> Records = Meter.CreateCounter<long>(
+        "loyalty.journal.records", unit: "{record}", description: "Journal records stored");
+    private static readonly Counter<long> Events = Meter.CreateCounter<long>(
+        "loyalty.journal.events", unit: "{event}", description: "Events and operations in stored journal records");
+    private static readonly Counter<long> Bytes = Meter.CreateCounter<long>(
+        "loyalty.journal.bytes", unit: "By", description: "Encoded bytes appended to the journal");
+    private static readonly Histogram<double> AppendDuration = Meter.CreateHistogram<double>(
+        "loyalty.journal.append.duration", unit: "s", description: "Duration of one journal append (a batch of many customers' records)");
+    private static readonly Counter<long> Failures = Meter.CreateCounter<long>(
+        "loyalty.journal.failures", unit: "{batch}", description: "Journal appends that were not stored (their callers were told)");
+    private static readonly Counter<long> Checkpoints = Meter.CreateCounter<long>(
+        "loyalty.checkpoints", unit: "{checkpoint}", description: "Customer checkpoints written, by reason (records, dirty, deactivation, erase)");
+    private static readonly Counter<long> CheckpointFailures = Meter.CreateCounter<long>(
+        "loyalty.checkpoint.failures", unit: "{checkpoint}", description: "Checkpoint writes that failed (retried later; the journal still holds the records)");
+    private static readonly Counter<long> Refused = Meter.CreateCounter<long>(
+        "loyalty.admission.refused", unit: "{call}", description: "Calls refused with RESOURCE_EXHAUSTED because the journal backlog was full");
+
+    private static long _requests;
+    private static long _events;
+
+    /// <summary>Storage requests of every kind so far in this process (tests, bench).</summary>
+    public static long StorageRequests => Interlocked.Read(ref _requests);
+
+    /// <summary>Events and operations journaled so far in this process.</summary>
+    public static long EventsJournaled => Interlocked.Read(ref _events);
+
+    public static void Request(string kind, int count = 1)
+    {
+        Interlocked.Add(ref _requests, count);
+        Requests.Add(count, new KeyValuePair<string, object?>("kind", kind));
+    }
+
+    public static void Appended(int records, int events, int bytes, TimeSpan duration)
+    {
+        Request("journal");
+        Interlocked.Add(ref _events, events);
+        Records.Add(records);
+        Events.Add(events);
+        Bytes.Add(bytes);
+        AppendDuration.Record(duration.TotalSeconds);
+    }
+
+    public static void Failed()
+    {
+        Request("journal");
+        Failures.Add(1);
+    }
+
+    public static void Truncated(int batches) => Request("truncate");
+
+    public static void Checkpointed(string reason, bool archived)
+    {
+        Request("checkpoint");
+        if (archived)
+        {
+            Request("archive");
+        }
+        Checkpoints.Add(1, new KeyValuePair<string, object?>("reason", reason));
+    }
+
+    public static void CheckpointFailed() => CheckpointFailures.Add(1);
+
+    public static void Read() => Request("read");
+
+    public static void AdmissionRefused() => Refused.Add(1);
+}

@@ -1,0 +1,115 @@
+using System.Collections.Concurrent;
+using Loyalty.Domain.Customers;
+
+namespace Loyalty.Grains.Journal;
+
+/// <summary>A journal listed in the journal directory: whose it is and where it stands.</summary>
+public sealed record JournalInfo(string JournalId, string Owner);
+
+/// <summary>The journal's head row says someone else (recovery) took the journal: this writer may not append.</summary>
+public sealed class JournalFencedException(string message) : Exception(message);
+
+/// <summary>
+/// Where journal records are stored. A journal is one partition with a head row; every append is one request that
+/// adds the records and advances the head conditionally on its last known version, so a writer whose journal was
+/// taken by recovery can never append again.
+/// </summary>
+public interface IJournalStore
+{
+    /// <summary>False for the memory store: nothing survives the process, so nothing is ever recovered.</summary>
+    bool Durable { get; }
+
+    /// <summary>Encoded bytes one append may carry; null when records are kept as objects (nothing is encoded).</summary>
+    int? MaxBatchBytes { get; }
+
+    /// <summary>Creates the journal (head row) and lists it in the directory.</summary>
+    Task OpenAsync(string journalId, string owner, CancellationToken cancellationToken);
+
+    /// <summary>Appends batch number <paramref name="batch"/> (the head's next). Throws <see cref="JournalFencedException"/>
+    /// when the head moved; any other exception leaves the outcome unknown until <see cref="ResolveAsync"/>.</summary>
+    Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded, CancellationToken cancellationToken);
+
+    /// <summary>After an append failed: true if batch <paramref name="batch"/> is stored; false if it is not and now
+    /// never will be (the head was moved past it). Throws <see cref="JournalFencedException"/> when fenced.</summary>
+    Task<bool> ResolveAsync(string journalId, long batch, CancellationToken cancellationToken);
+
+    /// <summary>Deletes batches whose every record is covered by a checkpoint.</summary>
+    Task DeleteBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken);
+
+    /// <summary>The journals in the directory.</summary>
+    Task<IReadOnlyList<JournalInfo>> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>Takes the journal for recovery: moves its head so its writer is fenced. False if it is already gone.</summary>
+    Task<bool> FenceAsync(string journalId, string recoverer, CancellationToken cancellationToken);
+
+    /// <summary>Every record in the journal, in append order.</summary>
+    Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken);
+
+    /// <summary>Deletes the journal: its records, head and directory entry.</summary>
+    Task RemoveAsync(string journalId, CancellationToken cancellationToken);
+}
+
+/// <summary>The memory provider's journal (explicit opt-in, lost with the process): keeps records in memory so that
+/// every provider goes through the same write path, costs no serialization and answers at once.</summary>
+public sealed class MemoryJournalStore : IJournalStore
+{
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<long, IReadOnlyList<JournalRecord>>> _journals = new();
+    private readonly ConcurrentDictionary<string, string> _owners = new();
+
+    public bool Durable => false;
+
+    public int? MaxBatchBytes => null;
+
+    public Task OpenAsync(string journalId, string owner, CancellationToken cancellationToken)
+    {
+        _journals.TryAdd(journalId, new());
+        _owners[journalId] = owner;
+        return Task.CompletedTask;
+    }
+
+    public Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded, CancellationToken cancellationToken)
+    {
+        if (!_journals.TryGetValue(journalId, out var journal) || !_owners.ContainsKey(journalId))
+        {
+            throw new JournalFencedException($"journal {journalId} was taken");
+        }
+        journal[batch] = records;
+        return Task.CompletedTask;
+    }
+
+    public Task<bool> ResolveAsync(string journalId, long batch, CancellationToken cancellationToken) =>
+        Task.FromResult(_journals.TryGetValue(journalId, out var journal) && journal.ContainsKey(batch));
+
+    public Task DeleteBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken)
+    {
+        if (_journals.TryGetValue(journalId, out var journal))
+        {
+            foreach (var batch in batches)
+            {
+                journal.TryRemove(batch, out _);
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<JournalInfo>> ListAsync(CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<JournalInfo>>([.. _owners.Select(o => new JournalInfo(o.Key, o.Value))]);
+
+    public Task<bool> FenceAsync(string journalId, string recoverer, CancellationToken cancellationToken) =>
+        Task.FromResult(_owners.TryRemove(journalId, out _));
+
+    public Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<JournalRecord>>(_journals.TryGetValue(journalId, out var journal)
+            ? [.. journal.OrderBy(b => b.Key).SelectMany(b => b.Value)]
+            : []);
+
+    public Task RemoveAsync(string journalId, CancellationToken cancellationToken)
+    {
+        _journals.TryRemove(journalId, out _);
+        _owners.TryRemove(journalId, out _);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Records held now, over all journals (tests).</summary>
+    public int RecordCount => _journals.Values.Sum(j => j.Values.Sum(b => b.Count));
+}

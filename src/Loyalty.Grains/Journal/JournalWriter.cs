@@ -1,0 +1,470 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Loyalty.Domain.Customers;
+using Microsoft.Extensions.Logging;
+
+namespace Loyalty.Grains.Journal;
+
+/// <summary>How the journal batches and when customers checkpoint (<c>Loyalty:Journal</c>).</summary>
+public sealed record JournalOptions
+{
+    /// <summary>A customer's state is checkpointed after this many journal records...</summary>
+    public int CheckpointEveryRecords { get; init; } = 200;
+    /// <summary>...or once it has been dirty this long (and always on deactivation).</summary>
+    public TimeSpan CheckpointAfter { get; init; } = TimeSpan.FromSeconds(10);
+    /// <summary>Records waiting for the journal beyond which new work is refused (RESOURCE_EXHAUSTED, retry later)
+    /// instead of queued past what the journal can write before callers give up.</summary>
+    public int MaxQueuedRecords { get; init; } = 20_000;
+    /// <summary>How often fully checkpointed batches are deleted from the journal.</summary>
+    public TimeSpan TruncateEvery { get; init; } = TimeSpan.FromSeconds(2);
+
+    public static JournalOptions Default { get; } = new();
+}
+
+/// <summary>The silo's journal as a customer grain sees it.</summary>
+public interface ICustomerJournal
+{
+    /// <summary>Completes once the record is stored (group commit with other customers' records); throws
+    /// <see cref="EventsNotCommittedException"/> if it is certainly not stored.</summary>
+    Task AppendAsync(JournalRecord record);
+
+    /// <summary>Records of this silo's journal for the customer that no checkpoint covers yet, after <paramref name="after"/>, in order.</summary>
+    IReadOnlyList<JournalRecord> Uncovered(string customerId, long after);
+
+    /// <summary>The customer's checkpoint now includes every record through <paramref name="through"/>.</summary>
+    void Covered(string customerId, long through);
+
+    /// <summary>After a failed append, the customer's later appends fail until its grain has rebuilt its state from
+    /// storage and calls this (nothing may be stored on top of a record that was not).</summary>
+    void Reset(string customerId);
+
+    /// <summary>Records waiting to be written.</summary>
+    int Backlog { get; }
+
+    /// <summary>True when the journal cannot take more now (admission control).</summary>
+    bool Saturated { get; }
+}
+
+/// <summary>
+/// The silo's journal writer: packs the records of every customer on this silo into one storage request at a time
+/// (group commit across customers: while one request is in flight the next batch gathers) and completes each record's
+/// task only after the request that holds it succeeded. After a failed request it asks the store whether the batch
+/// landed, so every record is known to be stored or known not to be; records queued behind a failed batch fail too
+/// (they were applied on top of it). It also remembers which records no checkpoint covers yet: they are what a customer
+/// reactivated on this silo replays, and batches are deleted once every record in them is covered.
+/// </summary>
+public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISiloLifecycle>
+{
+    private readonly IJournalStore _store;
+    private readonly JournalOptions _options;
+    private readonly ILogger<JournalWriter> _logger;
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly TaskCompletionSource _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object _index = new();
+    private readonly Dictionary<string, List<(JournalRecord Record, long Batch)>> _uncovered = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, int> _outstanding = [];
+    private readonly List<long> _deletable = [];
+    private int _backlog;
+    private readonly HashSet<string> _poisoned = new(StringComparer.Ordinal);
+    private long _batch;
+    private Exception? _fenced;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task _loop = Task.CompletedTask;
+    private Task _truncating = Task.CompletedTask;
+
+    private sealed record Pending(JournalRecord Record, TaskCompletionSource Done);
+
+    public JournalWriter(IJournalStore store, JournalOptions options, ILocalSiloDetails silo, ILogger<JournalWriter> logger)
+        : this(store, options, IdOf(silo.SiloAddress), logger)
+    {
+    }
+
+    public JournalWriter(IJournalStore store, JournalOptions options, string journalId, ILogger<JournalWriter> logger)
+    {
+        _store = store;
+        _options = options;
+        _logger = logger;
+        JournalId = journalId;
+    }
+
+    /// <summary>A silo incarnation's journal id (address and generation): a restarted silo gets a new journal.</summary>
+    public static string IdOf(SiloAddress silo) => "j-" + silo.ToParsableString().Replace('@', '-');
+
+    /// <summary>The silo a journal id belongs to.</summary>
+    public static SiloAddress? SiloOf(string journalId)
+    {
+        if (!journalId.StartsWith("j-", StringComparison.Ordinal))
+        {
+            return null;
+        }
+        var text = journalId[2..];
+        var dash = text.LastIndexOf('-');
+        try
+        {
+            return dash < 0 ? null : SiloAddress.FromParsableString(text[..dash] + "@" + text[(dash + 1)..]);
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    public string JournalId { get; }
+
+    public int Backlog => Volatile.Read(ref _backlog);
+
+    public bool Saturated => Backlog >= _options.MaxQueuedRecords;
+
+    /// <summary>Completes when the journal is open for appends.</summary>
+    public Task Opened => _opened.Task;
+
+    /// <summary>Opens before grains can be called and closes after they have all deactivated (and checkpointed).</summary>
+    public void Participate(ISiloLifecycle lifecycle) =>
+        lifecycle.Subscribe(nameof(JournalWriter), ServiceLifecycleStage.RuntimeStorageServices, StartAsync, StopAsync);
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await _store.OpenAsync(JournalId, JournalId, cancellationToken);
+        _loop = Task.Run(() => ExecuteAsync(_stopping.Token), CancellationToken.None);
+        _truncating = Task.Run(() => TruncateLoop(_stopping.Token), CancellationToken.None);
+        _opened.TrySetResult();
+    }
+
+    public Task AppendAsync(JournalRecord record)
+    {
+        if (_fenced is { } fenced)
+        {
+            return Task.FromException(new EventsNotCommittedException("This silo's journal was taken over by recovery; nothing was applied. Retry.", fenced));
+        }
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_poisoned)
+        {
+            if (_poisoned.Count > 0 && _poisoned.Contains(record.CustomerId))
+            {
+                return Task.FromException(new EventsNotCommittedException("An earlier write of this customer failed; nothing was applied. Retry."));
+            }
+            Interlocked.Increment(ref _backlog);
+            if (!_queue.Writer.TryWrite(new Pending(record, done)))
+            {
+                Interlocked.Decrement(ref _backlog);
+                return Task.FromException(new EventsNotCommittedException("The journal is closed (the silo is stopping); nothing was applied. Retry."));
+            }
+        }
+        return done.Task;
+    }
+
+    private async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var reader = _queue.Reader;
+        var batch = new List<Pending>(256);
+        var records = new List<JournalRecord>(256);
+        List<byte[]>? encoded = _store.MaxBatchBytes is null ? null : new(256);
+        Pending? carry = null;
+        try
+        {
+            // Ends when the queue is completed at stop, after everything queued was written.
+            while (carry is not null || await reader.WaitToReadAsync(CancellationToken.None))
+            {
+                batch.Clear();
+                records.Clear();
+                encoded?.Clear();
+                var bytes = 0;
+                while (batch.Count < 50_000 && (carry is not null || reader.TryRead(out carry)))
+                {
+                    var next = carry!;
+                    if (encoded is not null)
+                    {
+                        byte[] data;
+                        try
+                        {
+                            data = JournalCodec.Encode(next.Record);
+                        }
+                        catch (Exception e)
+                        {
+                            carry = null;
+                            Done(next, e);
+                            continue;
+                        }
+                        if (data.Length > AzureTableJournalStore.PageBytes || (batch.Count > 0 && bytes + data.Length > _store.MaxBatchBytes))
+                        {
+                            if (batch.Count == 0)
+                            {
+                                carry = null;
+                                Done(next, new EventsNotCommittedException($"This request is too large for one journal record ({data.Length} bytes); send fewer events per call."));
+                                continue;
+                            }
+                            break; // the carry opens the next batch
+                        }
+                        bytes += data.Length;
+                        encoded.Add(data);
+                    }
+                    carry = null;
+                    batch.Add(next);
+                    records.Add(next.Record);
+                }
+                if (batch.Count == 0)
+                {
+                    continue;
+                }
+                await Flush(batch, records, encoded, bytes, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        FailQueued(new EventsNotCommittedException("The silo is stopping; nothing was applied. Retry."));
+    }
+
+    private async Task Flush(List<Pending> batch, List<JournalRecord> records, List<byte[]>? encoded, int bytes, CancellationToken stoppingToken)
+    {
+        var number = _batch + 1;
+        var started = Stopwatch.GetTimestamp();
+        bool stored;
+        Exception? failure = null;
+        try
+        {
+            await _store.AppendAsync(JournalId, number, records, encoded, CancellationToken.None);
+            stored = true;
+        }
+        catch (Exception e)
+        {
+            failure = e;
+            stored = await Resolve(number, e, stoppingToken);
+        }
+        if (stored)
+        {
+            _batch = number;
+            lock (_index)
+            {
+                foreach (var record in records)
+                {
+                    if (!_uncovered.TryGetValue(record.CustomerId, out var list))
+                    {
+                        _uncovered[record.CustomerId] = list = [];
+                    }
+                    list.Add((record, number));
+                }
+                _outstanding[number] = records.Count;
+            }
+            JournalMetrics.Appended(records.Count, EventsIn(records), bytes, Stopwatch.GetElapsedTime(started));
+            foreach (var p in batch)
+            {
+                Done(p, null);
+            }
+            return;
+        }
+        _logger.LogError(failure, "Journal {JournalId} batch {Batch} of {Records} records was not stored; failing it and everything queued behind it", JournalId, number, records.Count);
+        JournalMetrics.Failed();
+        var error = _fenced is { } fenced
+            ? new EventsNotCommittedException("This silo's journal was taken over by recovery; nothing was applied. Retry.", fenced)
+            : new EventsNotCommittedException("The journal write failed; these events were not applied. Retrying with the same ids is safe.", failure!);
+        lock (_poisoned)
+        {
+            foreach (var p in batch)
+            {
+                _poisoned.Add(p.Record.CustomerId);
+            }
+            while (_queue.Reader.TryRead(out var queued))
+            {
+                _poisoned.Add(queued.Record.CustomerId);
+                Done(queued, error);
+            }
+        }
+        foreach (var p in batch)
+        {
+            Done(p, error);
+        }
+    }
+
+    public void Reset(string customerId)
+    {
+        lock (_poisoned)
+        {
+            _poisoned.Remove(customerId);
+        }
+    }
+
+    /// <summary>After a failed append: did the batch land? Retries until storage answers, or the journal is fenced.</summary>
+    private async Task<bool> Resolve(long number, Exception failure, CancellationToken stoppingToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(50);
+        while (true)
+        {
+            try
+            {
+                return await _store.ResolveAsync(JournalId, number, CancellationToken.None);
+            }
+            catch (JournalFencedException e)
+            {
+                _fenced = e;
+                _logger.LogCritical(e, "Journal {JournalId} was taken by recovery: this silo was declared dead and acknowledges nothing more", JournalId);
+                return false;
+            }
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            {
+                _logger.LogWarning(e, "Journal {JournalId}: cannot yet tell whether batch {Batch} was stored (after {Failure}); asking again", JournalId, number, failure.Message);
+                await Task.Delay(delay, CancellationToken.None);
+                delay = TimeSpan.FromMilliseconds(Math.Min(2000, delay.TotalMilliseconds * 2));
+            }
+        }
+    }
+
+    private void FailQueued(Exception error)
+    {
+        while (_queue.Reader.TryRead(out var p))
+        {
+            Done(p, error);
+        }
+    }
+
+    private void Done(Pending p, Exception? error)
+    {
+        Interlocked.Decrement(ref _backlog);
+        if (error is null)
+        {
+            p.Done.TrySetResult();
+        }
+        else
+        {
+            p.Done.TrySetException(error);
+        }
+    }
+
+    private static int EventsIn(List<JournalRecord> records)
+    {
+        var events = 0;
+        foreach (var r in records)
+        {
+            events += r.Command.Events?.Count ?? 1;
+        }
+        return events;
+    }
+
+    public IReadOnlyList<JournalRecord> Uncovered(string customerId, long after)
+    {
+        lock (_index)
+        {
+            return _uncovered.TryGetValue(customerId, out var list)
+                ? [.. list.Where(r => r.Record.Sequence > after).Select(r => r.Record)]
+                : [];
+        }
+    }
+
+    public void Covered(string customerId, long through)
+    {
+        lock (_index)
+        {
+            if (!_uncovered.TryGetValue(customerId, out var list))
+            {
+                return;
+            }
+            var n = 0;
+            while (n < list.Count && list[n].Record.Sequence <= through)
+            {
+                var batch = list[n].Batch;
+                if (--_outstanding[batch] == 0)
+                {
+                    _outstanding.Remove(batch);
+                    _deletable.Add(batch);
+                }
+                n++;
+            }
+            list.RemoveRange(0, n);
+            if (list.Count == 0)
+            {
+                _uncovered.Remove(customerId);
+            }
+        }
+    }
+
+    /// <summary>Customers with records no checkpoint covers (tests, shutdown).</summary>
+    public int UncoveredCustomers
+    {
+        get
+        {
+            lock (_index)
+            {
+                return _uncovered.Count;
+            }
+        }
+    }
+
+    private async Task TruncateLoop(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            await Task.Delay(_options.TruncateEvery, stoppingToken);
+            await TruncateAsync(stoppingToken);
+        }
+    }
+
+    /// <summary>Deletes batches every record of which a checkpoint covers.</summary>
+    public async Task TruncateAsync(CancellationToken cancellationToken)
+    {
+        List<long> batches;
+        lock (_index)
+        {
+            if (_deletable.Count == 0)
+            {
+                return;
+            }
+            batches = [.. _deletable];
+            _deletable.Clear();
+        }
+        try
+        {
+            await _store.DeleteBatchesAsync(JournalId, batches, cancellationToken);
+            JournalMetrics.Truncated(batches.Count);
+        }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            _logger.LogWarning(e, "Journal {JournalId}: deleting {Count} checkpointed batches failed; trying again later", JournalId, batches.Count);
+            lock (_index)
+            {
+                _deletable.AddRange(batches);
+            }
+        }
+    }
+
+    /// <summary>On a clean stop every customer has checkpointed (deactivation): the journal is removed. What is still
+    /// uncovered stays for recovery.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete();
+        try
+        {
+            await _loop.WaitAsync(cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await _stopping.CancelAsync();
+        try
+        {
+            await _truncating;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await TruncateAsync(cancellationToken);
+        if (_fenced is not null || !_opened.Task.IsCompletedSuccessfully)
+        {
+            return;
+        }
+        if (UncoveredCustomers == 0)
+        {
+            try
+            {
+                await _store.RemoveAsync(JournalId, cancellationToken);
+            }
+            catch (Exception e)
+            {
+                _logger.LogWarning(e, "Journal {JournalId} could not be removed at stop; recovery will find it empty", JournalId);
+            }
+        }
+        else
+        {
+            _logger.LogWarning("Journal {JournalId} stops with {Customers} customers not checkpointed; recovery replays them", JournalId, UncoveredCustomers);
+        }
+    }
+}
