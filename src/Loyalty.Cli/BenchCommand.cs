@@ -448,9 +448,15 @@ internal static partial class BenchCommand
         {
             double Ms(double percentile) => _latency.TotalCount == 0 ? 0 : _latency.GetValueAtPercentile(percentile) / (double)TimeSpan.TicksPerMillisecond;
             double Delta(string key) => after.GetValueOrDefault(key) - before.GetValueOrDefault(key);
-            var writes = Delta("loyalty_storage_events_per_write_count");
-            double? eventsPerWrite = writes > 0 ? Delta("loyalty_storage_events_per_write_sum") / writes : null;
-            double? cpu = after.ContainsKey("process_cpu_time_seconds_total") ? Delta("process_cpu_time_seconds_total") / (wall.TotalSeconds + 0.5) : null;
+            // Journal appends (each one storage request holding many customers' records) and every storage request the
+            // engine made (journal, checkpoints, archive, activation reads, truncation) during the run.
+            var appends = Delta("loyalty_journal_append_duration_seconds_count");
+            double? eventsPerWrite = appends > 0 ? Delta("loyalty_journal_events_total") / appends : null;
+            var requests = Delta("loyalty_storage_requests_total");
+            double? requestsPerEvent = after.ContainsKey("loyalty_storage_requests_total") && Events > 0 ? requests / Events : null;
+            var cpuSeconds = Delta("process_cpu_time_seconds_total");
+            double? cpu = after.ContainsKey("process_cpu_time_seconds_total") ? cpuSeconds / (wall.TotalSeconds + 0.5) : null;
+            double? cpuPerEvent = after.ContainsKey("process_cpu_time_seconds_total") && Events > 0 ? cpuSeconds * 1e6 / Events : null;
             var summary = new
             {
                 scenario = o.Scenario,
@@ -463,7 +469,9 @@ internal static partial class BenchCommand
                 latencyMs = new { p50 = Ms(50), p95 = Ms(95), p99 = Ms(99), max = _latency.TotalCount == 0 ? 0 : _latency.GetMaxValue() / (double)TimeSpan.TicksPerMillisecond },
                 errors = _errors,
                 eventsPerStorageWrite = eventsPerWrite is { } e ? Math.Round(e, 2) : (double?)null,
+                storageRequestsPerEvent = requestsPerEvent is { } r ? Math.Round(r, 4) : (double?)null,
                 serverCpuCores = cpu is { } c ? Math.Round(c, 2) : (double?)null,
+                serverCpuMicrosPerEvent = cpuPerEvent is { } u ? Math.Round(u, 1) : (double?)null,
                 verifyMismatches = o.Scenario == "verify" ? mismatches : (int?)null,
             };
             if (json)
@@ -481,7 +489,7 @@ internal static partial class BenchCommand
                 return;
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"server       {(eventsPerWrite is { } w ? $"{w:F2} events per storage write" : "events per write unknown (operator endpoint not reachable)")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}"));
+                $"server       {(eventsPerWrite is { } w ? $"{w:F1} events per journal request" : "events per journal request unknown (operator endpoint not reachable)")}{(requestsPerEvent is { } rq ? $", {rq:F4} storage requests per event ({1 / Math.Max(rq, 1e-9):F0} events per request)" : "")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}{(cpuPerEvent is { } us ? $", {us:F1} µs CPU per event" : "")}"));
             if (o.Scenario == "verify")
             {
                 Console.WriteLine(mismatches == 0 ? $"verify       every customer's total exact ({o.Customers:N0} customers)" : $"verify       FAILED: {mismatches} customers wrong");

@@ -552,16 +552,16 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
                 return false; // never seen: nothing to erase, nothing to write
             }
             await QuietCheckpoints();
-            // The erase record makes every earlier record of this customer replay to nothing; the tombstone
-            // checkpoint (no personal data, only the journal position) covers them all, so the journal drops them.
+            // The erase record tells recovery that every earlier record of this customer is void; the checkpoint and
+            // the archive are deleted; the writer drops the earlier records from its index and deletes their batches.
             var sequence = _appliedSeq + 1;
             await _journal.AppendAsync(new JournalRecord(Id, sequence, _time.GetUtcNow(), _programs.Current.Version, CustomerCommand.Erase, null));
-            _appliedSeq = _storedSeq = sequence;
-            _live = new CustomerState { JournalSeq = sequence };
+            _live = new CustomerState();
+            _appliedSeq = _storedSeq = 0;
             _storedLedgerSeq = 0;
+            _lastAppend = Task.CompletedTask;
             await _archive.DeleteAllAsync(Id);
-            _checkpoint.State = new CustomerState { JournalSeq = sequence };
-            await _checkpoint.WriteStateAsync();
+            await _checkpoint.ClearStateAsync();
             JournalMetrics.Checkpointed("erase", false);
             _policy.Taken(int.MaxValue);
             _journal.Covered(Id, sequence);

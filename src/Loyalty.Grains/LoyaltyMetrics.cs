@@ -7,10 +7,6 @@ public static class LoyaltyMetrics
 {
     public const string MeterName = "Loyalty.Engine";
     private static readonly Meter Meter = new(MeterName);
-    private static readonly Histogram<int> EventsPerWrite = Meter.CreateHistogram<int>(
-        "loyalty.storage.events_per_write", unit: "{event}", description: "Events committed by one customer state write");
-    private static readonly Histogram<double> WriteDuration = Meter.CreateHistogram<double>(
-        "loyalty.storage.write.duration", unit: "s", description: "Duration of customer state writes");
 
     private static readonly Counter<long> Events = Meter.CreateCounter<long>(
         "loyalty.events", unit: "{event}", description: "Events answered, by source (shop, game, support, profile) and outcome");
@@ -30,8 +26,6 @@ public static class LoyaltyMetrics
         "process.cpu.time", () => System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, unit: "s",
         description: "CPU time used by this silo's process (user + system)");
 
-    private static long _writes;
-    private static long _eventsWritten;
 
     public static void CustomerActivated() => Interlocked.Increment(ref _activeCustomers);
 
@@ -76,14 +70,4 @@ public static class LoyaltyMetrics
         }
     }
 
-    public static long Writes => Interlocked.Read(ref _writes);
-    public static long EventsWritten => Interlocked.Read(ref _eventsWritten);
-
-    public static void RecordWrite(int events, TimeSpan duration)
-    {
-        Interlocked.Increment(ref _writes);
-        Interlocked.Add(ref _eventsWritten, events);
-        EventsPerWrite.Record(events);
-        WriteDuration.Record(duration.TotalSeconds);
-    }
 }

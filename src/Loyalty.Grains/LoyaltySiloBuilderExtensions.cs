@@ -51,6 +51,11 @@ public static class LoyaltySiloBuilderExtensions
         silo.Services.AddSingleton<JournalRecovery>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<JournalRecovery>());
         silo.Services.AddSingleton<ProgramVersions>();
+        // Lazy checkpoints rely on one activation per customer: the strongly consistent grain directory (Orleans 9+)
+        // keeps that through membership changes, where the default one may briefly allow two.
+#pragma warning disable ORLEANSEXP002, ORLEANSEXP003 // evaluation API; it is Orleans' own directory, opted into on purpose
+        silo.AddDistributedGrainDirectory();
+#pragma warning restore ORLEANSEXP002, ORLEANSEXP003
         silo.Services.AddLoyaltySerialization();
         silo.Services.AddSingleton<IProgramCatalog>(new ProgramCatalog(program));
         silo.Services.AddHostedService<ProgramRefresher>();

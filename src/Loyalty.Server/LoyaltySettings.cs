@@ -10,6 +10,8 @@ public sealed class LoyaltySettings
     public string ProgramPath { get; set; } = "programs/sample.json";
     public LoyaltyStorageOptions Storage { get; set; } = new();
     public LimitSettings Limits { get; set; } = new();
+    /// <summary>The journal and checkpoints (docs/journal.md).</summary>
+    public Loyalty.Grains.Journal.JournalOptions Journal { get; set; } = new();
     public ApiSettings Api { get; set; } = new();
     public ClusterSettings Cluster { get; set; } = new();
     public OperatorSettings Operator { get; set; } = new();

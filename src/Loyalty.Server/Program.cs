@@ -110,7 +110,7 @@ builder.UseOrleans(silo =>
         default:
             throw new InvalidOperationException($"Loyalty:Cluster:Provider '{cluster.Provider}' is unknown; use Localhost or AzureTable.");
     }
-    silo.AddLoyalty(program, settings.Storage, settings.Limits.ToEngineLimits());
+    silo.AddLoyalty(program, settings.Storage, settings.Limits.ToEngineLimits(), settings.Journal.Validated());
     if (settings.Operator.Dashboard)
     {
         // Every silo of a cluster must agree on this setting (the dashboard's grains live on all of them).

@@ -166,7 +166,9 @@ public sealed partial class OperationsTests(ITestOutputHelper output) : IAsyncLi
         Assert.Equal(points, Value(text, "loyalty_points_issued_total"));
         Assert.True(Value(text, "loyalty_rewards_granted_total", "loyalty_reward_kind=\"coupon\"") >= 10);   // the launch gift, at least
         Assert.True(Value(text, "loyalty_publish_duration_seconds_count", "rpc_method=\"Publish\"") >= 10);
-        Assert.True(Value(text, "loyalty_storage_events_per_write_count") > 0);
+        Assert.True(Value(text, "loyalty_journal_append_duration_seconds_count") > 0);
+        Assert.True(Value(text, "loyalty_journal_events_total") >= 210);
+        Assert.True(Value(text, "loyalty_storage_requests_total", "kind=\"journal\"") > 0);
         Assert.True(Value(text, "loyalty_customers_active") >= 20);
         // The metrics are not on the API port.
         Assert.DoesNotContain("loyalty_events_total", (await Get($"http://127.0.0.1:{server.Port}/metrics")).Body);

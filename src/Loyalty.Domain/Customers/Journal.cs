@@ -98,7 +98,8 @@ public static class CustomerCommands
     }
 
     /// <summary>Replays a stored record onto <paramref name="state"/> (which must be the state the record was applied to);
-    /// returns the state after it (a new, empty one after an erase).</summary>
+    /// returns the state after it (a new, empty one after an erase: a customer created again starts its sequence anew,
+    /// and recovery replays only what follows the last erase).</summary>
     public static CustomerState Replay(CustomerState state, JournalRecord record, ActiveProgram program, EngineLimits limits)
     {
         if (record.Format != JournalRecord.CurrentFormat)
@@ -111,7 +112,7 @@ public static class CustomerCommands
         }
         if (record.Command.Kind == CommandKind.Erase)
         {
-            return new CustomerState { JournalSeq = record.Sequence };
+            return new CustomerState();
         }
         Apply(state, record.Command, program, record.AppliedAt, limits, new ReplayedBudget(record.BudgetAnswers ?? []));
         state.JournalSeq = record.Sequence;

@@ -6,7 +6,7 @@ namespace Loyalty.Grains.Journal;
 /// counted by kind, so requests per event can be read off /metrics.</summary>
 public static class JournalMetrics
 {
-    private static readonly Meter Meter = new(LoyaltyMetrics.MeterName + ".Journal");
+    private static readonly Meter Meter = new(LoyaltyMetrics.MeterName);
     private static readonly Counter<long> Requests = Meter.CreateCounter<long>(
         "loyalty.storage.requests", unit: "{request}", description: "Storage requests by kind: journal (one append of many customers' records), checkpoint, archive, read, truncate");
     private static readonly Counter<long> Records = Meter.CreateCounter<long>(

@@ -89,12 +89,30 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
     private async Task Watch(CancellationToken stopping)
     {
         await ScanUntilDone(stopping);
-        try
+        // On every membership change, and every few seconds for journals of silos the membership never knew.
+        var periodic = Task.Run(async () =>
         {
-            await foreach (var _ in _membership.MembershipUpdates.WithCancellation(stopping))
+            while (!stopping.IsCancellationRequested)
             {
+                await Task.Delay(TimeSpan.FromSeconds(5), stopping);
                 await ScanUntilDone(stopping);
             }
+        }, CancellationToken.None);
+        try
+        {
+            var known = _membership.CurrentSnapshot;
+            await foreach (var update in _membership.MembershipUpdates.WithCancellation(stopping))
+            {
+                // A silo just declared dead: close the gate before any I/O, so none of its customers activates here
+                // between this news and the end of the recovery.
+                if (update.Members.Any(m => m.Value.Status == SiloStatus.Dead && known.GetSiloStatus(m.Key) != SiloStatus.Dead))
+                {
+                    Close();
+                }
+                known = update;
+                await ScanUntilDone(stopping);
+            }
+            await periodic;
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
@@ -110,6 +128,10 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
             {
                 await ScanAsync(stopping);
                 return;
+            }
+            catch (JournalUndecidedException)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), stopping);
             }
             catch (Exception e) when (!stopping.IsCancellationRequested)
             {
@@ -128,20 +150,33 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         {
             var journals = await _store.ListAsync(cancellationToken);
             var snapshot = _membership.CurrentSnapshot;
-            var dead = journals.Where(j => j.JournalId != _writer.JournalId && IsDead(j.JournalId, snapshot)).ToList();
-            if (dead.Count > 0)
+            var now = DateTime.UtcNow;
+            var dead = new List<JournalInfo>();
+            var undecided = false;
+            foreach (var journal in journals.Where(j => j.JournalId != _writer.JournalId))
             {
-                lock (_lock)
+                switch (Liveness(journal, snapshot, now))
                 {
-                    if (_gate.Task.IsCompleted)
-                    {
-                        _gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    }
+                    case false:
+                        dead.Add(journal);
+                        break;
+                    case null:
+                        undecided = true;
+                        break;
                 }
+            }
+            if (dead.Count > 0 || undecided)
+            {
+                Close();
                 foreach (var journal in dead)
                 {
                     await RecoverAsync(journal.JournalId, cancellationToken);
+                    _watched.Remove(journal.JournalId);
                 }
+            }
+            if (undecided)
+            {
+                throw new JournalUndecidedException();
             }
             lock (_lock)
             {
@@ -154,14 +189,54 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         }
     }
 
-    private static bool IsDead(string journalId, ClusterMembershipSnapshot snapshot)
+    private void Close()
     {
-        if (JournalWriter.SiloOf(journalId) is not { } silo)
+        lock (_lock)
+        {
+            if (_gate.Task.IsCompleted)
+            {
+                _gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+
+    /// <summary>How long the head of a journal whose silo the membership does not know must stand still before the
+    /// journal counts as dead (a live writer touches its head every second).</summary>
+    public static readonly TimeSpan SilentFor = TimeSpan.FromSeconds(4);
+
+    private readonly Dictionary<string, (long Batch, DateTime Since)> _watched = [];
+
+    private sealed class JournalUndecidedException() : Exception("a journal of a silo this cluster does not know is being watched");
+
+    /// <summary>True: alive; false: dead, recover it; null: not known yet. A silo the membership knows is alive unless
+    /// declared dead. A silo it does not know (a previous incarnation, a process of another cluster sharing the storage)
+    /// is alive while its journal's head advances (the writer's heartbeat) and dead once it stood still for <see cref="SilentFor"/>.</summary>
+    private bool? Liveness(JournalInfo journal, ClusterMembershipSnapshot snapshot, DateTime now)
+    {
+        if (JournalWriter.SiloOf(journal.JournalId) is not { } silo)
+        {
+            return false;
+        }
+        var status = snapshot.GetSiloStatus(silo);
+        if (status == SiloStatus.Dead)
+        {
+            return false;
+        }
+        if (status != SiloStatus.None)
         {
             return true;
         }
-        var status = snapshot.GetSiloStatus(silo);
-        return status is SiloStatus.Dead or SiloStatus.None;
+        if (journal.HeadBatch < 0)
+        {
+            return false; // no head: nothing can append any more
+        }
+        if (!_watched.TryGetValue(journal.JournalId, out var seen) || seen.Batch != journal.HeadBatch)
+        {
+            var first = !_watched.ContainsKey(journal.JournalId);
+            _watched[journal.JournalId] = (journal.HeadBatch, now);
+            return first ? null : true;
+        }
+        return now - seen.Since >= SilentFor ? false : null;
     }
 
     /// <summary>Fences the journal, brings every customer in it up to date in storage, and deletes it.</summary>
@@ -175,7 +250,7 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
             var customers = 0;
             foreach (var customer in records.GroupBy(r => r.CustomerId, StringComparer.Ordinal))
             {
-                if (await RecoverCustomerAsync(storage, customer.Key, [.. customer.OrderBy(r => r.Sequence)], cancellationToken))
+                if (await RecoverCustomerAsync(storage, customer.Key, [.. customer], cancellationToken))
                 {
                     customers++;
                 }
@@ -187,9 +262,28 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         Recovered++;
     }
 
+    /// <param name="records">The customer's records in append order.</param>
     private async Task<bool> RecoverCustomerAsync(IGrainStorage storage, string customerId, List<JournalRecord> records, CancellationToken cancellationToken)
     {
         var grainId = GrainId.Create(CustomerGrain.GrainTypeName, customerId);
+        // Everything before the last erase is void; a customer created again after it starts its sequence anew.
+        var erased = records.FindLastIndex(r => r.Command.Kind == CommandKind.Erase);
+        if (erased >= 0)
+        {
+            records = records[(erased + 1)..];
+            if (records.Count == 0)
+            {
+                // The silo may have died between storing the erase and deleting: finish the erase.
+                var gone = new GrainState<CustomerState>();
+                await storage.ReadStateAsync(CustomerGrain.StateName, grainId, gone);
+                await _archive.DeleteAllAsync(customerId, cancellationToken);
+                if (gone.RecordExists)
+                {
+                    await storage.ClearStateAsync(CustomerGrain.StateName, grainId, gone);
+                }
+                return true;
+            }
+        }
         for (var attempt = 0; ; attempt++)
         {
             var stored = new GrainState<CustomerState>();

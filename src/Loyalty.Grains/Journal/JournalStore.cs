@@ -4,7 +4,8 @@ using Loyalty.Domain.Customers;
 namespace Loyalty.Grains.Journal;
 
 /// <summary>A journal listed in the journal directory: whose it is and where it stands.</summary>
-public sealed record JournalInfo(string JournalId, string Owner);
+/// <param name="HeadBatch">The head's last batch: it advances at least every second while the owner lives (heartbeat).</param>
+public sealed record JournalInfo(string JournalId, string Owner, long HeadBatch = 0);
 
 /// <summary>The journal's head row says someone else (recovery) took the journal: this writer may not append.</summary>
 public sealed class JournalFencedException(string message) : Exception(message);

@@ -19,6 +19,28 @@ public sealed record JournalOptions
     public TimeSpan TruncateEvery { get; init; } = TimeSpan.FromSeconds(2);
 
     public static JournalOptions Default { get; } = new();
+
+    /// <summary>Refuses settings that would break the write path, naming the key.</summary>
+    public JournalOptions Validated()
+    {
+        if (CheckpointEveryRecords < 1)
+        {
+            throw new InvalidOperationException($"Loyalty:Journal:CheckpointEveryRecords must be at least 1, not {CheckpointEveryRecords}");
+        }
+        if (CheckpointAfter < TimeSpan.FromMilliseconds(100))
+        {
+            throw new InvalidOperationException($"Loyalty:Journal:CheckpointAfter must be at least 100 ms, not {CheckpointAfter}");
+        }
+        if (MaxQueuedRecords < 100)
+        {
+            throw new InvalidOperationException($"Loyalty:Journal:MaxQueuedRecords must be at least 100, not {MaxQueuedRecords}");
+        }
+        if (TruncateEvery < TimeSpan.FromMilliseconds(100))
+        {
+            throw new InvalidOperationException($"Loyalty:Journal:TruncateEvery must be at least 100 ms, not {TruncateEvery}");
+        }
+        return this;
+    }
 }
 
 /// <summary>The silo's journal as a customer grain sees it.</summary>
@@ -55,6 +77,8 @@ public interface ICustomerJournal
 /// </summary>
 public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISiloLifecycle>
 {
+    /// <summary>How often an idle writer touches its journal's head.</summary>
+    public static readonly TimeSpan HeartbeatEvery = TimeSpan.FromSeconds(1);
     private readonly IJournalStore _store;
     private readonly JournalOptions _options;
     private readonly ILogger<JournalWriter> _logger;
@@ -162,9 +186,30 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         Pending? carry = null;
         try
         {
-            // Ends when the queue is completed at stop, after everything queued was written.
-            while (carry is not null || await reader.WaitToReadAsync(CancellationToken.None))
+            // Ends when the queue is completed at stop, after everything queued was written. While idle, an empty
+            // append every second is the writer's heartbeat: recovery tells a live journal of a silo it does not
+            // know (another process sharing the storage) from a dead one by its head advancing.
+            Task<bool>? waiting = null;
+            while (true)
             {
+                if (carry is null)
+                {
+                    waiting ??= reader.WaitToReadAsync(CancellationToken.None).AsTask();
+                    if (_store.Durable && await Task.WhenAny(waiting, Task.Delay(HeartbeatEvery, CancellationToken.None)) != waiting)
+                    {
+                        if (_fenced is null)
+                        {
+                            await Flush([], [], encoded is null ? null : [], 0, CancellationToken.None);
+                        }
+                        continue;
+                    }
+                    var more = await waiting;
+                    waiting = null;
+                    if (!more)
+                    {
+                        break;
+                    }
+                }
                 batch.Clear();
                 records.Clear();
                 encoded?.Clear();
@@ -246,7 +291,14 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 }
                 _outstanding[number] = records.Count;
             }
-            JournalMetrics.Appended(records.Count, EventsIn(records), bytes, Stopwatch.GetElapsedTime(started));
+            if (records.Count > 0)
+            {
+                JournalMetrics.Appended(records.Count, EventsIn(records), bytes, Stopwatch.GetElapsedTime(started));
+            }
+            else
+            {
+                JournalMetrics.Request("heartbeat");
+            }
             foreach (var p in batch)
             {
                 Done(p, null);

@@ -9,7 +9,7 @@ namespace Loyalty.Server.Services;
 
 /// <summary>Validates, groups by customer (keeping order), makes one grain call per customer, answers in request order.</summary>
 public sealed class IngestionService(IGrainFactory grains, IProgramCatalog programs, EngineClock clock, LoyaltySettings settings,
-    IHostApplicationLifetime lifetime, LiveActivity live, ILogger<IngestionService> logger) : V1.Ingestion.IngestionBase
+    IHostApplicationLifetime lifetime, LiveActivity live, Loyalty.Grains.Journal.ICustomerJournal journal, ILogger<IngestionService> logger) : V1.Ingestion.IngestionBase
 {
     public const int MaxBatch = 1000;
 
@@ -31,11 +31,23 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
             Count(request.Event, V1.Outcome.Rejected, null);
             throw RpcErrors.InvalidArgument(error);
         }
+        Admit();
         var results = await grains.GetGrain<ICustomerGrain>(e.CustomerId).Apply([e]);
         var result = ProtoMapping.ToProto(results[0]);
         Count(request.Event, result.Outcome, result);
         LoyaltyMetrics.Published("Publish", Stopwatch.GetElapsedTime(started));
         return result;
+    }
+
+    /// <summary>Bounded admission: while this silo's journal has more records waiting than it can write before callers
+    /// give up, new work is refused with RESOURCE_EXHAUSTED and retry information rather than queued.</summary>
+    private void Admit()
+    {
+        if (journal.Saturated)
+        {
+            Loyalty.Grains.Journal.JournalMetrics.AdmissionRefused();
+            throw AccessErrors.Overloaded(TimeSpan.FromMilliseconds(200));
+        }
     }
 
     /// <summary>Counts an answered event for the metrics (source family, outcome, points issued, rewards granted) and
@@ -130,6 +142,10 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
             list.Add((i, e));
         }
 
+        if (byCustomer.Count > 0)
+        {
+            Admit();
+        }
         // One call per customer, all customers in parallel; within a customer the events keep request order.
         // If any customer's write fails the call fails (UNAVAILABLE): the client retries the whole batch, and the
         // events that were stored answer DUPLICATE. A per-event REJECTED would read as final and lose events.

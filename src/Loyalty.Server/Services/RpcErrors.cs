@@ -47,12 +47,20 @@ public static class AccessErrors
         new Google.Rpc.Status { Code = (int)Code.PermissionDenied, Message = RpcErrors.Clip(message) }.ToRpcException();
 
     /// <summary>RESOURCE_EXHAUSTED with a google.rpc.RetryInfo detail (and a <c>retry-after-ms</c> trailer for simple clients).</summary>
-    public static RpcException RateLimited(string keyId, TimeSpan retryAfter)
+    public static RpcException RateLimited(string keyId, TimeSpan retryAfter) =>
+        Exhausted($"rate limit of key '{keyId}' reached; retry after {retryAfter.TotalMilliseconds:F0} ms", retryAfter);
+
+    /// <summary>The engine has more work waiting for storage than it can write before callers give up: nothing was
+    /// applied; RESOURCE_EXHAUSTED with retry information.</summary>
+    public static RpcException Overloaded(TimeSpan retryAfter) =>
+        Exhausted($"the engine is at capacity (journal backlog full); nothing was applied; retry after {retryAfter.TotalMilliseconds:F0} ms", retryAfter);
+
+    private static RpcException Exhausted(string message, TimeSpan retryAfter)
     {
         var status = new Google.Rpc.Status
         {
             Code = (int)Code.ResourceExhausted,
-            Message = $"rate limit of key '{keyId}' reached; retry after {retryAfter.TotalMilliseconds:F0} ms",
+            Message = message,
             Details = { Any.Pack(new RetryInfo { RetryDelay = Duration.FromTimeSpan(retryAfter) }) },
         };
         var exception = status.ToRpcException();
