@@ -93,10 +93,17 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         // A dead silo's customers are rebuilt from its journal before they answer anywhere else: wait for that, then
-        // read the checkpoint again (recovery may have just written it).
+        // read the checkpoint again (recovery may have just written it). Then, if another silo's journal still holds
+        // records of this customer (its owner mark), wait for that silo's checkpoint or recover its dead journal.
+        var reread = false;
         if (!_recovery.Ready.IsCompleted)
         {
             await _recovery.Ready.WaitAsync(cancellationToken);
+            reread = true;
+        }
+        reread |= await _recovery.SettleAsync(Id, cancellationToken);
+        if (reread)
+        {
             await _checkpoint.ReadStateAsync(cancellationToken);
         }
         JournalMetrics.Read();

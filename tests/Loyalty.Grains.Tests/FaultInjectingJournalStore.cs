@@ -28,7 +28,10 @@ public sealed class FaultInjectingJournalStore : IJournalStore
 
     public Task OpenAsync(string journalId, string owner, CancellationToken cancellationToken) => _inner.OpenAsync(journalId, owner, cancellationToken);
 
-    public async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded, CancellationToken cancellationToken)
+    public Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken) => Task.FromResult(false);
+
+    public async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, CancellationToken cancellationToken)
     {
         if (AppendDelay > TimeSpan.Zero)
         {
@@ -40,7 +43,7 @@ public sealed class FaultInjectingJournalStore : IJournalStore
             throw new IOException("injected journal failure (not stored)");
         }
         Interlocked.Exchange(ref _failBefore, 0);
-        await _inner.AppendAsync(journalId, batch, records, encoded, cancellationToken);
+        await _inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, cancellationToken);
         lock (Records)
         {
             Records.AddRange(records);

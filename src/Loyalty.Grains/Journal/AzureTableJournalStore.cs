@@ -28,8 +28,8 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
     public const int PageBytes = PropertyBytes * PropertiesPerPage;
     /// <summary>Raw bytes per append: binary travels base64 in the request (4/3), and a transaction is at most 4 MiB.</summary>
     public const int MaxBatchBytes = 2 * 1024 * 1024;
-    /// <summary>Entities per transaction: 100, one of them the head.</summary>
-    public const int MaxPagesPerBatch = 99;
+    /// <summary>Entities per transaction: 100, one of them the head; pages and owner marks share the rest.</summary>
+    public const int MaxEntitiesPerBatch = 100;
 
     private readonly TableClient _table = service.GetTableClient(tableName);
     private readonly ConcurrentDictionary<string, ETag> _heads = new();
@@ -56,7 +56,18 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         _heads[journalId] = head.Headers.ETag ?? (await _table.GetEntityAsync<TableEntity>(journalId, HeadRow, cancellationToken: cancellationToken)).Value.ETag;
     }
 
-    public async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded, CancellationToken cancellationToken)
+    /// <summary>Row key of a customer's owner mark (row keys cannot hold every character a customer id may).</summary>
+    private static string MarkRow(string customerId) =>
+        "m" + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(customerId)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public async Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken)
+    {
+        NullableResponse<TableEntity> mark = await _table.GetEntityIfExistsAsync<TableEntity>(journalId, MarkRow(customerId), select: ["RowKey"], cancellationToken: cancellationToken);
+        return mark.HasValue;
+    }
+
+    public async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, CancellationToken cancellationToken)
     {
         if (!_heads.TryGetValue(journalId, out var etag))
         {
@@ -70,6 +81,14 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         for (var p = 0; p < pages.Count; p++)
         {
             actions.Add(new TableTransactionAction(TableTransactionActionType.Add, PageEntity(journalId, batch, p, pages[p])));
+        }
+        foreach (var customer in mark)
+        {
+            actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(journalId, MarkRow(customer))));
+        }
+        foreach (var customer in unmark)
+        {
+            actions.Add(new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(journalId, MarkRow(customer)), ETag.All));
         }
         var response = await _table.SubmitTransactionAsync(actions, cancellationToken);
         if (response.Value.Count > 0 && response.Value[0].Headers.ETag is { } next)

@@ -59,6 +59,67 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         }
     }
 
+    private IReadOnlyList<JournalInfo> _journals = [];
+    private DateTime _journalsAt;
+    private MembershipVersion _journalsVersion;
+    private static readonly TimeSpan DirectoryFresh = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan HeldTimeout = TimeSpan.FromSeconds(20);
+
+    /// <summary>
+    /// Before a customer activates here: if another silo's journal holds records of it that no checkpoint covers
+    /// (its owner mark), wait until that silo has checkpointed them, or recover that journal if its silo is dead.
+    /// True when it had to wait or recover (the caller reads the checkpoint again).
+    /// </summary>
+    public async Task<bool> SettleAsync(string customerId, CancellationToken cancellationToken)
+    {
+        if (!_store.Durable)
+        {
+            return false;
+        }
+        var snapshot = _membership.CurrentSnapshot;
+        var journals = _journals;
+        if (DateTime.UtcNow - _journalsAt > DirectoryFresh || _journalsVersion != snapshot.Version)
+        {
+            journals = _journals = await _store.ListAsync(cancellationToken);
+            _journalsAt = DateTime.UtcNow;
+            _journalsVersion = snapshot.Version;
+        }
+        var waited = false;
+        var until = DateTime.UtcNow + HeldTimeout;
+        foreach (var journal in journals)
+        {
+            if (journal.JournalId == _writer.JournalId)
+            {
+                continue;
+            }
+            while (await _store.HasMarkAsync(journal.JournalId, customerId, cancellationToken))
+            {
+                waited = true;
+                var silo = JournalWriter.SiloOf(journal.JournalId);
+                if (silo is null || _membership.CurrentSnapshot.GetSiloStatus(silo) == SiloStatus.Dead)
+                {
+                    await _scan.WaitAsync(cancellationToken);
+                    try
+                    {
+                        await RecoverAsync(journal.JournalId, cancellationToken);
+                    }
+                    finally
+                    {
+                        _scan.Release();
+                    }
+                    break;
+                }
+                if (DateTime.UtcNow > until)
+                {
+                    throw new EventsNotCommittedException($"Customer {customerId} still has records in journal {journal.JournalId} that its silo has not checkpointed yet; nothing was applied. Retry.");
+                }
+                // Its silo is finishing the customer's checkpoint (it moved), or is unknown and being watched.
+                await Task.Delay(TimeSpan.FromMilliseconds(20), cancellationToken);
+            }
+        }
+        return waited;
+    }
+
     /// <summary>Journals recovered by this silo (tests, logs).</summary>
     public int Recovered { get; private set; }
 
@@ -148,8 +209,11 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         await _scan.WaitAsync(cancellationToken);
         try
         {
-            var journals = await _store.ListAsync(cancellationToken);
             var snapshot = _membership.CurrentSnapshot;
+            var journals = await _store.ListAsync(cancellationToken);
+            _journals = journals;
+            _journalsAt = DateTime.UtcNow;
+            _journalsVersion = snapshot.Version;
             var now = DateTime.UtcNow;
             var dead = new List<JournalInfo>();
             var undecided = false;

@@ -28,7 +28,14 @@ public interface IJournalStore
 
     /// <summary>Appends batch number <paramref name="batch"/> (the head's next). Throws <see cref="JournalFencedException"/>
     /// when the head moved; any other exception leaves the outcome unknown until <see cref="ResolveAsync"/>.</summary>
-    Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded, CancellationToken cancellationToken);
+    /// <param name="mark">Customers whose first uncovered record this batch holds: an owner mark row each, stored in the
+    /// same request, tells any other silo activating them that their latest records are in this journal.</param>
+    /// <param name="unmark">Customers whose every record here is now covered by a checkpoint: their marks go.</param>
+    Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, CancellationToken cancellationToken);
+
+    /// <summary>True if the journal holds records of the customer that no checkpoint covers (its owner mark).</summary>
+    Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken);
 
     /// <summary>After an append failed: true if batch <paramref name="batch"/> is stored; false if it is not and now
     /// never will be (the head was moved past it). Throws <see cref="JournalFencedException"/> when fenced.</summary>
@@ -68,13 +75,16 @@ public sealed class MemoryJournalStore : IJournalStore
         return Task.CompletedTask;
     }
 
-    public Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded, CancellationToken cancellationToken)
+    public Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken) => Task.FromResult(false);
+
+    public Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, CancellationToken cancellationToken)
     {
         if (!_journals.TryGetValue(journalId, out var journal) || !_owners.ContainsKey(journalId))
         {
             throw new JournalFencedException($"journal {journalId} was taken");
         }
-        journal[batch] = records;
+        journal[batch] = [.. records];
         return Task.CompletedTask;
     }
 

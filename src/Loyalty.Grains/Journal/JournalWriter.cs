@@ -90,6 +90,13 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     private readonly List<long> _deletable = [];
     private int _backlog;
     private readonly HashSet<string> _poisoned = new(StringComparer.Ordinal);
+    // Owner marks (durable stores only): customers with a mark row in the journal, and covered ones whose mark may go.
+    private readonly HashSet<string> _marked = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _unmarkPending = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _batchMarks = new(StringComparer.Ordinal);
+    private readonly List<string> _batchUnmarks = [];
+    /// <summary>Marks and unmarks one append may carry: 100 entities less the head and up to 4 pages.</summary>
+    private const int MarksPerBatch = 95;
     private long _batch;
     private Exception? _fenced;
     private readonly CancellationTokenSource _stopping = new();
@@ -195,7 +202,9 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 if (carry is null)
                 {
                     waiting ??= reader.WaitToReadAsync(CancellationToken.None).AsTask();
-                    if (_store.Durable && await Task.WhenAny(waiting, Task.Delay(HeartbeatEvery, CancellationToken.None)) != waiting)
+                    // Pending unmarks go out soon (another silo may be waiting to activate that customer).
+                    var idle = UnmarksPending ? TimeSpan.FromMilliseconds(10) : HeartbeatEvery;
+                    if (_store.Durable && await Task.WhenAny(waiting, Task.Delay(idle, CancellationToken.None)) != waiting)
                     {
                         if (_fenced is null)
                         {
@@ -213,10 +222,15 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 batch.Clear();
                 records.Clear();
                 encoded?.Clear();
+                _batchMarks.Clear();
                 var bytes = 0;
                 while (batch.Count < 50_000 && (carry is not null || reader.TryRead(out carry)))
                 {
                     var next = carry!;
+                    if (_store.Durable && !NeedsNoNewMark(next.Record.CustomerId))
+                    {
+                        break; // this batch has no room for another owner mark: the carry opens the next one
+                    }
                     if (encoded is not null)
                     {
                         byte[] data;
@@ -246,6 +260,10 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                     carry = null;
                     batch.Add(next);
                     records.Add(next.Record);
+                    if (_store.Durable)
+                    {
+                        Mark(next.Record.CustomerId);
+                    }
                 }
                 if (batch.Count == 0)
                 {
@@ -266,9 +284,10 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         var started = Stopwatch.GetTimestamp();
         bool stored;
         Exception? failure = null;
+        ChooseUnmarks(records);
         try
         {
-            await _store.AppendAsync(JournalId, number, records, encoded, CancellationToken.None);
+            await _store.AppendAsync(JournalId, number, records, encoded, _batchMarks, _batchUnmarks, CancellationToken.None);
             stored = true;
         }
         catch (Exception e)
@@ -276,6 +295,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
             failure = e;
             stored = await Resolve(number, e, stoppingToken);
         }
+        MarksSettled(stored);
         if (stored)
         {
             _batch = number;
@@ -325,6 +345,82 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         foreach (var p in batch)
         {
             Done(p, error);
+        }
+    }
+
+    private bool UnmarksPending
+    {
+        get
+        {
+            lock (_index)
+            {
+                return _unmarkPending.Count > 0;
+            }
+        }
+    }
+
+    /// <summary>True when the customer needs no new mark, or this batch still has room for one.</summary>
+    private bool NeedsNoNewMark(string customerId)
+    {
+        lock (_index)
+        {
+            return _marked.Contains(customerId) || _batchMarks.Contains(customerId) || _batchMarks.Count < MarksPerBatch;
+        }
+    }
+
+    /// <summary>The customer has a record in this batch: it needs its mark (or keeps the one it has).</summary>
+    private void Mark(string customerId)
+    {
+        lock (_index)
+        {
+            _unmarkPending.Remove(customerId);
+            if (!_marked.Contains(customerId))
+            {
+                _batchMarks.Add(customerId);
+            }
+        }
+    }
+
+    /// <summary>Covered customers whose mark goes with this batch (never one that has a record in it).</summary>
+    private void ChooseUnmarks(List<JournalRecord> records)
+    {
+        _batchUnmarks.Clear();
+        if (!_store.Durable)
+        {
+            return;
+        }
+        lock (_index)
+        {
+            foreach (var customer in _unmarkPending)
+            {
+                if (_batchMarks.Count + _batchUnmarks.Count >= MarksPerBatch)
+                {
+                    break;
+                }
+                _batchUnmarks.Add(customer);
+            }
+        }
+    }
+
+    private void MarksSettled(bool stored)
+    {
+        if (!_store.Durable)
+        {
+            return;
+        }
+        lock (_index)
+        {
+            if (stored)
+            {
+                _marked.UnionWith(_batchMarks);
+                foreach (var customer in _batchUnmarks)
+                {
+                    _marked.Remove(customer);
+                    _unmarkPending.Remove(customer);
+                }
+            }
+            _batchMarks.Clear();
+            _batchUnmarks.Clear();
         }
     }
 
@@ -425,6 +521,10 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
             if (list.Count == 0)
             {
                 _uncovered.Remove(customerId);
+                if (_marked.Contains(customerId))
+                {
+                    _unmarkPending.Add(customerId);
+                }
             }
         }
     }
