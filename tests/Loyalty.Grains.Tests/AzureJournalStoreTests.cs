@@ -1,0 +1,135 @@
+using Azure.Data.Tables;
+using Loyalty.Domain.Customers;
+using Loyalty.Domain.Events;
+using Loyalty.Grains.Journal;
+using Loyalty.TestKit;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Loyalty.Grains.Tests;
+
+/// <summary>A real Azurite for the journal's storage layer.</summary>
+public sealed class AzuriteFixture : IAsyncLifetime
+{
+    public AzuriteProcess Azurite { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Azurite = await AzuriteProcess.StartAsync();
+
+    public async Task DisposeAsync() => await Azurite.DisposeAsync();
+}
+
+/// <summary>The journal in Azure Table storage: appends fenced by the head, outcomes resolved after failures, owner
+/// marks, pages within the entity and property limits, and recovery reading back exactly what was appended.</summary>
+public sealed class AzureJournalStoreTests(AzuriteFixture fixture) : IClassFixture<AzuriteFixture>
+{
+    private AzureTableJournalStore NewStore(string table) => new(new TableServiceClient(fixture.Azurite.ConnectionString), table);
+
+    private static string Table() => "J" + Guid.NewGuid().ToString("N")[..12];
+
+    private static JournalRecord Record(string customer, long sequence, int payloadBytes = 0) =>
+        new(customer, sequence, DateTimeOffset.UnixEpoch.AddDays(20_000), "v1",
+            payloadBytes == 0
+                ? new CustomerCommand { Kind = CommandKind.Adjust, Id = $"a{sequence}", Points = sequence, Text = "test" }
+                : new CustomerCommand { Kind = CommandKind.Adjust, Id = $"a{sequence}", Points = sequence, Text = new string('x', payloadBytes) },
+            null);
+
+    [Fact]
+    public async Task Appended_batches_read_back_in_order_and_the_directory_lists_the_journal()
+    {
+        var table = Table();
+        var store = NewStore(table);
+        await store.OpenAsync("j-a", "silo-a", default);
+        await store.AppendAsync("j-a", 1, [Record("c1", 1), Record("c2", 1)], null, ["c1", "c2"], [], default);
+        await store.AppendAsync("j-a", 2, [Record("c1", 2)], null, [], [], default);
+
+        var records = await NewStore(table).ReadAllAsync("j-a", default);
+        Assert.Equal(["c1#1", "c2#1", "c1#2"], records.Select(r => $"{r.CustomerId}#{r.Sequence}"));
+        var listed = Assert.Single(await store.ListAsync(default));
+        Assert.Equal(("j-a", "silo-a", 2L), (listed.JournalId, listed.Owner, listed.HeadBatch));
+        Assert.True(await store.HasMarkAsync("j-a", "c1", default));
+        Assert.False(await store.HasMarkAsync("j-a", "c3", default));
+
+        await store.AppendAsync("j-a", 3, [], null, [], ["c1"], default);
+        Assert.False(await store.HasMarkAsync("j-a", "c1", default));
+        Assert.True(await store.HasMarkAsync("j-a", "c2", default));
+    }
+
+    [Fact]
+    public async Task A_journal_taken_by_recovery_refuses_its_writer_and_the_writer_learns_it_is_fenced()
+    {
+        var table = Table();
+        var writer = NewStore(table);
+        await writer.OpenAsync("j-b", "silo-b", default);
+        await writer.AppendAsync("j-b", 1, [Record("c1", 1)], null, ["c1"], [], default);
+
+        // Another silo (its own store instance) takes the head: the dead silo's next append must fail.
+        Assert.True(await NewStore(table).FenceAsync("j-b", "silo-r", default));
+        await Assert.ThrowsAnyAsync<Exception>(() => writer.AppendAsync("j-b", 2, [Record("c1", 2)], null, [], [], default));
+        await Assert.ThrowsAsync<JournalFencedException>(() => writer.ResolveAsync("j-b", 2, default));
+
+        var records = await NewStore(table).ReadAllAsync("j-b", default);
+        Assert.Equal([1L], records.Select(r => r.Sequence)); // what was refused is not there
+    }
+
+    [Fact]
+    public async Task After_a_lost_answer_resolving_tells_stored_from_not_stored_and_a_not_stored_batch_can_never_land()
+    {
+        var table = Table();
+        var store = NewStore(table);
+        await store.OpenAsync("j-c", "silo-c", default);
+        await store.AppendAsync("j-c", 1, [Record("c1", 1)], null, ["c1"], [], default);
+        // Batch 1 is stored: resolving it says so.
+        Assert.True(await store.ResolveAsync("j-c", 1, default));
+        // Batch 2 never reached storage: resolving says not stored and moves the head, so a late copy of the request
+        // (same If-Match ETag) cannot land afterwards.
+        var head = await new TableClient(fixture.Azurite.ConnectionString, table).GetEntityAsync<TableEntity>("j-c", "head");
+        Assert.False(await store.ResolveAsync("j-c", 2, default));
+        var stale = new TableTransactionAction(TableTransactionActionType.UpdateMerge, new TableEntity("j-c", "head") { ["Batch"] = 2L }, head.Value.ETag);
+        var lateAdd = new TableTransactionAction(TableTransactionActionType.Add, new TableEntity("j-c", "b0000000000000000002.00"));
+        await Assert.ThrowsAsync<TableTransactionFailedException>(() =>
+            new TableClient(fixture.Azurite.ConnectionString, table).SubmitTransactionAsync([stale, lateAdd]));
+        // The writer goes on with batch 2 after the resolution.
+        await store.AppendAsync("j-c", 2, [Record("c1", 2)], null, [], [], default);
+        Assert.Equal([1L, 2L], (await store.ReadAllAsync("j-c", default)).Select(r => r.Sequence));
+    }
+
+    [Fact]
+    public async Task A_two_megabyte_batch_of_large_records_fits_azure_limits_and_reads_back()
+    {
+        var table = Table();
+        var store = NewStore(table);
+        await store.OpenAsync("j-d", "silo-d", default);
+        // 40 records of ~50 KB: pages of at most 960,000 bytes in 64,000-byte properties, one transaction.
+        var records = Enumerable.Range(1, 40).Select(i => Record($"c{i}", 1, 50_000)).ToList();
+        var encoded = records.Select(JournalCodec.Encode).ToList();
+        Assert.True(encoded.Sum(e => e.Length) <= AzureTableJournalStore.MaxBatchBytes);
+        await store.AppendAsync("j-d", 1, records, encoded, [], [], default);
+        var back = await store.ReadAllAsync("j-d", default);
+        Assert.Equal(records.Select(r => r.CustomerId), back.Select(r => r.CustomerId));
+        Assert.All(back, r => Assert.Equal(50_000, r.Command.Text.Length));
+    }
+
+    [Fact]
+    public async Task The_writer_packs_many_customers_into_few_requests_and_removes_a_fully_checkpointed_journal_at_stop()
+    {
+        var table = Table();
+        var store = NewStore(table);
+        var writer = new JournalWriter(store, JournalOptions.Default, "j-e", NullLogger<JournalWriter>.Instance);
+        await writer.StartAsync(default);
+        await Task.WhenAll(Enumerable.Range(0, 1000).Select(i => writer.AppendAsync(Record($"c{i}", 1))));
+        // 1,000 customers' records in few requests (each holds at most 95 new owner marks); the head counts appends
+        // (and the idle writer's heartbeats, one a second).
+        var appends = Assert.Single(await store.ListAsync(default)).HeadBatch;
+        Assert.InRange(appends, 11, 40);
+        Assert.Equal(1000, (await store.ReadAllAsync("j-e", default)).Count);
+        Assert.Single(writer.Uncovered("c7", 0));
+
+        for (var i = 0; i < 1000; i++)
+        {
+            writer.Covered($"c{i}", 1);
+        }
+        Assert.Empty(writer.Uncovered("c7", 0));
+        await writer.StopAsync(default);
+        Assert.Empty(await store.ListAsync(default));
+        Assert.Empty(await store.ReadAllAsync("j-e", default));
+    }
+}
