@@ -456,7 +456,8 @@ internal static partial class BenchCommand
             double? requestsPerEvent = after.ContainsKey("loyalty_storage_requests_total") && Events > 0 ? requests / Events : null;
             var cpuSeconds = Delta("process_cpu_time_seconds_total");
             double? cpu = after.ContainsKey("process_cpu_time_seconds_total") ? cpuSeconds / (wall.TotalSeconds + 0.5) : null;
-            double? cpuPerEvent = after.ContainsKey("process_cpu_time_seconds_total") && Events > 0 ? cpuSeconds * 1e6 / Events : null;
+            // Cores over the whole scrape window (warm-up included) divided by the measured event rate.
+            double? cpuPerEvent = cpu is { } coresUsed && Events > 0 ? coresUsed * 1e6 / (Events / elapsed.TotalSeconds) : null;
             var summary = new
             {
                 scenario = o.Scenario,

@@ -19,7 +19,7 @@ public interface ILedgerArchive
     Task<IReadOnlyList<LedgerEntry>> ReadAsync(string customerId, long beforeSequence, int count, CancellationToken cancellationToken = default);
 }
 
-/// <summary>Azure Table rows: partition = the customer, row key = inverted sequence (so a plain query is newest first).</summary>
+/// <summary>Azure Table rows: partition = the customer; each row holds a run of consecutive entries (see AppendAsync).</summary>
 public sealed class AzureTableLedgerArchive(TableServiceClient service, string tableName) : ILedgerArchive
 {
     private readonly TableClient _table = service.GetTableClient(tableName);
@@ -32,28 +32,74 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
 
     private static string Row(long sequence) => (long.MaxValue - sequence).ToString("D19", CultureInfo.InvariantCulture);
 
+    /// <summary>Bytes of entries (UTF-8 JSON) in one row: one binary property, under Azure's 64 KiB.</summary>
+    private const int RowBytes = 60_000;
+    /// <summary>Entries are archived in blocks of consecutive sequences; rows never span blocks.</summary>
+    public const long Block = 256;
+
+    private static long BlockOf(long sequence) => (sequence - 1) / Block;
+
+    private static string Row(long block, long first) =>
+        string.Create(CultureInfo.InvariantCulture, $"{long.MaxValue - (block * Block + 1):D19}.{long.MaxValue - first:D19}");
+
+    /// <summary>
+    /// Archives entries many to a row: a row holds consecutive entries of one block of 256 sequences as one JSON array,
+    /// keyed by the block and its first entry (both inverted: a plain query is newest first), so a checkpoint that
+    /// moves 250 entries costs one request, not 250 entity writes. Archiving the same entries again (a retried
+    /// checkpoint) rewrites the same rows; rows that overlap (a stale writer) stay within their block, and a read sorts
+    /// and deduplicates each block. Rows of one entry each, written by earlier builds, read the same way.
+    /// </summary>
     public async Task AppendAsync(string customerId, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken = default)
     {
         await EnsureTable(cancellationToken);
         var partition = Partition(customerId);
-        foreach (var chunk in entries.Chunk(100))
+        var rows = new List<TableTransactionAction>();
+        var chunk = new List<LedgerEntry>();
+        var bytes = 0;
+        void Cut()
         {
-            // Upserts: archiving the same entries twice (a crash before the state was trimmed) changes nothing.
-            var actions = chunk.Select(e => new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(partition, Row(e.Sequence))
+            if (chunk.Count > 0)
             {
-                ["Kind"] = e.Kind,
-                ["Points"] = e.Points,
-                ["Balance"] = e.BalanceAfter,
-                ["Event"] = e.EventKey,
-                ["Rule"] = e.RuleId,
-                ["Version"] = e.ProgramVersion,
-                ["At"] = e.At,
-                ["Pending"] = e.PendingPoints,
-                ["Note"] = e.Note,
-                ["Ref"] = e.Ref,
-            })).ToList();
-            await _table.SubmitTransactionAsync(actions, cancellationToken);
+                rows.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(partition, Row(BlockOf(chunk[0].Sequence), chunk[0].Sequence))
+                {
+                    ["E"] = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(chunk, Loyalty.Domain.DomainJson.Options),
+                }));
+                chunk.Clear();
+                bytes = 0;
+            }
         }
+        foreach (var entry in entries.OrderBy(e => e.Sequence))
+        {
+            var size = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(entry, Loyalty.Domain.DomainJson.Options).Length + 1;
+            if (chunk.Count > 0 && (bytes + size > RowBytes || BlockOf(entry.Sequence) != BlockOf(chunk[0].Sequence)))
+            {
+                Cut();
+            }
+            chunk.Add(entry);
+            bytes += size;
+        }
+        Cut();
+        foreach (var batch in rows.Chunk(100))
+        {
+            await _table.SubmitTransactionAsync(batch, cancellationToken);
+        }
+    }
+
+    /// <summary>The entries of a row: many (this build) or one (rows written by earlier builds).</summary>
+    private static IEnumerable<LedgerEntry> Entries(TableEntity row)
+    {
+        if (row.GetBinary("E") is { } many)
+        {
+            return System.Text.Json.JsonSerializer.Deserialize<List<LedgerEntry>>(many, Loyalty.Domain.DomainJson.Options) ?? [];
+        }
+        return [new LedgerEntry(long.MaxValue - long.Parse(row.RowKey.AsSpan(0, 19), CultureInfo.InvariantCulture), row.GetString("Kind"),
+            row.GetInt64("Points") ?? 0, row.GetInt64("Balance") ?? 0, row.GetString("Event") ?? "", row.GetString("Rule") ?? "",
+            row.GetString("Version") ?? "", row.GetDateTimeOffset("At") ?? default)
+        {
+            PendingPoints = row.GetInt64("Pending") ?? 0,
+            Note = row.GetString("Note") ?? "",
+            Ref = row.GetString("Ref") ?? "",
+        }];
     }
 
     public async Task<int> DeleteAllAsync(string customerId, CancellationToken cancellationToken = default)
@@ -79,21 +125,42 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
         var after = Row(beforeSequence);
         var result = new List<LedgerEntry>(count);
         var query = _table.QueryAsync<TableEntity>(e => e.PartitionKey == partition && e.RowKey.CompareTo(after) > 0, maxPerPage: Math.Min(count, 1000), cancellationToken: cancellationToken);
+        // Rows come newest block first; within a block rows may overlap, so each block is sorted before it is told.
+        var block = new SortedDictionary<long, LedgerEntry>(Comparer<long>.Create((x, y) => y.CompareTo(x)));
+        var current = long.MinValue;
+        bool Flush()
+        {
+            foreach (var entry in block.Values)
+            {
+                result.Add(entry);
+                if (result.Count == count)
+                {
+                    return true;
+                }
+            }
+            block.Clear();
+            return false;
+        }
         await foreach (var row in query)
         {
-            result.Add(new LedgerEntry(long.MaxValue - long.Parse(row.RowKey, CultureInfo.InvariantCulture), row.GetString("Kind"),
-                row.GetInt64("Points") ?? 0, row.GetInt64("Balance") ?? 0, row.GetString("Event") ?? "", row.GetString("Rule") ?? "",
-                row.GetString("Version") ?? "", row.GetDateTimeOffset("At") ?? default)
+            var rowBlock = BlockOf(long.MaxValue - long.Parse(row.RowKey.AsSpan(0, 19), CultureInfo.InvariantCulture));
+            if (rowBlock != current)
             {
-                PendingPoints = row.GetInt64("Pending") ?? 0,
-                Note = row.GetString("Note") ?? "",
-                Ref = row.GetString("Ref") ?? "",
-            });
-            if (result.Count == count)
+                if (Flush())
+                {
+                    return result;
+                }
+                current = rowBlock;
+            }
+            foreach (var entry in Entries(row))
             {
-                break;
+                if (entry.Sequence < beforeSequence)
+                {
+                    block.TryAdd(entry.Sequence, entry);
+                }
             }
         }
+        Flush();
         return result;
     }
 }
