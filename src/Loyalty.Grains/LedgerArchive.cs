@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
 using Azure;
@@ -54,29 +55,38 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
         await EnsureTable(cancellationToken);
         var partition = Partition(customerId);
         var rows = new List<TableTransactionAction>();
-        var chunk = new List<LedgerEntry>();
-        var bytes = 0;
+        // Each entry is serialized once; a row's value is those pieces joined into one JSON array.
+        var row = new System.Buffers.ArrayBufferWriter<byte>(RowBytes);
+        long first = 0;
         void Cut()
         {
-            if (chunk.Count > 0)
+            if (row.WrittenCount > 0)
             {
-                rows.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(partition, Row(BlockOf(chunk[0].Sequence), chunk[0].Sequence))
+                row.Write("]"u8);
+                rows.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(partition, Row(BlockOf(first), first))
                 {
-                    ["E"] = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(chunk, Loyalty.Domain.DomainJson.Options),
+                    ["E"] = row.WrittenSpan.ToArray(),
                 }));
-                chunk.Clear();
-                bytes = 0;
+                row.Clear();
             }
         }
         foreach (var entry in entries.OrderBy(e => e.Sequence))
         {
-            var size = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(entry, Loyalty.Domain.DomainJson.Options).Length + 1;
-            if (chunk.Count > 0 && (bytes + size > RowBytes || BlockOf(entry.Sequence) != BlockOf(chunk[0].Sequence)))
+            var json = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(entry, Loyalty.Domain.DomainJson.Options);
+            if (row.WrittenCount > 0 && (row.WrittenCount + json.Length + 2 > RowBytes || BlockOf(entry.Sequence) != BlockOf(first)))
             {
                 Cut();
             }
-            chunk.Add(entry);
-            bytes += size;
+            if (row.WrittenCount == 0)
+            {
+                first = entry.Sequence;
+                row.Write("["u8);
+            }
+            else
+            {
+                row.Write(","u8);
+            }
+            row.Write(json);
         }
         Cut();
         foreach (var batch in rows.Chunk(100))

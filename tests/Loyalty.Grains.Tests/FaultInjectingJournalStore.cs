@@ -62,6 +62,6 @@ public sealed class FaultInjectingJournalStore : IJournalStore
     public Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken) => _inner.ReadAllAsync(journalId, cancellationToken);
     public Task RemoveAsync(string journalId, CancellationToken cancellationToken) => _inner.RemoveAsync(journalId, cancellationToken);
 
-    /// <summary>Records held by the journal now (after truncation of checkpointed batches).</summary>
-    public int Held => _inner.RecordCount;
+    /// <summary>Records of the customer the journal holds now (after truncation of checkpointed batches).</summary>
+    public int Held(string customerId) => _inner.RecordsOf(customerId);
 }

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Loyalty.Domain.Events;
@@ -148,24 +147,13 @@ public sealed class ReplayedBudget(IReadOnlyList<bool> answers) : IBudgetGate
 /// records back to back. JSON keeps the stored record readable and tolerant of added members.</summary>
 public static class JournalCodec
 {
-    public static void Write(IBufferWriter<byte> output, JournalRecord record)
-    {
-        var lengthAt = output.GetSpan(4);
-        var start = new ArrayBufferWriter<byte>(512);
-        using (var writer = new Utf8JsonWriter(start))
-        {
-            JsonSerializer.Serialize(writer, record, DomainJson.Options);
-        }
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(lengthAt, start.WrittenCount);
-        output.Advance(4);
-        output.Write(start.WrittenSpan);
-    }
-
     public static byte[] Encode(JournalRecord record)
     {
-        var buffer = new ArrayBufferWriter<byte>(512);
-        Write(buffer, record);
-        return buffer.WrittenSpan.ToArray();
+        var json = JsonSerializer.SerializeToUtf8Bytes(record, DomainJson.Options);
+        var framed = new byte[4 + json.Length];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(framed, json.Length);
+        json.CopyTo(framed, 4);
+        return framed;
     }
 
     public static List<JournalRecord> Read(ReadOnlySpan<byte> data)

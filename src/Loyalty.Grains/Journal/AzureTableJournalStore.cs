@@ -145,18 +145,26 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         var from = batches.Min();
         var to = batches.Max();
         var wanted = batches.ToHashSet();
-        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {journalId} and RowKey ge {RowKey(from, 0)} and RowKey le {RowKey(to, 99)}");
+        await DeleteRowsAsync(journalId,
+            TableClient.CreateQueryFilter($"PartitionKey eq {journalId} and RowKey ge {RowKey(from, 0)} and RowKey le {RowKey(to, 99)}"),
+            row => wanted.Contains(BatchOf(row)), cancellationToken);
+    }
+
+    /// <summary>Deletes the rows of one journal partition that the filter finds and <paramref name="which"/> keeps, 100 to a transaction.</summary>
+    private async Task DeleteRowsAsync(string journalId, string filter, Func<string, bool> which, CancellationToken cancellationToken)
+    {
         var deletes = new List<TableTransactionAction>(100);
         await foreach (var entity in _table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken))
         {
-            if (wanted.Contains(BatchOf(entity.RowKey)))
+            if (!which(entity.RowKey))
             {
-                deletes.Add(new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(journalId, entity.RowKey), ETag.All));
-                if (deletes.Count == 100)
-                {
-                    await _table.SubmitTransactionAsync(deletes, cancellationToken);
-                    deletes.Clear();
-                }
+                continue;
+            }
+            deletes.Add(new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(journalId, entity.RowKey), ETag.All));
+            if (deletes.Count == 100)
+            {
+                await _table.SubmitTransactionAsync(deletes, cancellationToken);
+                deletes.Clear();
             }
         }
         if (deletes.Count > 0)
@@ -211,20 +219,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
 
     public async Task RemoveAsync(string journalId, CancellationToken cancellationToken)
     {
-        var deletes = new List<TableTransactionAction>(100);
-        await foreach (var entity in _table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {journalId}"), select: ["RowKey"], cancellationToken: cancellationToken))
-        {
-            deletes.Add(new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(journalId, entity.RowKey), ETag.All));
-            if (deletes.Count == 100)
-            {
-                await _table.SubmitTransactionAsync(deletes, cancellationToken);
-                deletes.Clear();
-            }
-        }
-        if (deletes.Count > 0)
-        {
-            await _table.SubmitTransactionAsync(deletes, cancellationToken);
-        }
+        await DeleteRowsAsync(journalId, TableClient.CreateQueryFilter($"PartitionKey eq {journalId}"), _ => true, cancellationToken);
         try
         {
             await _table.DeleteEntityAsync(DirectoryPartition, journalId, ETag.All, cancellationToken);

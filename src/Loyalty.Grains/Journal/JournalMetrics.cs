@@ -26,25 +26,14 @@ public static class JournalMetrics
     private static readonly Counter<long> Refused = Meter.CreateCounter<long>(
         "loyalty.admission.refused", unit: "{call}", description: "Calls refused with RESOURCE_EXHAUSTED because the journal backlog was full");
 
-    private static long _requests;
-    private static long _events;
-
-    /// <summary>Storage requests of every kind so far in this process (tests, bench).</summary>
-    public static long StorageRequests => Interlocked.Read(ref _requests);
-
-    /// <summary>Events and operations journaled so far in this process.</summary>
-    public static long EventsJournaled => Interlocked.Read(ref _events);
-
     public static void Request(string kind, int count = 1)
     {
-        Interlocked.Add(ref _requests, count);
         Requests.Add(count, new KeyValuePair<string, object?>("kind", kind));
     }
 
     public static void Appended(int records, int events, int bytes, TimeSpan duration)
     {
         Request("journal");
-        Interlocked.Add(ref _events, events);
         Records.Add(records);
         Events.Add(events);
         Bytes.Add(bytes);
@@ -57,7 +46,7 @@ public static class JournalMetrics
         Failures.Add(1);
     }
 
-    public static void Truncated(int batches) => Request("truncate");
+    public static void Truncated() => Request("truncate");
 
     public static void Checkpointed(string reason, bool archived)
     {

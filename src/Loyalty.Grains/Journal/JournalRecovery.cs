@@ -120,9 +120,6 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         return waited;
     }
 
-    /// <summary>Journals recovered by this silo (tests, logs).</summary>
-    public int Recovered { get; private set; }
-
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe(nameof(JournalRecovery), ServiceLifecycleStage.BecomeActive, Start, Stop);
 
@@ -187,11 +184,11 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         {
             try
             {
-                await ScanAsync(stopping);
-                return;
-            }
-            catch (JournalUndecidedException)
-            {
+                if (await ScanAsync(stopping))
+                {
+                    return;
+                }
+                // A journal of a silo the membership does not know is being watched: look again shortly.
                 await Task.Delay(TimeSpan.FromMilliseconds(500), stopping);
             }
             catch (Exception e) when (!stopping.IsCancellationRequested)
@@ -203,8 +200,9 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         }
     }
 
-    /// <summary>Finds journals whose owner is dead (or unknown to the membership) and recovers them, closing the gate meanwhile.</summary>
-    public async Task ScanAsync(CancellationToken cancellationToken)
+    /// <summary>Finds journals whose owner is dead (or unknown to the membership) and recovers them, closing the gate
+    /// meanwhile; false while a journal of an unknown silo is still being watched (the gate stays closed).</summary>
+    public async Task<bool> ScanAsync(CancellationToken cancellationToken)
     {
         await _scan.WaitAsync(cancellationToken);
         try
@@ -240,12 +238,13 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
             }
             if (undecided)
             {
-                throw new JournalUndecidedException();
+                return false;
             }
             lock (_lock)
             {
                 _gate.TrySetResult();
             }
+            return true;
         }
         finally
         {
@@ -269,8 +268,6 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
     public static readonly TimeSpan SilentFor = TimeSpan.FromSeconds(4);
 
     private readonly Dictionary<string, (long Batch, DateTime Since)> _watched = [];
-
-    private sealed class JournalUndecidedException() : Exception("a journal of a silo this cluster does not know is being watched");
 
     /// <summary>True: alive; false: dead, recover it; null: not known yet. A silo the membership knows is alive unless
     /// declared dead. A silo it does not know (a previous incarnation, a process of another cluster sharing the storage)
@@ -323,7 +320,6 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
                 journalId, records.Count, customers, System.Diagnostics.Stopwatch.GetElapsedTime(started));
         }
         await _store.RemoveAsync(journalId, cancellationToken);
-        Recovered++;
     }
 
     /// <param name="records">The customer's records in append order.</param>

@@ -121,6 +121,7 @@ public sealed class MemoryJournalStore : IJournalStore
         return Task.CompletedTask;
     }
 
-    /// <summary>Records held now, over all journals (tests).</summary>
-    public int RecordCount => _journals.Values.Sum(j => j.Values.Sum(b => b.Count));
+    /// <summary>Records of the customer the journals still hold (tests: truncation drops checkpointed ones).</summary>
+    public int RecordsOf(string customerId) =>
+        _journals.Values.Sum(j => j.Values.Sum(b => b.Count(r => r.CustomerId == customerId)));
 }

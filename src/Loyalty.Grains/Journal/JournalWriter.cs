@@ -60,9 +60,6 @@ public interface ICustomerJournal
     /// storage and calls this (nothing may be stored on top of a record that was not).</summary>
     void Reset(string customerId);
 
-    /// <summary>Records waiting to be written.</summary>
-    int Backlog { get; }
-
     /// <summary>True when the journal cannot take more now (admission control).</summary>
     bool Saturated { get; }
 }
@@ -142,12 +139,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
 
     public string JournalId { get; }
 
-    public int Backlog => Volatile.Read(ref _backlog);
-
-    public bool Saturated => Backlog >= _options.MaxQueuedRecords;
-
-    /// <summary>Completes when the journal is open for appends.</summary>
-    public Task Opened => _opened.Task;
+    public bool Saturated => Volatile.Read(ref _backlog) >= _options.MaxQueuedRecords;
 
     /// <summary>Opens before grains can be called and closes after they have all deactivated (and checkpointed).</summary>
     public void Participate(ISiloLifecycle lifecycle) =>
@@ -566,7 +558,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         try
         {
             await _store.DeleteBatchesAsync(JournalId, batches, cancellationToken);
-            JournalMetrics.Truncated(batches.Count);
+            JournalMetrics.Truncated();
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
