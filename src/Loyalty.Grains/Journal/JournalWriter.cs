@@ -74,6 +74,9 @@ public interface ICustomerJournal
 /// </summary>
 public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISiloLifecycle>
 {
+    /// <summary>How long a stopping writer keeps trying to write what is queued when storage does not answer.</summary>
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(10);
+
     /// <summary>How often an idle writer touches its journal's head.</summary>
     public static readonly TimeSpan HeartbeatEvery = TimeSpan.FromSeconds(1);
     private readonly IJournalStore _store;
@@ -96,6 +99,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     private const int MarksPerBatch = 95;
     private long _batch;
     private Exception? _fenced;
+    private bool _unresolvedAtStop;
     private readonly CancellationTokenSource _stopping = new();
     private Task _loop = Task.CompletedTask;
     private Task _truncating = Task.CompletedTask;
@@ -321,7 +325,9 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         JournalMetrics.Failed();
         var error = _fenced is { } fenced
             ? new EventsNotCommittedException("This silo's journal was taken over by recovery; nothing was applied. Retry.", fenced)
-            : new EventsNotCommittedException("The journal write failed; these events were not applied. Retrying with the same ids is safe.", failure!);
+            : _unresolvedAtStop
+                ? new EventsNotCommittedException("The silo stopped before storage confirmed these events; they may or may not be applied. Retrying with the same ids is safe.", failure!)
+                : new EventsNotCommittedException("The journal write failed; these events were not applied. Retrying with the same ids is safe.", failure!);
         lock (_poisoned)
         {
             foreach (var p in batch)
@@ -440,10 +446,24 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 _logger.LogCritical(e, "Journal {JournalId} was taken by recovery: this silo was declared dead and acknowledges nothing more", JournalId);
                 return false;
             }
-            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+            catch (Exception e)
             {
+                if (stoppingToken.IsCancellationRequested)
+                {
+                    // The silo is stopping and storage does not answer: the callers are told the outcome is unknown
+                    // (a retry with the same ids is safe either way); recovery replays the batch if it landed.
+                    _logger.LogError(e, "Journal {JournalId}: stopping without knowing whether batch {Batch} was stored", JournalId, number);
+                    _unresolvedAtStop = true;
+                    return false;
+                }
                 _logger.LogWarning(e, "Journal {JournalId}: cannot yet tell whether batch {Batch} was stored (after {Failure}); asking again", JournalId, number, failure.Message);
-                await Task.Delay(delay, CancellationToken.None);
+                try
+                {
+                    await Task.Delay(delay, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                }
                 delay = TimeSpan.FromMilliseconds(Math.Min(2000, delay.TotalMilliseconds * 2));
             }
         }
@@ -577,12 +597,21 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         _queue.Writer.TryComplete();
         try
         {
-            await _loop.WaitAsync(cancellationToken);
+            // What is queued is written; a journal that cannot reach storage stops asking after a while.
+            await _loop.WaitAsync(StopGrace, cancellationToken);
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
         }
         await _stopping.CancelAsync();
+        try
+        {
+            await _loop.WaitAsync(StopGrace, CancellationToken.None);
+        }
+        catch (TimeoutException)
+        {
+            _logger.LogError("Journal {JournalId}: the writer did not stop in time; what it did not confirm stays for recovery", JournalId);
+        }
         try
         {
             await _truncating;
