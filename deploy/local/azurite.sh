@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the pinned Azurite (table service only) on loopback, without telemetry, in the background.
 # Usage: deploy/local/azurite.sh [port] [data-dir]   -> prints the PID; logs to <data-dir>/azurite.log
+# AZURITE_DEBUG=<file> also writes Azurite's per-request debug log there (slow; to see which requests cost what).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 port="${1:-10002}"
@@ -10,7 +11,7 @@ mkdir -p "$data"
 # Own session: a Ctrl-C in the terminal reaches the engine first; the caller stops Azurite afterwards.
 setsid node "$here/node_modules/azurite/dist/src/table/main.js" \
   --tableHost 127.0.0.1 --tablePort "$port" --location "$data" \
-  --disableTelemetry --skipApiVersionCheck >"$data/azurite.log" 2>&1 &
+  --disableTelemetry --skipApiVersionCheck ${AZURITE_DEBUG:+--debug "$AZURITE_DEBUG"} >"$data/azurite.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
   if grep -q "successfully" "$data/azurite.log" 2>/dev/null; then echo "$pid"; exit 0; fi

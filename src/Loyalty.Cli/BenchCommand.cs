@@ -40,17 +40,24 @@ internal static partial class BenchCommand
         {
             Description = "table-writes: Azure Table connection string (default: $Loyalty__Storage__ConnectionString, else the local Azurite on 127.0.0.1:10002)",
         };
+        var prime = new Option<bool>("--prime")
+        {
+            Description = "shop, batch, game, mixed: before the warm-up, one event to every customer (PublishBatch), so the measured run is on " +
+                "customers that are already active; reports how fast cold customers were taken on. Not with --skew once",
+            DefaultValueFactory = _ => true,
+        };
         var entityBytes = new Option<int>("--entity-bytes") { Description = "table-writes: bytes of state per entity (a regular customer stores a few KB)", DefaultValueFactory = _ => 4096 };
         var command = new Command("bench", "Load the engine and report events/s, acknowledgement latency, errors, events per storage write, server CPU")
         {
-            scenario, customers, duration, warmup, concurrency, connections, batch, skew, rate, perCustomer, operatorUrl, storage, entityBytes,
+            scenario, customers, duration, warmup, concurrency, connections, batch, skew, rate, perCustomer, operatorUrl, storage, entityBytes, prime,
         };
         command.SetAction(async (parse, ct) =>
         {
             var options = new Options(parse.GetValue(scenario)!, parse.GetValue(customers), TimeSpan.FromSeconds(parse.GetValue(duration)),
                 Math.Max(1, parse.GetValue(concurrency)), Math.Max(1, parse.GetValue(connections)), Math.Clamp(parse.GetValue(batch), 1, 1000),
                 parse.GetValue(skew)!, parse.GetValue(rate), Math.Max(1, parse.GetValue(perCustomer)),
-                parse.GetValue(scenario) == "verify" || parse.GetValue(skew) == "once" ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(warmup))));
+                parse.GetValue(scenario) == "verify" || parse.GetValue(skew) == "once" ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(warmup))),
+                parse.GetValue(prime) && parse.GetValue(skew) != "once" && parse.GetValue(scenario) is "shop" or "batch" or "game" or "mixed");
             var server = parse.GetValue(CliApp.ServerOption)!.Split(',')[0];
             var operatorEndpoint = parse.GetValue(operatorUrl) ?? OperatorOf(server);
             var json = parse.GetValue(CliApp.JsonOption);
@@ -70,7 +77,7 @@ internal static partial class BenchCommand
         "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;";
 
     internal sealed record Options(string Scenario, int Customers, TimeSpan Duration, int Concurrency, int Connections, int Batch,
-        string Skew, double Rate, int EventsPerCustomer, TimeSpan Warmup);
+        string Skew, double Rate, int EventsPerCustomer, TimeSpan Warmup, bool Prime = false);
 
     private static string OperatorOf(string server)
     {
@@ -83,6 +90,7 @@ internal static partial class BenchCommand
         var channels = Enumerable.Range(0, o.Connections).Select(_ => EngineChannel.Create(server, apiKey)).ToArray();
         var run = Guid.NewGuid().ToString("N")[..8];
         var picker = new CustomerPicker(o.Customers, o.Skew, run);
+        var primed = o.Prime ? await Prime(o, channels, picker, run, json, ct) : null;
         await Task.Delay(500, ct);   // the server caches a scrape briefly: let an earlier run's scrape expire
         var before = await Scrape(operatorEndpoint, apiKey);
         var stats = new Stats();
@@ -122,8 +130,68 @@ internal static partial class BenchCommand
         var elapsed = wall > o.Warmup ? wall - o.Warmup : wall;
         await Task.Delay(500, CancellationToken.None);   // past the server's scrape cache, so the figures include the run
         var after = await Scrape(operatorEndpoint, apiKey);
-        stats.Report(o, elapsed, wall, before, after, mismatches, json);
+        stats.Report(o, elapsed, wall, before, after, mismatches, json, primed);
         return mismatches > 0 || stats.Events == 0 ? 1 : 0;
+    }
+
+    internal sealed record Primed(int Customers, double Seconds, double CustomersPerSecond, long Failed);
+
+    /// <summary>One game session to every customer, in batches, before anything is measured: the customers become
+    /// active (their first read and first record behind them). Refused calls (RESOURCE_EXHAUSTED) are sent again.</summary>
+    private static async Task<Primed> Prime(Options o, GrpcChannel[] channels, CustomerPicker picker, string run, bool json, CancellationToken ct)
+    {
+        var watch = Stopwatch.StartNew();
+        var size = Math.Min(o.Batch, 500);
+        var batches = (o.Customers + size - 1) / size;
+        var next = -1;
+        long failed = 0, done = 0;
+        using var progress = new Timer(_ =>
+        {
+            if (!json)
+            {
+                Console.Error.Write($"\rpriming {Interlocked.Read(ref done),10:N0} / {o.Customers:N0} customers  {watch.Elapsed.TotalSeconds,5:F0} s   ");
+            }
+        }, null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+        await Task.WhenAll(Enumerable.Range(0, Math.Min(o.Concurrency, 16)).Select(worker => Task.Run(async () =>
+        {
+            var ingestion = new Ingestion.IngestionClient(channels[worker % channels.Length]);
+            int b;
+            while ((b = Interlocked.Increment(ref next)) < batches && !ct.IsCancellationRequested)
+            {
+                var request = new PublishBatchRequest();
+                for (var i = b * size; i < Math.Min(o.Customers, (b + 1) * size); i++)
+                {
+                    request.Events.Add(Game(picker.NameOf(i), $"{run}-prime-{i}", 1));
+                }
+                for (var attempt = 0; ; attempt++)
+                {
+                    try
+                    {
+                        var response = await ingestion.PublishBatchAsync(request, cancellationToken: ct);
+                        Interlocked.Add(ref failed, response.Results.Count(r => r.Outcome is not (Outcome.Applied or Outcome.Duplicate)));
+                        break;
+                    }
+                    catch (RpcException e) when (attempt < 20 && e.StatusCode is StatusCode.ResourceExhausted or StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(200 * (attempt + 1)), ct);   // the same ids again: retry-safe
+                    }
+                    catch (RpcException)
+                    {
+                        Interlocked.Add(ref failed, request.Events.Count);
+                        break;
+                    }
+                }
+                Interlocked.Add(ref done, request.Events.Count);
+            }
+        }, ct)));
+        var seconds = watch.Elapsed.TotalSeconds;
+        if (!json)
+        {
+            Console.Error.WriteLine();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"primed       {o.Customers:N0} customers in {seconds:F1} s = {o.Customers / seconds:N0} cold customers/s{(failed > 0 ? $", {failed:N0} not applied" : "")} (not measured below)"));
+        }
+        return new Primed(o.Customers, Math.Round(seconds, 2), Math.Round(o.Customers / seconds), failed);
     }
 
     /// <summary>Closed loop (or paced to --rate): each of the concurrent callers sends one call at a time.</summary>
@@ -368,6 +436,8 @@ internal static partial class BenchCommand
         private readonly bool _once;
         private long _used;
 
+        public string NameOf(int index) => _prefix + index.ToString(CultureInfo.InvariantCulture);
+
         /// <summary>The next customer, or null when every customer was used once (skew "once").</summary>
         public string? Next(Random random)
         {
@@ -397,11 +467,16 @@ internal static partial class BenchCommand
 
         public long Events => Interlocked.Read(ref _events);
 
+        /// <summary>Every event acknowledged, warm-up included: the server's counters cover the same window.</summary>
+        public long AllEvents => Interlocked.Read(ref _allEvents);
+        private long _allEvents;
+
         /// <summary>Acknowledgements of what was sent before this instant (the warm-up) are not measured.</summary>
         public void MeasureFrom(long timestamp) => _measureFrom = timestamp;
 
         public void Acked(long intended, int events, int errors)
         {
+            Interlocked.Add(ref _allEvents, events - errors);
             if (intended < _measureFrom && errors == 0)
             {
                 return;
@@ -444,7 +519,7 @@ internal static partial class BenchCommand
             Console.Error.Write($"\r{elapsed.TotalSeconds,5:F0} s  {events,12:N0} events  {rate,10:N0}/s now  p99 {p99,8:F2} ms  errors {_errors.Values.Sum(),6:N0}   ");
         }
 
-        public void Report(Options o, TimeSpan elapsed, TimeSpan wall, IReadOnlyDictionary<string, double> before, IReadOnlyDictionary<string, double> after, int mismatches, bool json)
+        public void Report(Options o, TimeSpan elapsed, TimeSpan wall, IReadOnlyDictionary<string, double> before, IReadOnlyDictionary<string, double> after, int mismatches, bool json, Primed? primed = null)
         {
             double Ms(double percentile) => _latency.TotalCount == 0 ? 0 : _latency.GetValueAtPercentile(percentile) / (double)TimeSpan.TicksPerMillisecond;
             double Delta(string key) => after.GetValueOrDefault(key) - before.GetValueOrDefault(key);
@@ -453,11 +528,11 @@ internal static partial class BenchCommand
             var appends = Delta("loyalty_journal_append_duration_seconds_count");
             double? eventsPerWrite = appends > 0 ? Delta("loyalty_journal_events_total") / appends : null;
             var requests = Delta("loyalty_storage_requests_total");
-            double? requestsPerEvent = after.ContainsKey("loyalty_storage_requests_total") && Events > 0 ? requests / Events : null;
+            // Both over the scrape window (warm-up included), so divided by every event acknowledged in it.
+            double? requestsPerEvent = after.ContainsKey("loyalty_storage_requests_total") && AllEvents > 0 ? requests / AllEvents : null;
             var cpuSeconds = Delta("process_cpu_time_seconds_total");
             double? cpu = after.ContainsKey("process_cpu_time_seconds_total") ? cpuSeconds / (wall.TotalSeconds + 0.5) : null;
-            // Cores over the whole scrape window (warm-up included) divided by the measured event rate.
-            double? cpuPerEvent = cpu is { } coresUsed && Events > 0 ? coresUsed * 1e6 / (Events / elapsed.TotalSeconds) : null;
+            double? cpuPerEvent = after.ContainsKey("process_cpu_time_seconds_total") && AllEvents > 0 ? cpuSeconds * 1e6 / AllEvents : null;
             var summary = new
             {
                 scenario = o.Scenario,
@@ -474,6 +549,7 @@ internal static partial class BenchCommand
                 serverCpuCores = cpu is { } c ? Math.Round(c, 2) : (double?)null,
                 serverCpuMicrosPerEvent = cpuPerEvent is { } u ? Math.Round(u, 1) : (double?)null,
                 verifyMismatches = o.Scenario == "verify" ? mismatches : (int?)null,
+                prime = primed,
             };
             if (json)
             {

@@ -40,6 +40,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private readonly ICustomerJournal _journal;
     private readonly JournalRecovery _recovery;
     private readonly CheckpointPolicy _policy;
+    private readonly CheckpointSlots _slots;
     private readonly JournalOptions _options;
     private readonly ILogger<CustomerGrain> _logger;
     private readonly DueWorkScheduler _due;
@@ -69,6 +70,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         ICustomerJournal journal,
         JournalRecovery recovery,
         JournalOptions options,
+        CheckpointSlots slots,
         ILogger<CustomerGrain> logger)
     {
         _checkpoint = checkpoint;
@@ -82,6 +84,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         _journal = journal;
         _recovery = recovery;
         _options = options;
+        _slots = slots;
         _policy = new CheckpointPolicy(options, TimeProvider.System);
         _logger = logger;
         var self = this.AsReference<ICustomerGrain>();
@@ -498,6 +501,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     {
         CustomerState snapshot;
         int included;
+        // Taken before the snapshot, so that a checkpoint that waited for its turn includes what applied meanwhile.
+        using var slot = await _slots.EnterAsync();
         await _applying.WaitAsync();
         try
         {

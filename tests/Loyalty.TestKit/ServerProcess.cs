@@ -86,6 +86,8 @@ public sealed class ServerProcess : IAsyncDisposable
             ["Loyalty__Cluster__ClusterId"] = "test-" + Guid.NewGuid().ToString("N")[..8],
             ["Loyalty__ProgramPath"] = RepoPaths.SampleProgram,
             ["DOTNET_gcServer"] = "0",
+            // Checkpoints sooner than the 60 s default, so tests that wait for journal truncation wait seconds.
+            ["Loyalty__Journal__CheckpointAfter"] = "00:00:05",
         };
         foreach (var (key, value) in TestKeys.Settings([(TestKeys.Admin, ["*"], [])]))
         {

@@ -47,6 +47,41 @@ public sealed class CheckpointPolicy(JournalOptions options, TimeProvider time)
     }
 }
 
+/// <summary>The silo's checkpoint writes in flight, at most <see cref="JournalOptions.MaxConcurrentCheckpoints"/>: the
+/// journal appends that callers wait for, and the activation reads of customers arriving, keep most of storage.</summary>
+public sealed class CheckpointSlots(JournalOptions options)
+{
+    private readonly SemaphoreSlim _slots = new(options.MaxConcurrentCheckpoints, options.MaxConcurrentCheckpoints);
+    private int _waiting;
+
+    /// <summary>Checkpoints waiting for a slot (a gauge for operators: a long queue means checkpoints lag behind).</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
+
+    public async ValueTask<Slot> EnterAsync(CancellationToken cancellationToken = default)
+    {
+        if (!_slots.Wait(0, CancellationToken.None))
+        {
+            Interlocked.Increment(ref _waiting);
+            JournalMetrics.CheckpointWaiting(1);
+            try
+            {
+                await _slots.WaitAsync(cancellationToken);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiting);
+                JournalMetrics.CheckpointWaiting(-1);
+            }
+        }
+        return new Slot(_slots);
+    }
+
+    public readonly struct Slot(SemaphoreSlim slots) : IDisposable
+    {
+        public void Dispose() => slots.Release();
+    }
+}
+
 /// <summary>Writes a checkpoint: first the ledger entries that leave the state go to the archive (idempotent by
 /// sequence), then the state itself. Used by the grain and by recovery.</summary>
 public static class CheckpointWriter

@@ -23,6 +23,8 @@ public static class JournalMetrics
         "loyalty.checkpoints", unit: "{checkpoint}", description: "Customer checkpoints written, by reason (records, dirty, deactivation, erase)");
     private static readonly Counter<long> CheckpointFailures = Meter.CreateCounter<long>(
         "loyalty.checkpoint.failures", unit: "{checkpoint}", description: "Checkpoint writes that failed (retried later; the journal still holds the records)");
+    private static readonly UpDownCounter<long> CheckpointQueue = Meter.CreateUpDownCounter<long>(
+        "loyalty.checkpoints.waiting", unit: "{checkpoint}", description: "Checkpoints waiting for one of the silo's checkpoint slots (Loyalty:Journal:MaxConcurrentCheckpoints)");
     private static readonly Counter<long> Refused = Meter.CreateCounter<long>(
         "loyalty.admission.refused", unit: "{call}", description: "Calls refused with RESOURCE_EXHAUSTED because the journal backlog was full");
 
@@ -57,6 +59,8 @@ public static class JournalMetrics
         }
         Checkpoints.Add(1, new KeyValuePair<string, object?>("reason", reason));
     }
+
+    public static void CheckpointWaiting(int change) => CheckpointQueue.Add(change);
 
     public static void CheckpointFailed() => CheckpointFailures.Add(1);
 

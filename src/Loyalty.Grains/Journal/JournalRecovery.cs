@@ -61,6 +61,7 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
 
     private IReadOnlyList<JournalInfo> _journals = [];
     private DateTime _journalsAt;
+    private Task<IReadOnlyList<JournalInfo>>? _listing;
     private MembershipVersion _journalsVersion;
     private static readonly TimeSpan DirectoryFresh = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan HeldTimeout = TimeSpan.FromSeconds(20);
@@ -76,14 +77,7 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         {
             return false;
         }
-        var snapshot = _membership.CurrentSnapshot;
-        var journals = _journals;
-        if (DateTime.UtcNow - _journalsAt > DirectoryFresh || _journalsVersion != snapshot.Version)
-        {
-            journals = _journals = await _store.ListAsync(cancellationToken);
-            _journalsAt = DateTime.UtcNow;
-            _journalsVersion = snapshot.Version;
-        }
+        var journals = await JournalsAsync(cancellationToken);
         var waited = false;
         var until = DateTime.UtcNow + HeldTimeout;
         foreach (var journal in journals)
@@ -118,6 +112,46 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
             }
         }
         return waited;
+    }
+
+    /// <summary>The journal directory, read again when the membership changed or it is a few seconds old. Activations
+    /// arriving together share one read (thousands of cold customers at once must not each list the directory).</summary>
+    private async Task<IReadOnlyList<JournalInfo>> JournalsAsync(CancellationToken cancellationToken)
+    {
+        var snapshot = _membership.CurrentSnapshot;
+        Task<IReadOnlyList<JournalInfo>> refresh;
+        lock (_lock)
+        {
+            if (DateTime.UtcNow - _journalsAt <= DirectoryFresh && _journalsVersion == snapshot.Version)
+            {
+                return _journals;
+            }
+            // Started off the lock: its end (which takes the lock) cannot run before it is published here.
+            refresh = _listing ??= Task.Run(() => List(snapshot.Version));
+        }
+        return await refresh.WaitAsync(cancellationToken);
+
+        async Task<IReadOnlyList<JournalInfo>> List(MembershipVersion version)
+        {
+            try
+            {
+                var journals = await _store.ListAsync(_stopping.Token);
+                lock (_lock)
+                {
+                    _journals = journals;
+                    _journalsAt = DateTime.UtcNow;
+                    _journalsVersion = version;
+                }
+                return journals;
+            }
+            finally
+            {
+                lock (_lock)
+                {
+                    _listing = null;
+                }
+            }
+        }
     }
 
     public void Participate(ISiloLifecycle lifecycle) =>
@@ -209,9 +243,12 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         {
             var snapshot = _membership.CurrentSnapshot;
             var journals = await _store.ListAsync(cancellationToken);
-            _journals = journals;
-            _journalsAt = DateTime.UtcNow;
-            _journalsVersion = snapshot.Version;
+            lock (_lock)
+            {
+                _journals = journals;
+                _journalsAt = DateTime.UtcNow;
+                _journalsVersion = snapshot.Version;
+            }
             var now = DateTime.UtcNow;
             var dead = new List<JournalInfo>();
             var undecided = false;

@@ -11,12 +11,16 @@ public sealed record JournalOptions
     /// <summary>A customer's state is checkpointed after this many journal records...</summary>
     public int CheckpointEveryRecords { get; init; } = 200;
     /// <summary>...or once it has been dirty this long (and always on deactivation).</summary>
-    public TimeSpan CheckpointAfter { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan CheckpointAfter { get; init; } = TimeSpan.FromSeconds(60);
     /// <summary>Records waiting for the journal beyond which new work is refused (RESOURCE_EXHAUSTED, retry later)
     /// instead of queued past what the journal can write before callers give up.</summary>
     public int MaxQueuedRecords { get; init; } = 20_000;
     /// <summary>How often fully checkpointed batches are deleted from the journal.</summary>
     public TimeSpan TruncateEvery { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Checkpoint writes a silo runs at once. Checkpoints are off the answer path, so they take their turn
+    /// rather than crowd storage: with many dirty customers they fall behind <see cref="CheckpointAfter"/> (the journal
+    /// keeps the records meanwhile) instead of starving journal appends and activation reads.</summary>
+    public int MaxConcurrentCheckpoints { get; init; } = 4;
 
     public static JournalOptions Default { get; } = new();
 
@@ -34,6 +38,10 @@ public sealed record JournalOptions
         if (MaxQueuedRecords < 100)
         {
             throw new InvalidOperationException($"Loyalty:Journal:MaxQueuedRecords must be at least 100, not {MaxQueuedRecords}");
+        }
+        if (MaxConcurrentCheckpoints < 1)
+        {
+            throw new InvalidOperationException($"Loyalty:Journal:MaxConcurrentCheckpoints must be at least 1, not {MaxConcurrentCheckpoints}");
         }
         if (TruncateEvery < TimeSpan.FromMilliseconds(100))
         {
