@@ -41,6 +41,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private readonly JournalRecovery _recovery;
     private readonly CheckpointPolicy _policy;
     private readonly CheckpointSlots _slots;
+    private readonly RewardFeedPublisher _feed;
     private readonly JournalOptions _options;
     private readonly ILogger<CustomerGrain> _logger;
     private readonly DueWorkScheduler _due;
@@ -71,6 +72,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         JournalRecovery recovery,
         JournalOptions options,
         CheckpointSlots slots,
+        RewardFeedPublisher feed,
         ILogger<CustomerGrain> logger)
     {
         _checkpoint = checkpoint;
@@ -85,6 +87,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         _recovery = recovery;
         _options = options;
         _slots = slots;
+        _feed = feed;
         _policy = new CheckpointPolicy(options, TimeProvider.System);
         _logger = logger;
         var self = this.AsReference<ICustomerGrain>();
@@ -711,14 +714,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         _rewardsToldThrough = through;
         if (notices is not null)
         {
-            try
-            {
-                _ = GrainFactory.GetGrain<IRewardFeedGrain>(RewardFeed.PartitionOf(Id)).Publish([.. notices]);
-            }
-            catch (Exception ex)
-            {
-                _logger.LogDebug(ex, "Reward feed publish failed for customer {CustomerId}", Id);
-            }
+            _feed.Publish(Id, notices);
         }
     }
 

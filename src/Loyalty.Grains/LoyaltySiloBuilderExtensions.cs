@@ -50,6 +50,7 @@ public static class LoyaltySiloBuilderExtensions
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<JournalWriter>());
         silo.Services.AddSingleton<JournalRecovery>();
         silo.Services.AddSingleton<Customers.CheckpointSlots>();
+        silo.Services.AddSingleton<RewardFeedPublisher>();
         silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<JournalRecovery>());
         silo.Services.AddSingleton<ProgramVersions>();
         // Lazy checkpoints rely on one activation per customer: the strongly consistent grain directory (Orleans 9+)

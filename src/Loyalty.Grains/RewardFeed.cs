@@ -82,3 +82,56 @@ public sealed class RewardFeedGrain : Grain, IRewardFeedGrain
         return Task.CompletedTask;
     }
 }
+
+/// <summary>
+/// The silo's side of the reward feed: customers hand over their notices once stored, and every
+/// <see cref="FlushEvery"/> one call per partition carries all of them (instead of one call per customer write).
+/// Best effort like the feed itself: watchers are live views, not a record.
+/// </summary>
+public sealed class RewardFeedPublisher(IGrainFactory grains, Microsoft.Extensions.Logging.ILogger<RewardFeedPublisher> logger)
+{
+    public static readonly TimeSpan FlushEvery = TimeSpan.FromMilliseconds(20);
+    private readonly List<RewardNotice>?[] _pending = new List<RewardNotice>?[RewardFeed.Partitions];
+    private readonly IRewardFeedGrain?[] _feeds = new IRewardFeedGrain?[RewardFeed.Partitions];
+    private int _scheduled;
+
+    public void Publish(string customerId, List<RewardNotice> notices)
+    {
+        var partition = RewardFeed.PartitionOf(customerId);
+        lock (_pending)
+        {
+            (_pending[partition] ??= []).AddRange(notices);
+        }
+        if (Interlocked.Exchange(ref _scheduled, 1) == 0)
+        {
+            _ = FlushSoon();
+        }
+    }
+
+    private async Task FlushSoon()
+    {
+        await Task.Delay(FlushEvery).ConfigureAwait(false);   // off the customer's scheduler from here on
+        Volatile.Write(ref _scheduled, 0);
+        List<RewardNotice>?[] batch;
+        lock (_pending)
+        {
+            batch = (List<RewardNotice>?[])_pending.Clone();
+            Array.Clear(_pending);
+        }
+        for (var partition = 0; partition < batch.Length; partition++)
+        {
+            if (batch[partition] is not { Count: > 0 } notices)
+            {
+                continue;
+            }
+            try
+            {
+                _ = (_feeds[partition] ??= grains.GetGrain<IRewardFeedGrain>(partition)).Publish([.. notices]);
+            }
+            catch (Exception ex)
+            {
+                Microsoft.Extensions.Logging.LoggerExtensions.LogDebug(logger, ex, "Reward feed publish failed for partition {Partition}", partition);
+            }
+        }
+    }
+}

@@ -295,17 +295,33 @@ public static class RuleEngine
         return perk;
     }
 
+    // One keyed HMAC per thread and secret: keying a new HMAC for every code cost more than the rest of an event's
+    // rules (a reset keeps the key).
+    [ThreadStatic] private static string? t_hmacSecret;
+    [ThreadStatic] private static IncrementalHash? t_hmac;
+
+    private static IncrementalHash KeyedHmac(string secret)
+    {
+        if (t_hmac is null || !string.Equals(t_hmacSecret, secret, StringComparison.Ordinal))
+        {
+            t_hmac?.Dispose();
+            t_hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, Encoding.UTF8.GetBytes(secret));
+            t_hmacSecret = secret;
+        }
+        return t_hmac;
+    }
+
     /// <summary>PREFIX-XXXX-XXXX-XXXX: 60 bits of HMAC-SHA256 in Crockford base32.</summary>
     public static string Code(string secret, string prefix, string customerId, string eventId, string ruleId, string rewardId, int index)
     {
         var data = $"{customerId}\n{eventId}\n{ruleId}\n{rewardId}\n{index}";
-        var keyLength = Encoding.UTF8.GetMaxByteCount(secret.Length);
         var dataLength = Encoding.UTF8.GetMaxByteCount(data.Length);
-        Span<byte> buffer = keyLength + dataLength <= 1024 ? stackalloc byte[keyLength + dataLength] : new byte[keyLength + dataLength];
-        var key = buffer[..Encoding.UTF8.GetBytes(secret, buffer)];
-        var source = buffer.Slice(key.Length, Encoding.UTF8.GetBytes(data, buffer[key.Length..]));
+        Span<byte> buffer = dataLength <= 1024 ? stackalloc byte[dataLength] : new byte[dataLength];
+        var source = buffer[..Encoding.UTF8.GetBytes(data, buffer)];
         Span<byte> mac = stackalloc byte[HMACSHA256.HashSizeInBytes];
-        HMACSHA256.HashData(key, source, mac);
+        var hmac = KeyedHmac(secret);
+        hmac.AppendData(source);
+        hmac.GetHashAndReset(mac);
         var bits = BitConverter.ToUInt64(mac);
         return string.Create(prefix.Length + 15, (prefix, bits), static (chars, arg) =>
         {

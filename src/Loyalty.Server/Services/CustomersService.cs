@@ -19,7 +19,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
             throw RpcErrors.InvalidArgument("since", "must be 0 or more");
         }
         var ct = context.CancellationToken;
-        var grain = grains.GetGrain<ICustomerGrain>(request.CustomerId);
+        var grain = grains.Customer(request.CustomerId);
         // Live pushes wait here; if a watcher reads too slowly the oldest are dropped and refilled from history.
         var inbox = LeasedSubscription.Inbox<LedgerEntry[]>(256);
         var reference = grains.CreateObjectReference<ICustomerWatcher>(new ChannelWatcher(inbox.Writer));
@@ -106,7 +106,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         {
             throw RpcErrors.NotFound($"reward '{request.RewardId}' is not in the catalogue");
         }
-        var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Redeem(request.RedemptionId, request.RewardId), request.CustomerId);
+        var result = Refuse(await grains.Customer(request.CustomerId).Redeem(request.RedemptionId, request.RewardId), request.CustomerId);
         if (result.Outcome == OperationOutcome.Applied)
         {
             LoyaltyMetrics.Redeemed(-result.PointsDelta);
@@ -137,7 +137,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         {
             throw AccessErrors.PermissionDenied($"'{caller.Id}': {overLimit}");
         }
-        var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Adjust(request.AdjustmentId, request.Points, request.Reason), request.CustomerId);
+        var result = Refuse(await grains.Customer(request.CustomerId).Adjust(request.AdjustmentId, request.Points, request.Reason), request.CustomerId);
         if (result.Outcome == OperationOutcome.Applied)
         {
             LoyaltyMetrics.Adjusted(result.PointsDelta);
@@ -163,7 +163,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         {
             throw RpcErrors.NotFound($"reward '{request.RewardId}' is not in the catalogue");
         }
-        var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).GrantGoodwill(request.GrantId, request.RewardId, request.Reason), request.CustomerId);
+        var result = Refuse(await grains.Customer(request.CustomerId).GrantGoodwill(request.GrantId, request.RewardId, request.Reason), request.CustomerId);
         if (result.Outcome == OperationOutcome.Applied)
         {
             live.Granted(1);
@@ -189,7 +189,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
             throw RpcErrors.InvalidArgument("ttl_seconds", "must be 1..86400 (0 = 900)");
         }
         var ttl = TimeSpan.FromSeconds(request.TtlSeconds == 0 ? 900 : request.TtlSeconds);
-        var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Reserve(request.ReservationId, request.Points, ttl), request.CustomerId);
+        var result = Refuse(await grains.Customer(request.CustomerId).Reserve(request.ReservationId, request.Points, ttl), request.CustomerId);
         return new V1.ReserveResponse { Outcome = ToOutcome(result), Customer = ProtoMapping.ToProto(result.Customer!) };
     }
 
@@ -197,7 +197,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
     {
         CheckCustomerId(request.CustomerId);
         CheckId(request.ReservationId, "reservation_id");
-        var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Confirm(request.ReservationId, request.Note.Length > 200 ? request.Note[..200] : request.Note), request.CustomerId);
+        var result = Refuse(await grains.Customer(request.CustomerId).Confirm(request.ReservationId, request.Note.Length > 200 ? request.Note[..200] : request.Note), request.CustomerId);
         if (result.Outcome == OperationOutcome.Applied)
         {
             LoyaltyMetrics.Redeemed(-result.PointsDelta);
@@ -209,7 +209,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
     {
         CheckCustomerId(request.CustomerId);
         CheckId(request.ReservationId, "reservation_id");
-        var result = Refuse(await grains.GetGrain<ICustomerGrain>(request.CustomerId).Cancel(request.ReservationId), request.CustomerId);
+        var result = Refuse(await grains.Customer(request.CustomerId).Cancel(request.ReservationId), request.CustomerId);
         return new V1.CancelResponse { Released = result.Outcome == OperationOutcome.Applied };
     }
 
@@ -227,7 +227,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
     public override async Task<V1.ExportCustomerResponse> ExportCustomer(V1.ExportCustomerRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
-        var json = await grains.GetGrain<ICustomerGrain>(request.CustomerId).Export()
+        var json = await grains.Customer(request.CustomerId).Export()
             ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
         return new V1.ExportCustomerResponse { Json = json };
     }
@@ -235,7 +235,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
     public override async Task<V1.EraseCustomerResponse> EraseCustomer(V1.EraseCustomerRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
-        if (!await grains.GetGrain<ICustomerGrain>(request.CustomerId).Erase())
+        if (!await grains.Customer(request.CustomerId).Erase())
         {
             throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
         }
@@ -256,7 +256,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
     public override async Task<V1.Customer> GetCustomer(V1.GetCustomerRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
-        var view = await grains.GetGrain<ICustomerGrain>(request.CustomerId).Get()
+        var view = await grains.Customer(request.CustomerId).Get()
             ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
         return ProtoMapping.ToProto(view);
     }
@@ -272,7 +272,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         {
             throw RpcErrors.InvalidArgument("page_token", "is not a token this API issued");
         }
-        var page = await grains.GetGrain<ICustomerGrain>(request.CustomerId).ListInteractions(request.PageSize, request.PageToken)
+        var page = await grains.Customer(request.CustomerId).ListInteractions(request.PageSize, request.PageToken)
             ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
         var response = new V1.ListInteractionsResponse { NextPageToken = page.NextPageToken };
         foreach (var i in page.Interactions)
@@ -285,7 +285,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
     public override async Task<V1.ListEligibleRewardsResponse> ListEligibleRewards(V1.ListEligibleRewardsRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
-        var eligibility = await grains.GetGrain<ICustomerGrain>(request.CustomerId).Eligible()
+        var eligibility = await grains.Customer(request.CustomerId).Eligible()
             ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
         return ProtoMapping.ToProto(eligibility);
     }
@@ -301,7 +301,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         {
             throw RpcErrors.InvalidArgument("page_token", "is not a token this API issued");
         }
-        var page = await grains.GetGrain<ICustomerGrain>(request.CustomerId).ListLedger(request.PageSize, request.PageToken)
+        var page = await grains.Customer(request.CustomerId).ListLedger(request.PageSize, request.PageToken)
             ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
         var response = new V1.ListLedgerResponse { NextPageToken = page.NextPageToken };
         foreach (var e in page.Entries)

@@ -32,7 +32,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
             throw RpcErrors.InvalidArgument(error);
         }
         Admit();
-        var results = await grains.GetGrain<ICustomerGrain>(e.CustomerId).Apply([e]);
+        var results = await grains.Customer(e.CustomerId).Apply([e]);
         var result = ProtoMapping.ToProto(results[0]);
         Count(request.Event, result.Outcome, result);
         LoyaltyMetrics.Published("Publish", Stopwatch.GetElapsedTime(started));
@@ -151,7 +151,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         // events that were stored answer DUPLICATE. A per-event REJECTED would read as final and lose events.
         await Task.WhenAll(byCustomer.Select(async pair =>
         {
-            var applied = await grains.GetGrain<ICustomerGrain>(pair.Key).Apply([.. pair.Value.Select(x => x.Event)]);
+            var applied = await grains.Customer(pair.Key).Apply([.. pair.Value.Select(x => x.Event)]);
             for (var j = 0; j < applied.Length; j++)
             {
                 results[pair.Value[j].Index] = ProtoMapping.ToProto(applied[j]);

@@ -164,7 +164,7 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
             }
             events[i] = e;
         }
-        var grain = grains.GetGrain<ICustomerGrain>(customerId);
+        var grain = grains.Customer(customerId);
         if (!request.NewCustomer && await grain.Get() is null)
         {
             throw RpcErrors.NotFound($"customer '{customerId}' was never seen (set new_customer to simulate one)");

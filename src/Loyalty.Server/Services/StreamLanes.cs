@@ -73,7 +73,7 @@ internal sealed class StreamLanes(IGrainFactory grains)
                 }
                 try
                 {
-                    var results = await grains.GetGrain<ICustomerGrain>(customerId).Apply([.. batch.Select(b => b.Event)]);
+                    var results = await grains.Customer(customerId).Apply([.. batch.Select(b => b.Event)]);
                     for (var i = 0; i < batch.Count; i++)
                     {
                         batch[i].Result.SetResult(ProtoMapping.ToProto(results[i]));

@@ -129,7 +129,7 @@ public static class SupportConsole
             {
                 return Invalid(error);
             }
-            var grain = grains.GetGrain<ICustomerGrain>(id);
+            var grain = grains.Customer(id);
             if (await grain.Get() is not { } view)
             {
                 return NotFound(id);
@@ -210,7 +210,7 @@ public static class SupportConsole
             {
                 return Invalid(error.Field.StartsWith("event.support_case.", StringComparison.Ordinal) ? error with { Field = error.Field["event.support_case.".Length..] } : error);
             }
-            var result = (await grains.GetGrain<ICustomerGrain>(id).Apply([e]))[0];
+            var result = (await grains.Customer(id).Apply([e]))[0];
             if (result.Outcome == EventOutcome.Applied)
             {
                 live.Applied("support_case", result.Rewards.Count);
@@ -241,7 +241,7 @@ public static class SupportConsole
                 await Record(context, audit, clock, holder, "Console/Adjust", id, "PermissionDenied", $"points {body.Points}, reason '{body.Reason}'");
                 return Text(StatusCodes.Status403Forbidden, overLimit);
             }
-            var result = await grains.GetGrain<ICustomerGrain>(id).Adjust(body.ActionId!, body.Points, body.Reason!);
+            var result = await grains.Customer(id).Adjust(body.ActionId!, body.Points, body.Reason!);
             await Record(context, audit, clock, holder, "Console/Adjust", id, result?.Outcome.ToString() ?? "NotFound",
                 $"points {body.Points}, reason '{body.Reason}', action {body.ActionId}");
             return Answer(id, result);
@@ -264,7 +264,7 @@ public static class SupportConsole
             {
                 return Text(StatusCodes.Status404NotFound, $"reward '{body.RewardId}' is not in the catalogue");
             }
-            var result = await grains.GetGrain<ICustomerGrain>(id).GrantGoodwill(body.ActionId!, body.RewardId!, body.Reason!);
+            var result = await grains.Customer(id).GrantGoodwill(body.ActionId!, body.RewardId!, body.Reason!);
             await Record(context, audit, clock, holder, "Console/GrantGoodwill", id, result?.Outcome.ToString() ?? "NotFound",
                 $"reward '{body.RewardId}', reason '{body.Reason}', action {body.ActionId}");
             if (result?.Outcome == OperationOutcome.Applied)
