@@ -11,7 +11,7 @@ data="${2:-$here/.data/azurite}"
 "$here/install.sh" >&2
 mkdir -p "$data"
 # Own session: a Ctrl-C in the terminal reaches the engine first; the caller stops Azurite afterwards.
-setsid node "$here/node_modules/azurite/dist/src/table/main.js" \
+setsid node ${AZURITE_NODE_FLAGS:-} "$here/node_modules/azurite/dist/src/table/main.js" \
   --tableHost 127.0.0.1 --tablePort "$port" $([ -n "${AZURITE_IN_MEMORY:-}" ] && echo --inMemoryPersistence || echo --location "$data") \
   --disableTelemetry --skipApiVersionCheck ${AZURITE_DEBUG:+--debug "$AZURITE_DEBUG"} >"$data/azurite.log" 2>&1 &
 pid=$!

@@ -24,6 +24,28 @@ public sealed record LoyaltyStorageOptions
     public string JournalTableName { get; init; } = "LoyaltyJournal";
     /// <summary>Table of the reminders that wake inactive customers when due work (activation, expiry) falls due.</summary>
     public string RemindersTableName { get; init; } = "LoyaltyReminders";
+    /// <summary>Connections the silo opens to storage for customer data (checkpoints, journal, archive), shared by
+    /// them. Thousands of customers arriving at once otherwise open thousands of connections, and the storage
+    /// endpoint (Azurite above all) spends its time accepting them instead of answering. Membership and health checks
+    /// have their own connections, so a busy data path never delays a heartbeat.</summary>
+    public int MaxConnections { get; init; } = 64;
+
+    private Azure.Core.Pipeline.HttpClientTransport? _transport;
+
+    /// <summary>A client on the silo's shared, bounded connection pool for customer data.</summary>
+    public Azure.Data.Tables.TableServiceClient DataClient()
+    {
+        if (MaxConnections < 1)
+        {
+            throw new InvalidOperationException($"Loyalty:Storage:MaxConnections must be at least 1, not {MaxConnections}");
+        }
+        _transport ??= new Azure.Core.Pipeline.HttpClientTransport(new System.Net.Http.SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = MaxConnections,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
+        });
+        return new Azure.Data.Tables.TableServiceClient(ConnectionString, new Azure.Data.Tables.TableClientOptions { Transport = _transport });
+    }
 }
 
 public static class LoyaltySiloBuilderExtensions
@@ -81,11 +103,11 @@ public static class LoyaltySiloBuilderExtensions
                     throw new InvalidOperationException(
                         "Loyalty:Storage:ConnectionString is required for Azure Table storage (set Loyalty:Storage:Provider=Memory to opt into volatile in-memory state).");
                 }
-                silo.Services.AddSingleton<ILedgerArchive>(new AzureTableLedgerArchive(new Azure.Data.Tables.TableServiceClient(storage.ConnectionString), storage.LedgerTableName));
-                silo.Services.AddSingleton<IJournalStore>(new AzureTableJournalStore(new Azure.Data.Tables.TableServiceClient(storage.ConnectionString), storage.JournalTableName));
+                silo.Services.AddSingleton<ILedgerArchive>(new AzureTableLedgerArchive(storage.DataClient(), storage.LedgerTableName));
+                silo.Services.AddSingleton<IJournalStore>(new AzureTableJournalStore(storage.DataClient(), storage.JournalTableName));
                 silo.AddAzureTableGrainStorage(CustomerGrain.StorageName, options =>
                 {
-                    options.TableServiceClient = new Azure.Data.Tables.TableServiceClient(storage.ConnectionString);
+                    options.TableServiceClient = storage.DataClient();
                     options.TableName = storage.TableName;
                     // Binary holds 15 x 64 KB per entity; string format only half of that.
                     options.UseStringFormat = false;
