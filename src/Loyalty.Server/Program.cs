@@ -1,4 +1,5 @@
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using Orleans.Dashboard;
 using System.Net;
 using Loyalty.Domain.Customers;
@@ -127,7 +128,17 @@ builder.Services.Configure<Microsoft.Extensions.Diagnostics.HealthChecks.HealthC
     options.Delay = TimeSpan.Zero;
     options.Period = TimeSpan.FromSeconds(1);
 });
-builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
+// service.name "loyalty" (not unknown_service:dotnet), the silo's identity as resource attributes (Prometheus: target_info).
+builder.Services.AddOpenTelemetry()
+    .ConfigureResource(resource => resource
+        .AddService("loyalty", serviceInstanceId: $"{settings.Cluster.AdvertisedAddress}:{settings.Cluster.SiloPort}")
+        .AddAttributes(
+        [
+            new("loyalty.cluster_id", settings.Cluster.ClusterId),
+            new("loyalty.service_id", settings.Cluster.ServiceId),
+            new("loyalty.api_port", settings.Api.Port),
+        ]))
+    .WithMetrics(metrics => metrics
     .AddMeter(LoyaltyMetrics.MeterName)
     .AddMeter("Microsoft.Orleans")
     .AddPrometheusExporter(options => options.ScrapeResponseCacheDurationMilliseconds = 0));
@@ -166,16 +177,18 @@ builder.Services.AddGrpc(grpc =>
 });
 
 var app = builder.Build();
+app.UseRouting();
+app.UseLocalPorts(settings.Api.Port);
 app.UseAuthentication();
-var api = $"*:{settings.Api.Port}";
-var operatorHost = $"*:{settings.Operator.Port}";
-app.MapGrpcService<IngestionService>().RequireHost(api);
-app.MapGrpcService<AuditService>().RequireHost(api);
-app.MapGrpcService<CustomersService>().RequireHost(api);
-app.MapGrpcService<ProgramsService>().RequireHost(api);
-app.MapGrpcHealthChecksService().RequireHost(api);
+var api = settings.Api.Port;
+var operatorPort = settings.Operator.Port;
+app.MapGrpcService<IngestionService>().OnPort(api);
+app.MapGrpcService<AuditService>().OnPort(api);
+app.MapGrpcService<CustomersService>().OnPort(api);
+app.MapGrpcService<ProgramsService>().OnPort(api);
+app.MapGrpcHealthChecksService().OnPort(api);
 // Operator endpoints: never on the API port.
-app.MapGet("/healthz", () => Results.Text("live")).RequireHost(operatorHost);
+app.MapGet("/healthz", () => Results.Text("live")).OnPort(operatorPort);
 app.MapHealthChecks("/readyz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions
 {
     Predicate = check => check.Tags.Contains("ready"),
@@ -186,13 +199,13 @@ app.MapHealthChecks("/readyz", new Microsoft.AspNetCore.Diagnostics.HealthChecks
             ? "ready: " + string.Join("; ", report.Entries.Select(e => e.Value.Description))
             : "not ready: " + string.Join("; ", report.Entries.Select(e => e.Value.Description)));
     },
-}).RequireHost(operatorHost);
-Loyalty.Server.Auth.OperatorAccess.Map(app, settings, operatorHost);
-Loyalty.Server.SupportDesk.SupportConsole.Map(app, settings, operatorHost);
-app.MapPrometheusScrapingEndpoint("/metrics").RequireHost(operatorHost);
+}).OnPort(operatorPort);
+Loyalty.Server.Auth.OperatorAccess.Map(app, settings, operatorPort);
+Loyalty.Server.SupportDesk.SupportConsole.Map(app, settings, operatorPort);
+app.MapPrometheusScrapingEndpoint("/metrics").OnPort(operatorPort);
 if (settings.Operator.Dashboard)
 {
-    app.MapOrleansDashboard(routePrefix: "/dashboard").RequireHost(operatorHost);
+    app.MapOrleansDashboard(routePrefix: "/dashboard").OnPort(operatorPort);
 }
 
 var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Loyalty");

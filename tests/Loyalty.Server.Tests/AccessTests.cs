@@ -341,6 +341,50 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Operator_endpoints_are_chosen_by_the_port_a_connection_arrives_on_never_by_the_Host_header()
+    {
+        // Issue 16, finding 1 (verified black-box before the fix): `curl --http2-prior-knowledge -H 'Host: x:<operator
+        // port>' http://127.0.0.1:<api port>/metrics` answered 200 with every metric and no key.
+        using var http = new HttpClient();
+        async Task<System.Net.HttpStatusCode> Get(int port, string path, string host, bool http2)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{port}{path}")
+            {
+                Version = http2 ? System.Net.HttpVersion.Version20 : System.Net.HttpVersion.Version11,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,   // HTTP/2 without TLS: prior knowledge, as curl does
+            };
+            request.Headers.Host = host;
+            return (await http.SendAsync(request)).StatusCode;
+        }
+        var api = fixture.Server.Port;
+        var op = fixture.Server.OperatorPort;
+        foreach (var path in new[] { "/metrics", "/healthz", "/readyz", "/dashboard/", "/operator/login?key=x", "/console/" })
+        {
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, await Get(api, path, $"x:{op}", http2: true));
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, await Get(api, path, $"127.0.0.1:{op}", http2: true));
+        }
+        // On the operator port the Host header does not matter either: metrics still need the key, probes answer.
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, await Get(op, "/metrics", $"x:{api}", http2: false));
+        Assert.Equal(System.Net.HttpStatusCode.OK, await Get(op, "/healthz", $"x:{api}", http2: false));
+    }
+
+    [Fact]
+    public async Task Metrics_name_the_service_loyalty_and_the_silo_not_unknown_service()
+    {
+        // Issue 16, finding 12.
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{fixture.Server.OperatorAddress}/metrics");
+        request.Headers.Add(ApiKeys.Header, fixture.ByScope["programs:admin"].Key);
+        var text = await (await http.SendAsync(request)).Content.ReadAsStringAsync();
+        var info = text.Split('\n').FirstOrDefault(l => l.StartsWith("target_info{", StringComparison.Ordinal));
+        Assert.NotNull(info);
+        Assert.Contains("service_name=\"loyalty\"", info, StringComparison.Ordinal);
+        Assert.Contains("service_instance_id=\"127.0.0.1:", info, StringComparison.Ordinal);
+        Assert.Contains("loyalty_cluster_id=\"", info, StringComparison.Ordinal);
+        Assert.DoesNotContain("unknown_service", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_rate_limited_key_gets_resource_exhausted_with_retry_information_and_then_recovers()
     {
         var customers = new Customers.CustomersClient(fixture.Channel(fixture.Limited.Key));

@@ -76,12 +76,12 @@ public static class OperatorAccess
         return request.Cookies.TryGetValue(Cookie, out var cookie) ? cookie : null;
     }
 
-    public static void Map(WebApplication app, LoyaltySettings settings, string operatorHost)
+    public static void Map(WebApplication app, LoyaltySettings settings, int operatorPort)
     {
         app.Use(async (context, next) =>
         {
-            if (context.Connection.LocalPort == settings.Operator.Port && Guarded(context.Request.Path)
-                && Check(settings, KeyOf(context.Request)) is { } refused)
+            // By path on every port: whichever port a guarded path is reached on, it needs the key.
+            if (Guarded(context.Request.Path) && Check(settings, KeyOf(context.Request)) is { } refused)
             {
                 context.Response.StatusCode = refused.Status;
                 await context.Response.WriteAsync(refused.Why);
@@ -99,6 +99,6 @@ public static class OperatorAccess
             // Only local paths: never an open redirect.
             var target = then is { Length: > 0 } t && t.StartsWith('/') && !t.StartsWith("//", StringComparison.Ordinal) && !t.Contains('\\') ? t : "/dashboard/";
             return Results.Redirect(target);
-        }).RequireHost(operatorHost);
+        }).OnPort(operatorPort);
     }
 }

@@ -78,7 +78,7 @@ public static class SupportConsole
         return null;
     }
 
-    public static void Map(WebApplication app, LoyaltySettings settings, string operatorHost)
+    public static void Map(WebApplication app, LoyaltySettings settings, int operatorPort)
     {
         app.MapGet("/console/", (HttpContext context) =>
         {
@@ -91,10 +91,10 @@ public static class SupportConsole
             context.Response.Headers.CacheControl = "no-store";
             context.Response.Headers["X-Frame-Options"] = "DENY";
             return Results.Content(Page.Value, "text/html; charset=utf-8");
-        }).RequireHost(operatorHost);
+        }).OnPort(operatorPort);
 
         // Nothing the API answers is cached; an engine failure is a plain 503 (every action is safe to retry), never a bare 500.
-        var api = app.MapGroup("/console/api").RequireHost(operatorHost).AddEndpointFilter(async (invocation, next) =>
+        var api = app.MapGroup("/console/api").OnPort(operatorPort).AddEndpointFilter(async (invocation, next) =>
         {
             invocation.HttpContext.Response.Headers.CacheControl = "no-store";
             try
