@@ -57,6 +57,29 @@ public sealed class EarningTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_support_case_pays_its_thank_you_reward_once_whatever_the_event_ids()
+    {
+        // Issue 16, finding 7 (verified before the fix: the second event answered APPLIED +200 with a second coupon).
+        var id = NewCustomer();
+        Event Resolved(string caseId)
+        {
+            var e = Support(id, SupportStatus.Resolved, SupportChannel.Human, satisfaction: 5);
+            e.SupportCase.CaseId = caseId;
+            return e;
+        }
+        var first = await Ingestion.PublishAsync(Req(Resolved("case-a")));
+        var again = await Ingestion.PublishAsync(Req(Resolved("case-a")));   // a new event id, the same case
+        var other = await Ingestion.PublishAsync(Req(Resolved("case-b")));
+        Assert.Equal((Outcome.Applied, 300), (first.Outcome, first.PointsDelta));
+        Assert.Single(first.Rewards, r => r.RewardId == "thank-you-coupon");
+        Assert.Equal((Outcome.Applied, 0L), (again.Outcome, again.PointsDelta));
+        Assert.Empty(again.Rewards);
+        Assert.Equal(300, other.PointsDelta);
+        Assert.Single(other.Rewards, r => r.RewardId == "thank-you-coupon");
+        Assert.Equal(600, other.Customer.PointsLifetime);
+    }
+
+    [Fact]
     public async Task Profile_update_changes_the_profile_and_earns_nothing()
     {
         var id = NewCustomer();

@@ -50,6 +50,9 @@ public sealed class CustomerState
     [JsonPropertyName("achievements")] public List<string> Achievements { get; set; } = [];
     /// <summary>Support cases whose resolution bonus was already paid.</summary>
     [JsonPropertyName("resolvedCases")] public List<string> ResolvedCases { get; set; } = [];
+    /// <summary>Rule firings on support cases, one "rule id|case key" per firing (bounded): a case's reward pays at most
+    /// the rule's maxPerCase times, whatever the event ids.</summary>
+    [JsonPropertyName("caseFirings")] public List<string> CaseFirings { get; set; } = [];
     /// <summary>Rewards granted by rules, newest last (bounded).</summary>
     [JsonPropertyName("rewards")] public List<GrantedReward> Rewards { get; set; } = [];
     /// <summary>Perks held, with their end (null = permanent).</summary>
@@ -154,6 +157,7 @@ public sealed class CustomerState
         copy.Orders = [.. Orders];
         copy.Achievements = [.. Achievements];
         copy.ResolvedCases = [.. ResolvedCases];
+        copy.CaseFirings = [.. CaseFirings];
         copy.Rewards = [.. Rewards];
         copy.Perks = [.. Perks];
         copy.Firings = [.. Firings];

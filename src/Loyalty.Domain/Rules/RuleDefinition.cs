@@ -19,6 +19,9 @@ public sealed record RuleLimits
     /// <summary>At most this many firings per customer within <see cref="PeriodDays"/> (rolling); null = no cap.</summary>
     public int? MaxPerCustomer { get; init; }
     public int PeriodDays { get; init; } = 3650;
+    /// <summary>Support-case events: at most this many firings per case and customer, whatever the event ids (default 1:
+    /// a case pays its reward once, however many "resolved" events arrive for it). Only on rules for support_case.</summary>
+    public int MaxPerCase { get; init; } = 1;
     /// <summary>Minimum time between two firings for one customer.</summary>
     public double? CooldownHours { get; init; }
     /// <summary>Program-local dates (inclusive) outside which the rule does not fire.</summary>

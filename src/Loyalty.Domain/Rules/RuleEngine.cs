@@ -79,7 +79,7 @@ public static class RuleEngine
                 }
             }
             (fired ??= []).Add(rule.Id);
-            RecordFiring(rule, state, now);
+            RecordFiring(rule, state, e, now, limits);
             var pointsBefore = points;
             foreach (var effect in rule.Then)
             {
@@ -168,11 +168,29 @@ public static class RuleEngine
         {
             return false;
         }
+        if (CaseKey(rule, c.Event) is { } caseKey && state.CaseFirings.Count(k => k == caseKey) >= limits.MaxPerCase)
+        {
+            return false;
+        }
         return Allowed(state, rule.Id, limits.MaxPerCustomer, limits.PeriodDays, limits.CooldownHours, c.Now);
     }
 
-    private static void RecordFiring(RuleDefinition rule, CustomerState state, DateTimeOffset now) =>
+    /// <summary>"rule id|case key" for a rule firing on a support case, else null.</summary>
+    private static string? CaseKey(RuleDefinition rule, LoyaltyEvent e) =>
+        e.Payload is SupportCase s ? rule.Id + "|" + StoredKey.Of(s.CaseId) : null;
+
+    private static void RecordFiring(RuleDefinition rule, CustomerState state, LoyaltyEvent e, DateTimeOffset now, EngineLimits limits)
+    {
+        if (CaseKey(rule, e) is { } caseKey)
+        {
+            state.CaseFirings.Add(caseKey);
+            if (state.CaseFirings.Count > limits.OnceOnlyKept)
+            {
+                state.CaseFirings.RemoveRange(0, state.CaseFirings.Count - limits.OnceOnlyKept);
+            }
+        }
         Record(state, rule.Id, rule.Limits.MaxPerCustomer, rule.Limits.PeriodDays, rule.Limits.CooldownHours, now);
+    }
 
     /// <summary>The per-customer history key of a reward's own cap ('/' never appears in rule ids).</summary>
     internal static string RewardKey(RewardDefinition reward) => "reward/" + reward.Id;

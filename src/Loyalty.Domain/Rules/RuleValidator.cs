@@ -111,6 +111,8 @@ public static class RuleValidator
             var limits = rule.Limits;
             Check(limits.MaxPerCustomer is null or (>= 1 and <= 50), $"{path}.limits.maxPerCustomer", "must be 1..50 (each firing in the period is remembered on the customer)");
             Check(limits.PeriodDays is >= 1 and <= 36600, $"{path}.limits.periodDays", "must be 1..36600");
+            Check(limits.MaxPerCase is >= 1 and <= 50, $"{path}.limits.maxPerCase", "must be 1..50 (firings per support case)");
+            Check(limits.MaxPerCase == 1 || rule.When is ["support_case"], $"{path}.limits.maxPerCase", "applies to rules on support_case only");
             Check(limits.CooldownHours is null or (> 0 and <= 876_000), $"{path}.limits.cooldownHours", "must be positive");
             Check(limits.StartDate is null || limits.EndDate is null || limits.StartDate <= limits.EndDate, $"{path}.limits.endDate", "is before startDate");
             if (limits.Budget is { } budget)
