@@ -52,6 +52,15 @@ if (!tls && !IPAddress.IsLoopback(apiAddress) && !settings.Api.AllowPlaintext)
     return 2;
 }
 
+if (Loyalty.Server.StartupChecks.Problems(settings) is { Count: > 0 } problems)
+{
+    foreach (var problem in problems)
+    {
+        Console.Error.WriteLine($"loyalty: cannot start: {problem}");
+    }
+    return 2;
+}
+
 if (args.Contains("--check-config"))
 {
     // Prints the settings this process would run with (secrets redacted) and the program it would load, then exits:

@@ -1,0 +1,33 @@
+using Loyalty.TestKit;
+
+namespace Loyalty.Server.Tests;
+
+/// <summary>Issue 16, finding 11: unsafe settings stop the server at start with one line naming the setting.</summary>
+public sealed class StartupSettingsTests
+{
+    private static readonly string Secret = Convert.ToBase64String(new byte[48]);
+
+    public static TheoryData<string, string[]> Unsafe() => new()
+    {
+        // The admin test key is at index 0; index 1 reuses its id.
+        { "Loyalty:Auth:Keys:1:Id 'test-admin' is used by an earlier key too", ["Auth__Keys__1__Id=" + TestKeys.Admin.Id, "Auth__Keys__1__Salt=" + TestKeys.Admin.Salt, "Auth__Keys__1__Hash=" + TestKeys.Admin.Hash] },
+        { "Loyalty:Auth:Keys:1:Salt (key 'k-odd') is not the base64 of 16 bytes", ["Auth__Keys__1__Id=k-odd", "Auth__Keys__1__Salt=not base64!", "Auth__Keys__1__Hash=" + TestKeys.Admin.Hash] },
+        { "Loyalty:Auth:Keys:1:Hash (key 'k-odd') is not the base64 of a SHA-256 hash", ["Auth__Keys__1__Id=k-odd", "Auth__Keys__1__Salt=" + TestKeys.Admin.Salt, "Auth__Keys__1__Hash=c2hvcnQ="] },
+        { "Loyalty:Auth:Jwt:SigningKey must be the base64 of at least 32 bytes", ["Auth__Jwt__SigningKey=c2hvcnQ=", "Auth__Jwt__Issuer=i", "Auth__Jwt__Audience=a"] },
+        { "Loyalty:Auth:Jwt:Issuer is blank while JWT is on", ["Auth__Jwt__SigningKey=" + Secret, "Auth__Jwt__Audience=a"] },
+        { "Loyalty:Auth:Jwt:Audience is blank while JWT is on", ["Auth__Jwt__SigningKey=" + Secret, "Auth__Jwt__Issuer=i"] },
+        { "Loyalty:Limits:RewardCodeSecret is empty", ["Limits__RewardCodeSecret="] },
+        { "Loyalty:Limits:RewardCodeSecret is the development default on a non-loopback address", ["Api__Address=0.0.0.0", "Api__AllowPlaintext=true"] },
+        { "Loyalty:Auth:Mode=Anonymous on a non-loopback address", ["Api__Address=0.0.0.0", "Api__AllowPlaintext=true", "Limits__RewardCodeSecret=" + Secret, "Auth__Mode=Anonymous"] },
+    };
+
+    [Theory]
+    [MemberData(nameof(Unsafe))]
+    public async Task Unsafe_settings_stop_the_server_at_start_with_one_line_naming_the_setting(string line, string[] settings)
+    {
+        await using var server = ServerProcess.Launch("UseDevelopmentStorage=true", settings.Select(s => s.Split('=', 2)).ToDictionary(p => p[0], p => p[1]));
+        Assert.Equal(2, await server.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("loyalty: cannot start: " + line, server.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", server.Log, StringComparison.Ordinal);   // a line, not a stack trace
+    }
+}
