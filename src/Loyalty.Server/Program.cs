@@ -61,6 +61,12 @@ if (Loyalty.Server.StartupChecks.Problems(settings) is { Count: > 0 } problems)
     return 2;
 }
 
+if (!args.Contains("--check-config") && Loyalty.Server.StartupChecks.PortInUse(settings) is { } busy)
+{
+    Console.Error.WriteLine($"loyalty: cannot start: {busy}");
+    return 2;
+}
+
 if (args.Contains("--check-config"))
 {
     // Prints the settings this process would run with (secrets redacted) and the program it would load, then exits:
@@ -128,6 +134,7 @@ builder.UseOrleans(silo =>
     }
 });
 
+builder.Services.AddSingleton<ReadinessCheck>();   // one instance: it remembers what it last reported
 builder.Services.AddHealthChecks().AddCheck<ReadinessCheck>("ready", tags: ["ready"]);
 // The gRPC health service answers from the last published check (refreshed every second), so a Check call is trivial:
 // it is also the bench's baseline RPC. /readyz evaluates on every request.
@@ -246,5 +253,27 @@ app.Lifetime.ApplicationStarted.Register(() =>
         settings.Api.Address, settings.Api.Port, settings.Operator.Address, settings.Operator.Port, program.Definition.Id, program.Version,
         settings.Storage.Provider, settings.Cluster.Provider));
 
-await app.RunAsync();
+try
+{
+    await app.RunAsync();
+}
+catch (Exception e) when (AddressInUse(e) is { } inUse)
+{
+    Console.Error.WriteLine($"loyalty: cannot start: {inUse} (is another engine running? stop it, or set Loyalty:Api:Port / Loyalty:Operator:Port / Loyalty:Cluster:SiloPort)");
+    return 2;
+}
 return 0;
+
+// The bind error's own message ("Failed to bind to address http://127.0.0.1:5080: address already in use."), if a
+// port in use is why the host did not start.
+static string? AddressInUse(Exception e)
+{
+    for (Exception? x = e; x is not null; x = x.InnerException)
+    {
+        if (x is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse })
+        {
+            return e is IOException ? e.Message.TrimEnd('.') : "an address is already in use: " + x.Message;
+        }
+    }
+    return null;
+}

@@ -6,9 +6,14 @@ namespace Loyalty.Server;
 
 /// <summary>Ready = this silo is active in the cluster, has the active program, is not shutting down, and storage
 /// answers. Drives /readyz and the gRPC health service.</summary>
-public sealed class ReadinessCheck(ISiloStatusOracle silo, IProgramCatalog programs, IHostApplicationLifetime lifetime, LoyaltySettings settings)
+/// <remarks>The health-check service's own log (an error line per unhealthy check, every second) is filtered out; this
+/// check logs when readiness changes instead: the normal states of starting and stopping at Information, anything
+/// else at Warning.</remarks>
+public sealed class ReadinessCheck(ISiloStatusOracle silo, IProgramCatalog programs, IHostApplicationLifetime lifetime, LoyaltySettings settings,
+    ILogger<ReadinessCheck> logger)
     : IHealthCheck
 {
+    private string? _lastReported = "";
     private static readonly TimeSpan StorageTimeout = TimeSpan.FromSeconds(2);
     private readonly Azure.Data.Tables.TableServiceClient? _tables = settings.Storage.Provider == "AzureTable"
         ? new Azure.Data.Tables.TableServiceClient(settings.Storage.ConnectionString)
@@ -17,9 +22,34 @@ public sealed class ReadinessCheck(ISiloStatusOracle silo, IProgramCatalog progr
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
+        var result = await Check(cancellationToken);
+        var problem = result.Status == HealthStatus.Healthy ? null : result.Description;
+        if (!string.Equals(Interlocked.Exchange(ref _lastReported, problem), problem, StringComparison.Ordinal))
+        {
+            if (problem is null)
+            {
+                logger.LogInformation("Ready: {Description}", result.Description);
+            }
+            else if (problem is NotLoaded or ShuttingDown || problem.StartsWith("silo is ", StringComparison.Ordinal) && !lifetime.ApplicationStarted.IsCancellationRequested)
+            {
+                logger.LogInformation("Not ready: {Problem}", problem);
+            }
+            else
+            {
+                logger.LogWarning("Not ready: {Problem}", problem);
+            }
+        }
+        return result;
+    }
+
+    private const string NotLoaded = "the active program is not loaded yet";
+    private const string ShuttingDown = "shutting down";
+
+    private async Task<HealthCheckResult> Check(CancellationToken cancellationToken)
+    {
         if (lifetime.ApplicationStopping.IsCancellationRequested)
         {
-            return HealthCheckResult.Unhealthy("shutting down");
+            return HealthCheckResult.Unhealthy(ShuttingDown);
         }
         if (silo.CurrentStatus != SiloStatus.Active)
         {
@@ -27,7 +57,7 @@ public sealed class ReadinessCheck(ISiloStatusOracle silo, IProgramCatalog progr
         }
         if (!programs.Ready.IsCompleted)
         {
-            return HealthCheckResult.Unhealthy("the active program is not loaded yet");
+            return HealthCheckResult.Unhealthy(NotLoaded);
         }
         if (await StorageProblem(cancellationToken) is { } problem)
         {

@@ -63,6 +63,40 @@ public static class StartupChecks
         return problems;
     }
 
+    /// <summary>The first of this engine's ports that another process already holds, as one line; null when all are free.
+    /// Checked before anything starts, so a second engine on the same ports says so instead of failing half-way.</summary>
+    public static string? PortInUse(LoyaltySettings settings)
+    {
+        var ports = new List<(string Setting, string Address, int Port)>
+        {
+            ("Loyalty:Api:Port", settings.Api.Address, settings.Api.Port),
+            ("Loyalty:Operator:Port", settings.Operator.Address, settings.Operator.Port),
+            ("Loyalty:Cluster:SiloPort", settings.Cluster.ListenOnAnyAddress ? "0.0.0.0" : settings.Cluster.AdvertisedAddress, settings.Cluster.SiloPort),
+        };
+        foreach (var (setting, address, port) in ports)
+        {
+            if (!IPAddress.TryParse(address, out var ip) || port <= 0)
+            {
+                continue;
+            }
+            try
+            {
+                using var probe = new System.Net.Sockets.Socket(ip.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+                probe.ExclusiveAddressUse = true;
+                probe.Bind(new IPEndPoint(ip, port));
+            }
+            catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse)
+            {
+                return $"{address}:{port} ({setting}) is already in use: is another engine running? Stop it or choose another port";
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // Not bindable here for another reason (e.g. an address of another host): the server reports it itself.
+            }
+        }
+        return null;
+    }
+
     private static bool Loopback(string address) => IPAddress.TryParse(address, out var ip) && IPAddress.IsLoopback(ip);
 
     private static bool IsBase64(string? value, int? exactly = null, int? atLeast = null)

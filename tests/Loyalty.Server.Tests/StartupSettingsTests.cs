@@ -30,4 +30,22 @@ public sealed class StartupSettingsTests
         Assert.Contains("loyalty: cannot start: " + line, server.Log, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", server.Log, StringComparison.Ordinal);   // a line, not a stack trace
     }
+
+    [Fact]
+    public async Task A_second_engine_on_the_same_ports_says_so_in_one_line_and_normal_start_and_stop_print_no_failures()
+    {
+        var memory = new Dictionary<string, string> { ["Storage__Provider"] = "Memory" };
+        await using var first = await ServerProcess.StartAsync("", memory);
+        await using var second = ServerProcess.Launch("", memory, first.Port);
+        Assert.Equal(2, await second.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        var lines = second.Log.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var line = Assert.Single(lines);
+        Assert.Contains($"loyalty: cannot start: 127.0.0.1:{first.Port} (Loyalty:Api:Port) is already in use", line, StringComparison.Ordinal);
+
+        // The first one's start (program not loaded yet) and graceful stop (shutting down) are normal: no fail: lines.
+        first.Terminate();
+        Assert.Equal(0, await first.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.DoesNotContain("fail: ", first.Log, StringComparison.Ordinal);
+        Assert.Contains("Not ready: shutting down", first.Log, StringComparison.Ordinal);
+    }
 }
