@@ -326,6 +326,10 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         Assert.Equal(System.Net.HttpStatusCode.Unauthorized, await Metrics(null));
         Assert.Equal(System.Net.HttpStatusCode.Forbidden, await Metrics(fixture.ByScope["customers:read"].Key));
         Assert.Equal(System.Net.HttpStatusCode.OK, await Metrics(fixture.ByScope["programs:admin"].Key));
+        // Prometheus needs no admin key (issue 16, finding 5): metrics:read reads metrics and nothing else.
+        Assert.Equal(System.Net.HttpStatusCode.OK, await Metrics(fixture.ByScope["metrics:read"].Key));
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden,
+            (await http.GetAsync($"{fixture.Server.OperatorAddress}/operator/login?key={Uri.EscapeDataString(fixture.ByScope["metrics:read"].Key)}")).StatusCode);
         Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync($"{fixture.Server.OperatorAddress}/readyz")).StatusCode);
         Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync($"{fixture.Server.OperatorAddress}/healthz")).StatusCode);
 
@@ -336,6 +340,11 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         Assert.Contains(ok.Headers.GetValues("Set-Cookie"), c => c.Contains("httponly", StringComparison.OrdinalIgnoreCase) && c.Contains("samesite=strict", StringComparison.OrdinalIgnoreCase));
         // Never an open redirect.
         Assert.Equal("/dashboard/", (await http.GetAsync(login + "&then=%2F%2Fevil.example")).Headers.Location!.OriginalString);
+        // Browsers drop a tab: "/\t/evil.example" would become "//evil.example" (issue 16, finding 5).
+        foreach (var sneaky in new[] { "/%09/evil.example", "/%0a/evil.example", "/%0d%0a/evil.example", "%2F%5Cevil.example", "/%20/evil.example" })
+        {
+            Assert.Equal("/dashboard/", (await http.GetAsync(login + "&then=" + sneaky)).Headers.Location!.OriginalString);
+        }
         Assert.Equal(System.Net.HttpStatusCode.Forbidden,
             (await http.GetAsync($"{fixture.Server.OperatorAddress}/operator/login?key={Uri.EscapeDataString(fixture.ByScope["ingest:shop"].Key)}")).StatusCode);
     }

@@ -76,12 +76,24 @@ public static class OperatorAccess
         return request.Cookies.TryGetValue(Cookie, out var cookie) ? cookie : null;
     }
 
+    /// <summary>A path on this host to go back to after login, or null: it starts with one '/', and holds no backslash,
+    /// whitespace or control character (browsers drop tabs and newlines, so "/\t/evil.example" would become
+    /// "//evil.example", another host).</summary>
+    public static string? LocalPath(string? then) =>
+        then is { Length: > 0 } t && t[0] == '/' && (t.Length == 1 || t[1] != '/')
+            && !t.Any(c => c == '\\' || char.IsWhiteSpace(c) || char.IsControl(c))
+            ? t
+            : null;
+
     public static void Map(WebApplication app, LoyaltySettings settings, int operatorPort)
     {
         app.Use(async (context, next) =>
         {
             // By path on every port: whichever port a guarded path is reached on, it needs the key.
-            if (Guarded(context.Request.Path) && Check(settings, KeyOf(context.Request)) is { } refused)
+            // /metrics also for a key with only metrics:read (Prometheus needs no admin key); the dashboard needs admin.
+            if (Guarded(context.Request.Path) && (context.Request.Path.StartsWithSegments("/metrics")
+                    ? Check(settings, KeyOf(context.Request), "customers:admin", "programs:admin", "metrics:read")
+                    : Check(settings, KeyOf(context.Request))) is { } refused)
             {
                 context.Response.StatusCode = refused.Status;
                 await context.Response.WriteAsync(refused.Why);
@@ -97,7 +109,7 @@ public static class OperatorAccess
             }
             context.Response.Cookies.Append(Cookie, key!, new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Strict, Path = "/" });
             // Only local paths: never an open redirect.
-            var target = then is { Length: > 0 } t && t.StartsWith('/') && !t.StartsWith("//", StringComparison.Ordinal) && !t.Contains('\\') ? t : "/dashboard/";
+            var target = LocalPath(then) ?? "/dashboard/";
             return Results.Redirect(target);
         }).OnPort(operatorPort);
     }
