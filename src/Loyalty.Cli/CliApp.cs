@@ -348,7 +348,7 @@ public static class CliApp
     private static Command AuditCommand()
     {
         var size = new Option<int>("--page-size") { Description = "Entries to show (newest first)", DefaultValueFactory = _ => 50 };
-        var audit = new Command("audit", "Show the audit log of admin actions (needs customers:admin or programs:admin)") { size };
+        var audit = new Command("audit", "Show the audit log of admin actions (needs customers:admin)") { size };
         audit.SetAction((parse, ct) => Run(parse, async (client, json) =>
         {
             var page = await new Audit.AuditClient(client).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = parse.GetValue(size) }, cancellationToken: ct);

@@ -21,6 +21,9 @@ public sealed class AccessFixture : IAsyncLifetime
     /// <summary>A support agent's role: read customers, record support cases, care (adjust, goodwill).</summary>
     public ApiKeys.Created Agent { get; } = ApiKeys.Create("agent-ann");
     public static readonly string[] AgentScopes = ["customers:read", "ingest:support", "customers:care"];
+    /// <summary>Tries program drafts on real customers: programs:admin and customers:read.</summary>
+    public ApiKeys.Created Analyst { get; } = ApiKeys.Create("analyst");
+    public static readonly string[] AnalystScopes = ["programs:admin", "customers:read"];
     /// <summary>Well-formed but never configured.</summary>
     public ApiKeys.Created Unknown { get; } = ApiKeys.Create("nobody");
 
@@ -34,7 +37,8 @@ public sealed class AccessFixture : IAsyncLifetime
         var keys = ByScope.Select(kv => (kv.Value, new[] { kv.Key }, Array.Empty<string>()))
             .Append((Shop, ShopScopes, ShopSources))
             .Append((Limited, ReaderScopes, Array.Empty<string>()))
-            .Append((Agent, AgentScopes, Array.Empty<string>()));
+            .Append((Agent, AgentScopes, Array.Empty<string>()))
+            .Append((Analyst, AnalystScopes, Array.Empty<string>()));
         var settings = TestKeys.Settings(keys, first: 1);
         var limitedIndex = ByScope.Count + 2;
         settings[$"Loyalty__Auth__Keys__{limitedIndex}__RatePerSecond"] = "0.5";
@@ -60,6 +64,8 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
     private const string AnyIngest = "ingest:";
     private const string AnyAdmin = "admin";
     private const string Care = "care";
+    /// <summary>SimulateProgram on a real customer (the empty request: new_customer false): programs:admin and customers:read.</summary>
+    private const string Analyst = "analyst";
 
     /// <summary>What each RPC needs, written out independently of the server's own table.</summary>
     private static readonly Dictionary<string, string> Expected = new()
@@ -83,10 +89,10 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         ["/loyalty.v1.Programs/GetProgram"] = AnyKey,
         ["/loyalty.v1.Programs/ListProgramVersions"] = AnyKey,
         ["/loyalty.v1.Programs/ValidateProgram"] = "programs:admin",
-        ["/loyalty.v1.Programs/SimulateProgram"] = "programs:admin",
+        ["/loyalty.v1.Programs/SimulateProgram"] = Analyst,
         ["/loyalty.v1.Programs/PublishProgram"] = "programs:admin",
         ["/loyalty.v1.Programs/WatchRewards"] = "customers:read",
-        ["/loyalty.v1.Audit/ListAuditEntries"] = AnyAdmin,
+        ["/loyalty.v1.Audit/ListAuditEntries"] = "customers:admin",
     };
 
     private static IEnumerable<MethodDescriptor> AllMethods() =>
@@ -109,6 +115,7 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
                 AnyIngest => fixture.ByScope["ingest:shop"],
                 AnyAdmin => fixture.ByScope["customers:admin"],
                 Care => fixture.ByScope["customers:care"],
+                Analyst => fixture.Analyst,
                 _ => fixture.ByScope[scope],
             };
             var wrong = scope switch
@@ -117,6 +124,7 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
                 AnyIngest => fixture.ByScope["customers:admin"],
                 AnyAdmin => fixture.ByScope["customers:read"],
                 Care => fixture.ByScope["customers:redeem"],
+                Analyst => fixture.ByScope["programs:admin"],   // issue 16, finding 8: programs:admin alone read customer data
                 _ => fixture.ByScope[scope.StartsWith("ingest", StringComparison.Ordinal) ? "customers:read" : "ingest:game"],
             };
             var wrongSecret = right.Key[..^4] + (right.Key.EndsWith("AAAA", StringComparison.Ordinal) ? "BBBB" : "AAAA");
@@ -296,8 +304,19 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
             ProgramJson = active.DefinitionJson, ExpectedVersion = "not-the-active-version", Author = "ops",
         }).ResponseAsync);
         Assert.Equal(StatusCode.FailedPrecondition, stale.StatusCode);
-
-        var log = await new Audit.AuditClient(fixture.Channel(fixture.ByScope["programs:admin"].Key)).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100 });
+        // A draft tried on a real customer reads their state: audited (issue 16, finding 8).
+        var other = NewCustomer();
+        await new Ingestion.IngestionClient(fixture.Channel(fixture.ByScope["ingest:game"].Key)).PublishAsync(new PublishRequest { Event = Game(other, 10, 1) });
+        await new Programs.ProgramsClient(fixture.Channel(fixture.Analyst.Key)).SimulateProgramAsync(new SimulateProgramRequest
+        {
+            ProgramJson = active.DefinitionJson, CustomerId = other, Events = { Game(other, 5, 1) },
+        });
+        // The audit log is customer data: customers:admin reads it, programs:admin no longer does.
+        var denied = await Assert.ThrowsAsync<RpcException>(() => new Audit.AuditClient(fixture.Channel(fixture.ByScope["programs:admin"].Key))
+            .ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 1 }).ResponseAsync);
+        Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
+        var log = await new Audit.AuditClient(fixture.Channel(fixture.ByScope["customers:admin"].Key)).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100 });
+        Assert.Contains(log.Entries, e => e is { Action: "Programs/SimulateProgram", Caller: "analyst", Outcome: "OK" } && e.Target == other);
         var mine = log.Entries.Where(e => e.Target == id || e.Action == "Programs/PublishProgram" && e.At.ToDateTimeOffset() >= started).ToList();
         output.WriteLine(string.Join("\n", mine.Select(e => $"{e.At} {e.Caller} {e.Action} {e.Target} {e.Outcome} {e.Detail}")));
         Assert.Contains(mine, e => e is { Action: "Customers/Adjust", Caller: "k-customers-admin", Outcome: "OK" } && e.Detail.Contains("points 25", StringComparison.Ordinal)

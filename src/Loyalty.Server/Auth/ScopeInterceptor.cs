@@ -47,7 +47,8 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
         ["/loyalty.v1.Programs/SimulateProgram"] = "programs:admin",
         ["/loyalty.v1.Programs/PublishProgram"] = "programs:admin",
         ["/loyalty.v1.Programs/WatchRewards"] = "customers:read",
-        ["/loyalty.v1.Audit/ListAuditEntries"] = AnyAdmin,
+        // Who did what to which customer: customer data, so customers:admin only (not programs:admin).
+        ["/loyalty.v1.Audit/ListAuditEntries"] = "customers:admin",
     };
 
     /// <summary>Admin actions recorded in the audit log (allowed or not), with what they were about.</summary>
@@ -60,6 +61,10 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
                 ? (g.CustomerId, $"reward '{g.RewardId}', reason '{g.Reason}', grant_id '{g.GrantId}'") : ("", ""),
             ["/loyalty.v1.Customers/ExportCustomer"] = r => (r is V1.ExportCustomerRequest e ? e.CustomerId : "", ""),
             ["/loyalty.v1.Customers/EraseCustomer"] = r => (r is V1.EraseCustomerRequest e ? e.CustomerId : "", ""),
+            // Simulating on a real customer reveals their state (balance, tier, flags, age by search): audited, and it
+            // needs customers:read as well as programs:admin (checked in Admit).
+            ["/loyalty.v1.Programs/SimulateProgram"] = r => r is V1.SimulateProgramRequest { NewCustomer: false } s
+                ? (s.CustomerId, $"simulation of {s.Events.Count} event(s) on the customer's state") : ("", ""),
             ["/loyalty.v1.Programs/PublishProgram"] = r => r is V1.PublishProgramRequest p
                 ? ("program", $"author '{p.Author}', expected_version '{p.ExpectedVersion}'") : ("", ""),
         };
@@ -79,9 +84,15 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
             return await continuation(request, context);
         }
         var (target, detail) = describe(request);
+        if (request is V1.SimulateProgramRequest { NewCustomer: true })
+        {
+            // A simulation on a customer never seen reads no one's data: not audited.
+            Admit(context, 1);
+            return await continuation(request, context);
+        }
         try
         {
-            Admit(context, 1);
+            Admit(context, 1, request is V1.SimulateProgramRequest ? "customers:read" : null);
             var response = await continuation(request, context);
             if (response is V1.PublishProgramResponse published)
             {
@@ -135,7 +146,7 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
         return continuation(requestStream, responseStream, context);
     }
 
-    private void Admit(ServerCallContext context, int cost)
+    private void Admit(ServerCallContext context, int cost, string? alsoNeeds = null)
     {
         if (context.Method.StartsWith(HealthPrefix, StringComparison.Ordinal))
         {
@@ -155,6 +166,10 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
             AnyAdmin => caller.Has("customers:admin") || caller.Has("programs:admin"),
             _ => scope.Split('|').Any(caller.Has),
         };
+        if (allowed && alsoNeeds is not null && !caller.Has(alsoNeeds))
+        {
+            throw AccessErrors.PermissionDenied($"'{caller.Id}' lacks the scope {alsoNeeds} for {context.Method} on a real customer (new_customer=false reads their state)");
+        }
         if (!allowed)
         {
             throw AccessErrors.PermissionDenied($"'{caller.Id}' lacks the scope {(scope == AnyIngest ? "ingest:<source>" : scope == AnyAdmin ? "customers:admin or programs:admin" : scope.Replace("|", " or ", StringComparison.Ordinal))} for {context.Method}");
