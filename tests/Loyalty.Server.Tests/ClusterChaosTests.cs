@@ -67,6 +67,7 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
         var seq = 0;
         var broken = 0;
         using var stop = new CancellationTokenSource();
+        using var stopWatching = new CancellationTokenSource();
         ServerProcess AnyLive(int hint)
         {
             for (var i = 0; i < 3; i++)
@@ -121,18 +122,28 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
 
         // Watches: each follows one customer from sequence 0, reconnecting after the last sequence it saw.
         var seen = watched.ToDictionary(c => c, _ => new List<long>());
+        static long Last(List<long> list)
+        {
+            lock (list)
+            {
+                return list.Count == 0 ? 0 : list[^1];
+            }
+        }
         async Task Watch(string customer, int worker)
         {
             var list = seen[customer];
-            while (!stop.IsCancellationRequested)
+            while (!stopWatching.IsCancellationRequested)
             {
                 try
                 {
-                    using var call = AnyLive(worker).Customers.Watch(new WatchRequest { CustomerId = customer, Since = list.Count == 0 ? 0 : list[^1] },
-                        cancellationToken: stop.Token);
-                    await foreach (var entry in call.ResponseStream.ReadAllAsync(stop.Token))
+                    using var call = AnyLive(worker).Customers.Watch(new WatchRequest { CustomerId = customer, Since = Last(list) },
+                        cancellationToken: stopWatching.Token);
+                    await foreach (var entry in call.ResponseStream.ReadAllAsync(stopWatching.Token))
                     {
-                        list.Add(entry.Sequence);
+                        lock (list)
+                        {
+                            list.Add(entry.Sequence);
+                        }
                     }
                 }
                 catch (Exception ex) when (ex is RpcException or OperationCanceledException or InvalidOperationException)
@@ -160,6 +171,26 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
         await Task.Delay(TimeSpan.FromSeconds(3));
         await stop.CancelAsync();
         await Task.WhenAll(streams);
+        // A Watch whose customer's activation died with a silo resubscribes at its next renewal (at most 30 s): give
+        // every watch that long to reach what its customer's ledger holds now, then stop them.
+        foreach (var customer in watched)
+        {
+            var through = 0L;
+            var token = "";
+            do
+            {
+                var page = await AnyLive(0).Customers.ListLedgerAsync(new ListLedgerRequest { CustomerId = customer, PageSize = 1000, PageToken = token });
+                through = Math.Max(through, page.Entries.Count == 0 ? 0 : page.Entries.Max(e => e.Sequence));
+                token = page.NextPageToken;
+            }
+            while (token.Length > 0);
+            var until = DateTime.UtcNow.AddSeconds(45);
+            while (Last(seen[customer]) < through && DateTime.UtcNow < until)
+            {
+                await Task.Delay(250);
+            }
+        }
+        await stopWatching.CancelAsync();
         await Task.WhenAll(watches);
 
         var acked = sent.Values.Where(x => x.Points is not null).ToDictionary(x => x.Event.EventId, x => x.Points!.Value);
