@@ -17,7 +17,14 @@ setsid node ${AZURITE_NODE_FLAGS:-} "$here/node_modules/azurite/dist/src/table/m
 pid=$!
 for _ in $(seq 1 100); do
   if grep -q "successfully" "$data/azurite.log" 2>/dev/null; then echo "$pid"; exit 0; fi
-  if ! kill -0 "$pid" 2>/dev/null; then cat "$data/azurite.log" >&2; exit 1; fi
+  if ! kill -0 "$pid" 2>/dev/null; then
+    if grep -q EADDRINUSE "$data/azurite.log" 2>/dev/null; then
+      echo "Azurite cannot start: 127.0.0.1:$port is already in use (is deploy/local/start already running? set AZURITE_PORT for another)" >&2
+    else
+      cat "$data/azurite.log" >&2
+    fi
+    exit 1
+  fi
   sleep 0.1
 done
 echo "Azurite did not start on 127.0.0.1:$port; see $data/azurite.log" >&2
