@@ -595,7 +595,7 @@ public static class CustomerEngine
         state.ReplaceSeen(ordered.Where(s => s.OccurredTicks > floor).ToList());
     }
 
-    private static void Bound(List<string> list, int max)
+    internal static void Bound(List<string> list, int max)
     {
         if (list.Count > max)
         {

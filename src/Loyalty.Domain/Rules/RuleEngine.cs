@@ -184,10 +184,7 @@ public static class RuleEngine
         if (CaseKey(rule, e) is { } caseKey)
         {
             state.CaseFirings.Add(caseKey);
-            if (state.CaseFirings.Count > limits.OnceOnlyKept)
-            {
-                state.CaseFirings.RemoveRange(0, state.CaseFirings.Count - limits.OnceOnlyKept);
-            }
+            CustomerEngine.Bound(state.CaseFirings, limits.OnceOnlyKept);
         }
         Record(state, rule.Id, rule.Limits.MaxPerCustomer, rule.Limits.PeriodDays, rule.Limits.CooldownHours, now);
     }
