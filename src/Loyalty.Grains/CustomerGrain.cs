@@ -637,9 +637,22 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         return [.. events.Select(e => CustomerEngine.Apply(copy, e, program, now, _limits))];
     }
 
-    public async Task<LedgerEntry[]> Watch(ICustomerWatcher watcher, long since, int max)
+    public async Task<LedgerEntry[]?> Watch(ICustomerWatcher watcher, long since, int max, int maxWatchers)
     {
         var state = await StoredState();
+        if (!state.Exists)
+        {
+            _watchers.Remove(watcher);
+            if (_watchers.Count == 0 && _appliedSeq == 0)
+            {
+                DeactivateOnIdle();   // a watch on an id never seen keeps nothing alive
+            }
+            return null;
+        }
+        if (!_watchers.Has(watcher) && _watchers.DropExpired() >= maxWatchers)
+        {
+            throw new TooManyWatchersException($"customer {Id} already has {_watchers.Count} watchers, the most one customer serves");
+        }
         _watchers.Renew(watcher, _storedLedgerSeq);
         return await _ledger.After(state, since, _storedLedgerSeq, max);
     }

@@ -13,6 +13,22 @@ internal sealed class CustomerWatchers
 
     public int Count => _leases.Count;
 
+    public bool Has(ICustomerWatcher watcher) => _leases.ContainsKey(watcher);
+
+    /// <summary>Forgets watchers whose lease ran out; returns how many remain.</summary>
+    public int DropExpired()
+    {
+        var now = DateTime.UtcNow;
+        foreach (var (watcher, until) in _leases.ToList())
+        {
+            if (until < now)
+            {
+                _leases.Remove(watcher);
+            }
+        }
+        return _leases.Count;
+    }
+
     public void Renew(ICustomerWatcher watcher, long storedThrough)
     {
         _leases[watcher] = DateTime.UtcNow + Lease;

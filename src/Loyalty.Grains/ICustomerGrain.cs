@@ -13,8 +13,10 @@ public interface ICustomerGrain : IGrainWithStringKey
 
     /// <summary>Subscribes (or renews) a watcher and returns the stored history entries after <paramref name="since"/>
     /// (at most <paramref name="max"/>, oldest first). New entries are pushed to the watcher after each write; a watcher
-    /// not renewed within <see cref="CustomerWatchers.Lease"/> is dropped.</summary>
-    Task<LedgerEntry[]> Watch(ICustomerWatcher watcher, long since, int max);
+    /// not renewed within <see cref="CustomerWatchers.Lease"/> is dropped. Null, subscribing nothing, if the customer
+    /// does not exist (never seen, or erased); <see cref="TooManyWatchersException"/> if a new watcher would make more
+    /// than <paramref name="maxWatchers"/>.</summary>
+    Task<LedgerEntry[]?> Watch(ICustomerWatcher watcher, long since, int max, int maxWatchers);
 
     Task Unwatch(ICustomerWatcher watcher);
 
@@ -74,6 +76,16 @@ public sealed class EventsNotCommittedException : Exception
     public EventsNotCommittedException() { }
     public EventsNotCommittedException(string message) : base(message) { }
     public EventsNotCommittedException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>A customer already has as many watchers as it serves.</summary>
+[GenerateSerializer]
+[Alias("loyalty.TooManyWatchersException")]
+public sealed class TooManyWatchersException : Exception
+{
+    public TooManyWatchersException() { }
+    public TooManyWatchersException(string message) : base(message) { }
+    public TooManyWatchersException(string message, Exception inner) : base(message, inner) { }
 }
 
 /// <summary>Receives a customer's new history entries (points changes and notices) as they are stored.</summary>

@@ -99,6 +99,11 @@ public sealed class ApiSettings
     public int Port { get; set; } = 5080;
     /// <summary>Events in flight per PublishStream: read but not yet answered.</summary>
     public int StreamMaxInFlight { get; set; } = 1000;
+    /// <summary>Streams (PublishStream, Watch, WatchRewards) one caller may hold open at once per silo, unless its key
+    /// sets its own <see cref="ApiKeySettings.MaxStreams"/>.</summary>
+    public int MaxStreamsPerKey { get; set; } = 100;
+    /// <summary>Watch streams open on one customer at once (across the cluster: the customer counts its subscriptions).</summary>
+    public int MaxWatchersPerCustomer { get; set; } = 16;
     /// <summary>Largest request message in bytes; larger ones are refused (RESOURCE_EXHAUSTED) before they are buffered.</summary>
     public int MaxMessageBytes { get; set; } = 4 * 1024 * 1024;
     /// <summary>TLS certificate (PFX/PKCS#12) for HTTPS with HTTP/2. Required unless the address is loopback or
@@ -166,10 +171,14 @@ public sealed class ApiKeySettings
     public List<string> Scopes { get; set; } = [];
     /// <summary>If set, events must have a <c>source</c> starting with one of these.</summary>
     public List<string> Sources { get; set; } = [];
-    /// <summary>Token bucket: sustained calls (or events, for Publish and PublishBatch) per second; 0 = unlimited.</summary>
+    /// <summary>Token bucket: sustained calls per second, where every event counts as one (alone, in a batch or on a
+    /// stream); 0 = unlimited.</summary>
     public double RatePerSecond { get; set; }
     /// <summary>Token bucket size (default: one second's worth, at least 1).</summary>
     public double Burst { get; set; }
+    /// <summary>Streams (PublishStream, Watch, WatchRewards) this key may hold open at once per silo; 0 = the
+    /// <see cref="ApiSettings.MaxStreamsPerKey"/> default.</summary>
+    public int MaxStreams { get; set; }
 }
 
 /// <summary>JWT bearer tokens (HS256 with a shared key): scopes from the <c>scope</c> claim (space-separated),

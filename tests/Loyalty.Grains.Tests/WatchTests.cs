@@ -49,7 +49,8 @@ public sealed class WatchTests(TwoSiloFixture fixture, ITestOutputHelper output)
         var factory = watcherSilo.ServiceProvider.GetRequiredService<IGrainFactory>();
         var watcher = new RecordingWatcher();
         var reference = factory.CreateObjectReference<ICustomerWatcher>(watcher);
-        var history = await factory.GetGrain<ICustomerGrain>(id).Watch(reference, 0, 100);
+        var history = await factory.GetGrain<ICustomerGrain>(id).Watch(reference, 0, 100, 16);
+        Assert.NotNull(history);
         Assert.Equal([1L], history.Select(e => e.Sequence));   // the warm-up's earn entry, replayed
 
         var latencies = new List<double>();
@@ -85,9 +86,45 @@ public sealed class WatchTests(TwoSiloFixture fixture, ITestOutputHelper output)
 
         var again = new RecordingWatcher();
         var reference2 = factory.CreateObjectReference<ICustomerWatcher>(again);
-        var replayed = await factory.GetGrain<ICustomerGrain>(id).Watch(reference2, seenThrough, 100);
+        var replayed = await factory.GetGrain<ICustomerGrain>(id).Watch(reference2, seenThrough, 100, 16);
+        Assert.NotNull(replayed);
         Assert.Equal(Enumerable.Range((int)seenThrough + 1, missedCount).Select(i => (long)i), replayed.Select(e => e.Sequence));
         Assert.Contains(replayed, e => e.Kind == "reward");
         factory.DeleteObjectReference<ICustomerWatcher>(reference2);
+    }
+
+    [Fact]
+    public async Task A_watch_on_an_id_never_seen_subscribes_nothing_and_a_customer_serves_at_most_its_watcher_limit()
+    {
+        var factory = fixture.Cluster.Client;
+        var recorders = Enumerable.Range(0, 4).Select(_ => new RecordingWatcher()).ToList();
+        var watchers = recorders.Select(factory.CreateObjectReference<ICustomerWatcher>).ToList();
+        var ghost = NewCustomer();
+        Assert.Null(await factory.GetGrain<ICustomerGrain>(ghost).Watch(watchers[0], 0, 100, 3));
+        // Still nobody: the event that creates the customer is the first thing anyone is told about, not a held watch.
+        await factory.GetGrain<ICustomerGrain>(ghost).Apply([Game(ghost, "first", DateTimeOffset.UtcNow)]);
+        await Task.Delay(200);
+        Assert.Empty(recorders[0].Received);
+
+        var id = NewCustomer();
+        var grain = factory.GetGrain<ICustomerGrain>(id);
+        await grain.Apply([Game(id, "g", DateTimeOffset.UtcNow)]);
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.NotNull(await grain.Watch(watchers[i], 0, 100, 3));
+        }
+        Assert.NotNull(await grain.Watch(watchers[2], 0, 100, 3));   // a renewal is not a new watcher
+        var refused = await Assert.ThrowsAsync<TooManyWatchersException>(() => grain.Watch(watchers[3], 0, 100, 3));
+        Assert.Contains("3 watchers", refused.Message, StringComparison.Ordinal);
+        await grain.Unwatch(watchers[0]);
+        Assert.NotNull(await grain.Watch(watchers[3], 0, 100, 3));
+
+        // Erased while watched: the next renewal learns the customer is gone.
+        await grain.Erase();
+        Assert.Null(await factory.GetGrain<ICustomerGrain>(id).Watch(watchers[1], 0, 100, 3));
+        foreach (var w in watchers)
+        {
+            factory.DeleteObjectReference<ICustomerWatcher>(w);
+        }
     }
 }

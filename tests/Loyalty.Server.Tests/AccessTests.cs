@@ -24,6 +24,12 @@ public sealed class AccessFixture : IAsyncLifetime
     /// <summary>Tries program drafts on real customers: programs:admin and customers:read.</summary>
     public ApiKeys.Created Analyst { get; } = ApiKeys.Create("analyst");
     public static readonly string[] AnalystScopes = ["programs:admin", "customers:read"];
+    /// <summary>5 events/s, burst 5 (issue 16, finding 2): one key for streams, one for batches, so they don't share a bucket.</summary>
+    public ApiKeys.Created ThrottledStream { get; } = ApiKeys.Create("throttled-stream");
+    public ApiKeys.Created ThrottledBatch { get; } = ApiKeys.Create("throttled-batch");
+    /// <summary>At most 2 open streams.</summary>
+    public ApiKeys.Created TwoStreams { get; } = ApiKeys.Create("two-streams");
+    public static readonly string[] GameReaderScopes = ["ingest:game", "customers:read"];
     /// <summary>Well-formed but never configured.</summary>
     public ApiKeys.Created Unknown { get; } = ApiKeys.Create("nobody");
 
@@ -38,11 +44,21 @@ public sealed class AccessFixture : IAsyncLifetime
             .Append((Shop, ShopScopes, ShopSources))
             .Append((Limited, ReaderScopes, Array.Empty<string>()))
             .Append((Agent, AgentScopes, Array.Empty<string>()))
-            .Append((Analyst, AnalystScopes, Array.Empty<string>()));
+            .Append((Analyst, AnalystScopes, Array.Empty<string>()))
+            .Append((ThrottledStream, GameReaderScopes, Array.Empty<string>()))
+            .Append((ThrottledBatch, GameReaderScopes, Array.Empty<string>()))
+            .Append((TwoStreams, GameReaderScopes, Array.Empty<string>()));
         var settings = TestKeys.Settings(keys, first: 1);
         var limitedIndex = ByScope.Count + 2;
         settings[$"Loyalty__Auth__Keys__{limitedIndex}__RatePerSecond"] = "0.5";
         settings[$"Loyalty__Auth__Keys__{limitedIndex}__Burst"] = "2";
+        foreach (var index in new[] { ByScope.Count + 5, ByScope.Count + 6 })
+        {
+            settings[$"Loyalty__Auth__Keys__{index}__RatePerSecond"] = "5";
+            settings[$"Loyalty__Auth__Keys__{index}__Burst"] = "5";
+        }
+        settings[$"Loyalty__Auth__Keys__{ByScope.Count + 7}__MaxStreams"] = "2";
+        settings["Loyalty__Api__MaxWatchersPerCustomer"] = "3";
         Server = await ServerProcess.StartAsync(_azurite.ConnectionString, settings);
     }
 
@@ -432,5 +448,122 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         // Other keys are not affected by this key's bucket.
         await new Programs.ProgramsClient(fixture.Channel(fixture.ByScope["customers:read"].Key)).GetProgramAsync(request);
         _ = customers;
+    }
+
+    /// <summary>Issue 16, finding 2 (verified black-box): a key limited to 1 event/s sent 5,000 events through one
+    /// PublishStream in 0.9 s. Every event on a stream pays its token; over budget the stream is held back.</summary>
+    [Fact]
+    public async Task A_stream_pays_a_token_per_event_and_is_held_back_at_its_keys_rate()
+    {
+        var ingestion = new Ingestion.IngestionClient(fixture.Channel(fixture.ThrottledStream.Key));
+        var id = NewCustomer();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var stream = ingestion.PublishStream(cancellationToken: cts.Token);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        // 500 small events fit the HTTP/2 windows: the client writes them all at once, the server reads at the key's pace.
+        for (var i = 0; i < 500; i++)
+        {
+            await stream.RequestStream.WriteAsync(new PublishRequest { Event = Game(id, 1, 1) });
+        }
+        var answered = 0;
+        var window = TimeSpan.FromSeconds(3);
+        using (var stop = new CancellationTokenSource(window - started.Elapsed))
+        {
+            try
+            {
+                while (await stream.ResponseStream.MoveNext(stop.Token))
+                {
+                    Assert.Equal(Outcome.Applied, stream.ResponseStream.Current.Outcome);
+                    answered++;
+                }
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled || stop.IsCancellationRequested)
+            {
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        var elapsed = started.Elapsed.TotalSeconds;
+        await cts.CancelAsync();
+        output.WriteLine($"{answered} events answered in {elapsed:F1} s at 5/s, burst 5");
+        // Burst 5 (one of it paid for opening the stream), then 5 a second: about 19 in 3 s; 5,000 before the fix.
+        Assert.InRange(answered, 5, 5 + (int)Math.Ceiling(5 * elapsed) + 2);
+        await Task.Delay(500);
+        var customer = await new Customers.CustomersClient(fixture.Channel(fixture.ThrottledStream.Key)).GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
+        Assert.InRange(customer.EventsApplied, answered, 5 + (int)Math.Ceiling(5 * (elapsed + 0.5)) + 2);
+    }
+
+    /// <summary>Issue 16, finding 2: a batch's cost was capped at the bucket size. A batch bigger than the bucket is
+    /// admitted once, and every one of its events is paid for before the key may send again.</summary>
+    [Fact]
+    public async Task A_batch_pays_for_every_event_even_beyond_the_bucket()
+    {
+        var ingestion = new Ingestion.IngestionClient(fixture.Channel(fixture.ThrottledBatch.Key));
+        var id = NewCustomer();
+        var batch = new PublishBatchRequest { Events = { Enumerable.Range(0, 20).Select(_ => Game(id, 1, 1)) } };
+        var first = await ingestion.PublishBatchAsync(batch);
+        Assert.All(first.Results, r => Assert.Equal(Outcome.Applied, r.Outcome));
+        // 20 events at 5/s: 15 owed beyond the bucket of 5, so the next event waits about 3 s, not 0.2 s.
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ingestion.PublishAsync(new PublishRequest { Event = Game(id, 1, 1) }).ResponseAsync);
+        Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
+        var delay = refused.GetRpcStatus()!.GetDetail<Google.Rpc.RetryInfo>()!.RetryDelay.ToTimeSpan();
+        output.WriteLine($"retry after {delay.TotalMilliseconds:F0} ms");
+        Assert.InRange(delay, TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(3.5));
+        await Task.Delay(delay + TimeSpan.FromMilliseconds(100));
+        Assert.Equal(Outcome.Applied, (await ingestion.PublishAsync(new PublishRequest { Event = Game(id, 1, 1) })).Outcome);
+    }
+
+    /// <summary>Issue 16, findings 2 and 9: streams per key are capped, and so are watchers per customer; a Watch on an
+    /// id never seen is NOT_FOUND instead of pinning it.</summary>
+    [Fact]
+    public async Task Streams_per_key_and_watchers_per_customer_are_capped_and_an_unknown_id_is_not_found()
+    {
+        var key = fixture.TwoStreams.Key;
+        var customers = new Customers.CustomersClient(fixture.Channel(key));
+        var id = NewCustomer();
+        await new Ingestion.IngestionClient(fixture.Channel(key)).PublishAsync(new PublishRequest { Event = Game(id, 10, 1) });
+
+        var ghost = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var call = customers.Watch(new WatchRequest { CustomerId = NewCustomer() });
+            await call.ResponseStream.MoveNext();
+        });
+        Assert.Equal(StatusCode.NotFound, ghost.StatusCode);
+
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        async Task<AsyncServerStreamingCall<LedgerEntry>> Open(Customers.CustomersClient client)
+        {
+            var call = client.Watch(new WatchRequest { CustomerId = id }, cancellationToken: cts.Token);
+            Assert.True(await call.ResponseStream.MoveNext(cts.Token));   // the replayed earn entry: the stream is open
+            return call;
+        }
+        var one = await Open(customers);
+        var two = await Open(customers);
+        var third = await Assert.ThrowsAsync<RpcException>(() => Open(customers));
+        Assert.Equal(StatusCode.ResourceExhausted, third.StatusCode);
+        Assert.Contains("2 open streams", third.Status.Detail, StringComparison.Ordinal);
+        // A PublishStream counts too.
+        var publish = await Assert.ThrowsAsync<RpcException>(async () =>
+        {
+            using var call = new Ingestion.IngestionClient(fixture.Channel(key)).PublishStream();
+            await call.RequestStream.CompleteAsync();
+            await call.ResponseStream.MoveNext();
+        });
+        Assert.Equal(StatusCode.ResourceExhausted, publish.StatusCode);
+
+        // Other keys watch the same customer up to its limit of 3 watchers; the 4th is refused.
+        var reader = new Customers.CustomersClient(fixture.Channel(fixture.ByScope["customers:read"].Key));
+        var three = await Open(reader);
+        var fourth = await Assert.ThrowsAsync<RpcException>(() => Open(reader));
+        Assert.Equal(StatusCode.ResourceExhausted, fourth.StatusCode);
+        Assert.Contains("3 watchers", fourth.Status.Detail, StringComparison.Ordinal);
+
+        // Closing a stream gives its slot back.
+        one.Dispose();
+        three.Dispose();
+        await Task.Delay(300);
+        using var again = await Open(customers);
+        two.Dispose();
     }
 }

@@ -125,25 +125,38 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
         }
     }
 
-    public override Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
+    // Streams: admitted like a call, then each holds one of its key's stream slots until it ends. PublishStream pays
+    // for its events one by one as it reads them (IngestionService).
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
         ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        Admit(context, 1);
-        return continuation(request, responseStream, context);
+        using var slot = OpenStream(context);
+        await continuation(request, responseStream, context);
     }
 
-    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+    public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
         ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        Admit(context, 1);
-        return continuation(requestStream, context);
+        using var slot = OpenStream(context);
+        return await continuation(requestStream, context);
     }
 
-    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
+    public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
         IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
     {
+        using var slot = OpenStream(context);
+        await continuation(requestStream, responseStream, context);
+    }
+
+    private IDisposable? OpenStream(ServerCallContext context)
+    {
         Admit(context, 1);
-        return continuation(requestStream, responseStream, context);
+        if (context.Method.StartsWith(HealthPrefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+        var caller = Caller.Of(context);
+        return limiter.TryOpenStream(caller.Id) ?? throw AccessErrors.TooManyStreams(caller.Id, limiter.StreamLimit(caller.Id));
     }
 
     private void Admit(ServerCallContext context, int cost, string? alsoNeeds = null)

@@ -35,7 +35,20 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         {
             while (true)
             {
-                var page = await grain.Watch(reference, last, WatchPage);
+                LedgerEntry[]? page;
+                try
+                {
+                    page = await grain.Watch(reference, last, WatchPage, Math.Max(1, settings.Api.MaxWatchersPerCustomer));
+                }
+                catch (TooManyWatchersException e)
+                {
+                    throw new RpcException(new Status(StatusCode.ResourceExhausted, e.Message + "; close a watch first"));
+                }
+                if (page is null)
+                {
+                    // Never seen (a watch would pin any id it was given) or erased while watched.
+                    throw RpcErrors.NotFound($"customer {RpcErrors.Clip(request.CustomerId, 64)} not found; Watch needs a customer with at least one event");
+                }
                 foreach (var entry in page.Where(e => e.Sequence > last))
                 {
                     await Send(entry);

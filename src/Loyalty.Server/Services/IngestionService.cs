@@ -9,7 +9,8 @@ namespace Loyalty.Server.Services;
 
 /// <summary>Validates, groups by customer (keeping order), makes one grain call per customer, answers in request order.</summary>
 public sealed class IngestionService(IGrainFactory grains, IProgramCatalog programs, EngineClock clock, LoyaltySettings settings,
-    IHostApplicationLifetime lifetime, LiveActivity live, Loyalty.Grains.Journal.ICustomerJournal journal, ILogger<IngestionService> logger) : V1.Ingestion.IngestionBase
+    IHostApplicationLifetime lifetime, LiveActivity live, Loyalty.Grains.Journal.ICustomerJournal journal, Loyalty.Server.Auth.KeyRateLimiter limiter,
+    ILogger<IngestionService> logger) : V1.Ingestion.IngestionBase
 {
     public const int MaxBatch = 1000;
 
@@ -191,6 +192,9 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         {
             while (true)
             {
+                // Every event pays its key's token before it is read: over the key's rate the stream waits here, and
+                // HTTP/2 flow control holds the client back.
+                await limiter.TakeAsync(caller.Id, 1, stopReading.Token);
                 await unwritten.WaitAsync(stopReading.Token);
                 try
                 {

@@ -50,6 +50,10 @@ public static class AccessErrors
     public static RpcException RateLimited(string keyId, TimeSpan retryAfter) =>
         Exhausted($"rate limit of key '{keyId}' reached; retry after {retryAfter.TotalMilliseconds:F0} ms", retryAfter);
 
+    /// <summary>The caller already holds as many streams as its key may on this silo.</summary>
+    public static RpcException TooManyStreams(string keyId, int limit) =>
+        Exhausted($"key '{keyId}' already holds {limit} open streams (PublishStream, Watch, WatchRewards) on this server, its limit; close one, or retry after 1000 ms", TimeSpan.FromSeconds(1));
+
     /// <summary>The engine has more work waiting for storage than it can write before callers give up: nothing was
     /// applied; RESOURCE_EXHAUSTED with retry information.</summary>
     public static RpcException Overloaded(TimeSpan retryAfter) =>
