@@ -348,17 +348,22 @@ public static class CliApp
     private static Command AuditCommand()
     {
         var size = new Option<int>("--page-size") { Description = "Entries to show (newest first)", DefaultValueFactory = _ => 50 };
-        var audit = new Command("audit", "Show the audit log of admin actions (needs customers:admin)") { size };
+        var customer = new Option<string>("--customer") { Description = "Only the entries about this customer (matched by its pseudonym; the log never holds ids)" };
+        var audit = new Command("audit", "Show the audit log of admin actions (needs customers:admin)") { size, customer };
         audit.SetAction((parse, ct) => Run(parse, async (client, json) =>
         {
-            var page = await new Audit.AuditClient(client).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = parse.GetValue(size) }, cancellationToken: ct);
+            var page = await new Audit.AuditClient(client).ListAuditEntriesAsync(new ListAuditEntriesRequest
+            {
+                PageSize = parse.GetValue(size),
+                CustomerId = parse.GetValue(customer) ?? "",
+            }, cancellationToken: ct);
             if (json)
             {
                 return Print(page);
             }
             foreach (var e in page.Entries)
             {
-                Console.WriteLine($"{e.At.ToDateTimeOffset():u}  {e.Caller,-20} {e.Action,-26} {e.Outcome,-18} {e.Target}  {e.Detail}");
+                Console.WriteLine($"{e.At.ToDateTimeOffset():u}  {e.Caller,-20} {e.Action,-26} {e.Outcome,-18} {e.Target}  {e.Detail}{(e.Reason.Length > 0 ? $"  reason: {e.Reason}" : "")}");
             }
             return 0;
         }));

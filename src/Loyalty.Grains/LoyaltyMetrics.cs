@@ -18,6 +18,8 @@ public static class LoyaltyMetrics
         "loyalty.points.issued", unit: "{point}", description: "Points earned by applied events and positive adjustments");
     private static readonly Counter<long> PointsRedeemed = Meter.CreateCounter<long>(
         "loyalty.points.redeemed", unit: "{point}", description: "Points spent on redemptions and confirmed reservations");
+    private static readonly Counter<long> Refused = Meter.CreateCounter<long>(
+        "loyalty.access.refused", unit: "{call}", description: "Calls refused before they did anything, by reason (unauthenticated, permission_denied, rate_limited, too_many_streams); not stored in the audit log");
     private static long _activeCustomers;
     private static readonly ObservableUpDownCounter<long> ActiveCustomers = Meter.CreateObservableUpDownCounter(
         "loyalty.customers.active", () => Interlocked.Read(ref _activeCustomers), unit: "{customer}", description: "Customer grains active on this silo");
@@ -26,6 +28,8 @@ public static class LoyaltyMetrics
         "process.cpu.time", () => System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds, unit: "s",
         description: "CPU time used by this silo's process (user + system)");
 
+
+    public static void AccessRefused(string reason) => Refused.Add(1, new KeyValuePair<string, object?>("loyalty.reason", reason));
 
     public static void CustomerActivated() => Interlocked.Increment(ref _activeCustomers);
 

@@ -153,6 +153,14 @@ public sealed class AuthSettings
     /// <summary>The largest adjustment (± points) a caller may make with customers:care but without customers:admin
     /// (support agents); larger corrections need customers:admin.</summary>
     public long CareMaxAdjustPoints { get; set; } = 10_000;
+    /// <summary>Daily totals (UTC days, across the cluster) for callers with customers:care but not customers:admin:
+    /// points adjusted by one agent (either sign counts), points adjusted for one customer by all agents, goodwill
+    /// grants by one agent and to one customer, and care actions by one agent.</summary>
+    public long CarePointsPerAgentPerDay { get; set; } = 50_000;
+    public long CarePointsPerCustomerPerDay { get; set; } = 20_000;
+    public int CareGoodwillPerAgentPerDay { get; set; } = 50;
+    public int CareGoodwillPerCustomerPerDay { get; set; } = 3;
+    public int CareActionsPerAgentPerDay { get; set; } = 500;
 
     /// <summary>Why a caller may not make this adjustment (over the care limit without customers:admin), or null.</summary>
     public string? CareLimitRefusal(bool isAdmin, long points) =>

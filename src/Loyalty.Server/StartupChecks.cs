@@ -47,6 +47,19 @@ public static class StartupChecks
                 problems.Add("Loyalty:Auth:Jwt:Audience is blank while JWT is on (Loyalty:Auth:Jwt:SigningKey is set)");
             }
         }
+        var auth = settings.Auth;
+        foreach (var (name, value) in new (string, long)[]
+        {
+            (nameof(auth.CareMaxAdjustPoints), auth.CareMaxAdjustPoints), (nameof(auth.CarePointsPerAgentPerDay), auth.CarePointsPerAgentPerDay),
+            (nameof(auth.CarePointsPerCustomerPerDay), auth.CarePointsPerCustomerPerDay), (nameof(auth.CareGoodwillPerAgentPerDay), auth.CareGoodwillPerAgentPerDay),
+            (nameof(auth.CareGoodwillPerCustomerPerDay), auth.CareGoodwillPerCustomerPerDay), (nameof(auth.CareActionsPerAgentPerDay), auth.CareActionsPerAgentPerDay),
+        })
+        {
+            if (value < 0)
+            {
+                problems.Add($"Loyalty:Auth:{name} is {value}; it must be 0 (agents may not) or more");
+            }
+        }
         if (string.IsNullOrEmpty(settings.Limits.RewardCodeSecret))
         {
             problems.Add("Loyalty:Limits:RewardCodeSecret is empty: reward codes would be an HMAC under no secret");

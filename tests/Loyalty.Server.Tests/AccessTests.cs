@@ -27,6 +27,10 @@ public sealed class AccessFixture : IAsyncLifetime
     /// <summary>5 events/s, burst 5 (issue 16, finding 2): one key for streams, one for batches, so they don't share a bucket.</summary>
     public ApiKeys.Created ThrottledStream { get; } = ApiKeys.Create("throttled-stream");
     public ApiKeys.Created ThrottledBatch { get; } = ApiKeys.Create("throttled-batch");
+    /// <summary>An agent's scopes at 0.2 calls/s, burst 1: its second call in a row is rate-limited.</summary>
+    public ApiKeys.Created ThrottledAgent { get; } = ApiKeys.Create("throttled-agent");
+    /// <summary>A second agent, for the daily care totals (issue 16, finding 6).</summary>
+    public ApiKeys.Created CappedAgent { get; } = ApiKeys.Create("agent-bob");
     /// <summary>At most 2 open streams.</summary>
     public ApiKeys.Created TwoStreams { get; } = ApiKeys.Create("two-streams");
     public static readonly string[] GameReaderScopes = ["ingest:game", "customers:read"];
@@ -47,7 +51,9 @@ public sealed class AccessFixture : IAsyncLifetime
             .Append((Analyst, AnalystScopes, Array.Empty<string>()))
             .Append((ThrottledStream, GameReaderScopes, Array.Empty<string>()))
             .Append((ThrottledBatch, GameReaderScopes, Array.Empty<string>()))
-            .Append((TwoStreams, GameReaderScopes, Array.Empty<string>()));
+            .Append((TwoStreams, GameReaderScopes, Array.Empty<string>()))
+            .Append((ThrottledAgent, AgentScopes, Array.Empty<string>()))
+            .Append((CappedAgent, AgentScopes, Array.Empty<string>()));
         var settings = TestKeys.Settings(keys, first: 1);
         var limitedIndex = ByScope.Count + 2;
         settings[$"Loyalty__Auth__Keys__{limitedIndex}__RatePerSecond"] = "0.5";
@@ -58,9 +64,17 @@ public sealed class AccessFixture : IAsyncLifetime
             settings[$"Loyalty__Auth__Keys__{index}__Burst"] = "5";
         }
         settings[$"Loyalty__Auth__Keys__{ByScope.Count + 7}__MaxStreams"] = "2";
+        settings[$"Loyalty__Auth__Keys__{ByScope.Count + 8}__RatePerSecond"] = "0.2";
+        settings[$"Loyalty__Auth__Keys__{ByScope.Count + 8}__Burst"] = "1";
         settings["Loyalty__Api__MaxWatchersPerCustomer"] = "3";
+        settings["Loyalty__Auth__CarePointsPerAgentPerDay"] = "25000";
+        settings["Loyalty__Auth__CarePointsPerCustomerPerDay"] = "15000";
+        settings["Loyalty__Auth__CareGoodwillPerAgentPerDay"] = "4";
+        settings["Loyalty__Auth__CareGoodwillPerCustomerPerDay"] = "2";
         Server = await ServerProcess.StartAsync(_azurite.ConnectionString, settings);
     }
+
+    public string StorageConnectionString => _azurite!.ConnectionString;
 
     public Grpc.Net.Client.GrpcChannel Channel(string? key) => TestKeys.Channel(Server.Address, key);
 
@@ -295,10 +309,10 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
             { ProgramJson = active.DefinitionJson, ExpectedVersion = active.Version, Author = "agent" }).ResponseAsync));
         Assert.Equal(StatusCode.PermissionDenied, await Denied(() => ingestion.PublishAsync(new PublishRequest { Event = Purchase(id, "o-1", Line("ball", "sports", 1, 1999)) }).ResponseAsync));
 
-        var log = await new Audit.AuditClient(fixture.Channel(fixture.ByScope["customers:admin"].Key)).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100 });
-        Assert.Contains(log.Entries, e => e is { Action: "Customers/GrantGoodwill", Caller: "agent-ann", Outcome: "OK" } && e.Target == id
-            && e.Detail.Contains("apology-coupon", StringComparison.Ordinal) && e.Detail.Contains("waited an hour", StringComparison.Ordinal));
-        Assert.Contains(log.Entries, e => e is { Action: "Customers/EraseCustomer", Caller: "agent-ann", Outcome: "PermissionDenied" } && e.Target == id);
+        var log = await new Audit.AuditClient(fixture.Channel(fixture.ByScope["customers:admin"].Key)).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100, CustomerId = id });
+        Assert.Contains(log.Entries, e => e is { Action: "Customers/GrantGoodwill", Caller: "agent-ann", Outcome: "OK", Reason: "waited an hour on the phone" }
+            && e.Detail.Contains("apology-coupon", StringComparison.Ordinal));
+        Assert.Contains(log.Entries, e => e is { Action: "Customers/EraseCustomer", Caller: "agent-ann", Outcome: "PermissionDenied" });
     }
 
     [Fact]
@@ -331,12 +345,18 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         var denied = await Assert.ThrowsAsync<RpcException>(() => new Audit.AuditClient(fixture.Channel(fixture.ByScope["programs:admin"].Key))
             .ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 1 }).ResponseAsync);
         Assert.Equal(StatusCode.PermissionDenied, denied.StatusCode);
-        var log = await new Audit.AuditClient(fixture.Channel(fixture.ByScope["customers:admin"].Key)).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100 });
-        Assert.Contains(log.Entries, e => e is { Action: "Programs/SimulateProgram", Caller: "analyst", Outcome: "OK" } && e.Target == other);
-        var mine = log.Entries.Where(e => e.Target == id || e.Action == "Programs/PublishProgram" && e.At.ToDateTimeOffset() >= started).ToList();
-        output.WriteLine(string.Join("\n", mine.Select(e => $"{e.At} {e.Caller} {e.Action} {e.Target} {e.Outcome} {e.Detail}")));
-        Assert.Contains(mine, e => e is { Action: "Customers/Adjust", Caller: "k-customers-admin", Outcome: "OK" } && e.Detail.Contains("points 25", StringComparison.Ordinal)
-            && e.Detail.Contains("goodwill after a late delivery", StringComparison.Ordinal));
+        var auditor = new Audit.AuditClient(fixture.Channel(fixture.ByScope["customers:admin"].Key));
+        var log = await auditor.ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100 });
+        var otherRows = await auditor.ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100, CustomerId = other });
+        Assert.Contains(otherRows.Entries, e => e is { Action: "Programs/SimulateProgram", Caller: "analyst", Outcome: "OK" });
+        var about = (await auditor.ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100, CustomerId = id })).Entries;
+        var mine = about.Concat(log.Entries.Where(e => e.Action == "Programs/PublishProgram" && e.At.ToDateTimeOffset() >= started)).ToList();
+        output.WriteLine(string.Join("\n", mine.Select(e => $"{e.At} {e.Caller} {e.Action} {e.Target} {e.Outcome} {e.Detail} {e.Reason}")));
+        // The customer is a pseudonym in every row, and the reason typed about them went with the erase.
+        Assert.All(about, e => Assert.StartsWith("customer:", e.Target, StringComparison.Ordinal));
+        Assert.Single(about.Select(e => e.Target).Distinct());
+        Assert.Contains(mine, e => e is { Action: "Customers/Adjust", Caller: "k-customers-admin", Outcome: "OK", Reason: "(erased with the customer)" }
+            && e.Detail.Contains("points 25", StringComparison.Ordinal));
         Assert.Contains(mine, e => e is { Action: "Customers/EraseCustomer", Caller: "k-customers-read", Outcome: "PermissionDenied" });
         Assert.Contains(mine, e => e is { Action: "Customers/EraseCustomer", Caller: "k-customers-admin", Outcome: "OK" });
         Assert.Contains(mine, e => e is { Action: "Programs/PublishProgram", Caller: "k-programs-admin", Outcome: "FailedPrecondition" } && e.Detail.Contains("author 'ops'", StringComparison.Ordinal));
@@ -565,5 +585,167 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         await Task.Delay(300);
         using var again = await Open(customers);
         two.Dispose();
+    }
+
+    private async Task<double> RefusedMetric(string reason)
+    {
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{fixture.Server.OperatorAddress}/metrics");
+        request.Headers.Add(ApiKeys.Header, fixture.ByScope["metrics:read"].Key);
+        var text = await (await http.SendAsync(request)).Content.ReadAsStringAsync();
+        return text.Split('\n').Where(l => l.StartsWith("loyalty_access_refused_total{", StringComparison.Ordinal) && l.Contains($"loyalty_reason=\"{reason}\"", StringComparison.Ordinal))
+            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Every stored audit row, straight from the tables.</summary>
+    private async Task<List<Azure.Data.Tables.TableEntity>> RawRows(string table)
+    {
+        var client = new Azure.Data.Tables.TableClient(fixture.StorageConnectionString, table);
+        await client.CreateIfNotExistsAsync();
+        var rows = new List<Azure.Data.Tables.TableEntity>();
+        await foreach (var row in client.QueryAsync<Azure.Data.Tables.TableEntity>())
+        {
+            rows.Add(row);
+        }
+        return rows;
+    }
+
+    private static bool Mentions(Azure.Data.Tables.TableEntity row, string text) =>
+        ((IDictionary<string, object>)row).Values.OfType<string>().Append(row.PartitionKey).Append(row.RowKey).Any(v => v.Contains(text, StringComparison.Ordinal));
+
+    /// <summary>Issue 16, finding 4 (verified black-box: 50 anonymous calls added 50 audit rows, in one partition, with the
+    /// raw customer id).</summary>
+    [Fact]
+    public async Task Unauthenticated_and_rate_limited_refusals_are_counted_not_stored_and_stored_rows_are_clipped_and_spread()
+    {
+        var marker = "flood-" + Guid.NewGuid().ToString("N");
+        var unauthenticatedBefore = await RefusedMetric("unauthenticated");
+        var anonymous = new Customers.CustomersClient(fixture.Channel(null));
+        for (var i = 0; i < 50; i++)
+        {
+            var e = await Assert.ThrowsAsync<RpcException>(() => anonymous.AdjustAsync(new AdjustRequest { CustomerId = marker, AdjustmentId = $"a-{i}", Points = 1, Reason = marker }).ResponseAsync);
+            Assert.Equal(StatusCode.Unauthenticated, e.StatusCode);
+        }
+        // Rate-limited: the agent's first adjustment is recorded, the refused second is not.
+        var id = NewCustomer();
+        await new Ingestion.IngestionClient(fixture.Channel(fixture.ByScope["ingest:game"].Key)).PublishAsync(new PublishRequest { Event = Game(id, 10, 1) });
+        var agent = new Customers.CustomersClient(fixture.Channel(fixture.ThrottledAgent.Key));
+        var rateLimitedBefore = await RefusedMetric("rate_limited");
+        await agent.AdjustAsync(new AdjustRequest { CustomerId = id, AdjustmentId = "first", Points = 5, Reason = "first" });
+        var limited = await Assert.ThrowsAsync<RpcException>(() => agent.AdjustAsync(new AdjustRequest { CustomerId = id, AdjustmentId = "second", Points = 5, Reason = "second" }).ResponseAsync);
+        Assert.Equal(StatusCode.ResourceExhausted, limited.StatusCode);
+        // An authenticated caller's refusal is audited, with a malformed target never stored as sent.
+        var huge = "x" + new string('y', 5_000);
+        var invalid = await Assert.ThrowsAsync<RpcException>(() => new Customers.CustomersClient(fixture.Channel(fixture.ByScope["customers:admin"].Key))
+            .AdjustAsync(new AdjustRequest { CustomerId = huge, AdjustmentId = "a", Points = 1, Reason = "clip me" }).ResponseAsync);
+        Assert.Equal(StatusCode.InvalidArgument, invalid.StatusCode);
+
+        Assert.True(await RefusedMetric("unauthenticated") >= unauthenticatedBefore + 50, "each anonymous refusal is counted");
+        Assert.True(await RefusedMetric("rate_limited") >= rateLimitedBefore + 1, "the rate-limited refusal is counted");
+        var rows = await RawRows("LoyaltyAudit");
+        var reasons = await RawRows("LoyaltyAuditReasons");
+        Assert.DoesNotContain(rows.Concat(reasons), r => Mentions(r, marker));
+        var auditor = new Audit.AuditClient(fixture.Channel(fixture.ByScope["customers:admin"].Key));
+        Assert.Empty((await auditor.ListAuditEntriesAsync(new ListAuditEntriesRequest { CustomerId = marker })).Entries);
+        var agentRows = (await auditor.ListAuditEntriesAsync(new ListAuditEntriesRequest { CustomerId = id })).Entries.Where(e => e.Caller == "throttled-agent").ToList();
+        Assert.Equal(["OK"], agentRows.Select(e => e.Outcome));
+        Assert.Equal("first", agentRows[0].Reason);
+        var clipped = Assert.Single(rows, r => r.GetString("Action") == "Customers/Adjust" && r.GetString("Target") == "(malformed customer id)"
+            && r.GetString("Outcome") == "InvalidArgument");
+        Assert.All(rows, r => Assert.All(((IDictionary<string, object>)r).Values.OfType<string>(), v => Assert.True(v.Length <= 501, $"a stored value of {v.Length} characters")));
+        Assert.DoesNotContain(rows, r => Mentions(r, huge[..200]));
+        _ = clipped;
+        // Spread over partitions, not one.
+        var partitions = rows.GroupBy(r => r.PartitionKey).ToDictionary(g => g.Key, g => g.Count());
+        output.WriteLine($"{rows.Count} audit rows in {partitions.Count} partitions: {string.Join(", ", partitions.OrderBy(p => p.Key).Select(p => $"{p.Key}={p.Value}"))}");
+        Assert.True(rows.Count < 10 || partitions.Count >= 3, "audit rows spread over partitions");
+        Assert.DoesNotContain("audit", partitions.Keys);
+    }
+
+    /// <summary>Issue 16, finding 10: after EraseCustomer the audit rows kept the customer id and free-text reasons.</summary>
+    [Fact]
+    public async Task Erase_leaves_neither_the_id_nor_the_reasons_typed_about_the_customer_in_the_audit_tables()
+    {
+        var id = "erase-me-" + Guid.NewGuid().ToString("N");
+        var reason = "told us about her illness " + Guid.NewGuid().ToString("N");
+        await new Ingestion.IngestionClient(fixture.Channel(fixture.ByScope["ingest:game"].Key)).PublishAsync(new PublishRequest { Event = Game(id, 10, 1) });
+        var admin = new Customers.CustomersClient(fixture.Channel(fixture.ByScope["customers:admin"].Key));
+        await admin.AdjustAsync(new AdjustRequest { CustomerId = id, AdjustmentId = "adj", Points = 5, Reason = reason });
+        await new Customers.CustomersClient(fixture.Channel(fixture.Agent.Key)).GrantGoodwillAsync(new GrantGoodwillRequest
+            { CustomerId = id, GrantId = "gw", RewardId = "apology-coupon", Reason = reason + " (goodwill)" });
+        await admin.ExportCustomerAsync(new ExportCustomerRequest { CustomerId = id });
+        // Before the erase: the reasons are there (kept apart), the id is not (rows carry a pseudonym).
+        Assert.Equal(2, (await RawRows("LoyaltyAuditReasons")).Count(r => Mentions(r, reason)));
+        Assert.DoesNotContain(await RawRows("LoyaltyAudit"), r => Mentions(r, id));
+        var auditor = new Audit.AuditClient(fixture.Channel(fixture.ByScope["customers:admin"].Key));
+        var before = (await auditor.ListAuditEntriesAsync(new ListAuditEntriesRequest { CustomerId = id })).Entries;
+        Assert.Contains(before, e => e.Action == "Customers/Adjust" && e.Reason == reason);
+
+        await admin.EraseCustomerAsync(new EraseCustomerRequest { CustomerId = id });
+
+        var rows = await RawRows("LoyaltyAudit");
+        var reasons = await RawRows("LoyaltyAuditReasons");
+        Assert.DoesNotContain(rows.Concat(reasons), r => Mentions(r, id) || Mentions(r, reason));
+        // What is kept: who did what and when, under the pseudonym; the reasons read as erased.
+        var after = (await auditor.ListAuditEntriesAsync(new ListAuditEntriesRequest { CustomerId = id })).Entries;
+        Assert.Equal(["Customers/EraseCustomer", "Customers/ExportCustomer", "Customers/GrantGoodwill", "Customers/Adjust"], after.Select(e => e.Action));
+        Assert.All(after.Where(e => e.Action is "Customers/Adjust" or "Customers/GrantGoodwill"), e => Assert.Equal("(erased with the customer)", e.Reason));
+        Assert.All(after, e => Assert.DoesNotContain(id, e.Target + e.Detail, StringComparison.Ordinal));
+    }
+
+    /// <summary>Issue 16, finding 6: one agent could add 1,000,000 points with 100 adjustments of +10,000, and goodwill
+    /// was uncapped. Daily totals per agent and per customer now hold, a retry is counted once, an action that did not
+    /// happen is given back, refusals name the limit, and admins are not held to them.</summary>
+    [Fact]
+    public async Task An_agent_is_held_to_daily_totals_per_agent_and_per_customer_for_points_and_goodwill()
+    {
+        var game = new Ingestion.IngestionClient(fixture.Channel(fixture.ByScope["ingest:game"].Key));
+        var (c1, c2, c3) = (NewCustomer(), NewCustomer(), NewCustomer());
+        foreach (var c in new[] { c1, c2, c3 })
+        {
+            await game.PublishAsync(new PublishRequest { Event = Game(c, 10, 1) });
+        }
+        var bob = new Customers.CustomersClient(fixture.Channel(fixture.CappedAgent.Key));
+        var admin = new Customers.CustomersClient(fixture.Channel(fixture.ByScope["customers:admin"].Key));
+        Task<AdjustResponse> Adjust(Customers.CustomersClient who, string customer, string id, long points) =>
+            who.AdjustAsync(new AdjustRequest { CustomerId = customer, AdjustmentId = id, Points = points, Reason = "care" }).ResponseAsync;
+        Task<GrantGoodwillResponse> Goodwill(string customer, string id) =>
+            bob.GrantGoodwillAsync(new GrantGoodwillRequest { CustomerId = customer, GrantId = id, RewardId = "apology-coupon", Reason = "care" }).ResponseAsync;
+        async Task<string> Refused(Func<Task> call)
+        {
+            var e = await Assert.ThrowsAsync<RpcException>(call);
+            Assert.Equal(StatusCode.PermissionDenied, e.StatusCode);
+            return e.Status.Detail;
+        }
+
+        // Per customer: 15,000 points a day from all agents.
+        await Adjust(bob, c1, "a1", 10_000);
+        await Adjust(bob, c1, "a2", -5_000);   // either sign counts
+        Assert.Contains("Loyalty:Auth:CarePointsPerCustomerPerDay", await Refused(() => Adjust(bob, c1, "a3", 1)));
+        Assert.Equal(Outcome.Duplicate, (await Adjust(bob, c1, "a2", -5_000)).Outcome);   // a retry is counted once
+        // A customer never seen: NOT_FOUND, and the allowance taken for it is given back.
+        var ghost = await Assert.ThrowsAsync<RpcException>(() => Adjust(bob, NewCustomer(), "g", 5_000));
+        Assert.Equal(StatusCode.NotFound, ghost.StatusCode);
+        // Per agent: 25,000 points a day (15,000 so far).
+        await Adjust(bob, c2, "b1", 10_000);
+        var agentLimit = await Refused(() => Adjust(bob, c3, "c1", 1));
+        Assert.Contains("Loyalty:Auth:CarePointsPerAgentPerDay", agentLimit);
+        Assert.Contains("agent-bob", agentLimit);
+        Assert.Equal(10, (await bob.GetCustomerAsync(new GetCustomerRequest { CustomerId = c3 })).Summary.PointsAvailable);   // the refusal changed nothing
+
+        // Goodwill: 2 per customer, 4 per agent a day.
+        Assert.Equal(Outcome.Applied, (await Goodwill(c1, "w1")).Outcome);
+        Assert.Equal(Outcome.Applied, (await Goodwill(c1, "w2")).Outcome);
+        Assert.Contains("Loyalty:Auth:CareGoodwillPerCustomerPerDay", await Refused(() => Goodwill(c1, "w3")));
+        await Goodwill(c2, "w1");
+        await Goodwill(c2, "w2");
+        Assert.Contains("Loyalty:Auth:CareGoodwillPerAgentPerDay", await Refused(() => Goodwill(c3, "w1")));
+        Assert.Equal(2, (await bob.GetCustomerAsync(new GetCustomerRequest { CustomerId = c1 })).Rewards.Count(r => r.RewardId == "apology-coupon"));
+
+        // Admins are not held to agents' totals; the refusals are in the audit log with the limit named.
+        Assert.Equal(Outcome.Applied, (await Adjust(admin, c1, "admin-1", 50_000)).Outcome);
+        var log = await new Audit.AuditClient(fixture.Channel(fixture.ByScope["customers:admin"].Key)).ListAuditEntriesAsync(new ListAuditEntriesRequest { CustomerId = c3 });
+        Assert.Contains(log.Entries, e => e is { Caller: "agent-bob", Action: "Customers/Adjust", Outcome: "PermissionDenied" }
+            && e.Detail.Contains("CarePointsPerAgentPerDay", StringComparison.Ordinal));
     }
 }

@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
+using Loyalty.Grains;
 using Loyalty.Server.Services;
 using V1 = Loyalty.Contracts.V1;
 
@@ -51,22 +52,26 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
         ["/loyalty.v1.Audit/ListAuditEntries"] = "customers:admin",
     };
 
-    /// <summary>Admin actions recorded in the audit log (allowed or not), with what they were about.</summary>
-    private static readonly IReadOnlyDictionary<string, Func<object, (string Target, string Detail)>> Audited =
-        new Dictionary<string, Func<object, (string, string)>>(StringComparer.Ordinal)
+    /// <summary>What an audited call was about: the customer (stored as a pseudonym), another target, the detail, and
+    /// the caller's free-text reason (kept apart, erased with the customer).</summary>
+    private readonly record struct About(string? CustomerId, string Target, string Detail, string? Reason = null);
+
+    /// <summary>Admin actions recorded in the audit log (allowed, or refused to an authenticated caller), with what they were about.</summary>
+    private static readonly IReadOnlyDictionary<string, Func<object, About>> Audited =
+        new Dictionary<string, Func<object, About>>(StringComparer.Ordinal)
         {
             ["/loyalty.v1.Customers/Adjust"] = r => r is V1.AdjustRequest a
-                ? (a.CustomerId, $"points {a.Points}, reason '{a.Reason}', adjustment_id '{a.AdjustmentId}'") : ("", ""),
+                ? new(a.CustomerId, "", $"points {a.Points}, adjustment_id '{a.AdjustmentId}'", a.Reason) : new(null, "", ""),
             ["/loyalty.v1.Customers/GrantGoodwill"] = r => r is V1.GrantGoodwillRequest g
-                ? (g.CustomerId, $"reward '{g.RewardId}', reason '{g.Reason}', grant_id '{g.GrantId}'") : ("", ""),
-            ["/loyalty.v1.Customers/ExportCustomer"] = r => (r is V1.ExportCustomerRequest e ? e.CustomerId : "", ""),
-            ["/loyalty.v1.Customers/EraseCustomer"] = r => (r is V1.EraseCustomerRequest e ? e.CustomerId : "", ""),
+                ? new(g.CustomerId, "", $"reward '{g.RewardId}', grant_id '{g.GrantId}'", g.Reason) : new(null, "", ""),
+            ["/loyalty.v1.Customers/ExportCustomer"] = r => new(r is V1.ExportCustomerRequest e ? e.CustomerId : "", "", ""),
+            ["/loyalty.v1.Customers/EraseCustomer"] = r => new(r is V1.EraseCustomerRequest e ? e.CustomerId : "", "", ""),
             // Simulating on a real customer reveals their state (balance, tier, flags, age by search): audited, and it
             // needs customers:read as well as programs:admin (checked in Admit).
             ["/loyalty.v1.Programs/SimulateProgram"] = r => r is V1.SimulateProgramRequest { NewCustomer: false } s
-                ? (s.CustomerId, $"simulation of {s.Events.Count} event(s) on the customer's state") : ("", ""),
+                ? new(s.CustomerId, "", $"simulation of {s.Events.Count} event(s) on the customer's state") : new(null, "", ""),
             ["/loyalty.v1.Programs/PublishProgram"] = r => r is V1.PublishProgramRequest p
-                ? ("program", $"author '{p.Author}', expected_version '{p.ExpectedVersion}'") : ("", ""),
+                ? new(null, "program", $"author '{p.Author}', expected_version '{p.ExpectedVersion}'") : new(null, "", ""),
         };
 
     private const string HealthPrefix = "/grpc.health.v1.Health/";
@@ -83,50 +88,57 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
             });
             return await continuation(request, context);
         }
-        var (target, detail) = describe(request);
+        var about = describe(request);
         if (request is V1.SimulateProgramRequest { NewCustomer: true })
         {
             // A simulation on a customer never seen reads no one's data: not audited.
             Admit(context, 1);
             return await continuation(request, context);
         }
+        // Unauthenticated and rate-limited calls are refused here, before anything is recorded: a flood of them must
+        // not fill the audit log (they are counted in loyalty_access_refused_total instead).
+        Caller caller;
         try
         {
-            Admit(context, 1, request is V1.SimulateProgramRequest ? "customers:read" : null);
+            caller = Admit(context, 1, request is V1.SimulateProgramRequest ? "customers:read" : null);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.PermissionDenied && Caller.From(context.GetHttpContext().User) is { } known)
+        {
+            await Record(context, known, about, e.StatusCode.ToString(), e.Status.Detail);
+            throw;
+        }
+        try
+        {
             var response = await continuation(request, context);
             if (response is V1.PublishProgramResponse published)
             {
-                target = $"program {published.Version} (#{published.Number})";
+                about = about with { Target = $"program {published.Version} (#{published.Number})" };
             }
-            await Record(context, target, "OK", detail);
+            await Record(context, caller, about, "OK", "");
             return response;
         }
         catch (RpcException e)
         {
-            await Record(context, target, e.StatusCode.ToString(), $"{detail}; {e.Status.Detail}".TrimStart(';', ' '));
+            await Record(context, caller, about, e.StatusCode.ToString(), e.Status.Detail);
             throw;
         }
     }
 
-    private async Task Record(ServerCallContext context, string target, string outcome, string detail)
+    private async Task Record(ServerCallContext context, Caller caller, About about, string outcome, string error)
     {
-        var http = context.GetHttpContext();
-        var caller = http.Items[typeof(Caller)] as Caller ?? Caller.From(http.User);
-        var who = caller?.Id ?? (http.Request.Headers.ContainsKey(Contracts.ApiKeys.Header) ? "(invalid key)" : "(no credentials)");
         var action = context.Method.Replace("/loyalty.v1.", "", StringComparison.Ordinal);
+        var detail = $"{about.Detail}; {error}".Trim(';', ' ');
         try
         {
-            await audit.RecordAsync(time.GetUtcNow(), who, action, target, outcome, detail);
+            await audit.RecordAsync(time.GetUtcNow(), caller.Id, action, about.Target, outcome, detail, about.CustomerId, about.Reason);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // The action happened (or was refused) either way; losing its audit row must be loud.
-            logger.LogError(ex, "Could not record the audit entry {Action} by {Caller} on {Target}: {Outcome}", action, who, target, outcome);
+            logger.LogError(ex, "Could not record the audit entry {Action} by {Caller}: {Outcome}", action, caller.Id, outcome);
         }
     }
 
-    // Streams: admitted like a call, then each holds one of its key's stream slots until it ends. PublishStream pays
-    // for its events one by one as it reads them (IngestionService).
     public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
         ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
@@ -156,20 +168,30 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
             return null;
         }
         var caller = Caller.Of(context);
-        return limiter.TryOpenStream(caller.Id) ?? throw AccessErrors.TooManyStreams(caller.Id, limiter.StreamLimit(caller.Id));
+        if (limiter.TryOpenStream(caller.Id) is { } slot)
+        {
+            return slot;
+        }
+        LoyaltyMetrics.AccessRefused("too_many_streams");
+        throw AccessErrors.TooManyStreams(caller.Id, limiter.StreamLimit(caller.Id));
     }
 
-    private void Admit(ServerCallContext context, int cost, string? alsoNeeds = null)
+    private Caller Admit(ServerCallContext context, int cost, string? alsoNeeds = null)
     {
         if (context.Method.StartsWith(HealthPrefix, StringComparison.Ordinal))
         {
-            return;
+            return Caller.Anonymous;
         }
         var http = context.GetHttpContext();
-        var caller = settings.Auth.Mode == "Anonymous" ? Caller.Anonymous : Caller.From(http.User)
-            ?? throw AccessErrors.Unauthenticated($"missing or invalid credentials: send an API key in the '{Contracts.ApiKeys.Header}' header or a bearer token");
+        var caller = settings.Auth.Mode == "Anonymous" ? Caller.Anonymous : Caller.From(http.User);
+        if (caller is null)
+        {
+            LoyaltyMetrics.AccessRefused("unauthenticated");
+            throw AccessErrors.Unauthenticated($"missing or invalid credentials: send an API key in the '{Contracts.ApiKeys.Header}' header or a bearer token");
+        }
         if (!Required.TryGetValue(context.Method, out var scope))
         {
+            LoyaltyMetrics.AccessRefused("permission_denied");
             throw AccessErrors.PermissionDenied($"{context.Method} is not open to any scope");
         }
         var allowed = scope switch
@@ -181,16 +203,20 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
         };
         if (allowed && alsoNeeds is not null && !caller.Has(alsoNeeds))
         {
+            LoyaltyMetrics.AccessRefused("permission_denied");
             throw AccessErrors.PermissionDenied($"'{caller.Id}' lacks the scope {alsoNeeds} for {context.Method} on a real customer (new_customer=false reads their state)");
         }
         if (!allowed)
         {
+            LoyaltyMetrics.AccessRefused("permission_denied");
             throw AccessErrors.PermissionDenied($"'{caller.Id}' lacks the scope {(scope == AnyIngest ? "ingest:<source>" : scope == AnyAdmin ? "customers:admin or programs:admin" : scope.Replace("|", " or ", StringComparison.Ordinal))} for {context.Method}");
         }
         if (limiter.TryTake(caller.Id, cost) is { } retryAfter)
         {
+            LoyaltyMetrics.AccessRefused("rate_limited");
             throw AccessErrors.RateLimited(caller.Id, retryAfter);
         }
         http.Items[typeof(Caller)] = caller;
+        return caller;
     }
 }

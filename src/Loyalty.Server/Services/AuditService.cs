@@ -17,6 +17,10 @@ public sealed class AuditService(AuditLog log) : V1.Audit.AuditBase
         {
             throw RpcErrors.InvalidArgument("page_token", "is not a token this API issued");
         }
-        return log.ListAsync(request.PageSize, request.PageToken);
+        if (request.CustomerId.Length > 0 && Domain.Events.EventValidator.Id(request.CustomerId, "customer_id") is { } error)
+        {
+            throw RpcErrors.InvalidArgument(error);
+        }
+        return log.ListAsync(request.PageSize, request.PageToken, request.CustomerId);
     }
 }

@@ -5,7 +5,8 @@ using V1 = Loyalty.Contracts.V1;
 
 namespace Loyalty.Server.Services;
 
-public sealed class CustomersService(IGrainFactory grains, IProgramCatalog programs, LiveActivity live, LoyaltySettings settings, ILogger<CustomersService> logger) : V1.Customers.CustomersBase
+public sealed class CustomersService(IGrainFactory grains, IProgramCatalog programs, LoyaltySettings settings,
+    Loyalty.Server.Auth.AuditLog audit, Application.CustomerCare care, ILogger<CustomersService> logger) : V1.Customers.CustomersBase
 {
     /// <summary>How often a watch renews its subscription and re-reads stored history (which also fills any gap).</summary>
     private static readonly TimeSpan WatchRenewal = TimeSpan.FromSeconds(30);
@@ -146,15 +147,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
             throw RpcErrors.InvalidArgument(invalid);
         }
         var caller = Loyalty.Server.Auth.Caller.Of(context);
-        if (settings.Auth.CareLimitRefusal(caller.Has("customers:admin"), request.Points) is { } overLimit)
-        {
-            throw AccessErrors.PermissionDenied($"'{caller.Id}': {overLimit}");
-        }
-        var result = Refuse(await grains.Customer(request.CustomerId).Adjust(request.AdjustmentId, request.Points, request.Reason), request.CustomerId);
-        if (result.Outcome == OperationOutcome.Applied)
-        {
-            LoyaltyMetrics.Adjusted(result.PointsDelta);
-        }
+        var result = Refuse(await Care(() => care.AdjustAsync(caller.Id, caller.Has("customers:admin"), request.CustomerId, request.AdjustmentId,
+            request.Points, request.Reason)), request.CustomerId);
         return new V1.AdjustResponse
         {
             Outcome = ToOutcome(result),
@@ -172,21 +166,32 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         {
             throw RpcErrors.InvalidArgument(invalid);
         }
-        if (!programs.Current.Rewards.ContainsKey(request.RewardId))
-        {
-            throw RpcErrors.NotFound($"reward '{request.RewardId}' is not in the catalogue");
-        }
-        var result = Refuse(await grains.Customer(request.CustomerId).GrantGoodwill(request.GrantId, request.RewardId, request.Reason), request.CustomerId);
-        if (result.Outcome == OperationOutcome.Applied)
-        {
-            live.Granted(1);
-        }
+        var caller = Loyalty.Server.Auth.Caller.Of(context);
+        var result = Refuse(await Care(() => care.GrantGoodwillAsync(caller.Id, caller.Has("customers:admin"), request.CustomerId, request.GrantId,
+            request.RewardId, request.Reason)), request.CustomerId);
         var response = new V1.GrantGoodwillResponse { Outcome = ToOutcome(result), Customer = ProtoMapping.ToProto(result.Customer!) };
         if (result.Reward is { } reward)
         {
             response.Reward = ProtoMapping.ToProto(reward);
         }
         return response;
+    }
+
+    /// <summary>A care action's refusals as gRPC statuses.</summary>
+    private static async Task<OperationResult?> Care(Func<Task<OperationResult?>> action)
+    {
+        try
+        {
+            return await action();
+        }
+        catch (Application.CareRefusedException e)
+        {
+            throw AccessErrors.PermissionDenied(e.Message);
+        }
+        catch (Application.UnknownRewardException e)
+        {
+            throw RpcErrors.NotFound(e.Message);
+        }
     }
 
     public override async Task<V1.ReserveResponse> Reserve(V1.ReserveRequest request, ServerCallContext context)
@@ -248,7 +253,11 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
     public override async Task<V1.EraseCustomerResponse> EraseCustomer(V1.EraseCustomerRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
-        if (!await grains.Customer(request.CustomerId).Erase())
+        var erased = await grains.Customer(request.CustomerId).Erase();
+        // Reasons typed about the customer go with them (even one never seen: a refused adjustment has one); the audit
+        // rows stay, under the customer's pseudonym.
+        await audit.EraseReasonsAsync(request.CustomerId);
+        if (!erased)
         {
             throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
         }

@@ -1,3 +1,4 @@
+using Loyalty.Server.Application;
 using System.Globalization;
 using System.Text.Json;
 using Loyalty.Domain;
@@ -216,7 +217,7 @@ public static class SupportConsole
                 live.Applied("support_case", result.Rewards.Count);
             }
             await Record(context, audit, clock, holder, "Console/ResolveCase", id, result.Outcome.ToString(),
-                $"case '{body.CaseId}', satisfaction {body.Satisfaction?.ToString(CultureInfo.InvariantCulture) ?? "not rated"}");
+                $"case '{body.CaseId}', satisfaction {body.Satisfaction?.ToString(CultureInfo.InvariantCulture) ?? "not rated"}", null);
             return result.Outcome == EventOutcome.Rejected
                 ? Text(StatusCodes.Status400BadRequest, $"{result.ErrorField}: {result.Error}")
                 : Results.Json(result, DomainJson.Options);
@@ -224,7 +225,7 @@ public static class SupportConsole
 
         // Adjust points with a mandatory reason; the action id makes a double submit count once. Agents (care without
         // admin) are held to Loyalty:Auth:CareMaxAdjustPoints per adjustment, as in the gRPC API.
-        api.MapPost("/customers/{id}/adjustments", async (string id, AdjustPoints body, HttpContext context, IGrainFactory grains,
+        api.MapPost("/customers/{id}/adjustments", async (string id, AdjustPoints body, HttpContext context, CustomerCare care,
             EngineClock clock, AuditLog audit, KeyRateLimiter limiter) =>
         {
             if (Admit(context, settings, limiter, out var holder, Care) is { } refused)
@@ -236,20 +237,13 @@ public static class SupportConsole
             {
                 return Invalid(error);
             }
-            if (settings.Auth.CareLimitRefusal(holder.Has("customers:admin"), body.Points) is { } overLimit)
-            {
-                await Record(context, audit, clock, holder, "Console/Adjust", id, "PermissionDenied", $"points {body.Points}, reason '{body.Reason}'");
-                return Text(StatusCodes.Status403Forbidden, overLimit);
-            }
-            var result = await grains.Customer(id).Adjust(body.ActionId!, body.Points, body.Reason!);
-            await Record(context, audit, clock, holder, "Console/Adjust", id, result?.Outcome.ToString() ?? "NotFound",
-                $"points {body.Points}, reason '{body.Reason}', action {body.ActionId}");
-            return Answer(id, result);
+            return await Cared(context, audit, clock, holder, "Console/Adjust", id, $"points {body.Points}, action {body.ActionId}", body.Reason,
+                () => care.AdjustAsync(holder.Id, holder.Has("customers:admin"), id, body.ActionId!, body.Points, body.Reason!));
         });
 
         // Grant a catalogue reward as goodwill, with a mandatory reason; the action id makes a double submit count once.
-        api.MapPost("/customers/{id}/goodwill", async (string id, GrantGoodwill body, HttpContext context, IGrainFactory grains,
-            IProgramCatalog programs, EngineClock clock, AuditLog audit, LiveActivity live, KeyRateLimiter limiter) =>
+        api.MapPost("/customers/{id}/goodwill", async (string id, GrantGoodwill body, HttpContext context, CustomerCare care,
+            EngineClock clock, AuditLog audit, KeyRateLimiter limiter) =>
         {
             if (Admit(context, settings, limiter, out var holder, Care) is { } refused)
             {
@@ -260,19 +254,31 @@ public static class SupportConsole
             {
                 return Invalid(error);
             }
-            if (!programs.Current.Rewards.ContainsKey(body.RewardId!))
-            {
-                return Text(StatusCodes.Status404NotFound, $"reward '{body.RewardId}' is not in the catalogue");
-            }
-            var result = await grains.Customer(id).GrantGoodwill(body.ActionId!, body.RewardId!, body.Reason!);
-            await Record(context, audit, clock, holder, "Console/GrantGoodwill", id, result?.Outcome.ToString() ?? "NotFound",
-                $"reward '{body.RewardId}', reason '{body.Reason}', action {body.ActionId}");
-            if (result?.Outcome == OperationOutcome.Applied)
-            {
-                live.Granted(1);
-            }
-            return Answer(id, result);
+            return await Cared(context, audit, clock, holder, "Console/GrantGoodwill", id, $"reward '{body.RewardId}', action {body.ActionId}", body.Reason,
+                () => care.GrantGoodwillAsync(holder.Id, holder.Has("customers:admin"), id, body.ActionId!, body.RewardId!, body.Reason!));
         });
+    }
+
+    /// <summary>Runs a care action (the same application code as the gRPC API: caps, daily totals, metrics), audits
+    /// it whatever its outcome, and answers it.</summary>
+    private static async Task<IResult> Cared(HttpContext context, AuditLog audit, EngineClock clock, OperatorAccess.Holder holder, string action,
+        string id, string detail, string? reason, Func<Task<OperationResult?>> run)
+    {
+        try
+        {
+            var result = await run();
+            await Record(context, audit, clock, holder, action, id, result?.Outcome.ToString() ?? "NotFound", detail, reason);
+            return Answer(id, result);
+        }
+        catch (CareRefusedException e)
+        {
+            await Record(context, audit, clock, holder, action, id, "PermissionDenied", $"{detail}; {e.Message}", reason);
+            return Text(StatusCodes.Status403Forbidden, e.Message);
+        }
+        catch (UnknownRewardException e)
+        {
+            return Text(StatusCodes.Status404NotFound, e.Message);
+        }
     }
 
     /// <summary>An operation's answer: 404 for a customer never seen, 409 with the reason when refused, else the result.</summary>
@@ -285,15 +291,16 @@ public static class SupportConsole
 
     /// <summary>Records an action in the audit log. The action has happened by then: a failed audit write is logged,
     /// never turned into an error for an operation that succeeded.</summary>
-    private static async Task Record(HttpContext context, AuditLog audit, EngineClock clock, OperatorAccess.Holder holder, string action, string target, string outcome, string detail)
+    private static async Task Record(HttpContext context, AuditLog audit, EngineClock clock, OperatorAccess.Holder holder, string action,
+        string customerId, string outcome, string detail, string? reason)
     {
         try
         {
-            await audit.RecordAsync(clock.GetUtcNow(), holder.Id, action, target, outcome, detail);
+            await audit.RecordAsync(clock.GetUtcNow(), holder.Id, action, "", outcome, detail, customerId, reason);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            Log(context).LogError(e, "Audit entry lost: {Caller} {Action} {Target} {Outcome} {Detail}", holder.Id, action, target, outcome, detail);
+            Log(context).LogError(e, "Audit entry lost: {Caller} {Action} {Outcome}", holder.Id, action, outcome);
         }
     }
 }
