@@ -121,7 +121,6 @@ public sealed class ClusterSettings
     public string ClusterId { get; set; } = "loyalty-dev";
     public string ServiceId { get; set; } = "loyalty";
     public int SiloPort { get; set; } = 11111;
-    public int GatewayPort { get; set; } = 30000;
     /// <summary>The address other silos reach this one on (AzureTable; in Kubernetes the pod IP).</summary>
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
     /// <summary>Listen on every interface rather than only the advertised address (containers).</summary>

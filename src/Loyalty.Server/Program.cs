@@ -102,7 +102,9 @@ builder.UseOrleans(silo =>
     switch (cluster.Provider)
     {
         case "Localhost":
-            silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort,
+            // Gateway port 0: no Orleans client gateway. Nothing uses an Orleans client; every caller goes through the
+            // API, with its keys, scopes, limits and audit.
+            silo.UseLocalhostClustering(cluster.SiloPort, gatewayPort: 0,
                 primarySiloEndpoint: cluster.PrimarySiloPort > 0 ? new IPEndPoint(IPAddress.Loopback, cluster.PrimarySiloPort) : null,
                 serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
             break;
@@ -121,7 +123,7 @@ builder.UseOrleans(silo =>
                 options.ClusterId = cluster.ClusterId;
                 options.ServiceId = cluster.ServiceId;
             });
-            silo.ConfigureEndpoints(IPAddress.Parse(cluster.AdvertisedAddress), cluster.SiloPort, cluster.GatewayPort, cluster.ListenOnAnyAddress);
+            silo.ConfigureEndpoints(IPAddress.Parse(cluster.AdvertisedAddress), cluster.SiloPort, gatewayPort: 0, cluster.ListenOnAnyAddress);
             break;
         default:
             throw new InvalidOperationException($"Loyalty:Cluster:Provider '{cluster.Provider}' is unknown; use Localhost or AzureTable.");

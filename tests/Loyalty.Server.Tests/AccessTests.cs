@@ -748,4 +748,49 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         Assert.Contains(log.Entries, e => e is { Caller: "agent-bob", Action: "Customers/Adjust", Outcome: "PermissionDenied" }
             && e.Detail.Contains("CarePointsPerAgentPerDay", StringComparison.Ordinal));
     }
+
+    /// <summary>The TCP ports a process listens on, from /proc (its socket inodes matched against the kernel's tables).</summary>
+    private static HashSet<int> ListeningPorts(int pid)
+    {
+        var inodes = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var fd in Directory.GetFiles($"/proc/{pid}/fd"))
+        {
+            try
+            {
+                if (new FileInfo(fd).LinkTarget is { } target && target.StartsWith("socket:[", StringComparison.Ordinal))
+                {
+                    inodes.Add(target["socket:[".Length..^1]);
+                }
+            }
+            catch (IOException)
+            {
+                // closed meanwhile
+            }
+        }
+        var ports = new HashSet<int>();
+        foreach (var table in new[] { "/proc/net/tcp", "/proc/net/tcp6" })
+        {
+            foreach (var line in File.ReadLines(table).Skip(1))
+            {
+                var f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (f[3] == "0A" && inodes.Contains(f[9]))   // LISTEN
+                {
+                    ports.Add(int.Parse(f[1][(f[1].IndexOf(':', StringComparison.Ordinal) + 1)..], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture));
+                }
+            }
+        }
+        return ports;
+    }
+
+    /// <summary>Issue 16, finding 3: the engine listens on the API, the operator port and the silo port, and nothing else
+    /// (no Orleans client gateway through which grains could be called without a key).</summary>
+    [Fact]
+    public void The_engine_listens_on_the_api_operator_and_silo_ports_only()
+    {
+        var ports = ListeningPorts(fixture.Server.Pid);
+        output.WriteLine(string.Join(", ", ports.Order()));
+        Assert.Contains(fixture.Server.Port, ports);
+        Assert.Contains(fixture.Server.OperatorPort, ports);
+        Assert.Equal(3, ports.Count);   // and the silo port
+    }
 }

@@ -43,7 +43,7 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
         var kills = int.TryParse(Environment.GetEnvironmentVariable("LOYALTY_CHAOS_KILLS"), out var k) ? k : 3;
         var spacing = int.TryParse(Environment.GetEnvironmentVariable("LOYALTY_CHAOS_SECONDS"), out var s) ? s : 4;
         var clusterId = "chaos-" + Guid.NewGuid().ToString("N")[..8];
-        var ports = Enumerable.Range(0, 3).Select(_ => (Api: FreePorts.Next(), Silo: FreePorts.Next(), Gateway: FreePorts.Next())).ToArray();
+        var ports = Enumerable.Range(0, 3).Select(_ => (Api: FreePorts.Next(), Silo: FreePorts.Next())).ToArray();
         Task<ServerProcess> Start(int i) => ServerProcess.StartAsync(_azurite.ConnectionString, new Dictionary<string, string>
         {
             ["Cluster__Provider"] = "AzureTable",
@@ -52,7 +52,6 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
             // A restarted silo comes back on its address (as a restarted host does): its new incarnation makes the
             // cluster declare the killed one dead at once instead of after missed probes.
             ["Cluster__SiloPort"] = ports[i].Silo.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Cluster__GatewayPort"] = ports[i].Gateway.ToString(System.Globalization.CultureInfo.InvariantCulture),
         }, ports[i].Api);
         for (var i = 0; i < 3; i++)
         {

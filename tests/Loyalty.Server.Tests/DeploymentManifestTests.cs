@@ -79,7 +79,7 @@ public sealed class DeploymentManifestTests
             Assert.Equal(ports["grpc"], s.GetProperty("Api").GetProperty("Port").GetInt32());
             Assert.Equal(ports["operator"], s.GetProperty("Operator").GetProperty("Port").GetInt32());
             Assert.Equal(ports["silo"], s.GetProperty("Cluster").GetProperty("SiloPort").GetInt32());
-            Assert.Equal(ports["gateway"], s.GetProperty("Cluster").GetProperty("GatewayPort").GetInt32());
+            Assert.False(s.GetProperty("Cluster").TryGetProperty("GatewayPort", out _), "there is no Orleans gateway to configure");
             Assert.Equal("10.1.2.3", s.GetProperty("Cluster").GetProperty("AdvertisedAddress").GetString());
             Assert.True(s.GetProperty("Cluster").GetProperty("ListenOnAnyAddress").GetBoolean());
             Assert.Equal("AzureTable", s.GetProperty("Cluster").GetProperty("Provider").GetString());
@@ -135,7 +135,7 @@ public sealed class DeploymentManifestTests
         var user = docker.Last(l => l.StartsWith("USER ", StringComparison.Ordinal))["USER ".Length..].Split(':')[0];
         Assert.True(int.TryParse(user, out var uid) && uid > 0, $"USER {user} is not a non-root uid");
         var exposed = docker.Single(l => l.StartsWith("EXPOSE ", StringComparison.Ordinal)).Split(' ').Skip(1).ToHashSet();
-        Assert.Superset(new HashSet<string> { "5080", "5081", "11111", "30000" }, exposed);
+        Assert.Equal(new HashSet<string> { "5080", "5081", "11111" }, exposed);   // no Orleans gateway
         Assert.Contains(docker, l => l.Contains("\"Loyalty.Server.dll\"", StringComparison.Ordinal));
         // Every project the server is built from is copied for the restore step, and the central props come first.
         var copied = docker.Where(l => l.StartsWith("COPY ", StringComparison.Ordinal)).ToList();
@@ -148,6 +148,40 @@ public sealed class DeploymentManifestTests
             .Where(p => !p.Contains("Loyalty.Cli", StringComparison.Ordinal)).Select(Path.GetFileNameWithoutExtension);
         Assert.All(referenced, name => Assert.Contains(copied, l => l.Contains(name + ".csproj", StringComparison.Ordinal)));
         Assert.Contains(copied, l => l.Contains("Directory.Packages.props", StringComparison.Ordinal) && l.Contains("global.json", StringComparison.Ordinal));
+    }
+
+    /// <summary>Issue 16, finding 3: the silo port and gateway were reachable from any pod, and anyone knowing the cluster
+    /// and service ids could call grains with no key. There is no gateway port, and a NetworkPolicy opens the silo port
+    /// to silo pods only, the operator port to monitoring only, the API to clients.</summary>
+    [Fact]
+    public void The_network_policy_opens_the_silo_port_to_silos_only_the_operator_port_to_monitoring_only_and_there_is_no_gateway()
+    {
+        var docs = Documents();
+        var pod = At(Kind(docs, "Deployment"), "spec", "template");
+        var container = ((YamlSequenceNode)At(pod, "spec", "containers")).Children.Cast<YamlMappingNode>().Single();
+        var portNames = ((YamlSequenceNode)At(container, "ports")).Children.Select(p => Text(p, "name")).ToHashSet();
+        Assert.Equal(new HashSet<string> { "grpc", "operator", "silo" }, portNames);
+        var labels = ((YamlMappingNode)At(pod, "metadata", "labels")).Children.ToDictionary(kv => kv.Key.ToString(), kv => kv.Value.ToString());
+
+        var policy = Kind(docs, "NetworkPolicy");
+        var selected = ((YamlMappingNode)At(policy, "spec", "podSelector", "matchLabels")).Children.ToDictionary(kv => kv.Key.ToString(), kv => kv.Value.ToString());
+        Assert.Equal(labels, selected);   // it covers the silo pods
+        Assert.Contains("Ingress", ((YamlSequenceNode)At(policy, "spec", "policyTypes")).Children.Select(n => n.ToString()));
+        var rules = ((YamlSequenceNode)At(policy, "spec", "ingress")).Children.Cast<YamlMappingNode>().ToList();
+        YamlMappingNode RuleFor(string port) => Assert.Single(rules, r => ((YamlSequenceNode)At(r, "ports")).Children.Any(p => Text(p, "port") == port));
+        // Every port the pod opens has exactly one rule; nothing else is allowed in.
+        Assert.All(rules, r => Assert.All(((YamlSequenceNode)At(r, "ports")).Children, p => Assert.Contains(Text(p, "port"), portNames)));
+        Assert.False(Has(RuleFor("grpc"), "from"));   // the API: any client (credentials are checked by the engine)
+        var silo = ((YamlSequenceNode)At(RuleFor("silo"), "from")).Children.Cast<YamlMappingNode>().ToList();
+        var peers = Assert.Single(silo);
+        Assert.False(Has(peers, "namespaceSelector"));   // this namespace
+        Assert.Equal(labels, ((YamlMappingNode)At(peers, "podSelector", "matchLabels")).Children.ToDictionary(kv => kv.Key.ToString(), kv => kv.Value.ToString()));
+        var monitoring = Assert.Single(((YamlSequenceNode)At(RuleFor("operator"), "from")).Children.Cast<YamlMappingNode>());
+        Assert.Equal("monitoring", Text(monitoring, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name"));
+        Assert.True(Has(monitoring, "podSelector"));
+        // And no Service exposes the silo port.
+        Assert.All(docs.Where(d => Text(d, "kind") == "Service"), service =>
+            Assert.DoesNotContain(((YamlSequenceNode)At(service, "spec", "ports")).Children, p => Text(p, "targetPort") == "silo"));
     }
 
     private static async Task<JsonElement> CheckConfig(Dictionary<string, string> env)

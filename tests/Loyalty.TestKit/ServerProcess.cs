@@ -82,7 +82,6 @@ public sealed class ServerProcess : IAsyncDisposable
             ["Loyalty__Api__Port"] = apiPort.ToString(CultureInfo.InvariantCulture),
             ["Loyalty__Operator__Port"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
             ["Loyalty__Cluster__SiloPort"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
-            ["Loyalty__Cluster__GatewayPort"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
             ["Loyalty__Cluster__ClusterId"] = "test-" + Guid.NewGuid().ToString("N")[..8],
             ["Loyalty__ProgramPath"] = RepoPaths.SampleProgram,
             ["DOTNET_gcServer"] = "0",
