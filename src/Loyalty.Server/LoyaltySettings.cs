@@ -140,6 +140,8 @@ public sealed class OperatorSettings
     /// <summary>On SIGTERM, how long /readyz (and gRPC health) say "not ready" while everything still serves, so load
     /// balancers stop sending before the silo leaves.</summary>
     public TimeSpan ShutdownDelay { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>How long an operator's browser session (signed in at /operator/login) lasts.</summary>
+    public TimeSpan SessionLifetime { get; set; } = TimeSpan.FromMinutes(30);
 }
 
 /// <summary>Who may call: API keys (salted hashes only) and/or JWT bearer tokens; anonymous only when asked for.</summary>

@@ -164,6 +164,7 @@ builder.Services.AddOpenTelemetry()
 builder.Services.AddSingleton(settings);
 builder.Services.AddSingleton<Loyalty.Server.Auth.KeyRateLimiter>();
 builder.Services.AddSingleton<Loyalty.Server.Auth.AuditLog>();
+builder.Services.AddSingleton<Loyalty.Server.Auth.OperatorSessions>();
 builder.Services.AddSingleton<Loyalty.Server.Application.CustomerCare>();
 builder.Services.AddAuthentication("Loyalty")
     .AddPolicyScheme("Loyalty", "API key or bearer token", policy => policy.ForwardDefaultSelector = context =>

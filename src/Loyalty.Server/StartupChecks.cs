@@ -60,6 +60,10 @@ public static class StartupChecks
                 problems.Add($"Loyalty:Auth:{name} is {value}; it must be 0 (agents may not) or more");
             }
         }
+        if (settings.Operator.SessionLifetime < TimeSpan.FromSeconds(1) || settings.Operator.SessionLifetime > TimeSpan.FromHours(12))
+        {
+            problems.Add($"Loyalty:Operator:SessionLifetime is {settings.Operator.SessionLifetime}; operator sessions last between 1 second and 12 hours");
+        }
         if (string.IsNullOrEmpty(settings.Limits.RewardCodeSecret))
         {
             problems.Add("Loyalty:Limits:RewardCodeSecret is empty: reward codes would be an HMAC under no secret");

@@ -67,6 +67,7 @@ public sealed class AccessFixture : IAsyncLifetime
         settings[$"Loyalty__Auth__Keys__{ByScope.Count + 8}__RatePerSecond"] = "0.2";
         settings[$"Loyalty__Auth__Keys__{ByScope.Count + 8}__Burst"] = "1";
         settings["Loyalty__Api__MaxWatchersPerCustomer"] = "3";
+        settings["Loyalty__Operator__SessionLifetime"] = "00:00:04";
         settings["Loyalty__Auth__CarePointsPerAgentPerDay"] = "25000";
         settings["Loyalty__Auth__CarePointsPerCustomerPerDay"] = "15000";
         settings["Loyalty__Auth__CareGoodwillPerAgentPerDay"] = "4";
@@ -383,25 +384,91 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         Assert.Equal(System.Net.HttpStatusCode.OK, await Metrics(fixture.ByScope["programs:admin"].Key));
         // Prometheus needs no admin key (issue 16, finding 5): metrics:read reads metrics and nothing else.
         Assert.Equal(System.Net.HttpStatusCode.OK, await Metrics(fixture.ByScope["metrics:read"].Key));
-        Assert.Equal(System.Net.HttpStatusCode.Forbidden,
-            (await http.GetAsync($"{fixture.Server.OperatorAddress}/operator/login?key={Uri.EscapeDataString(fixture.ByScope["metrics:read"].Key)}")).StatusCode);
         Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync($"{fixture.Server.OperatorAddress}/readyz")).StatusCode);
         Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync($"{fixture.Server.OperatorAddress}/healthz")).StatusCode);
+    }
 
-        var login = $"{fixture.Server.OperatorAddress}/operator/login?key={Uri.EscapeDataString(fixture.ByScope["customers:admin"].Key)}";
-        var ok = await http.GetAsync(login + "&then=%2Fmetrics");
-        Assert.Equal(System.Net.HttpStatusCode.Redirect, ok.StatusCode);
-        Assert.Equal("/metrics", ok.Headers.Location!.OriginalString);
-        Assert.Contains(ok.Headers.GetValues("Set-Cookie"), c => c.Contains("httponly", StringComparison.OrdinalIgnoreCase) && c.Contains("samesite=strict", StringComparison.OrdinalIgnoreCase));
-        // Never an open redirect.
-        Assert.Equal("/dashboard/", (await http.GetAsync(login + "&then=%2F%2Fevil.example")).Headers.Location!.OriginalString);
-        // Browsers drop a tab: "/\t/evil.example" would become "//evil.example" (issue 16, finding 5).
-        foreach (var sneaky in new[] { "/%09/evil.example", "/%0a/evil.example", "/%0d%0a/evil.example", "%2F%5Cevil.example", "/%20/evil.example" })
+    /// <summary>Issue 16, finding 5: the browser sign-in took the key in the address and put the raw key in the cookie.
+    /// Now the key is posted once and the browser holds an opaque, short-lived session.</summary>
+    [Fact]
+    public async Task Operators_sign_in_by_post_and_get_an_opaque_short_lived_session_never_the_key()
+    {
+        var op = fixture.Server.OperatorAddress;
+        var admin = fixture.ByScope["customers:admin"].Key;
+        using var http = new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = false });
+        Task<HttpResponseMessage> Post(string? key, string then = "/metrics", string? origin = null)
         {
-            Assert.Equal("/dashboard/", (await http.GetAsync(login + "&then=" + sneaky)).Headers.Location!.OriginalString);
+            var request = new HttpRequestMessage(HttpMethod.Post, $"{op}/operator/login")
+            {
+                Content = new FormUrlEncodedContent(new Dictionary<string, string> { ["key"] = key ?? "", ["then"] = then }),
+            };
+            if (origin is not null)
+            {
+                request.Headers.Add("Origin", origin);
+            }
+            return http.SendAsync(request);
         }
-        Assert.Equal(System.Net.HttpStatusCode.Forbidden,
-            (await http.GetAsync($"{fixture.Server.OperatorAddress}/operator/login?key={Uri.EscapeDataString(fixture.ByScope["ingest:shop"].Key)}")).StatusCode);
+        async Task<System.Net.HttpStatusCode> Metrics(string? cookie)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"{op}/metrics");
+            if (cookie is not null)
+            {
+                request.Headers.Add("Cookie", cookie);
+            }
+            return (await http.SendAsync(request)).StatusCode;
+        }
+
+        // The key in an address is refused, and sets nothing; the page is a form that posts it.
+        var byGet = await http.GetAsync($"{op}/operator/login?key={Uri.EscapeDataString(admin)}");
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, byGet.StatusCode);
+        Assert.False(byGet.Headers.Contains("Set-Cookie"));
+        var form = await (await http.GetAsync($"{op}/operator/login?then=%2Fdashboard%2F")).Content.ReadAsStringAsync();
+        Assert.Contains("method=\"post\"", form, StringComparison.Ordinal);
+        Assert.Contains("type=\"password\"", form, StringComparison.Ordinal);
+
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, (await Post(fixture.ByScope["metrics:read"].Key)).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, (await Post(fixture.ByScope["ingest:shop"].Key)).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await Post(fixture.Unknown.Key)).StatusCode);
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, (await Post(admin, origin: "https://evil.example")).StatusCode);
+
+        var ok = await Post(admin);
+        Assert.Equal(System.Net.HttpStatusCode.SeeOther, ok.StatusCode);
+        Assert.Equal("/metrics", ok.Headers.Location!.OriginalString);
+        var setCookie = Assert.Single(ok.Headers.GetValues("Set-Cookie"));
+        Assert.StartsWith("loyalty_session=", setCookie, StringComparison.Ordinal);   // plain HTTP on loopback: no __Host- (it needs Secure)
+        Assert.Contains("httponly", setCookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("samesite=strict", setCookie, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("max-age=", setCookie, StringComparison.OrdinalIgnoreCase);
+        var cookie = setCookie.Split(';')[0];
+        var token = cookie["loyalty_session=".Length..];
+        Assert.True(token.Length >= 40, "an opaque random token");
+        var secret = admin[^12..];
+        Assert.DoesNotContain(secret, setCookie, StringComparison.Ordinal);
+        Assert.DoesNotContain("k-customers-admin", setCookie, StringComparison.Ordinal);
+
+        Assert.Equal(System.Net.HttpStatusCode.OK, await Metrics(cookie));
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, await Metrics("loyalty_session=" + Uri.EscapeDataString(admin)));   // the key is not a session
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, await Metrics("loyalty_operator=" + Uri.EscapeDataString(admin)));   // nor is the old cookie
+
+        // Never an open redirect; browsers drop a tab, so "/\t/evil.example" would become "//evil.example".
+        foreach (var sneaky in new[] { "//evil.example", "/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example", "/\\evil.example", "/ /evil.example", "https://evil.example" })
+        {
+            Assert.Equal("/dashboard/", (await Post(admin, sneaky)).Headers.Location!.OriginalString);
+        }
+
+        // Signing out ends the session at once.
+        using (var logout = new HttpRequestMessage(HttpMethod.Post, $"{op}/operator/logout"))
+        {
+            logout.Headers.Add("Cookie", cookie);
+            Assert.Equal(System.Net.HttpStatusCode.SeeOther, (await http.SendAsync(logout)).StatusCode);
+        }
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, await Metrics(cookie));
+
+        // And a session is short-lived (this server: Loyalty:Operator:SessionLifetime = 4 s).
+        var second = (await Post(admin)).Headers.GetValues("Set-Cookie").Single().Split(';')[0];
+        Assert.Equal(System.Net.HttpStatusCode.OK, await Metrics(second));
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, await Metrics(second));
     }
 
     [Fact]

@@ -57,14 +57,17 @@ public sealed class ConsoleFixture : IAsyncLifetime
         {
             ExecutablePath = Chromium.Path,
             Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-default-apps", "--disable-domain-reliability", "--disable-features=MediaRouter,OptimizationHints",
-                "--proxy-server=127.0.0.1:9"],
+            Args = BrowserArgs,
         });
         SetDefaultExpectTimeout(20_000);
     }
 
     /// <summary>A fresh page (its own session storage) at 1280×800, or the given size.</summary>
+    /// <summary>Headless, no background networking, and a proxy that goes nowhere for anything off loopback.</summary>
+    public static readonly string[] BrowserArgs = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--disable-default-apps", "--disable-domain-reliability", "--disable-features=MediaRouter,OptimizationHints",
+        "--proxy-server=127.0.0.1:9"];
+
     public async Task<IPage> NewPageAsync(int width = 1280, int height = 800)
     {
         var context = await Browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = width, Height = height } });

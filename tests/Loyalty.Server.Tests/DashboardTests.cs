@@ -22,19 +22,36 @@ public sealed partial class DashboardTests : IAsyncLifetime
         {
             await server.Ingestion.PublishAsync(new PublishRequest { Event = Game(NewCustomer(), 5, 1) });
         }
-        // A browser signs in once (the key goes into an HttpOnly cookie) and lands on the dashboard.
+        // A browser signs in once (the form posts the key; the browser keeps an opaque session cookie) and lands on
+        // the dashboard.
         using (var anonymous = new HttpClient())
         {
             Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await anonymous.GetAsync($"{server.OperatorAddress}/dashboard/")).StatusCode);
         }
-        var url = $"{server.OperatorAddress}/operator/login?key={Uri.EscapeDataString(TestKeys.Admin.Key)}&then={Uri.EscapeDataString("/dashboard/#/grains")}";
+        using var playwright = await Microsoft.Playwright.Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new Microsoft.Playwright.BrowserTypeLaunchOptions
+        {
+            ExecutablePath = Chromium.Path,
+            Headless = true,
+            Args = ConsoleFixture.BrowserArgs,
+        });
+        var page = await browser.NewPageAsync(new Microsoft.Playwright.BrowserNewPageOptions { ViewportSize = new Microsoft.Playwright.ViewportSize { Width = 1280, Height = 900 } });
+        await page.GotoAsync($"{server.OperatorAddress}/operator/login?then={Uri.EscapeDataString("/dashboard/#/grains")}");
+        await page.Locator("#key").FillAsync(TestKeys.Admin.Key);
+        await page.Locator("#sign-in").ClickAsync();
+        await page.WaitForURLAsync("**/dashboard/**");
+        var cookies = await page.Context.CookiesAsync();
+        var session = Assert.Single(cookies, c => c.Name == "loyalty_session");
+        Assert.True(session.HttpOnly);
+        Assert.DoesNotContain(TestKeys.Admin.Key, string.Join(";", cookies.Select(c => c.Value)), StringComparison.Ordinal);
 
         // The dashboard polls the silo: wait until the page shows the seven customers.
         int customers = 0;
         var text = "";
-        for (var attempt = 0; attempt < 5 && customers < 7; attempt++)
+        for (var attempt = 0; attempt < 30 && customers < 7; attempt++)
         {
-            text = Regex.Replace(await Chromium.RunAsync(url, "--dump-dom"), "<[^>]+>", " ");
+            await Task.Delay(attempt == 0 ? 0 : 1000);
+            text = Regex.Replace(await page.ContentAsync(), "<[^>]+>", " ");
             var match = CustomerRow().Match(Regex.Replace(text, @"\s+", " "));
             customers = match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
         }
@@ -43,7 +60,7 @@ public sealed partial class DashboardTests : IAsyncLifetime
 
         var screenshot = Path.Combine(RepoPaths.Root, "tests", "Loyalty.Server.Tests", "bin", "dashboard.png");
         File.Delete(screenshot);
-        await Chromium.RunAsync(url, $"--screenshot={screenshot}");
+        await page.ScreenshotAsync(new Microsoft.Playwright.PageScreenshotOptions { Path = screenshot });
         var bytes = await File.ReadAllBytesAsync(screenshot);
         Assert.True(bytes.Length > 10_000, $"screenshot of {bytes.Length} bytes");
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], bytes[..4]);
