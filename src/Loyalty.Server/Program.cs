@@ -10,6 +10,9 @@ using Loyalty.Server.Services;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 var builder = WebApplication.CreateBuilder(args);
+// The console's static assets: from the publish output's wwwroot, or, run from a build output (tests, the local
+// scripts) in any environment, from the project's wwwroot through the build's static web assets manifest.
+builder.WebHost.UseStaticWebAssets();
 // Unknown keys under Loyalty: are mistakes (a misspelt environment variable would otherwise be ignored silently).
 LoyaltySettings settings;
 try

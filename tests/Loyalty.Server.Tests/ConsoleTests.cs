@@ -124,6 +124,53 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
     private static Task<string[]> DataOf(IPage page, string selector, string attribute) =>
         page.Locator(selector).EvaluateAllAsync<string[]>($"els => els.map(e => e.dataset.{attribute}).filter(Boolean)");
 
+    /// <summary>Issue 16, design: the console is static assets (its own script and style files) under a CSP with no
+    /// 'unsafe-inline', and it works under it: a session in the browser logs no CSP violation.</summary>
+    [Fact]
+    public async Task The_console_is_static_assets_under_a_csp_without_unsafe_inline_and_works_under_it()
+    {
+        using var http = new HttpClient();
+        var page = await http.GetAsync(Console);
+        var csp = string.Join(";", page.Headers.GetValues("Content-Security-Policy"));
+        Assert.DoesNotContain("unsafe-inline", csp, StringComparison.Ordinal);
+        Assert.DoesNotContain("unsafe-eval", csp, StringComparison.Ordinal);
+        Assert.Contains("script-src 'self'", csp, StringComparison.Ordinal);
+        Assert.Contains("style-src 'self'", csp, StringComparison.Ordinal);
+        var html = await page.Content.ReadAsStringAsync();
+        Assert.Matches("<script src=\"console.js\"></script>", html);
+        Assert.DoesNotMatch("<script>|<style|style=|\\son[a-z]+=", html);   // nothing inline
+        foreach (var asset in new[] { "console.js", "console.css" })
+        {
+            var response = await http.GetAsync(Console + asset);
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+            Assert.True(response.Headers.ETag is not null || response.Content.Headers.LastModified is not null, "a cacheable static asset");
+            // Not on the API port.
+            using var onApi = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{fixture.Server.Port}/console/{asset}")
+            {
+                Version = System.Net.HttpVersion.Version20,
+                VersionPolicy = HttpVersionPolicy.RequestVersionExact,   // the API port speaks HTTP/2 only
+            };
+            Assert.Equal(System.Net.HttpStatusCode.NotFound, (await http.SendAsync(onApi)).StatusCode);
+        }
+
+        var browser = await fixture.NewPageAsync();
+        var violations = new List<string>();
+        browser.Console += (_, message) =>
+        {
+            if (message.Text.Contains("Content Security Policy", StringComparison.OrdinalIgnoreCase))
+            {
+                violations.Add(message.Text);
+            }
+        };
+        await browser.GotoAsync(Console);
+        await SignInAsync(browser, fixture.Agent.Key, "agent-ann");
+        var id = NewCustomer();
+        await new Ingestion.IngestionClient(fixture.Server.Channel).PublishAsync(new PublishRequest { Event = Game(id, 10, 1) });
+        await LookUpAsync(browser, id);
+        await Expect(browser.Locator("[data-field=points-available]")).ToHaveTextAsync("10");
+        Assert.Empty(violations);
+    }
+
     [Fact]
     public async Task An_agent_signs_in_sees_what_the_api_says_and_a_double_clicked_human_resolution_with_satisfaction_5_rewards_once_on_the_page()
     {

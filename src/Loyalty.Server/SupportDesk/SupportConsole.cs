@@ -19,8 +19,8 @@ public sealed record AdjustPoints(string? ActionId, long Points, string? Reason)
 public sealed record GrantGoodwill(string? ActionId, string? RewardId, string? Reason);
 
 /// <summary>
-/// The support console: one self-contained page (no CDN; every asset is served here) on the operator port, and the
-/// JSON it reads. Every API call needs an API key in the <c>x-api-key</c> header with the scope the action needs
+/// The support console: a page with its own script and style (static assets in wwwroot/console; no CDN, nothing
+/// inline) on the operator port, and the JSON it reads. Every API call needs an API key in the <c>x-api-key</c> header with the scope the action needs
 /// (the same scopes, source prefixes and rate limit as the gRPC API: an agent holds customers:read, ingest:support and
 /// customers:care). The page keeps the agent's key in session storage only. Every action is idempotent (a resolution
 /// by its case, adjustments and goodwill by an action id the page makes once per form) and recorded in the audit log.
@@ -31,13 +31,9 @@ public static class SupportConsole
     public const string Source = "support-console";
     private const string ResolutionPrefix = "console-resolution:";
 
-    private static readonly Lazy<string> Page = new(() =>
-    {
-        using var stream = typeof(SupportConsole).Assembly.GetManifestResourceStream("Loyalty.Server.SupportDesk.console.html")
-            ?? throw new InvalidOperationException("the console page is not embedded");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    });
+    /// <summary>Scripts and styles from this server only: no inline script, no inline style, no eval.</summary>
+    public const string ContentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
     /// <summary>What the page offers, by the scope each needs.</summary>
     private static readonly (string Ability, string[] AnyOf)[] Abilities =
@@ -81,17 +77,29 @@ public static class SupportConsole
 
     public static void Map(WebApplication app, LoyaltySettings settings, int operatorPort)
     {
-        app.MapGet("/console/", (HttpContext context) =>
+        // The page, its script and its style are static assets (wwwroot/console, MapStaticAssets: compressed, with
+        // ETags), under a CSP that allows no inline script or style at all.
+        app.Use(async (context, next) =>
         {
-            // Routing matches "/console" too; the page's relative API paths need the slash.
+            if (context.Request.Path.StartsWithSegments("/console"))
+            {
+                context.Response.Headers.ContentSecurityPolicy = ContentSecurityPolicy;
+                context.Response.Headers["X-Frame-Options"] = "DENY";
+                context.Response.Headers.XContentTypeOptions = "nosniff";
+                context.Response.Headers["Referrer-Policy"] = "no-referrer";
+            }
+            await next();
+        });
+        app.MapStaticAssets().OnPort(operatorPort);
+        app.MapGet("/console/", (HttpContext context, IWebHostEnvironment host) =>
+        {
+            // Routing matches "/console" too; the page's relative paths need the slash.
             if (!context.Request.Path.Value!.EndsWith('/'))
             {
                 return Results.Redirect("/console/");
             }
-            context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:";
             context.Response.Headers.CacheControl = "no-store";
-            context.Response.Headers["X-Frame-Options"] = "DENY";
-            return Results.Content(Page.Value, "text/html; charset=utf-8");
+            return Results.Stream(host.WebRootFileProvider.GetFileInfo("console/index.html").CreateReadStream(), "text/html; charset=utf-8");
         }).OnPort(operatorPort);
 
         // Nothing the API answers is cached; an engine failure is a plain 503 (every action is safe to retry), never a bare 500.
