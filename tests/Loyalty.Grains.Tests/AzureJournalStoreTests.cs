@@ -19,6 +19,7 @@ public sealed class AzuriteFixture : IAsyncLifetime
 
 /// <summary>The journal in Azure Table storage: appends fenced by the head, outcomes resolved after failures, owner
 /// marks, pages within the entity and property limits, and recovery reading back exactly what was appended.</summary>
+[Trait("Needs", "Azurite")]
 public sealed class AzureJournalStoreTests(AzuriteFixture fixture) : IClassFixture<AzuriteFixture>
 {
     private AzureTableJournalStore NewStore(string table) => new(new TableServiceClient(fixture.Azurite.ConnectionString), table);

@@ -6,6 +6,7 @@ using static Loyalty.Grains.Tests.TestEvents;
 
 namespace Loyalty.Grains.Tests;
 
+[Trait("Needs", "Azurite")]
 [Collection(AzuriteClusterCollection.Name)]
 public sealed class AzureTablePersistenceTests(AzuriteClusterFixture fixture)
 {
@@ -68,6 +69,7 @@ public sealed class AzureTablePersistenceTests(AzuriteClusterFixture fixture)
     }
 }
 
+[Trait("Needs", "Azurite")]
 [Collection(AzuriteClusterCollection.Name)]
 public sealed class AzureTableLimitsTests(AzuriteClusterFixture fixture)
 {

@@ -34,6 +34,7 @@ public sealed class ChaosClusterFixture : AzuriteClusterFixture
 
 /// <summary>Conservation under chaos: random traffic on 200 customers while silos are killed and new ones start; every
 /// operation is retried with its own id until acknowledged, as a client must. Afterwards the books are exact.</summary>
+[Trait("Needs", "Azurite")]
 public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper output) : IClassFixture<ChaosClusterFixture>
 {
     private sealed record Acked(string Key, long Delta);

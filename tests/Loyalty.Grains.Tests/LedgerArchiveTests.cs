@@ -39,6 +39,7 @@ public sealed class LedgerPagingTests(MemoryClusterFixture fixture)
     }
 }
 
+[Trait("Needs", "Azurite")]
 [Collection(AzuriteClusterCollection.Name)]
 public sealed class LedgerAzureArchiveTests(AzuriteClusterFixture fixture)
 {
@@ -80,6 +81,7 @@ public sealed class LedgerAzureArchiveTests(AzuriteClusterFixture fixture)
     }
 }
 
+[Trait("Needs", "Azurite")]
 [Collection(AzuriteClusterCollection.Name)]
 public sealed class LedgerArchiveFormatTests(AzuriteClusterFixture fixture)
 {
@@ -130,6 +132,7 @@ public sealed class LedgerArchiveFormatTests(AzuriteClusterFixture fixture)
     }
 }
 
+[Trait("Category", "Load")]
 [Collection(MemoryClusterCollection.Name)]
 public sealed class LongLedgerTests(MemoryClusterFixture fixture)
 {
@@ -178,6 +181,7 @@ public sealed class LongHistoryClusterFixture : ClusterFixtureBase
     protected override LoyaltyStorageOptions Storage => new() { Provider = "Memory" };
 }
 
+[Trait("Category", "Load")]
 public sealed class LongHistoryTests(LongHistoryClusterFixture fixture) : IClassFixture<LongHistoryClusterFixture>
 {
     [Fact]

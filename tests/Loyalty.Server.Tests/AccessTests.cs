@@ -89,6 +89,8 @@ public sealed class AccessFixture : IAsyncLifetime
     }
 }
 
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output) : IClassFixture<AccessFixture>
 {
     private const string AnyKey = "";

@@ -6,6 +6,8 @@ namespace Loyalty.Server.Tests;
 
 /// <summary>Scenario 6 end to end: the sample's launch campaign hands out exactly 1,000 gifts. Its own storage, so no
 /// other test spends the budget.</summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 public sealed class CampaignBudgetTests : IAsyncLifetime
 {
     private AzuriteProcess _azurite = null!;

@@ -5,6 +5,8 @@ using static Loyalty.Server.Tests.Events;
 namespace Loyalty.Server.Tests;
 
 /// <summary>The `loyalty` CLI, run as a process against the real engine: the README's example must work.</summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed class CliTests(ServerFixture fixture)
 {
@@ -98,6 +100,7 @@ public sealed class CliTests(ServerFixture fixture)
     }
 }
 
+[Trait("Needs", "Process")]
 public sealed class CliKeyTests
 {
     [Fact]
@@ -124,6 +127,8 @@ public sealed class CliKeyTests
     }
 }
 
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed class CliStreamTests(ServerFixture fixture)
 {
@@ -164,6 +169,8 @@ public sealed class CliStreamTests(ServerFixture fixture)
     }
 }
 
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed class CliBenchTests(ServerFixture fixture)
 {

@@ -15,11 +15,27 @@ namespace Loyalty.Server.Tests;
 /// The suite runs 3 kills; <c>LOYALTY_CHAOS_KILLS=12</c> (and <c>LOYALTY_CHAOS_SECONDS</c> between kills) makes the
 /// long run recorded in docs/benchmarks.md.
 /// </summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private AzuriteProcess _azurite = null!;
     private readonly ServerProcess?[] _silos = new ServerProcess?[3];
     private readonly List<ServerProcess> _dead = [];
+
+    /// <summary>Everything every silo (live or killed) logged, to a file named in the output.</summary>
+    private void Diagnose(Event lost)
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"chaos-{lost.EventId}-{Guid.NewGuid():N}.log");
+        using var file = new StreamWriter(path);
+        var n = 0;
+        foreach (var silo in _dead.Concat(_silos.OfType<ServerProcess>()))
+        {
+            file.WriteLine($"===== silo {n++} (pid {silo.Pid}, port {silo.Port}, {(silo.HasExited ? "exited" : "running")})");
+            file.WriteLine(silo.Log);
+        }
+        output.WriteLine($"silo logs about {lost.CustomerId}: {path}");
+    }
 
     public async Task InitializeAsync() => _azurite = await AzuriteProcess.StartAsync();
 
@@ -226,7 +242,11 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
                 final[chunk[i].EventId] = reply.PointsDelta;
                 if (acked.TryGetValue(chunk[i].EventId, out var points))
                 {
-                    Assert.True(reply.Outcome == Outcome.Duplicate, $"acknowledged {chunk[i].EventId} was lost: it applied again");
+                    if (reply.Outcome != Outcome.Duplicate)
+                    {
+                        Diagnose(chunk[i]);
+                    }
+                    Assert.True(reply.Outcome == Outcome.Duplicate, $"acknowledged {chunk[i].EventId} of {chunk[i].CustomerId} was lost: it applied again");
                     Assert.Equal(points, reply.PointsDelta);
                     duplicates++;
                 }

@@ -8,6 +8,8 @@ namespace Loyalty.Server.Tests;
 
 /// <summary>Three engine processes forming one cluster through Azure Table membership on Azurite; load across all
 /// three; one is killed with SIGKILL mid-run. Every event ends applied exactly once.</summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 public sealed class ClusterProcessTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private AzuriteProcess _azurite = null!;

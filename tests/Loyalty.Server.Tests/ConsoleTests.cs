@@ -94,6 +94,9 @@ public sealed class ConsoleFixture : IAsyncLifetime
 }
 
 /// <summary>The support console, used as an agent uses it: through the browser, by clicking.</summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
+[Trait("Needs", "Chromium")]
 public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<ConsoleFixture>
 {
     private static readonly string[] AppliedThenDuplicateTwice = ["Applied", "Duplicate", "Duplicate"];

@@ -4,6 +4,8 @@ using static Loyalty.Server.Tests.Events;
 
 namespace Loyalty.Server.Tests;
 
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed class CustomersTests(ServerFixture fixture)
 {
@@ -78,6 +80,8 @@ public sealed class CustomersTests(ServerFixture fixture)
     }
 }
 
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed class LedgerApiTests(ServerFixture fixture)
 {
@@ -104,6 +108,8 @@ public sealed class LedgerApiTests(ServerFixture fixture)
     }
 }
 
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed class RedeemApiTests(ServerFixture fixture)
 {
@@ -137,6 +143,8 @@ public sealed class RedeemApiTests(ServerFixture fixture)
     }
 }
 
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed class ReservationApiTests(ServerFixture fixture)
 {

@@ -6,6 +6,9 @@ using static Loyalty.Server.Tests.Events;
 namespace Loyalty.Server.Tests;
 
 /// <summary>The Orleans dashboard on the operator port, loaded in headless Chromium: it renders live grain counts.</summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
+[Trait("Needs", "Chromium")]
 public sealed partial class DashboardTests : IAsyncLifetime
 {
     private AzuriteProcess _azurite = null!;

@@ -9,6 +9,7 @@ namespace Loyalty.Server.Tests;
 /// <summary>The Kubernetes manifests and the Dockerfile agree with what the server reads: every environment variable is
 /// a setting the server knows (checked by the server itself, <c>--check-config</c>), ports and probes line up, and the
 /// program in the ConfigMap is the repository's sample.</summary>
+[Trait("Needs", "Process")]
 public sealed class DeploymentManifestTests
 {
     private static readonly string K8s = Path.Combine(RepoPaths.Root, "deploy", "k8s");

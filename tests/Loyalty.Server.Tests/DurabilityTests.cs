@@ -5,6 +5,8 @@ using static Loyalty.Server.Tests.Events;
 
 namespace Loyalty.Server.Tests;
 
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed class DurabilityTests(ServerFixture fixture)
 {
@@ -53,6 +55,8 @@ public sealed class DurabilityTests(ServerFixture fixture)
 /// <summary>Servers SIGKILLed at random moments while 16 callers publish without pause, so kills land while journal
 /// appends are in flight (mid-flush). Afterwards every acknowledged event is there exactly once, events whose answer
 /// was lost are there at most once, and every customer's ledger adds up to its balance.</summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed class KillDuringFlushTests(ServerFixture fixture)
 {
@@ -141,6 +145,7 @@ public sealed class KillDuringFlushTests(ServerFixture fixture)
     }
 }
 
+[Trait("Needs", "Process")]
 public sealed class StartupTests
 {
     /// <summary>Starts the engine with the sample program edited by <paramref name="edit"/>; returns its exit code and log.</summary>

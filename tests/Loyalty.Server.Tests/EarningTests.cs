@@ -5,6 +5,8 @@ using static Loyalty.Server.Tests.Events;
 namespace Loyalty.Server.Tests;
 
 /// <summary>End to end over HTTP/2 gRPC against the real engine on Azurite, with the sample program.</summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed class EarningTests(ServerFixture fixture)
 {

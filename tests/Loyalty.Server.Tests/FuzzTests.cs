@@ -13,6 +13,8 @@ namespace Loyalty.Server.Tests;
 /// Hostile input: tens of thousands of random, mutated and extreme messages to every RPC. The server must answer every
 /// call with a proper status, never crash or hang, and leave every customer the fuzz did not address unchanged.
 /// </summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed class FuzzTests(ServerFixture fixture, ITestOutputHelper output)
 {

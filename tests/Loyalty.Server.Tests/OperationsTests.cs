@@ -10,6 +10,8 @@ using static Loyalty.Server.Tests.Events;
 namespace Loyalty.Server.Tests;
 
 /// <summary>Health, readiness and metrics on the operator port of a real engine process on Azurite.</summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 public sealed partial class OperationsTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private AzuriteProcess _azurite = null!;
@@ -201,6 +203,8 @@ public sealed partial class OperationsTests(ITestOutputHelper output) : IAsyncLi
     private static partial Regex Sample();
 }
 
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed class LogPrivacyTests
 {

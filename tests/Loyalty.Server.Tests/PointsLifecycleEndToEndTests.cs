@@ -32,6 +32,8 @@ public sealed class PointsLifecycleFixture : IAsyncLifetime
     }
 }
 
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 public sealed class PointsLifecycleEndToEndTests(PointsLifecycleFixture fixture) : IClassFixture<PointsLifecycleFixture>
 {
     private Customers.CustomersClient Customers => fixture.Server.Customers;

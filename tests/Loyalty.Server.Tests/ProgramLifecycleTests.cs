@@ -32,6 +32,8 @@ public sealed class ProgramLifecycleCollection : ICollectionFixture<ProgramLifec
     public const string Name = "program lifecycle";
 }
 
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ProgramLifecycleCollection.Name)]
 public sealed class ProgramLifecycleTests(ProgramLifecycleFixture fixture)
 {

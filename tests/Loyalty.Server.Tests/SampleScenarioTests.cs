@@ -5,6 +5,8 @@ using static Loyalty.Server.Tests.Events;
 namespace Loyalty.Server.Tests;
 
 /// <summary>The sample program's reward stories, end to end over gRPC against the real engine on Azurite.</summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed partial class SampleScenarioTests(ServerFixture fixture)
 {

@@ -3,6 +3,8 @@ using Loyalty.TestKit;
 namespace Loyalty.Server.Tests;
 
 /// <summary>Issue 16, finding 11: unsafe settings stop the server at start with one line naming the setting.</summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 public sealed class StartupSettingsTests
 {
     private static readonly string Secret = Convert.ToBase64String(new byte[48]);

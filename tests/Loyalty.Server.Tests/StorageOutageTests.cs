@@ -6,6 +6,8 @@ using static Loyalty.Server.Tests.Events;
 namespace Loyalty.Server.Tests;
 
 /// <summary>Storage goes away under a running engine and comes back: nothing is acknowledged that is not stored.</summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 public sealed class StorageOutageTests
 {
     [Fact]

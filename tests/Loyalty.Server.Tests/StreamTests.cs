@@ -26,6 +26,8 @@ public sealed class StreamFixture : IAsyncLifetime
     }
 }
 
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 public sealed class StreamTests(StreamFixture fixture, ITestOutputHelper output) : IClassFixture<StreamFixture>
 {
     private Ingestion.IngestionClient Ingestion => fixture.Server.Ingestion;
@@ -38,6 +40,7 @@ public sealed class StreamTests(StreamFixture fixture, ITestOutputHelper output)
     }
 
     [Fact]
+    [Trait("Category", "Load")]
     public async Task A_million_events_to_ten_thousand_customers_come_back_in_order_with_exact_sums_and_bounded_memory()
     {
         const int events = 1_000_000, customers = 10_000;
@@ -240,6 +243,8 @@ public sealed class StreamTests(StreamFixture fixture, ITestOutputHelper output)
 }
 
 /// <summary>A server on a real Azurite that a test stops mid-stream and starts again.</summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 public sealed class StreamShutdownTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private AzuriteProcess _azurite = null!;

@@ -11,6 +11,8 @@ namespace Loyalty.Server.Tests;
 
 /// <summary>HTTPS with HTTP/2 from a certificate in configuration (self-signed, made here), JWT bearer tokens, and
 /// the refusal to serve plaintext off loopback.</summary>
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 public sealed class TlsAndTokenTests : IAsyncLifetime
 {
     private AzuriteProcess _azurite = null!;

@@ -4,6 +4,8 @@ using static Loyalty.Server.Tests.Events;
 
 namespace Loyalty.Server.Tests;
 
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed class WatchEndToEndTests(ServerFixture fixture)
 {
@@ -74,6 +76,8 @@ public sealed class WatchEndToEndTests(ServerFixture fixture)
     }
 }
 
+[Trait("Needs", "Process")]
+[Trait("Needs", "Azurite")]
 [Collection(ServerCollection.Name)]
 public sealed class WatchRewardsEndToEndTests(ServerFixture fixture)
 {
