@@ -312,6 +312,11 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                         _uncovered[record.CustomerId] = list = [];
                     }
                     list.Add((record, number));
+                    // A checkpoint that finished while this record was being stored covered only earlier records: the
+                    // customer has an uncovered record again, so its mark must not go (a chaos run lost an
+                    // acknowledged event that way: the mark went, the silo died, the customer started elsewhere from
+                    // the checkpoint without recovering this journal).
+                    _unmarkPending.Remove(record.CustomerId);
                 }
                 _outstanding[number] = records.Count;
             }
@@ -397,13 +402,20 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         }
         lock (_index)
         {
+            HashSet<string>? inBatch = null;
             foreach (var customer in _unmarkPending)
             {
                 if (_batchMarks.Count + _batchUnmarks.Count >= MarksPerBatch)
                 {
                     break;
                 }
-                _batchUnmarks.Add(customer);
+                // A checkpoint may have finished after this batch took the customer's next record: that record is not
+                // covered, so the mark stays.
+                inBatch ??= records.Select(r => r.CustomerId).ToHashSet(StringComparer.Ordinal);
+                if (!inBatch.Contains(customer))
+                {
+                    _batchUnmarks.Add(customer);
+                }
             }
         }
     }

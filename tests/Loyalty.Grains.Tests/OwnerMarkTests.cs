@@ -1,0 +1,123 @@
+using Loyalty.Domain.Customers;
+using Loyalty.Grains.Journal;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Loyalty.Grains.Tests;
+
+/// <summary>
+/// A customer's owner mark must stay while the journal holds a stored record of it that no checkpoint covers: it is
+/// what tells another silo, after this one dies, to recover this journal before activating the customer. A chaos run
+/// caught an acknowledged event lost: a checkpoint that finished while the customer's next record was on its way to
+/// storage queued the mark's removal, and it went out with (or after) the record it should have protected.
+/// </summary>
+public sealed class OwnerMarkTests
+{
+    /// <summary>A durable journal store that keeps marks as Azure does and can hold an append until told.</summary>
+    private sealed class GatedStore : IJournalStore
+    {
+        private readonly MemoryJournalStore _inner = new();
+        public readonly HashSet<string> Marks = [];
+        public TaskCompletionSource? Gate;
+        public TaskCompletionSource Entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool Durable => true;
+        public int? MaxBatchBytes => null;
+
+        public Task OpenAsync(string journalId, string owner, CancellationToken cancellationToken) => _inner.OpenAsync(journalId, owner, cancellationToken);
+
+        public async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+            IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, CancellationToken cancellationToken)
+        {
+            if (records.Count > 0 && Gate is { } gate)
+            {
+                Entered.TrySetResult();
+                await gate.Task;
+            }
+            await _inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, cancellationToken);
+            lock (Marks)
+            {
+                Marks.UnionWith(mark);
+                Marks.ExceptWith(unmark);
+            }
+        }
+
+        public bool HasMark(string customerId)
+        {
+            lock (Marks)
+            {
+                return Marks.Contains(customerId);
+            }
+        }
+
+        public Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken) => Task.FromResult(HasMark(customerId));
+        public Task<bool> ResolveAsync(string journalId, long batch, CancellationToken cancellationToken) => _inner.ResolveAsync(journalId, batch, cancellationToken);
+        public Task DeleteBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken) => _inner.DeleteBatchesAsync(journalId, batches, cancellationToken);
+        public Task<IReadOnlyList<JournalInfo>> ListAsync(CancellationToken cancellationToken) => _inner.ListAsync(cancellationToken);
+        public Task<bool> FenceAsync(string journalId, string recoverer, CancellationToken cancellationToken) => _inner.FenceAsync(journalId, recoverer, cancellationToken);
+        public Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken) => _inner.ReadAllAsync(journalId, cancellationToken);
+        public Task RemoveAsync(string journalId, CancellationToken cancellationToken) => _inner.RemoveAsync(journalId, cancellationToken);
+    }
+
+    private static JournalRecord Record(string customer, long sequence) =>
+        new(customer, sequence, DateTimeOffset.UnixEpoch.AddDays(20_000), "v1",
+            new CustomerCommand { Kind = CommandKind.Adjust, Id = $"a{sequence}", Points = sequence, Text = "test" }, null);
+
+    private static async Task Settle(GatedStore store, JournalWriter writer)
+    {
+        // Long enough for the writer to send any pending unmark (it does within ~10 ms) and an idle heartbeat.
+        await Task.Delay(JournalWriter.HeartbeatEvery + TimeSpan.FromMilliseconds(300));
+        _ = store;
+        _ = writer;
+    }
+
+    [Fact]
+    public async Task A_checkpoint_finishing_while_the_next_record_is_being_stored_leaves_the_mark_in_place()
+    {
+        var store = new GatedStore();
+        var writer = new JournalWriter(store, JournalOptions.Default, "j-mark", NullLogger<JournalWriter>.Instance);
+        await writer.StartAsync(default);
+        await writer.AppendAsync(Record("c", 1));
+        Assert.True(store.HasMark("c"));
+
+        // Record 2 is on its way to storage when the checkpoint covering record 1 finishes.
+        store.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var second = writer.AppendAsync(Record("c", 2));
+        await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        writer.Covered("c", 1);
+        store.Gate.SetResult();
+        store.Gate = null;
+        await second;   // acknowledged: record 2 is stored and no checkpoint covers it
+        await Settle(store, writer);
+        Assert.True(store.HasMark("c"), "the mark of a customer with an acknowledged, uncovered record was removed");
+        Assert.Single(writer.Uncovered("c", 1));
+
+        // Once a checkpoint covers record 2 as well, the mark goes.
+        writer.Covered("c", 2);
+        await Settle(store, writer);
+        Assert.False(store.HasMark("c"));
+        await writer.StopAsync(default);
+    }
+
+    [Fact]
+    public async Task A_checkpoint_finishing_while_the_next_record_waits_for_its_batch_leaves_the_mark_in_place()
+    {
+        var store = new GatedStore();
+        var writer = new JournalWriter(store, JournalOptions.Default, "j-mark2", NullLogger<JournalWriter>.Instance);
+        await writer.StartAsync(default);
+        await writer.AppendAsync(Record("c", 1));
+
+        // Another customer's append is in flight; customer c's record 2 queues behind it, and meanwhile the checkpoint
+        // covering record 1 finishes: record 2 then goes out in the next batch, with the mark still standing.
+        store.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var other = writer.AppendAsync(Record("d", 1));
+        await store.Entered.Task.WaitAsync(TimeSpan.FromSeconds(5));
+        var second = writer.AppendAsync(Record("c", 2));
+        writer.Covered("c", 1);
+        store.Gate.SetResult();
+        store.Gate = null;
+        await Task.WhenAll(other, second);
+        await Settle(store, writer);
+        Assert.True(store.HasMark("c"), "the mark of a customer with an acknowledged, uncovered record was removed");
+        await writer.StopAsync(default);
+    }
+}
