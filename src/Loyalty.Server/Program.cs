@@ -169,6 +169,7 @@ builder.Services.AddSingleton<Loyalty.Server.Auth.KeyRateLimiter>();
 builder.Services.AddSingleton<Loyalty.Server.Auth.AuditLog>();
 builder.Services.AddSingleton<Loyalty.Server.Auth.OperatorSessions>();
 builder.Services.AddSingleton<Loyalty.Server.Application.CustomerCare>();
+builder.Services.AddSingleton<Loyalty.Server.Application.EventIntake>();
 builder.Services.AddAuthentication("Loyalty")
     .AddPolicyScheme("Loyalty", "API key or bearer token", policy => policy.ForwardDefaultSelector = context =>
         context.Request.Headers.ContainsKey(Loyalty.Contracts.ApiKeys.Header) || settings.Auth.Jwt.SigningKey.Length == 0

@@ -313,7 +313,7 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         Assert.Equal(StatusCode.PermissionDenied, await Denied(() => ingestion.PublishAsync(new PublishRequest { Event = Purchase(id, "o-1", Line("ball", "sports", 1, 1999)) }).ResponseAsync));
 
         var log = await new Audit.AuditClient(fixture.Channel(fixture.ByScope["customers:admin"].Key)).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100, CustomerId = id });
-        Assert.Contains(log.Entries, e => e is { Action: "Customers/GrantGoodwill", Caller: "agent-ann", Outcome: "OK", Reason: "waited an hour on the phone" }
+        Assert.Contains(log.Entries, e => e is { Action: "Customers/GrantGoodwill", Caller: "agent-ann", Outcome: "Applied", Reason: "waited an hour on the phone" }
             && e.Detail.Contains("apology-coupon", StringComparison.Ordinal));
         Assert.Contains(log.Entries, e => e is { Action: "Customers/EraseCustomer", Caller: "agent-ann", Outcome: "PermissionDenied" });
     }
@@ -358,7 +358,7 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         // The customer is a pseudonym in every row, and the reason typed about them went with the erase.
         Assert.All(about, e => Assert.StartsWith("customer:", e.Target, StringComparison.Ordinal));
         Assert.Single(about.Select(e => e.Target).Distinct());
-        Assert.Contains(mine, e => e is { Action: "Customers/Adjust", Caller: "k-customers-admin", Outcome: "OK", Reason: "(erased with the customer)" }
+        Assert.Contains(mine, e => e is { Action: "Customers/Adjust", Caller: "k-customers-admin", Outcome: "Applied", Reason: "(erased with the customer)" }
             && e.Detail.Contains("points 25", StringComparison.Ordinal));
         Assert.Contains(mine, e => e is { Action: "Customers/EraseCustomer", Caller: "k-customers-read", Outcome: "PermissionDenied" });
         Assert.Contains(mine, e => e is { Action: "Customers/EraseCustomer", Caller: "k-customers-admin", Outcome: "OK" });
@@ -717,7 +717,7 @@ public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output)
         var auditor = new Audit.AuditClient(fixture.Channel(fixture.ByScope["customers:admin"].Key));
         Assert.Empty((await auditor.ListAuditEntriesAsync(new ListAuditEntriesRequest { CustomerId = marker })).Entries);
         var agentRows = (await auditor.ListAuditEntriesAsync(new ListAuditEntriesRequest { CustomerId = id })).Entries.Where(e => e.Caller == "throttled-agent").ToList();
-        Assert.Equal(["OK"], agentRows.Select(e => e.Outcome));
+        Assert.Equal(["Applied"], agentRows.Select(e => e.Outcome));
         Assert.Equal("first", agentRows[0].Reason);
         var clipped = Assert.Single(rows, r => r.GetString("Action") == "Customers/Adjust" && r.GetString("Target") == "(malformed customer id)"
             && r.GetString("Outcome") == "InvalidArgument");

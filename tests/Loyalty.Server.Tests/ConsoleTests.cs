@@ -124,6 +124,17 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         await Expect(page.Locator("#status")).ToHaveTextAsync($"Customer {customer}");
     }
 
+    /// <summary>loyalty_events_total for support events with the outcome, from the operator port's /metrics.</summary>
+    private async Task<double> SupportEvents(string outcome)
+    {
+        using var http = new HttpClient();
+        http.DefaultRequestHeaders.Add(ApiKeys.Header, TestKeys.Admin.Key);
+        var text = await http.GetStringAsync($"{fixture.Server.OperatorAddress}/metrics");
+        return text.Split('\n').Where(l => l.StartsWith("loyalty_events_total{", StringComparison.Ordinal)
+                && l.Contains("loyalty_source=\"support\"", StringComparison.Ordinal) && l.Contains($"loyalty_outcome=\"{outcome}\"", StringComparison.Ordinal))
+            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
+    }
+
     private static Task<string[]> DataOf(IPage page, string selector, string attribute) =>
         page.Locator(selector).EvaluateAllAsync<string[]>($"els => els.map(e => e.dataset.{attribute}).filter(Boolean)");
 
@@ -215,6 +226,8 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         }
 
         // Record the human resolution with satisfaction 5, double-clicked: two submits, one action id.
+        var appliedBefore = await SupportEvents("applied");
+        var duplicateBefore = await SupportEvents("duplicate");
         await page.Locator("#case-id").FillAsync(botCase.SupportCase.CaseId);
         await page.Locator("#satisfaction").SelectOptionAsync("5");
         await page.Locator("#resolve-submit").DblClickAsync();
@@ -239,6 +252,9 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         var resolutions = audit.Entries.Where(e => e.Action == "Console/ResolveCase").ToList();
         Assert.Equal(AppliedThenDuplicateTwice, resolutions.Select(e => e.Outcome).Order());
         Assert.All(resolutions, e => Assert.Equal("agent-ann", e.Caller));
+        // And they reached the event counters as events sent to the API do (the console used to skip them).
+        Assert.Equal(appliedBefore + 1, await SupportEvents("applied"));
+        Assert.Equal(duplicateBefore + 2, await SupportEvents("duplicate"));
 
         Directory.CreateDirectory(Screenshots);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "console-customer.png"), FullPage = true });
@@ -281,10 +297,13 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         Assert.Equal(10 + 30, customer.Summary.PointsAvailable);   // once, not twice
         var audit = await new Audit.AuditClient(fixture.Server.Channel).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100, CustomerId = id });
         var mine = audit.Entries.ToList();
-        Assert.Contains(mine, e => e is { Action: "Console/GrantGoodwill", Caller: "agent-ann", Outcome: "Applied", Reason: "parcel lost twice" });
-        Assert.Contains(mine, e => e is { Action: "Console/Adjust", Caller: "agent-ann", Outcome: "Applied", Reason: "apology for the wait" });
+        // The same action names as through the API (one application layer records both), saying which front end.
+        Assert.Contains(mine, e => e is { Action: "Customers/GrantGoodwill", Caller: "agent-ann", Outcome: "Applied", Reason: "parcel lost twice" }
+            && e.Detail.Contains("via console", StringComparison.Ordinal));
+        Assert.Contains(mine, e => e is { Action: "Customers/Adjust", Caller: "agent-ann", Outcome: "Applied", Reason: "apology for the wait" }
+            && e.Detail.Contains("via console", StringComparison.Ordinal));
         Assert.All(mine, e => Assert.DoesNotContain(id, e.Target + e.Detail, StringComparison.Ordinal));
-        Assert.Equal(2, mine.Count(e => e.Action == "Console/GrantGoodwill"));   // the second click reached the engine, as a duplicate
+        Assert.Equal(2, mine.Count(e => e.Action == "Customers/GrantGoodwill"));   // the second click reached the engine, as a duplicate
     }
 
     [Fact]

@@ -54,16 +54,18 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
 
     /// <summary>What an audited call was about: the customer (stored as a pseudonym), another target, the detail, and
     /// the caller's free-text reason (kept apart, erased with the customer).</summary>
-    private readonly record struct About(string? CustomerId, string Target, string Detail, string? Reason = null);
+    private readonly record struct About(string? CustomerId, string Target, string Detail, string? Reason = null, bool ByApplication = false);
 
     /// <summary>Admin actions recorded in the audit log (allowed, or refused to an authenticated caller), with what they were about.</summary>
     private static readonly IReadOnlyDictionary<string, Func<object, About>> Audited =
         new Dictionary<string, Func<object, About>>(StringComparer.Ordinal)
         {
+            // Care actions: the application layer records whatever happens once a call is admitted; only a refusal
+            // of the scope is recorded here.
             ["/loyalty.v1.Customers/Adjust"] = r => r is V1.AdjustRequest a
-                ? new(a.CustomerId, "", $"points {a.Points}, adjustment_id '{a.AdjustmentId}'", a.Reason) : new(null, "", ""),
+                ? new(a.CustomerId, "", $"points {a.Points}, adjustment_id '{a.AdjustmentId}'; via api", a.Reason, ByApplication: true) : new(null, "", ""),
             ["/loyalty.v1.Customers/GrantGoodwill"] = r => r is V1.GrantGoodwillRequest g
-                ? new(g.CustomerId, "", $"reward '{g.RewardId}', grant_id '{g.GrantId}'", g.Reason) : new(null, "", ""),
+                ? new(g.CustomerId, "", $"reward '{g.RewardId}', grant_id '{g.GrantId}'; via api", g.Reason, ByApplication: true) : new(null, "", ""),
             ["/loyalty.v1.Customers/ExportCustomer"] = r => new(r is V1.ExportCustomerRequest e ? e.CustomerId : "", "", ""),
             ["/loyalty.v1.Customers/EraseCustomer"] = r => new(r is V1.EraseCustomerRequest e ? e.CustomerId : "", "", ""),
             // Simulating on a real customer reveals their state (balance, tier, flags, age by search): audited, and it
@@ -106,6 +108,10 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
         {
             await Record(context, known, about, e.StatusCode.ToString(), e.Status.Detail);
             throw;
+        }
+        if (about.ByApplication)
+        {
+            return await continuation(request, context);
         }
         try
         {

@@ -26,6 +26,19 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         var reference = grains.CreateObjectReference<ICustomerWatcher>(new ChannelWatcher(inbox.Writer));
         var last = request.Since;
 
+        // The guarantee is enforced here, where entries leave: never one past a gap. If stored history could not be
+        // read up to an entry (it should not happen; a warning says so), the watch ends UNAVAILABLE and the client
+        // reconnects with since = the last sequence it got, missing nothing.
+        void Gapless(LedgerEntry entry)
+        {
+            if (entry.Sequence != last + 1)
+            {
+                logger.LogWarning("Watch of customer {CustomerId}: history read after {Last} went on at {Next}; ending the watch so it reconnects",
+                    request.CustomerId, last, entry.Sequence);
+                throw new RpcException(new Status(StatusCode.Unavailable, $"history after sequence {last} is not readable yet; watch again with since={last}"));
+            }
+        }
+
         async Task Send(LedgerEntry entry)
         {
             await responseStream.WriteAsync(ProtoMapping.ToProto(entry), ct);
@@ -52,6 +65,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
                 }
                 foreach (var entry in page.Where(e => e.Sequence > last))
                 {
+                    Gapless(entry);
                     await Send(entry);
                 }
                 if (page.Length < WatchPage)
@@ -80,6 +94,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
                             continue;
                         }
                     }
+                    Gapless(entry);
                     await Send(entry);
                 }
             }, ct);
@@ -140,14 +155,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
 
     public override async Task<V1.AdjustResponse> Adjust(V1.AdjustRequest request, ServerCallContext context)
     {
-        CheckCustomerId(request.CustomerId);
-        CheckId(request.AdjustmentId, "adjustment_id");
-        if (CustomerOperations.CheckAdjustment(request.Points, request.Reason) is { } invalid)
-        {
-            throw RpcErrors.InvalidArgument(invalid);
-        }
-        var caller = Loyalty.Server.Auth.Caller.Of(context);
-        var result = Refuse(await Care(() => care.AdjustAsync(caller.Id, caller.Has("customers:admin"), request.CustomerId, request.AdjustmentId,
+        var result = Refuse(await Care(() => care.AdjustAsync(CareCaller(context), request.CustomerId, "adjustment_id", request.AdjustmentId,
             request.Points, request.Reason)), request.CustomerId);
         return new V1.AdjustResponse
         {
@@ -159,15 +167,7 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
 
     public override async Task<V1.GrantGoodwillResponse> GrantGoodwill(V1.GrantGoodwillRequest request, ServerCallContext context)
     {
-        CheckCustomerId(request.CustomerId);
-        CheckId(request.GrantId, "grant_id");
-        CheckId(request.RewardId, "reward_id");
-        if (CustomerOperations.CheckReason(request.Reason) is { } invalid)
-        {
-            throw RpcErrors.InvalidArgument(invalid);
-        }
-        var caller = Loyalty.Server.Auth.Caller.Of(context);
-        var result = Refuse(await Care(() => care.GrantGoodwillAsync(caller.Id, caller.Has("customers:admin"), request.CustomerId, request.GrantId,
+        var result = Refuse(await Care(() => care.GrantGoodwillAsync(CareCaller(context), request.CustomerId, "grant_id", request.GrantId,
             request.RewardId, request.Reason)), request.CustomerId);
         var response = new V1.GrantGoodwillResponse { Outcome = ToOutcome(result), Customer = ProtoMapping.ToProto(result.Customer!) };
         if (result.Reward is { } reward)
@@ -177,12 +177,22 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         return response;
     }
 
+    private static Application.CareCaller CareCaller(ServerCallContext context)
+    {
+        var caller = Loyalty.Server.Auth.Caller.Of(context);
+        return new(caller.Id, caller.Has("customers:admin"), "api");
+    }
+
     /// <summary>A care action's refusals as gRPC statuses.</summary>
     private static async Task<OperationResult?> Care(Func<Task<OperationResult?>> action)
     {
         try
         {
             return await action();
+        }
+        catch (Application.CareInvalidException e)
+        {
+            throw RpcErrors.InvalidArgument(e.Error);
         }
         catch (Application.CareRefusedException e)
         {

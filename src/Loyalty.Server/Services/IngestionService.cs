@@ -9,7 +9,7 @@ namespace Loyalty.Server.Services;
 
 /// <summary>Validates, groups by customer (keeping order), makes one grain call per customer, answers in request order.</summary>
 public sealed class IngestionService(IGrainFactory grains, IProgramCatalog programs, EngineClock clock, LoyaltySettings settings,
-    IHostApplicationLifetime lifetime, LiveActivity live, Loyalty.Grains.Journal.ICustomerJournal journal, Loyalty.Server.Auth.KeyRateLimiter limiter,
+    IHostApplicationLifetime lifetime, Application.EventIntake intake, Loyalty.Grains.Journal.ICustomerJournal journal, Loyalty.Server.Auth.KeyRateLimiter limiter,
     ILogger<IngestionService> logger) : V1.Ingestion.IngestionBase
 {
     public const int MaxBatch = 1000;
@@ -53,22 +53,15 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
 
     /// <summary>Counts an answered event for the metrics (source family, outcome, points issued, rewards granted) and
     /// the console's live view (applied events by source, rewards).</summary>
-    private void Count(V1.Event? e, V1.Outcome outcome, V1.PublishResult? result)
-    {
-        var kind = KindOf(e);
-        if (outcome == V1.Outcome.Applied)
-        {
-            live.Applied(kind, result?.Rewards.Count ?? 0);
-        }
-        LoyaltyMetrics.EventAnswered(kind, outcome switch
+    private void Count(V1.Event? e, V1.Outcome outcome, V1.PublishResult? result) =>
+        intake.Answered(KindOf(e), outcome switch
         {
             V1.Outcome.Applied => "applied",
             V1.Outcome.Duplicate => "duplicate",
             V1.Outcome.Rejected => "rejected",
             V1.Outcome.NotApplied => "not_applied",
             _ => "unknown",
-        }, result?.PointsDelta ?? 0, result?.Rewards.Select(r => r.Kind) ?? []);
-    }
+        }, result?.PointsDelta ?? 0, result?.Rewards.Select(r => r.Kind).ToList() ?? []);
 
     /// <summary>The scope each kind of event needs.</summary>
     public static string ScopeOf(V1.Event e) => e.PayloadCase switch

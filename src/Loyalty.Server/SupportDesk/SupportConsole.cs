@@ -192,8 +192,8 @@ public static class SupportConsole
 
         // An agent records how a support case ended: a normal support_case event (the rules decide the rewards). Its
         // event id is the case's, so a case's resolution is recorded once however often it is submitted.
-        api.MapPost("/customers/{id}/cases", async (string id, ResolveCase body, HttpContext context, IGrainFactory grains,
-            IProgramCatalog programs, EngineClock clock, AuditLog audit, LiveActivity live, KeyRateLimiter limiter) =>
+        api.MapPost("/customers/{id}/cases", async (string id, ResolveCase body, HttpContext context, EventIntake intake,
+            IProgramCatalog programs, EngineClock clock, AuditLog audit, KeyRateLimiter limiter) =>
         {
             if (Admit(context, settings, limiter, out var holder, "ingest:support") is { } refused)
             {
@@ -219,11 +219,7 @@ public static class SupportConsole
             {
                 return Invalid(error.Field.StartsWith("event.support_case.", StringComparison.Ordinal) ? error with { Field = error.Field["event.support_case.".Length..] } : error);
             }
-            var result = (await grains.Customer(id).Apply([e]))[0];
-            if (result.Outcome == EventOutcome.Applied)
-            {
-                live.Applied("support_case", result.Rewards.Count);
-            }
+            var result = await intake.ApplyAsync(e);   // counted in the metrics and the live view as any event
             await Record(context, audit, clock, holder, "Console/ResolveCase", id, result.Outcome.ToString(),
                 $"case '{body.CaseId}', satisfaction {body.Satisfaction?.ToString(CultureInfo.InvariantCulture) ?? "not rated"}", null);
             return result.Outcome == EventOutcome.Rejected
@@ -233,54 +229,42 @@ public static class SupportConsole
 
         // Adjust points with a mandatory reason; the action id makes a double submit count once. Agents (care without
         // admin) are held to Loyalty:Auth:CareMaxAdjustPoints per adjustment, as in the gRPC API.
-        api.MapPost("/customers/{id}/adjustments", async (string id, AdjustPoints body, HttpContext context, CustomerCare care,
-            EngineClock clock, AuditLog audit, KeyRateLimiter limiter) =>
+        api.MapPost("/customers/{id}/adjustments", async (string id, AdjustPoints body, HttpContext context, CustomerCare care, KeyRateLimiter limiter) =>
         {
             if (Admit(context, settings, limiter, out var holder, Care) is { } refused)
             {
                 return refused;
             }
-            if ((EventValidator.Id(id, "customer_id") ?? EventValidator.Id(body.ActionId, "action_id")
-                ?? CustomerOperations.CheckAdjustment(body.Points, body.Reason)) is { } error)
-            {
-                return Invalid(error);
-            }
-            return await Cared(context, audit, clock, holder, "Console/Adjust", id, $"points {body.Points}, action {body.ActionId}", body.Reason,
-                () => care.AdjustAsync(holder.Id, holder.Has("customers:admin"), id, body.ActionId!, body.Points, body.Reason!));
+            return await Cared(id, () => care.AdjustAsync(CareCaller(holder), id, "action_id", body.ActionId ?? "", body.Points, body.Reason ?? ""));
         });
 
         // Grant a catalogue reward as goodwill, with a mandatory reason; the action id makes a double submit count once.
-        api.MapPost("/customers/{id}/goodwill", async (string id, GrantGoodwill body, HttpContext context, CustomerCare care,
-            EngineClock clock, AuditLog audit, KeyRateLimiter limiter) =>
+        api.MapPost("/customers/{id}/goodwill", async (string id, GrantGoodwill body, HttpContext context, CustomerCare care, KeyRateLimiter limiter) =>
         {
             if (Admit(context, settings, limiter, out var holder, Care) is { } refused)
             {
                 return refused;
             }
-            if ((EventValidator.Id(id, "customer_id") ?? EventValidator.Id(body.ActionId, "action_id")
-                ?? EventValidator.Id(body.RewardId, "reward_id") ?? CustomerOperations.CheckReason(body.Reason)) is { } error)
-            {
-                return Invalid(error);
-            }
-            return await Cared(context, audit, clock, holder, "Console/GrantGoodwill", id, $"reward '{body.RewardId}', action {body.ActionId}", body.Reason,
-                () => care.GrantGoodwillAsync(holder.Id, holder.Has("customers:admin"), id, body.ActionId!, body.RewardId!, body.Reason!));
+            return await Cared(id, () => care.GrantGoodwillAsync(CareCaller(holder), id, "action_id", body.ActionId ?? "", body.RewardId ?? "", body.Reason ?? ""));
         });
     }
 
-    /// <summary>Runs a care action (the same application code as the gRPC API: caps, daily totals, metrics), audits
-    /// it whatever its outcome, and answers it.</summary>
-    private static async Task<IResult> Cared(HttpContext context, AuditLog audit, EngineClock clock, OperatorAccess.Holder holder, string action,
-        string id, string detail, string? reason, Func<Task<OperationResult?>> run)
+    private static CareCaller CareCaller(OperatorAccess.Holder holder) => new(holder.Id, holder.Has("customers:admin"), "console");
+
+    /// <summary>Runs a care action (the same application code as the gRPC API: validation, caps, daily totals, the
+    /// grain call, metrics, audit) and answers it over HTTP.</summary>
+    private static async Task<IResult> Cared(string id, Func<Task<OperationResult?>> run)
     {
         try
         {
-            var result = await run();
-            await Record(context, audit, clock, holder, action, id, result?.Outcome.ToString() ?? "NotFound", detail, reason);
-            return Answer(id, result);
+            return Answer(id, await run());
+        }
+        catch (CareInvalidException e)
+        {
+            return Invalid(e.Error);
         }
         catch (CareRefusedException e)
         {
-            await Record(context, audit, clock, holder, action, id, "PermissionDenied", $"{detail}; {e.Message}", reason);
             return Text(StatusCodes.Status403Forbidden, e.Message);
         }
         catch (UnknownRewardException e)
