@@ -24,9 +24,9 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
     private readonly List<ServerProcess> _dead = [];
 
     /// <summary>Everything every silo (live or killed) logged, to a file named in the output.</summary>
-    private void Diagnose(Event lost)
+    private void Diagnose(string what)
     {
-        var path = Path.Combine(Path.GetTempPath(), $"chaos-{lost.EventId}-{Guid.NewGuid():N}.log");
+        var path = Path.Combine(Path.GetTempPath(), $"chaos-{what}-{Guid.NewGuid():N}.log");
         using var file = new StreamWriter(path);
         var n = 0;
         foreach (var silo in _dead.Concat(_silos.OfType<ServerProcess>()))
@@ -34,7 +34,7 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
             file.WriteLine($"===== silo {n++} (pid {silo.Pid}, port {silo.Port}, {(silo.HasExited ? "exited" : "running")})");
             file.WriteLine(silo.Log);
         }
-        output.WriteLine($"silo logs about {lost.CustomerId}: {path}");
+        output.WriteLine($"silo logs ({what}): {path}");
     }
 
     public async Task InitializeAsync() => _azurite = await AzuriteProcess.StartAsync();
@@ -244,7 +244,7 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
                 {
                     if (reply.Outcome != Outcome.Duplicate)
                     {
-                        Diagnose(chunk[i]);
+                        Diagnose(chunk[i].EventId + "-of-" + chunk[i].CustomerId);
                     }
                     Assert.True(reply.Outcome == Outcome.Duplicate, $"acknowledged {chunk[i].EventId} of {chunk[i].CustomerId} was lost: it applied again");
                     Assert.Equal(points, reply.PointsDelta);
@@ -288,6 +288,10 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
             Assert.True(list.Count > 0, $"watch of {customer} saw nothing");
             for (var i = 1; i < list.Count; i++)
             {
+                if (list[i] != list[i - 1] + 1)
+                {
+                    Diagnose($"watch-{customer}-{list[i - 1]}-{list[i]}");
+                }
                 Assert.True(list[i] == list[i - 1] + 1, $"watch of {customer}: {list[i - 1]} then {list[i]}");
             }
             Assert.True(list[0] == 1, $"watch of {customer} started at {list[0]}");
