@@ -18,6 +18,10 @@ public sealed class LedgerReader(ILedgerArchive archive)
         {
             return [];
         }
+        // The state's entries as they are now: a checkpoint running while the archive is read (it interleaves with
+        // this call at the await) may archive and trim them, and reading the trimmed state after the archive window
+        // skipped what moved meanwhile (a chaos run's watch went from 208 to 254).
+        var inState = state.Ledger.Where(e => e.Sequence > since && e.Sequence <= through).Take(size).ToArray();
         var oldestInState = OldestInState(state);
         var result = new List<LedgerEntry>(size);
         if (since + 1 < oldestInState)
@@ -27,7 +31,7 @@ public sealed class LedgerReader(ILedgerArchive archive)
             var page = await archive.ReadAsync(state.CustomerId, top, (int)(top - since - 1));
             result.AddRange(page.Where(e => e.Sequence > since).OrderBy(e => e.Sequence));
         }
-        foreach (var entry in state.Ledger)
+        foreach (var entry in inState)
         {
             if (result.Count >= size || entry.Sequence > through)
             {
