@@ -60,6 +60,13 @@ public sealed class DurabilityTests(ServerFixture fixture)
 [Collection(ServerCollection.Name)]
 public sealed class KillDuringFlushTests(ServerFixture fixture)
 {
+    /// <summary>Each event and the journal's recovery in the log, for the file written if an event is lost.</summary>
+    private static readonly Dictionary<string, string> Traced = new()
+    {
+        ["Logging__LogLevel__Loyalty.Grains.CustomerGrain"] = "Debug",
+        ["Logging__LogLevel__Loyalty.Grains.Journal"] = "Debug",
+    };
+
     [Fact]
     public async Task Servers_killed_mid_flush_lose_no_acknowledged_event_and_count_none_twice()
     {
@@ -68,9 +75,11 @@ public sealed class KillDuringFlushTests(ServerFixture fixture)
         var sent = new System.Collections.Concurrent.ConcurrentDictionary<string, Event>();
         var random = new Random(15);
         var seq = 0;
+        var servers = new List<ServerProcess>();
         for (var round = 0; round < 3; round++)
         {
-            var server = await ServerProcess.StartAsync(fixture.Azurite.ConnectionString);
+            var server = await ServerProcess.StartAsync(fixture.Azurite.ConnectionString, Traced);
+            servers.Add(server);
             using var stop = new CancellationTokenSource();
             var workers = Enumerable.Range(0, 16).Select(w => Task.Run(async () =>
             {
@@ -109,7 +118,7 @@ public sealed class KillDuringFlushTests(ServerFixture fixture)
         Assert.True(acked.Count > 300, $"only {acked.Count} events were acknowledged before the kills");
         Assert.True(sent.Count > acked.Count, "no call was in flight when a server was killed");
 
-        await using var last = await ServerProcess.StartAsync(fixture.Azurite.ConnectionString);
+        await using var last = await ServerProcess.StartAsync(fixture.Azurite.ConnectionString, Traced);
         // Retry everything that was sent: acknowledged events answer DUPLICATE with the points first answered.
         foreach (var chunk in sent.Values.OrderBy(e => e.EventId, StringComparer.Ordinal).Chunk(500))
         {
@@ -120,7 +129,14 @@ public sealed class KillDuringFlushTests(ServerFixture fixture)
                 Assert.True(reply.Outcome is Outcome.Applied or Outcome.Duplicate, $"{chunk[i].EventId}: {reply.Outcome} {reply.Error}");
                 if (acked.TryGetValue(chunk[i].EventId, out var points))
                 {
-                    Assert.True(reply.Outcome == Outcome.Duplicate, $"acknowledged {chunk[i].EventId} was lost: it applied again");
+                    if (reply.Outcome != Outcome.Duplicate)
+                    {
+                        // Every process's log (the three killed, the last, the fixture's server on the same storage).
+                        var path = Path.Combine(Path.GetTempPath(), $"kill-during-flush-{chunk[i].EventId}-{Guid.NewGuid():N}.log");
+                        File.WriteAllText(path, string.Join("\n", servers.Append(last).Append(fixture.Server)
+                            .Select((p, n) => $"===== process {n} (pid {p.Pid}, port {p.Port})\n{p.Log}")) + $"\nlost: {chunk[i].EventId} of {chunk[i].CustomerId}\n");
+                    }
+                    Assert.True(reply.Outcome == Outcome.Duplicate, $"acknowledged {chunk[i].EventId} of {chunk[i].CustomerId} was lost: it applied again");
                     Assert.Equal(points, reply.PointsDelta);
                 }
             }

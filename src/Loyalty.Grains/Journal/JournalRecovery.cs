@@ -29,6 +29,11 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
     private readonly CancellationTokenSource _stopping = new();
     private Task _watching = Task.CompletedTask;
     private readonly SemaphoreSlim _scan = new(1, 1);
+    /// <summary>Deaths the membership announced: a scan that began before the latest one may not open the gate.</summary>
+    private long _deathNews;
+    /// <summary>Scans asked for by membership news; one waiting is enough (it reads the latest state).</summary>
+    private readonly System.Threading.Channels.Channel<bool> _rescan =
+        System.Threading.Channels.Channel.CreateBounded<bool>(new System.Threading.Channels.BoundedChannelOptions(1) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite });
 
     public JournalRecovery(IJournalStore store, JournalWriter writer, IClusterMembershipService membership, IServiceProvider services,
         ProgramVersions programs, EngineLimits limits, ILedgerArchive archive, ILogger<JournalRecovery> logger)
@@ -190,6 +195,15 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
                 await ScanUntilDone(stopping);
             }
         }, CancellationToken.None);
+        // Scans run on their own loop, so that news of a death closes the gate at once even while a scan (a recovery
+        // can take seconds) is still running.
+        var scanner = Task.Run(async () =>
+        {
+            await foreach (var _ in _rescan.Reader.ReadAllAsync(stopping))
+            {
+                await ScanUntilDone(stopping);
+            }
+        }, CancellationToken.None);
         try
         {
             var known = _membership.CurrentSnapshot;
@@ -199,12 +213,17 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
                 // between this news and the end of the recovery.
                 if (update.Members.Any(m => m.Value.Status == SiloStatus.Dead && known.GetSiloStatus(m.Key) != SiloStatus.Dead))
                 {
+                    lock (_lock)
+                    {
+                        _deathNews++;
+                    }
                     Close();
                 }
                 known = update;
-                await ScanUntilDone(stopping);
+                _rescan.Writer.TryWrite(true);
             }
             await periodic;
+            await scanner;
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
@@ -241,6 +260,11 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         await _scan.WaitAsync(cancellationToken);
         try
         {
+            long news;
+            lock (_lock)
+            {
+                news = _deathNews;
+            }
             var snapshot = _membership.CurrentSnapshot;
             var journals = await _store.ListAsync(cancellationToken);
             lock (_lock)
@@ -279,7 +303,11 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
             }
             lock (_lock)
             {
-                _gate.TrySetResult();
+                // A death announced since this scan began is the next scan's to recover (it is queued): stay closed.
+                if (_deathNews == news)
+                {
+                    _gate.TrySetResult();
+                }
             }
             return true;
         }
