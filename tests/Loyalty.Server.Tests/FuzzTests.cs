@@ -19,6 +19,8 @@ namespace Loyalty.Server.Tests;
 public sealed class FuzzTests(ServerFixture fixture, ITestOutputHelper output)
 {
     private const int Messages = 24_000;
+    /// <summary>What the engine said with each UNAVAILABLE or INTERNAL answer (printed if any call was answered wrongly).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentBag<string> _failures = [];
 
     /// <summary>Statuses a well-behaved server may give to garbage. INTERNAL and UNKNOWN are failures (a bug
     /// surfaced), UNAVAILABLE a crash, DEADLINE_EXCEEDED a hang (except for watch streams, which never end by themselves).</summary>
@@ -82,6 +84,14 @@ public sealed class FuzzTests(ServerFixture fixture, ITestOutputHelper output)
         foreach (var problem in unexpected.Take(20))
         {
             output.WriteLine("UNEXPECTED " + problem);
+        }
+        foreach (var failure in _failures.Take(20))
+        {
+            output.WriteLine("ENGINE SAID " + failure);
+        }
+        if (!unexpected.IsEmpty)
+        {
+            output.WriteLine(fixture.Server.Log[^Math.Min(20_000, fixture.Server.Log.Length)..]);
         }
         Assert.False(fixture.Server.HasExited, "the server crashed");
         Assert.Empty(unexpected);
@@ -318,6 +328,10 @@ public sealed class FuzzTests(ServerFixture fixture, ITestOutputHelper output)
         }
         catch (RpcException e)
         {
+            if (e.StatusCode is StatusCode.Unavailable or StatusCode.Internal)
+            {
+                _failures.Add($"{method.FullName}: {e.StatusCode} {e.Status.Detail}");
+            }
             return e.StatusCode;
         }
     }
