@@ -13,19 +13,15 @@ namespace Loyalty.Grains.Tests;
 public sealed class OwnerMarkTests
 {
     /// <summary>A durable journal store that keeps marks as Azure does and can hold an append until told.</summary>
-    private sealed class GatedStore : IJournalStore
+    private sealed class GatedStore : DelegatingJournalStore
     {
-        private readonly MemoryJournalStore _inner = new();
-        public readonly HashSet<string> Marks = [];
+        private readonly HashSet<string> _marks = [];
         public TaskCompletionSource? Gate;
         public TaskCompletionSource Entered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public bool Durable => true;
-        public int? MaxBatchBytes => null;
+        public override bool Durable => true;
 
-        public Task OpenAsync(string journalId, string owner, CancellationToken cancellationToken) => _inner.OpenAsync(journalId, owner, cancellationToken);
-
-        public async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+        public override async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
             IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, CancellationToken cancellationToken)
         {
             if (records.Count > 0 && Gate is { } gate)
@@ -33,42 +29,31 @@ public sealed class OwnerMarkTests
                 Entered.TrySetResult();
                 await gate.Task;
             }
-            await _inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, cancellationToken);
-            lock (Marks)
+            await Inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, cancellationToken);
+            lock (_marks)
             {
-                Marks.UnionWith(mark);
-                Marks.ExceptWith(unmark);
+                _marks.UnionWith(mark);
+                _marks.ExceptWith(unmark);
             }
         }
 
         public bool HasMark(string customerId)
         {
-            lock (Marks)
+            lock (_marks)
             {
-                return Marks.Contains(customerId);
+                return _marks.Contains(customerId);
             }
         }
 
-        public Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken) => Task.FromResult(HasMark(customerId));
-        public Task<bool> ResolveAsync(string journalId, long batch, CancellationToken cancellationToken) => _inner.ResolveAsync(journalId, batch, cancellationToken);
-        public Task DeleteBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken) => _inner.DeleteBatchesAsync(journalId, batches, cancellationToken);
-        public Task<IReadOnlyList<JournalInfo>> ListAsync(CancellationToken cancellationToken) => _inner.ListAsync(cancellationToken);
-        public Task<bool> FenceAsync(string journalId, string recoverer, CancellationToken cancellationToken) => _inner.FenceAsync(journalId, recoverer, cancellationToken);
-        public Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken) => _inner.ReadAllAsync(journalId, cancellationToken);
-        public Task RemoveAsync(string journalId, CancellationToken cancellationToken) => _inner.RemoveAsync(journalId, cancellationToken);
+        public override Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken) => Task.FromResult(HasMark(customerId));
     }
 
     private static JournalRecord Record(string customer, long sequence) =>
         new(customer, sequence, DateTimeOffset.UnixEpoch.AddDays(20_000), "v1",
             new CustomerCommand { Kind = CommandKind.Adjust, Id = $"a{sequence}", Points = sequence, Text = "test" }, null);
 
-    private static async Task Settle(GatedStore store, JournalWriter writer)
-    {
-        // Long enough for the writer to send any pending unmark (it does within ~10 ms) and an idle heartbeat.
-        await Task.Delay(JournalWriter.HeartbeatEvery + TimeSpan.FromMilliseconds(300));
-        _ = store;
-        _ = writer;
-    }
+    /// <summary>Long enough for the writer to send any pending unmark (it does within ~10 ms) and an idle heartbeat.</summary>
+    private static Task Settle() => Task.Delay(JournalWriter.HeartbeatEvery + TimeSpan.FromMilliseconds(300));
 
     [Fact]
     public async Task A_checkpoint_finishing_while_the_next_record_is_being_stored_leaves_the_mark_in_place()
@@ -87,13 +72,13 @@ public sealed class OwnerMarkTests
         store.Gate.SetResult();
         store.Gate = null;
         await second;   // acknowledged: record 2 is stored and no checkpoint covers it
-        await Settle(store, writer);
+        await Settle();
         Assert.True(store.HasMark("c"), "the mark of a customer with an acknowledged, uncovered record was removed");
         Assert.Single(writer.Uncovered("c", 1));
 
         // Once a checkpoint covers record 2 as well, the mark goes.
         writer.Covered("c", 2);
-        await Settle(store, writer);
+        await Settle();
         Assert.False(store.HasMark("c"));
         await writer.StopAsync(default);
     }
@@ -116,7 +101,7 @@ public sealed class OwnerMarkTests
         store.Gate.SetResult();
         store.Gate = null;
         await Task.WhenAll(other, second);
-        await Settle(store, writer);
+        await Settle();
         Assert.True(store.HasMark("c"), "the mark of a customer with an acknowledged, uncovered record was removed");
         await writer.StopAsync(default);
     }

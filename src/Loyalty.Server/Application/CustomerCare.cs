@@ -152,7 +152,8 @@ public sealed class CustomerCare(IGrainFactory grains, IProgramCatalog programs,
         var customerLimit = new CareLimit("this customer",
             auth.CarePointsPerCustomerPerDay, "Loyalty:Auth:CarePointsPerCustomerPerDay",
             auth.CareGoodwillPerCustomerPerDay, "Loyalty:Auth:CareGoodwillPerCustomerPerDay",
-            auth.CareActionsPerAgentPerDay, "Loyalty:Auth:CareActionsPerAgentPerDay");
+            // Every action moves a point or grants a reward, so the two totals above bound a customer's actions.
+            int.MaxValue, "");
         if (await agent.Take(day, key, points, grants, agentLimit) is { } agentRefusal)
         {
             throw new CareRefusedException(agentRefusal + "; more needs customers:admin");

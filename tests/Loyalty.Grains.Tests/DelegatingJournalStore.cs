@@ -1,0 +1,27 @@
+using Loyalty.Domain.Customers;
+using Loyalty.Grains.Journal;
+
+namespace Loyalty.Grains.Tests;
+
+/// <summary>The memory journal behind a test store that changes only what it overrides.</summary>
+public abstract class DelegatingJournalStore : IJournalStore
+{
+    protected MemoryJournalStore Inner { get; } = new();
+
+    public abstract bool Durable { get; }
+    public virtual int? MaxBatchBytes => null;
+
+    public virtual Task OpenAsync(string journalId, string owner, CancellationToken cancellationToken) => Inner.OpenAsync(journalId, owner, cancellationToken);
+
+    public virtual Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, CancellationToken cancellationToken) =>
+        Inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, cancellationToken);
+
+    public virtual Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken) => Task.FromResult(false);
+    public Task<bool> ResolveAsync(string journalId, long batch, CancellationToken cancellationToken) => Inner.ResolveAsync(journalId, batch, cancellationToken);
+    public Task DeleteBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken) => Inner.DeleteBatchesAsync(journalId, batches, cancellationToken);
+    public Task<IReadOnlyList<JournalInfo>> ListAsync(CancellationToken cancellationToken) => Inner.ListAsync(cancellationToken);
+    public Task<bool> FenceAsync(string journalId, string recoverer, CancellationToken cancellationToken) => Inner.FenceAsync(journalId, recoverer, cancellationToken);
+    public Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken) => Inner.ReadAllAsync(journalId, cancellationToken);
+    public Task RemoveAsync(string journalId, CancellationToken cancellationToken) => Inner.RemoveAsync(journalId, cancellationToken);
+}
