@@ -6,6 +6,7 @@ using Loyalty.Domain.Customers;
 using Loyalty.Domain.Programs;
 using Loyalty.Grains;
 using Loyalty.Server;
+using Loyalty.Server.Auth;
 using Loyalty.Server.Services;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
@@ -166,37 +167,34 @@ builder.Services.AddOpenTelemetry()
 
 builder.Services.AddSingleton(settings);
 builder.Services.AddSingleton<Loyalty.Server.Auth.KeyRateLimiter>();
+// HTTP requests (the console's API, the operator port) pay their key's bucket through ASP.NET Core's rate limiting
+// middleware; gRPC calls pay per event in RpcAccessInterceptor, from the same buckets.
+builder.Services.AddRateLimiter(_ => { });
+builder.Services.AddOptions<Microsoft.AspNetCore.RateLimiting.RateLimiterOptions>().Configure<Loyalty.Server.Auth.KeyRateLimiter>((options, limiter) =>
+{
+    options.GlobalLimiter = limiter.ForHttp();
+    options.OnRejected = async (rejected, ct) =>
+    {
+        var retryAfter = rejected.Lease.TryGetMetadata(System.Threading.RateLimiting.MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(1);
+        var response = rejected.HttpContext.Response;
+        response.StatusCode = StatusCodes.Status429TooManyRequests;
+        response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Loyalty.Grains.LoyaltyMetrics.AccessRefused("rate_limited");
+        await response.WriteAsync($"key '{Caller.From(rejected.HttpContext.User)?.Id}' is over its rate limit; retry in {retryAfter.TotalSeconds:0.#} s", ct);
+    };
+});
 builder.Services.AddSingleton<Loyalty.Server.Auth.AuditLog>();
 builder.Services.AddSingleton<Loyalty.Server.Auth.OperatorSessions>();
 builder.Services.AddSingleton<Loyalty.Server.Application.CustomerCare>();
 builder.Services.AddSingleton<Loyalty.Server.Application.EventIntake>();
-builder.Services.AddAuthentication("Loyalty")
-    .AddPolicyScheme("Loyalty", "API key or bearer token", policy => policy.ForwardDefaultSelector = context =>
-        context.Request.Headers.ContainsKey(Loyalty.Contracts.ApiKeys.Header) || settings.Auth.Jwt.SigningKey.Length == 0
-            ? Loyalty.Server.Auth.ApiKeyAuthentication.SchemeName
-            : Microsoft.AspNetCore.Authentication.JwtBearer.JwtBearerDefaults.AuthenticationScheme)
-    .AddScheme<Microsoft.AspNetCore.Authentication.AuthenticationSchemeOptions, Loyalty.Server.Auth.ApiKeyAuthentication>(Loyalty.Server.Auth.ApiKeyAuthentication.SchemeName, null)
-    .AddJwtBearer(jwt =>
-    {
-        jwt.MapInboundClaims = false;
-        if (settings.Auth.Jwt.SigningKey.Length > 0)
-        {
-            jwt.TokenValidationParameters = new Microsoft.IdentityModel.Tokens.TokenValidationParameters
-            {
-                ValidIssuer = settings.Auth.Jwt.Issuer,
-                ValidAudience = settings.Auth.Jwt.Audience,
-                ValidateIssuer = settings.Auth.Jwt.Issuer.Length > 0,
-                ValidateAudience = settings.Auth.Jwt.Audience.Length > 0,
-                IssuerSigningKey = new Microsoft.IdentityModel.Tokens.SymmetricSecurityKey(Convert.FromBase64String(settings.Auth.Jwt.SigningKey)),
-                ValidAlgorithms = ["HS256"],
-                ClockSkew = TimeSpan.FromSeconds(30),
-            };
-        }
-    });
+// Who calls (API key, bearer token, operator session) and what each endpoint needs: ASP.NET Core authentication and
+// authorization policies (Auth/Scopes.cs), the same for gRPC, the console and the operator port.
+builder.Services.AddLoyaltyAuthentication(settings);
+builder.Services.AddLoyaltyAuthorization();
 builder.Services.AddGrpc(grpc =>
 {
     grpc.MaxReceiveMessageSize = settings.Api.MaxMessageBytes;
-    grpc.Interceptors.Add<Loyalty.Server.Auth.ScopeInterceptor>();
+    grpc.Interceptors.Add<Loyalty.Server.Auth.RpcAccessInterceptor>();
     grpc.Interceptors.Add<ErrorMappingInterceptor>();
 });
 
@@ -204,13 +202,15 @@ var app = builder.Build();
 app.UseRouting();
 app.UseLocalPorts(settings.Api.Port);
 app.UseAuthentication();
+app.UseAuthorization();
+app.UseRateLimiter();
 var api = settings.Api.Port;
 var operatorPort = settings.Operator.Port;
 app.MapGrpcService<IngestionService>().OnPort(api);
 app.MapGrpcService<AuditService>().OnPort(api);
 app.MapGrpcService<CustomersService>().OnPort(api);
 app.MapGrpcService<ProgramsService>().OnPort(api);
-app.MapGrpcHealthChecksService().OnPort(api);
+app.MapGrpcHealthChecksService().OnPort(api).WithMetadata(new Loyalty.Server.Auth.RpcPolicyAttribute(Loyalty.Server.Auth.Scopes.Open));
 // Operator endpoints: never on the API port.
 app.MapGet("/healthz", () => Results.Text("live")).OnPort(operatorPort);
 app.MapHealthChecks("/readyz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions
@@ -226,10 +226,10 @@ app.MapHealthChecks("/readyz", new Microsoft.AspNetCore.Diagnostics.HealthChecks
 }).OnPort(operatorPort);
 Loyalty.Server.Auth.OperatorAccess.Map(app, settings, operatorPort);
 Loyalty.Server.SupportDesk.SupportConsole.Map(app, settings, operatorPort);
-app.MapPrometheusScrapingEndpoint("/metrics").OnPort(operatorPort);
+app.MapPrometheusScrapingEndpoint("/metrics").OnPort(operatorPort).RequireAuthorization(Loyalty.Server.Auth.Scopes.Metrics);
 if (settings.Operator.Dashboard)
 {
-    app.MapOrleansDashboard(routePrefix: "/dashboard").OnPort(operatorPort);
+    app.MapOrleansDashboard(routePrefix: "/dashboard").OnPort(operatorPort).RequireAuthorization(Loyalty.Server.Auth.Scopes.Operator);
 }
 
 var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Loyalty");

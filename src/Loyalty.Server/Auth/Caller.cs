@@ -25,10 +25,12 @@ public sealed class Caller
     /// <summary>Source prefixes the caller may send events for; empty = any.</summary>
     public IReadOnlyList<string> Sources { get; }
 
-    /// <summary>Anonymous mode (explicitly configured): every scope, no source restriction.</summary>
-    public static readonly Caller Anonymous = new("anonymous", ["*"], []);
+    /// <summary>The scopes the caller holds, as configured ("*" for all).</summary>
+    public IReadOnlyCollection<string> Scopes => _scopes;
 
     public bool Has(string scope) => _scopes.Contains("*") || _scopes.Contains(scope);
+
+    public bool HasOneOf(params string[] anyOf) => anyOf.Any(Has);
 
     public bool HasAny(string prefix) => _scopes.Contains("*") || _scopes.Any(s => s.StartsWith(prefix, StringComparison.Ordinal));
 
@@ -46,7 +48,16 @@ public sealed class Caller
         return new Caller(id, scopes, sources);
     }
 
-    /// <summary>The caller of a gRPC call (set by <see cref="ScopeInterceptor"/>).</summary>
+    /// <summary>The principal an authentication scheme gives the holder of a key (or a session, or anonymous mode).</summary>
+    public static ClaimsPrincipal Principal(string id, IEnumerable<string> scopes, IEnumerable<string> sources, string scheme)
+    {
+        var claims = new List<Claim> { new(KeyClaim, id) };
+        claims.AddRange(scopes.Select(s => new Claim(ScopeClaim, s)));
+        claims.AddRange(sources.Select(s => new Claim(SourceClaim, s)));
+        return new ClaimsPrincipal(new ClaimsIdentity(claims, scheme));
+    }
+
+    /// <summary>The caller of a gRPC call (set by <see cref="RpcAccessInterceptor"/>).</summary>
     public static Caller Of(ServerCallContext context) =>
         context.GetHttpContext().Items[typeof(Caller)] as Caller ?? throw new RpcException(new Status(StatusCode.Unauthenticated, "no credentials"));
 }

@@ -1,99 +1,152 @@
-using System.Collections.Concurrent;
+using System.Threading.RateLimiting;
 
 namespace Loyalty.Server.Auth;
 
 /// <summary>
-/// A token bucket per API key (per silo): <see cref="ApiKeySettings.RatePerSecond"/> tokens a second up to
-/// <see cref="ApiKeySettings.Burst"/>. A call costs one token; every event costs one token, whether it comes alone, in a
-/// batch or on a stream. A batch larger than the bucket is admitted when the bucket is full and leaves it in debt for
-/// the rest, so it is neither refused forever nor cheaper than its events. Streams wait for their tokens before reading
-/// on (HTTP/2 flow control then holds the client back). Also counts the streams each key holds open.
+/// Per-key limits of this silo, on System.Threading.RateLimiting: a token bucket per API key
+/// (<see cref="ApiKeySettings.RatePerSecond"/> tokens a second up to <see cref="ApiKeySettings.Burst"/>) and a
+/// concurrency limit per key on open streams. Every event pays a token, whether it comes alone, in a batch or on a
+/// stream; a console or operator request pays one (ASP.NET Core's rate limiting middleware over the same buckets, see
+/// <see cref="ForHttp"/>). A batch larger than the bucket is admitted when the bucket is full and is then held until
+/// the rest of its events are paid at the key's rate, so it is neither refused forever nor cheaper than its events.
+/// Streams wait for their tokens before reading on (HTTP/2 flow control then holds the client back).
 /// </summary>
-public sealed class KeyRateLimiter(LoyaltySettings settings, TimeProvider time)
+public sealed class KeyRateLimiter : IDisposable
 {
-    private sealed class Bucket(double capacity, double rate, long now)
+    private readonly LoyaltySettings _settings;
+    private readonly PartitionedRateLimiter<string> _events;
+    private readonly PartitionedRateLimiter<string> _streams;
+
+    public KeyRateLimiter(LoyaltySettings settings)
     {
-        public readonly double Capacity = capacity;
-        public readonly double Rate = rate;
-        public double Tokens = capacity;
-        public long Stamp = now;
+        _settings = settings;
+        _events = PartitionedRateLimiter.Create<string, string>(keyId => Bucket(keyId) is { } bucket
+            ? RateLimitPartition.GetTokenBucketLimiter(keyId, _ => bucket)
+            : RateLimitPartition.GetNoLimiter(keyId));
+        _streams = PartitionedRateLimiter.Create<string, string>(keyId => RateLimitPartition.GetConcurrencyLimiter(keyId,
+            id => new ConcurrencyLimiterOptions { PermitLimit = StreamLimit(id), QueueLimit = 0 }));
     }
 
-    private readonly ConcurrentDictionary<string, Bucket?> _buckets = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, int> _streams = new(StringComparer.Ordinal);
-
-    /// <summary>Null if admitted (tokens taken); otherwise how long until the call would be admitted.</summary>
-    public TimeSpan? TryTake(string keyId, int cost)
+    /// <summary>The key's bucket, or null when it has no rate limit.</summary>
+    private TokenBucketRateLimiterOptions? Bucket(string keyId)
     {
-        var bucket = _buckets.GetOrAdd(keyId, id =>
-        {
-            var key = settings.Auth.Keys.Find(k => k.Id == id);
-            if (key is null || key.RatePerSecond <= 0)
-            {
-                return null;
-            }
-            var capacity = key.Burst > 0 ? key.Burst : Math.Max(1, key.RatePerSecond);
-            return new Bucket(capacity, key.RatePerSecond, time.GetTimestamp());
-        });
-        if (bucket is null)
+        if (_settings.Auth.Keys.Find(k => k.Id == keyId) is not { RatePerSecond: > 0 } key)
         {
             return null;
         }
-        lock (bucket)
+        // Whole tokens per refill: the partitioned limiter refills every 100 ms, so a fast key gets several at a time
+        // and a slow one (0.2/s) one every 5 s.
+        var perRefill = Math.Max(1, (int)Math.Ceiling(key.RatePerSecond / 10));
+        var capacity = Capacity(key);
+        return new TokenBucketRateLimiterOptions
         {
-            var now = time.GetTimestamp();
-            bucket.Tokens = Math.Min(bucket.Capacity, bucket.Tokens + time.GetElapsedTime(bucket.Stamp, now).TotalSeconds * bucket.Rate);
-            bucket.Stamp = now;
-            // More than the bucket holds can never be there at once: such a request waits for a full bucket and pays
-            // the rest as debt, which later calls wait out.
-            var need = Math.Min(cost, bucket.Capacity);
-            if (bucket.Tokens >= need)
+            TokenLimit = capacity,
+            TokensPerPeriod = perRefill,
+            ReplenishmentPeriod = TimeSpan.FromSeconds(perRefill / key.RatePerSecond),
+            AutoReplenishment = true,
+            // Streams and big batches wait here for their tokens, first come first served.
+            QueueLimit = capacity,
+            QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+        };
+    }
+
+    private static int Capacity(ApiKeySettings key) => (int)Math.Max(1, Math.Ceiling(key.Burst > 0 ? key.Burst : key.RatePerSecond));
+
+    /// <summary>Null if admitted (tokens taken); otherwise how long until the call would be admitted. A cost beyond the
+    /// bucket takes a full bucket now and waits for the rest (on <paramref name="ct"/>, the call's own deadline).</summary>
+    public async ValueTask<TimeSpan?> TryTakeAsync(string keyId, int cost, CancellationToken ct)
+    {
+        var capacity = _settings.Auth.Keys.Find(k => k.Id == keyId) is { RatePerSecond: > 0 } key ? Capacity(key) : int.MaxValue;
+        using var lease = _events.AttemptAcquire(keyId, Math.Min(cost, capacity));
+        if (!lease.IsAcquired)
+        {
+            return RetryAfter(lease);
+        }
+        if (cost > capacity)
+        {
+            await TakeAsync(keyId, cost - capacity, ct);
+        }
+        return null;
+    }
+
+    /// <summary>Null if admitted (one token taken); otherwise how long until it would be.</summary>
+    public TimeSpan? TryTake(string keyId)
+    {
+        using var lease = _events.AttemptAcquire(keyId, 1);
+        return lease.IsAcquired ? null : RetryAfter(lease);
+    }
+
+    /// <summary>Takes <paramref name="cost"/> tokens, waiting as long as it takes.</summary>
+    public async Task TakeAsync(string keyId, int cost, CancellationToken ct)
+    {
+        var capacity = _settings.Auth.Keys.Find(k => k.Id == keyId) is { RatePerSecond: > 0 } key ? Capacity(key) : int.MaxValue;
+        while (cost > 0)
+        {
+            var take = Math.Min(cost, capacity);
+            using var lease = await _events.AcquireAsync(keyId, take, ct);
+            if (lease.IsAcquired)
             {
-                bucket.Tokens -= cost;
-                return null;
+                cost -= take;
             }
-            return TimeSpan.FromSeconds((need - bucket.Tokens) / bucket.Rate);
+            else
+            {
+                await Task.Delay(RetryAfter(lease), ct);   // the queue is full: come back when tokens are due
+            }
         }
     }
 
-    /// <summary>Takes <paramref name="cost"/> tokens, waiting (on the injected clock) as long as it takes.</summary>
-    public async Task TakeAsync(string keyId, int cost, CancellationToken ct)
-    {
-        while (TryTake(keyId, cost) is { } wait)
-        {
-            await Task.Delay(wait, time, ct);
-        }
-    }
+    private static TimeSpan RetryAfter(RateLimitLease lease) =>
+        lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) && retryAfter > TimeSpan.Zero ? retryAfter : TimeSpan.FromMilliseconds(100);
 
     /// <summary>The streams a key may hold open at once on this silo (PublishStream, Watch, WatchRewards together).</summary>
     public int StreamLimit(string keyId) =>
-        settings.Auth.Keys.Find(k => k.Id == keyId) is { MaxStreams: > 0 } key ? key.MaxStreams : settings.Api.MaxStreamsPerKey;
+        _settings.Auth.Keys.Find(k => k.Id == keyId) is { MaxStreams: > 0 } key ? key.MaxStreams : _settings.Api.MaxStreamsPerKey;
 
     /// <summary>A stream slot for the key, given back on dispose; null if the key already holds its limit.</summary>
     public IDisposable? TryOpenStream(string keyId)
     {
-        var limit = StreamLimit(keyId);
-        var open = _streams.AddOrUpdate(keyId, 1, (_, n) => n + 1);
-        if (open > limit)
+        var lease = _streams.AttemptAcquire(keyId, 1);
+        if (lease.IsAcquired)
         {
-            Close(keyId);
-            return null;
+            return lease;
         }
-        return new StreamSlot(this, keyId);
+        lease.Dispose();
+        return null;
     }
 
-    private void Close(string keyId) => _streams.AddOrUpdate(keyId, 0, (_, n) => n - 1);
+    /// <summary>The limiter ASP.NET Core's rate limiting middleware applies to HTTP requests (the console's API and the
+    /// operator port): a token from the caller's key bucket per request. gRPC calls are charged by
+    /// <see cref="RpcAccessInterceptor"/> instead (per event, answered with gRPC statuses), and requests without a key
+    /// are not limited here.</summary>
+    public PartitionedRateLimiter<HttpContext> ForHttp() =>
+        new AnswerAtOnce(_events.WithTranslatedKey<HttpContext>(context =>
+            context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) != true
+                && Caller.From(context.User) is { } caller ? caller.Id : "", leaveOpen: true));
 
-    private sealed class StreamSlot(KeyRateLimiter owner, string keyId) : IDisposable
+    /// <summary>An HTTP request over its key's budget is answered 429 with Retry-After at once; it never waits in the
+    /// bucket's queue (the middleware would otherwise queue it after a failed attempt).</summary>
+    private sealed class AnswerAtOnce(PartitionedRateLimiter<HttpContext> inner) : PartitionedRateLimiter<HttpContext>
     {
-        private int _closed;
+        public override RateLimiterStatistics? GetStatistics(HttpContext resource) => inner.GetStatistics(resource);
 
-        public void Dispose()
+        protected override RateLimitLease AttemptAcquireCore(HttpContext resource, int permitCount) => inner.AttemptAcquire(resource, permitCount);
+
+        protected override ValueTask<RateLimitLease> AcquireAsyncCore(HttpContext resource, int permitCount, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(inner.AttemptAcquire(resource, permitCount));
+
+        protected override void Dispose(bool disposing)
         {
-            if (Interlocked.Exchange(ref _closed, 1) == 0)
+            if (disposing)
             {
-                owner.Close(keyId);
+                inner.Dispose();
             }
+            base.Dispose(disposing);
         }
+    }
+
+    public void Dispose()
+    {
+        _events.Dispose();
+        _streams.Dispose();
     }
 }

@@ -3,98 +3,13 @@ using Loyalty.Contracts;
 namespace Loyalty.Server.Auth;
 
 /// <summary>
-/// The operator port's metrics and dashboard need an API key with an admin scope (customers:admin, programs:admin or
-/// *; /metrics also metrics:read): in the <c>x-api-key</c> header or as a bearer token (Prometheus'
-/// <c>authorization</c>), or, for a browser, an operator session: the key is posted once to <c>/operator/login</c> and
-/// the browser gets an opaque, short-lived session cookie (never the key). Health and readiness stay open for probes.
+/// Signing in to the operator port from a browser: the key is posted once to <c>/operator/login</c> and the browser
+/// gets an opaque, short-lived session cookie (never the key), which <see cref="OperatorSessionAuthentication"/> reads.
+/// What each operator endpoint needs is an authorization policy (<see cref="Scopes.Metrics"/>, <see cref="Scopes.Operator"/>);
+/// health and readiness stay open for probes.
 /// </summary>
 public static class OperatorAccess
 {
-    /// <summary>The session cookie over plain HTTP (loopback development).</summary>
-    public const string Cookie = "loyalty_session";
-    /// <summary>The session cookie over HTTPS: the __Host- prefix makes browsers insist on Secure, Path=/ and no Domain.</summary>
-    public const string SecureCookie = "__Host-loyalty_session";
-
-    public static bool Guarded(PathString path) => path.StartsWithSegments("/metrics") || path.StartsWithSegments("/dashboard");
-
-    /// <summary>Null when the key may use the operator endpoints; otherwise the status and why.</summary>
-    public static (int Status, string Why)? Check(LoyaltySettings settings, string? key) =>
-        Check(settings, key, "customers:admin", "programs:admin");
-
-    /// <summary>Null when the key holds one of <paramref name="anyOf"/> (or *); otherwise the status and why.</summary>
-    public static (int Status, string Why)? Check(LoyaltySettings settings, string? key, params string[] anyOf) =>
-        Check(settings, key, out _, anyOf);
-
-    /// <summary>As <see cref="Check(LoyaltySettings, string?, string[])"/>, also giving who holds the key (checked once);
-    /// no scopes = any valid key.</summary>
-    public static (int Status, string Why)? Check(LoyaltySettings settings, string? key, out Holder? holder, params string[] anyOf)
-    {
-        holder = Identify(settings, key);
-        if (holder is null)
-        {
-            return string.IsNullOrEmpty(key)
-                ? (StatusCodes.Status401Unauthorized, "an API key is required (x-api-key header, bearer token, or /operator/login)")
-                : (StatusCodes.Status401Unauthorized, "unknown or wrong API key");
-        }
-        return anyOf.Length == 0 || holder.Has(anyOf)
-            ? null
-            : (StatusCodes.Status403Forbidden, $"key '{holder.Id}' lacks the scope {string.Join(" or ", anyOf)}");
-    }
-
-    /// <summary>Who holds a key: its id, scopes and the event source prefixes it may send (empty = any).</summary>
-    public sealed record Holder(string Id, IReadOnlyList<string> Scopes, IReadOnlyList<string> Sources)
-    {
-        public bool Has(params string[] anyOf) => Scopes.Any(s => s == "*" || anyOf.Contains(s));
-
-        public bool MaySend(string source) => Sources.Count == 0 || Sources.Any(p => source.StartsWith(p, StringComparison.Ordinal));
-    }
-
-    /// <summary>The configured key <paramref name="key"/> is, or null for no key, an unknown key or a wrong secret. In
-    /// anonymous mode everyone holds every scope.</summary>
-    public static Holder? Identify(LoyaltySettings settings, string? key)
-    {
-        if (settings.Auth.Mode == "Anonymous")
-        {
-            return new Holder("anonymous", ["*"], []);
-        }
-        if (string.IsNullOrEmpty(key))
-        {
-            return null;
-        }
-        var id = ApiKeys.IdOf(key);
-        var entry = id is null ? null : settings.Auth.Keys.Find(k => k.Id == id);
-        return entry is null || !ApiKeys.Matches(key, entry.Salt, entry.Hash) ? null : new Holder(entry.Id, entry.Scopes, entry.Sources);
-    }
-
-    /// <summary>The key sent with a request (header or bearer token); never a cookie.</summary>
-    public static string? KeyOf(HttpRequest request)
-    {
-        if (request.Headers.TryGetValue(ApiKeys.Header, out var header) && header.Count > 0)
-        {
-            return header[0];
-        }
-        var authorization = request.Headers.Authorization.ToString();
-        return authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? authorization["Bearer ".Length..].Trim() : null;
-    }
-
-    private static string? SessionOf(HttpRequest request) =>
-        request.Cookies.TryGetValue(request.IsHttps ? SecureCookie : Cookie, out var token) ? token : null;
-
-    /// <summary>Who calls: by key (header or bearer), else by session cookie; null if neither is valid.</summary>
-    private static (int Status, string Why)? Check(HttpContext context, LoyaltySettings settings, OperatorSessions sessions, params string[] anyOf)
-    {
-        var key = KeyOf(context.Request);
-        if (key is null && SessionOf(context.Request) is { } token)
-        {
-            if (sessions.Find(token) is not { } holder)
-            {
-                return (StatusCodes.Status401Unauthorized, "the operator session has ended; sign in again at /operator/login");
-            }
-            return holder.Has(anyOf) ? null : (StatusCodes.Status403Forbidden, $"key '{holder.Id}' lacks the scope {string.Join(" or ", anyOf)}");
-        }
-        return Check(settings, key, anyOf);
-    }
-
     /// <summary>A path on this host to go back to after login, or null: it starts with one '/', and holds no backslash,
     /// whitespace or control character (browsers drop tabs and newlines, so "/\t/evil.example" would become
     /// "//evil.example", another host).</summary>
@@ -107,20 +22,7 @@ public static class OperatorAccess
     public static void Map(WebApplication app, LoyaltySettings settings, int operatorPort)
     {
         var sessions = app.Services.GetRequiredService<OperatorSessions>();
-        app.Use(async (context, next) =>
-        {
-            // By path on every port: whichever port a guarded path is reached on, it needs the key.
-            // /metrics also for a key with only metrics:read (Prometheus needs no admin key); the dashboard needs admin.
-            if (Guarded(context.Request.Path) && (context.Request.Path.StartsWithSegments("/metrics")
-                    ? Check(context, settings, sessions, "customers:admin", "programs:admin", "metrics:read")
-                    : Check(context, settings, sessions, "customers:admin", "programs:admin")) is { } refused)
-            {
-                context.Response.StatusCode = refused.Status;
-                await context.Response.WriteAsync(refused.Why);
-                return;
-            }
-            await next();
-        });
+        var authorization = app.Services.GetRequiredService<Microsoft.AspNetCore.Authorization.IAuthorizationService>();
 
         // A browser signs in with a form that posts the key; the key never goes into an address (history, logs,
         // Referer) nor into a cookie.
@@ -157,12 +59,20 @@ public static class OperatorAccess
                 return Results.Text("post the form fields key and then", statusCode: StatusCodes.Status415UnsupportedMediaType);
             }
             var form = await context.Request.ReadFormAsync();
-            if (Check(settings, form["key"].FirstOrDefault(), out var holder, "customers:admin", "programs:admin") is { } refused)
+            var key = form["key"].FirstOrDefault();
+            var holder = settings.Auth.Mode == "Anonymous" ? Caller.Principal("anonymous", ["*"], [], LoyaltyAuthentication.AnonymousScheme)
+                : string.IsNullOrEmpty(key) ? null : ApiKeyAuthentication.Verify(settings, key);
+            if (holder is null)
             {
-                return Results.Text(refused.Why, statusCode: refused.Status);
+                return Results.Text(string.IsNullOrEmpty(key) ? "an API key is required" : "unknown or wrong API key", statusCode: StatusCodes.Status401Unauthorized);
             }
-            var (token, lifetime) = sessions.Start(holder!);
-            context.Response.Cookies.Append(context.Request.IsHttps ? SecureCookie : Cookie, token, new CookieOptions
+            var decision = await authorization.AuthorizeAsync(holder, null, Scopes.Operator);
+            if (!decision.Succeeded)
+            {
+                return Results.Text(ScopeHandler.Why(decision.Failure), statusCode: StatusCodes.Status403Forbidden);
+            }
+            var (token, lifetime) = sessions.Start(holder);
+            context.Response.Cookies.Append(context.Request.IsHttps ? OperatorSessionAuthentication.SecureCookie : OperatorSessionAuthentication.Cookie, token, new CookieOptions
             {
                 HttpOnly = true,
                 SameSite = SameSiteMode.Strict,
@@ -176,11 +86,11 @@ public static class OperatorAccess
 
         app.MapPost("/operator/logout", IResult (HttpContext context) =>
         {
-            if (SessionOf(context.Request) is { } token)
+            if (OperatorSessionAuthentication.TokenOf(context.Request) is { } token)
             {
                 sessions.End(token);
             }
-            context.Response.Cookies.Delete(context.Request.IsHttps ? SecureCookie : Cookie, new CookieOptions { Path = "/", Secure = context.Request.IsHttps });
+            context.Response.Cookies.Delete(context.Request.IsHttps ? OperatorSessionAuthentication.SecureCookie : OperatorSessionAuthentication.Cookie, new CookieOptions { Path = "/", Secure = context.Request.IsHttps });
             return new SeeOther("/operator/login");
         }).OnPort(operatorPort);
     }
@@ -201,9 +111,9 @@ public static class OperatorAccess
 public sealed class OperatorSessions(LoyaltySettings settings, TimeProvider time)
 {
     private const int MaxSessions = 10_000;
-    private readonly Dictionary<string, (OperatorAccess.Holder Holder, DateTimeOffset Until)> _sessions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (System.Security.Claims.ClaimsPrincipal Holder, DateTimeOffset Until)> _sessions = new(StringComparer.Ordinal);
 
-    public (string Token, TimeSpan Lifetime) Start(OperatorAccess.Holder holder)
+    public (string Token, TimeSpan Lifetime) Start(System.Security.Claims.ClaimsPrincipal holder)
     {
         var token = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32))
             .TrimEnd('=').Replace('+', '-').Replace('/', '_');
@@ -224,7 +134,7 @@ public sealed class OperatorSessions(LoyaltySettings settings, TimeProvider time
         return (token, lifetime);
     }
 
-    public OperatorAccess.Holder? Find(string token)
+    public System.Security.Claims.ClaimsPrincipal? Find(string token)
     {
         lock (_sessions)
         {
@@ -247,5 +157,30 @@ public sealed class OperatorSessions(LoyaltySettings settings, TimeProvider time
         {
             _sessions.Remove(token);
         }
+    }
+}
+
+/// <summary>How the operator port and the console answer a refused request: 401 or 403 with a line saying why.</summary>
+public sealed class HttpAccessAnswers : Microsoft.AspNetCore.Authorization.IAuthorizationMiddlewareResultHandler
+{
+    private readonly Microsoft.AspNetCore.Authorization.Policy.AuthorizationMiddlewareResultHandler _default = new();
+
+    public async Task HandleAsync(RequestDelegate next, HttpContext context, Microsoft.AspNetCore.Authorization.AuthorizationPolicy policy,
+        Microsoft.AspNetCore.Authorization.Policy.PolicyAuthorizationResult authorizeResult)
+    {
+        if (authorizeResult.Challenged)
+        {
+            var failure = context.Features.Get<Microsoft.AspNetCore.Authentication.IAuthenticateResultFeature>()?.AuthenticateResult?.Failure?.Message;
+            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+            await context.Response.WriteAsync(failure ?? "an API key is required (x-api-key header, bearer token, or /operator/login)");
+            return;
+        }
+        if (authorizeResult.Forbidden)
+        {
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            await context.Response.WriteAsync(ScopeHandler.Why(authorizeResult.AuthorizationFailure));
+            return;
+        }
+        await _default.HandleAsync(next, context, policy, authorizeResult);
     }
 }

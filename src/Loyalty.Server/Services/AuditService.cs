@@ -7,6 +7,7 @@ namespace Loyalty.Server.Services;
 /// <summary>Reads the audit log of admin actions (newest first).</summary>
 public sealed class AuditService(AuditLog log) : V1.Audit.AuditBase
 {
+    [RpcPolicy(Scopes.CustomersAdmin)]
     public override Task<V1.ListAuditEntriesResponse> ListAuditEntries(V1.ListAuditEntriesRequest request, ServerCallContext context)
     {
         if (request.PageSize < 0 || request.PageSize > 500)

@@ -1,3 +1,4 @@
+using Loyalty.Server.Auth;
 using Grpc.Core;
 using Loyalty.Domain.Customers;
 using Loyalty.Grains;
@@ -11,6 +12,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
     /// <summary>How often a watch renews its subscription and re-reads stored history (which also fills any gap).</summary>
     private static readonly TimeSpan WatchRenewal = TimeSpan.FromSeconds(30);
     private const int WatchPage = 500;
+
+    [RpcPolicy(Scopes.CustomersRead)]
 
     public override async Task Watch(V1.WatchRequest request, IServerStreamWriter<V1.LedgerEntry> responseStream, ServerCallContext context)
     {
@@ -126,6 +129,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         }
     }
 
+    [RpcPolicy(Scopes.CustomersRedeem)]
+
     public override async Task<V1.RedeemResponse> Redeem(V1.RedeemRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
@@ -153,6 +158,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         return response;
     }
 
+    [RpcPolicy(Scopes.Care)]
+
     public override async Task<V1.AdjustResponse> Adjust(V1.AdjustRequest request, ServerCallContext context)
     {
         var result = Refuse(await Care(() => care.AdjustAsync(CareCaller(context), request.CustomerId, "adjustment_id", request.AdjustmentId,
@@ -164,6 +171,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
             Customer = ProtoMapping.ToProto(result.Customer!),
         };
     }
+
+    [RpcPolicy(Scopes.Care)]
 
     public override async Task<V1.GrantGoodwillResponse> GrantGoodwill(V1.GrantGoodwillRequest request, ServerCallContext context)
     {
@@ -204,6 +213,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         }
     }
 
+    [RpcPolicy(Scopes.CustomersRedeem)]
+
     public override async Task<V1.ReserveResponse> Reserve(V1.ReserveRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
@@ -221,6 +232,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         return new V1.ReserveResponse { Outcome = ToOutcome(result), Customer = ProtoMapping.ToProto(result.Customer!) };
     }
 
+    [RpcPolicy(Scopes.CustomersRedeem)]
+
     public override async Task<V1.ConfirmResponse> Confirm(V1.ConfirmRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
@@ -232,6 +245,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         }
         return new V1.ConfirmResponse { Outcome = ToOutcome(result), PointsDelta = result.PointsDelta, Customer = ProtoMapping.ToProto(result.Customer!) };
     }
+
+    [RpcPolicy(Scopes.CustomersRedeem)]
 
     public override async Task<V1.CancelResponse> Cancel(V1.CancelRequest request, ServerCallContext context)
     {
@@ -252,6 +267,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
 
     private static V1.Outcome ToOutcome(OperationResult r) => r.Outcome == OperationOutcome.Applied ? V1.Outcome.Applied : V1.Outcome.Duplicate;
 
+    [RpcPolicy(Scopes.CustomersAdmin)]
+
     public override async Task<V1.ExportCustomerResponse> ExportCustomer(V1.ExportCustomerRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
@@ -259,6 +276,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
             ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
         return new V1.ExportCustomerResponse { Json = json };
     }
+
+    [RpcPolicy(Scopes.CustomersAdmin)]
 
     public override async Task<V1.EraseCustomerResponse> EraseCustomer(V1.EraseCustomerRequest request, ServerCallContext context)
     {
@@ -285,6 +304,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         }
     }
 
+    [RpcPolicy(Scopes.CustomersRead)]
+
     public override async Task<V1.Customer> GetCustomer(V1.GetCustomerRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
@@ -292,6 +313,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
             ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
         return ProtoMapping.ToProto(view);
     }
+
+    [RpcPolicy(Scopes.CustomersRead)]
 
     public override async Task<V1.ListInteractionsResponse> ListInteractions(V1.ListInteractionsRequest request, ServerCallContext context)
     {
@@ -314,6 +337,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         return response;
     }
 
+    [RpcPolicy(Scopes.CustomersRead)]
+
     public override async Task<V1.ListEligibleRewardsResponse> ListEligibleRewards(V1.ListEligibleRewardsRequest request, ServerCallContext context)
     {
         CheckCustomerId(request.CustomerId);
@@ -321,6 +346,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
             ?? throw RpcErrors.NotFound($"customer '{request.CustomerId}' was never seen");
         return ProtoMapping.ToProto(eligibility);
     }
+
+    [RpcPolicy(Scopes.CustomersRead)]
 
     public override async Task<V1.ListLedgerResponse> ListLedger(V1.ListLedgerRequest request, ServerCallContext context)
     {

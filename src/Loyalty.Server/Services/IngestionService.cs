@@ -1,3 +1,4 @@
+using Loyalty.Server.Auth;
 using System.Diagnostics;
 using Grpc.Core;
 using Loyalty.Domain.Customers;
@@ -13,6 +14,8 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
     ILogger<IngestionService> logger) : V1.Ingestion.IngestionBase
 {
     public const int MaxBatch = 1000;
+
+    [RpcPolicy(Scopes.Ingest)]
 
     public override async Task<V1.PublishResult> Publish(V1.PublishRequest request, ServerCallContext context)
     {
@@ -104,6 +107,8 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         _ => "unknown",
     };
 
+    [RpcPolicy(Scopes.Ingest)]
+
     public override async Task<V1.PublishBatchResponse> PublishBatch(V1.PublishBatchRequest request, ServerCallContext context)
     {
         var started = Stopwatch.GetTimestamp();
@@ -158,6 +163,8 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         LoyaltyMetrics.Published("PublishBatch", Stopwatch.GetElapsedTime(started));
         return new V1.PublishBatchResponse { Results = { results } };
     }
+
+    [RpcPolicy(Scopes.Ingest)]
 
     public override async Task PublishStream(IAsyncStreamReader<V1.PublishRequest> requestStream, IServerStreamWriter<V1.PublishResult> responseStream,
         ServerCallContext context)

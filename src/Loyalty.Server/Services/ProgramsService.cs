@@ -1,3 +1,4 @@
+using Loyalty.Server.Auth;
 using Google.Protobuf.WellKnownTypes;
 using Google.Rpc;
 using Grpc.Core;
@@ -11,6 +12,7 @@ namespace Loyalty.Server.Services;
 /// <summary>The program lifecycle: validate, publish (optimistic concurrency), versions, simulate.</summary>
 public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalog, EngineClock clock, ILogger<ProgramsService> logger) : V1.Programs.ProgramsBase
 {
+    [RpcPolicy(Scopes.CustomersRead)]
     public override async Task WatchRewards(V1.WatchRewardsRequest request, IServerStreamWriter<V1.RewardNotification> responseStream, ServerCallContext context)
     {
         var ct = context.CancellationToken;
@@ -66,6 +68,8 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
 
     private IProgramGrain History => grains.GetGrain<IProgramGrain>(ProgramGrain.Key);
 
+    [RpcPolicy(Scopes.Authenticated)]
+
     public override async Task<V1.LoyaltyProgram> GetProgram(V1.GetProgramRequest request, ServerCallContext context)
     {
         if (request.Version.Length == 0)
@@ -78,6 +82,8 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
             ?? throw RpcErrors.NotFound($"program version '{request.Version}' is not among the kept versions");
         return ToProto(ProgramLoader.Parse(past.Json, $"program version {past.Version}"), past, past.Version == catalog.Current.Version);
     }
+
+    [RpcPolicy(Scopes.ProgramsAdmin)]
 
     public override Task<V1.ValidateProgramResponse> ValidateProgram(V1.ValidateProgramRequest request, ServerCallContext context)
     {
@@ -94,6 +100,8 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
         }
         return Task.FromResult(response);
     }
+
+    [RpcPolicy(Scopes.ProgramsAdmin)]
 
     public override async Task<V1.PublishProgramResponse> PublishProgram(V1.PublishProgramRequest request, ServerCallContext context)
     {
@@ -119,6 +127,8 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
         };
     }
 
+    [RpcPolicy(Scopes.Authenticated)]
+
     public override async Task<V1.ListProgramVersionsResponse> ListProgramVersions(V1.ListProgramVersionsRequest request, ServerCallContext context)
     {
         var active = await History.GetActiveVersion();
@@ -133,6 +143,8 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
         }
         return response;
     }
+
+    [RpcPolicy(Scopes.Simulate)]
 
     public override async Task<V1.SimulateProgramResponse> SimulateProgram(V1.SimulateProgramRequest request, ServerCallContext context)
     {

@@ -44,9 +44,7 @@ public static class SupportConsole
         ("goodwill", ["customers:care", "customers:admin"]),
     ];
 
-    private static readonly string[] Care = ["customers:care", "customers:admin"];
-
-    private static IResult Text(int status, string text) => Results.Text(text, statusCode: status);
+        private static IResult Text(int status, string text) => Results.Text(text, statusCode: status);
 
     private static IResult Invalid(FieldError error) => Text(StatusCodes.Status400BadRequest, $"{error.Field}: {error.Message}");
 
@@ -55,25 +53,10 @@ public static class SupportConsole
     private static ILogger Log(HttpContext context) =>
         context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(SupportConsole));
 
-    private static string? KeyOf(HttpContext context) => context.Request.Headers[Contracts.ApiKeys.Header].FirstOrDefault();
-
-    /// <summary>Null when the caller's key holds one of <paramref name="anyOf"/> and is within its rate limit (one
-    /// token per call); otherwise the answer to send.</summary>
-    private static IResult? Admit(HttpContext context, LoyaltySettings settings, KeyRateLimiter limiter, out OperatorAccess.Holder holder, params string[] anyOf)
-    {
-        var refused = OperatorAccess.Check(settings, KeyOf(context), out var found, anyOf);
-        holder = found!;
-        if (refused is { } why)
-        {
-            return Text(why.Status, why.Why);
-        }
-        if (limiter.TryTake(holder.Id, 1) is { } retryAfter)
-        {
-            context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-            return Text(StatusCodes.Status429TooManyRequests, $"key '{holder.Id}' is over its rate limit; retry in {retryAfter.TotalSeconds:0.#} s");
-        }
-        return null;
-    }
+    /// <summary>Who calls: every console endpoint names its authorization policy, which has admitted the caller, and
+    /// the rate limiting middleware has charged the key's bucket.</summary>
+    private static Caller CallerOf(HttpContext context) =>
+        Caller.From(context.User) ?? throw new InvalidOperationException("a console endpoint without an authorization policy");
 
     public static void Map(WebApplication app, LoyaltySettings settings, int operatorPort)
     {
@@ -118,22 +101,15 @@ public static class SupportConsole
         });
 
         // Sign-in: who the key belongs to and what it may do on this page.
-        api.MapGet("/session", (HttpContext context, KeyRateLimiter limiter) =>
+        api.MapGet("/session", (HttpContext context) =>
         {
-            if (Admit(context, settings, limiter, out var holder) is { } refused)
-            {
-                return refused;
-            }
-            var may = Abilities.Where(a => holder.Has(a.AnyOf)).Select(a => a.Ability).ToList();
+            var holder = CallerOf(context);
+            var may = Abilities.Where(a => holder.HasOneOf(a.AnyOf)).Select(a => a.Ability).ToList();
             return Results.Json(new { id = holder.Id, scopes = holder.Scopes, may, careMaxAdjustPoints = holder.Has("customers:admin") ? (long?)null : settings.Auth.CareMaxAdjustPoints });
-        });
+        }).RequireAuthorization(Scopes.Authenticated);
 
-        api.MapGet("/customers/{id}", async (string id, HttpContext context, IGrainFactory grains, KeyRateLimiter limiter) =>
+        api.MapGet("/customers/{id}", async (string id, HttpContext context, IGrainFactory grains) =>
         {
-            if (Admit(context, settings, limiter, out _, "customers:read") is { } refused)
-            {
-                return refused;
-            }
             if (EventValidator.Id(id, "customer_id") is { } error)
             {
                 return Invalid(error);
@@ -146,30 +122,22 @@ public static class SupportConsole
             var interactions = await grain.ListInteractions(10, null);
             var eligibility = await grain.Eligible();
             return Results.Json(new { view, interactions = interactions?.Interactions ?? [], eligibility }, DomainJson.Options);
-        });
+        }).RequireAuthorization(Scopes.CustomersRead);
 
         // The active program, readable: tiers, rules and the rewards catalogue (any valid key, like GetProgram).
-        api.MapGet("/program", (HttpContext context, IProgramCatalog programs, KeyRateLimiter limiter) =>
+        api.MapGet("/program", (HttpContext context, IProgramCatalog programs) =>
         {
-            if (Admit(context, settings, limiter, out _) is { } refused)
-            {
-                return refused;
-            }
             var active = programs.Current;
             // The program as its author wrote it (comments dropped); the page renders it, never shows it raw.
             using var definition = JsonDocument.Parse(active.DefinitionJson, new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
             return Results.Json(new { version = active.Version, definition = definition.RootElement.Clone() }, DomainJson.Options);
-        });
+        }).RequireAuthorization(Scopes.Authenticated);
 
         // Events applied per second by source and rewards per minute, over the whole cluster: this silo's own counts
         // (fresh) and every other silo's latest report (at most a few seconds old).
         api.MapGet("/live", async (HttpContext context, LiveActivity live, IGrainFactory grains, ILocalSiloDetails silo,
-            KeyRateLimiter limiter, ILogger<LiveActivity> logger, int? seconds, int? minutes) =>
+            ILogger<LiveActivity> logger, int? seconds, int? minutes) =>
         {
-            if (Admit(context, settings, limiter, out _, "customers:read") is { } refused)
-            {
-                return refused;
-            }
             var me = silo.SiloAddress.ToString();
             LiveReport[] others;
             var complete = true;
@@ -188,17 +156,14 @@ public static class SupportConsole
             var active = 1 + others.Count(r => r.FirstSecond + r.Events.Length / LiveActivity.Sources.Length >= now.ToUnixTimeSeconds() - 10);
             return Results.Json(new { snapshot.Now, snapshot.Silos, activeSilos = active, snapshot.Seconds, snapshot.Minutes, complete,
                 reportSeconds = (int)LiveReporter.Interval.TotalSeconds }, DomainJson.Options);
-        });
+        }).RequireAuthorization(Scopes.CustomersRead);
 
         // An agent records how a support case ended: a normal support_case event (the rules decide the rewards). Its
         // event id is the case's, so a case's resolution is recorded once however often it is submitted.
         api.MapPost("/customers/{id}/cases", async (string id, ResolveCase body, HttpContext context, EventIntake intake,
-            IProgramCatalog programs, EngineClock clock, AuditLog audit, KeyRateLimiter limiter) =>
+            IProgramCatalog programs, EngineClock clock, AuditLog audit) =>
         {
-            if (Admit(context, settings, limiter, out var holder, "ingest:support") is { } refused)
-            {
-                return refused;
-            }
+            var holder = CallerOf(context);
             if (!holder.MaySend(Source))
             {
                 return Text(StatusCodes.Status403Forbidden, $"key '{holder.Id}' may not send events from the source '{Source}'");
@@ -225,31 +190,25 @@ public static class SupportConsole
             return result.Outcome == EventOutcome.Rejected
                 ? Text(StatusCodes.Status400BadRequest, $"{result.ErrorField}: {result.Error}")
                 : Results.Json(result, DomainJson.Options);
-        });
+        }).RequireAuthorization(Scopes.ResolveCases);
 
         // Adjust points with a mandatory reason; the action id makes a double submit count once. Agents (care without
         // admin) are held to Loyalty:Auth:CareMaxAdjustPoints per adjustment, as in the gRPC API.
-        api.MapPost("/customers/{id}/adjustments", async (string id, AdjustPoints body, HttpContext context, CustomerCare care, KeyRateLimiter limiter) =>
+        api.MapPost("/customers/{id}/adjustments", async (string id, AdjustPoints body, HttpContext context, CustomerCare care) =>
         {
-            if (Admit(context, settings, limiter, out var holder, Care) is { } refused)
-            {
-                return refused;
-            }
+            var holder = CallerOf(context);
             return await Cared(id, () => care.AdjustAsync(CareCaller(holder), id, "action_id", body.ActionId ?? "", body.Points, body.Reason ?? ""));
-        });
+        }).RequireAuthorization(Scopes.Care);
 
         // Grant a catalogue reward as goodwill, with a mandatory reason; the action id makes a double submit count once.
-        api.MapPost("/customers/{id}/goodwill", async (string id, GrantGoodwill body, HttpContext context, CustomerCare care, KeyRateLimiter limiter) =>
+        api.MapPost("/customers/{id}/goodwill", async (string id, GrantGoodwill body, HttpContext context, CustomerCare care) =>
         {
-            if (Admit(context, settings, limiter, out var holder, Care) is { } refused)
-            {
-                return refused;
-            }
+            var holder = CallerOf(context);
             return await Cared(id, () => care.GrantGoodwillAsync(CareCaller(holder), id, "action_id", body.ActionId ?? "", body.RewardId ?? "", body.Reason ?? ""));
-        });
+        }).RequireAuthorization(Scopes.Care);
     }
 
-    private static CareCaller CareCaller(OperatorAccess.Holder holder) => new(holder.Id, holder.Has("customers:admin"), "console");
+    private static CareCaller CareCaller(Caller holder) => new(holder.Id, holder.Has("customers:admin"), "console");
 
     /// <summary>Runs a care action (the same application code as the gRPC API: validation, caps, daily totals, the
     /// grain call, metrics, audit) and answers it over HTTP.</summary>
@@ -283,7 +242,7 @@ public static class SupportConsole
 
     /// <summary>Records an action in the audit log. The action has happened by then: a failed audit write is logged,
     /// never turned into an error for an operation that succeeded.</summary>
-    private static async Task Record(HttpContext context, AuditLog audit, EngineClock clock, OperatorAccess.Holder holder, string action,
+    private static async Task Record(HttpContext context, AuditLog audit, EngineClock clock, Caller holder, string action,
         string customerId, string outcome, string detail, string? reason)
     {
         try

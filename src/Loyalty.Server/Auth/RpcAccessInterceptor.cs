@@ -1,5 +1,6 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
+using Microsoft.AspNetCore.Authorization;
 using Loyalty.Grains;
 using Loyalty.Server.Services;
 using V1 = Loyalty.Contracts.V1;
@@ -7,51 +8,15 @@ using V1 = Loyalty.Contracts.V1;
 namespace Loyalty.Server.Auth;
 
 /// <summary>
-/// Every RPC needs a credential (except the gRPC health service, for probes) and the scope its method needs; unknown
-/// methods are refused (fail closed). Ingestion checks each event's kind and source against the caller's scopes and
-/// source prefixes itself (a batch rejects only the events outside them). Per-key rate limits are applied here.
+/// Admits gRPC calls: the policy a method names (<see cref="RpcPolicyAttribute"/>, see <see cref="Scopes"/>) is
+/// evaluated by ASP.NET Core authorization with the request as the resource, so a refused admin action is audited with
+/// what it was about; a method that names none is refused (fail closed). Then the key's rate limit (a token per event)
+/// and, for streams, its cap on open streams. Ingestion checks each event's kind and source against the caller's scopes
+/// and source prefixes itself (a batch rejects only the events outside them).
 /// </summary>
-public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter limiter, AuditLog audit, TimeProvider time, ILogger<ScopeInterceptor> logger) : Interceptor
+public sealed class RpcAccessInterceptor(IAuthorizationService authorization, KeyRateLimiter limiter, AuditLog audit, TimeProvider time,
+    ILogger<RpcAccessInterceptor> logger) : Interceptor
 {
-    /// <summary>Any authenticated caller.</summary>
-    public const string Authenticated = "";
-    /// <summary>Any ingest:* scope (the events themselves are checked one by one).</summary>
-    public const string AnyIngest = "ingest:";
-    /// <summary>customers:admin or programs:admin.</summary>
-    public const string AnyAdmin = "admin";
-    /// <summary>Caring for a customer (adjust points with a reason, grant goodwill rewards): customers:care, the support
-    /// agent's scope, or customers:admin. Agents hold care without admin, so they cannot export or erase customers.</summary>
-    public const string Care = "customers:care|customers:admin";
-
-    /// <summary>The scope each method needs.</summary>
-    public static readonly IReadOnlyDictionary<string, string> Required = new Dictionary<string, string>(StringComparer.Ordinal)
-    {
-        ["/loyalty.v1.Ingestion/Publish"] = AnyIngest,
-        ["/loyalty.v1.Ingestion/PublishBatch"] = AnyIngest,
-        ["/loyalty.v1.Ingestion/PublishStream"] = AnyIngest,
-        ["/loyalty.v1.Customers/GetCustomer"] = "customers:read",
-        ["/loyalty.v1.Customers/ListInteractions"] = "customers:read",
-        ["/loyalty.v1.Customers/ListEligibleRewards"] = "customers:read",
-        ["/loyalty.v1.Customers/ListLedger"] = "customers:read",
-        ["/loyalty.v1.Customers/Watch"] = "customers:read",
-        ["/loyalty.v1.Customers/Redeem"] = "customers:redeem",
-        ["/loyalty.v1.Customers/Reserve"] = "customers:redeem",
-        ["/loyalty.v1.Customers/Confirm"] = "customers:redeem",
-        ["/loyalty.v1.Customers/Cancel"] = "customers:redeem",
-        ["/loyalty.v1.Customers/Adjust"] = Care,
-        ["/loyalty.v1.Customers/GrantGoodwill"] = Care,
-        ["/loyalty.v1.Customers/ExportCustomer"] = "customers:admin",
-        ["/loyalty.v1.Customers/EraseCustomer"] = "customers:admin",
-        ["/loyalty.v1.Programs/GetProgram"] = Authenticated,
-        ["/loyalty.v1.Programs/ListProgramVersions"] = Authenticated,
-        ["/loyalty.v1.Programs/ValidateProgram"] = "programs:admin",
-        ["/loyalty.v1.Programs/SimulateProgram"] = "programs:admin",
-        ["/loyalty.v1.Programs/PublishProgram"] = "programs:admin",
-        ["/loyalty.v1.Programs/WatchRewards"] = "customers:read",
-        // Who did what to which customer: customer data, so customers:admin only (not programs:admin).
-        ["/loyalty.v1.Audit/ListAuditEntries"] = "customers:admin",
-    };
-
     /// <summary>What an audited call was about: the customer (stored as a pseudonym), another target, the detail, and
     /// the caller's free-text reason (kept apart, erased with the customer).</summary>
     private readonly record struct About(string? CustomerId, string Target, string Detail, string? Reason = null, bool ByApplication = false);
@@ -83,7 +48,7 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
     {
         if (!Audited.TryGetValue(context.Method, out var describe))
         {
-            Admit(context, request switch
+            await Admit(context, request, request switch
             {
                 V1.PublishBatchRequest batch => Math.Max(1, batch.Events.Count),
                 _ => 1,
@@ -94,7 +59,7 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
         if (request is V1.SimulateProgramRequest { NewCustomer: true })
         {
             // A simulation on a customer never seen reads no one's data: not audited.
-            Admit(context, 1);
+            await Admit(context, request, 1);
             return await continuation(request, context);
         }
         // Unauthenticated and rate-limited calls are refused here, before anything is recorded: a flood of them must
@@ -102,7 +67,7 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
         Caller caller;
         try
         {
-            caller = Admit(context, 1, request is V1.SimulateProgramRequest ? "customers:read" : null);
+            caller = (await Admit(context, request, 1))!;   // audited methods are never open
         }
         catch (RpcException e) when (e.StatusCode == StatusCode.PermissionDenied && Caller.From(context.GetHttpContext().User) is { } known)
         {
@@ -148,32 +113,30 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
     public override async Task ServerStreamingServerHandler<TRequest, TResponse>(TRequest request, IServerStreamWriter<TResponse> responseStream,
         ServerCallContext context, ServerStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        using var slot = OpenStream(context);
+        using var slot = await OpenStream(context, request);
         await continuation(request, responseStream, context);
     }
 
     public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
         ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        using var slot = OpenStream(context);
+        using var slot = await OpenStream(context, null);
         return await continuation(requestStream, context);
     }
 
     public override async Task DuplexStreamingServerHandler<TRequest, TResponse>(IAsyncStreamReader<TRequest> requestStream,
         IServerStreamWriter<TResponse> responseStream, ServerCallContext context, DuplexStreamingServerMethod<TRequest, TResponse> continuation)
     {
-        using var slot = OpenStream(context);
+        using var slot = await OpenStream(context, null);
         await continuation(requestStream, responseStream, context);
     }
 
-    private IDisposable? OpenStream(ServerCallContext context)
+    private async Task<IDisposable?> OpenStream(ServerCallContext context, object? request)
     {
-        Admit(context, 1);
-        if (context.Method.StartsWith(HealthPrefix, StringComparison.Ordinal))
+        if (await Admit(context, request, 1) is not { } caller)
         {
-            return null;
+            return null;   // an open method (health): no key, so no stream cap
         }
-        var caller = Caller.Of(context);
         if (limiter.TryOpenStream(caller.Id) is { } slot)
         {
             return slot;
@@ -182,42 +145,34 @@ public sealed class ScopeInterceptor(LoyaltySettings settings, KeyRateLimiter li
         throw AccessErrors.TooManyStreams(caller.Id, limiter.StreamLimit(caller.Id));
     }
 
-    private Caller Admit(ServerCallContext context, int cost, string? alsoNeeds = null)
+    /// <summary>The caller, once the method's policy admits them and their key has <paramref name="cost"/> tokens; null
+    /// for an open method. Throws UNAUTHENTICATED, PERMISSION_DENIED or RESOURCE_EXHAUSTED otherwise.</summary>
+    private async Task<Caller?> Admit(ServerCallContext context, object? request, int cost)
     {
-        if (context.Method.StartsWith(HealthPrefix, StringComparison.Ordinal))
-        {
-            return Caller.Anonymous;
-        }
         var http = context.GetHttpContext();
-        var caller = settings.Auth.Mode == "Anonymous" ? Caller.Anonymous : Caller.From(http.User);
+        var policy = http.GetEndpoint()?.Metadata.GetMetadata<RpcPolicyAttribute>()?.Policy;
+        if (policy == Scopes.Open)
+        {
+            return null;
+        }
+        var caller = Caller.From(http.User);
         if (caller is null)
         {
             LoyaltyMetrics.AccessRefused("unauthenticated");
             throw AccessErrors.Unauthenticated($"missing or invalid credentials: send an API key in the '{Contracts.ApiKeys.Header}' header or a bearer token");
         }
-        if (!Required.TryGetValue(context.Method, out var scope))
+        if (policy is null)
         {
             LoyaltyMetrics.AccessRefused("permission_denied");
             throw AccessErrors.PermissionDenied($"{context.Method} is not open to any scope");
         }
-        var allowed = scope switch
-        {
-            Authenticated => true,
-            AnyIngest => caller.HasAny(AnyIngest),
-            AnyAdmin => caller.Has("customers:admin") || caller.Has("programs:admin"),
-            _ => scope.Split('|').Any(caller.Has),
-        };
-        if (allowed && alsoNeeds is not null && !caller.Has(alsoNeeds))
+        var decision = await authorization.AuthorizeAsync(http.User, request, policy);
+        if (!decision.Succeeded)
         {
             LoyaltyMetrics.AccessRefused("permission_denied");
-            throw AccessErrors.PermissionDenied($"'{caller.Id}' lacks the scope {alsoNeeds} for {context.Method} on a real customer (new_customer=false reads their state)");
+            throw AccessErrors.PermissionDenied($"{ScopeHandler.Why(decision.Failure)} for {context.Method}");
         }
-        if (!allowed)
-        {
-            LoyaltyMetrics.AccessRefused("permission_denied");
-            throw AccessErrors.PermissionDenied($"'{caller.Id}' lacks the scope {(scope == AnyIngest ? "ingest:<source>" : scope == AnyAdmin ? "customers:admin or programs:admin" : scope.Replace("|", " or ", StringComparison.Ordinal))} for {context.Method}");
-        }
-        if (limiter.TryTake(caller.Id, cost) is { } retryAfter)
+        if (await limiter.TryTakeAsync(caller.Id, cost, context.CancellationToken) is { } retryAfter)
         {
             LoyaltyMetrics.AccessRefused("rate_limited");
             throw AccessErrors.RateLimited(caller.Id, retryAfter);
