@@ -133,7 +133,9 @@ public sealed class OperatorSessionAuthentication(IOptionsMonitor<Authentication
 public sealed class AnonymousAuthentication(IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory logger, UrlEncoder encoder)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, logger, encoder)
 {
+    /// <summary>Whoever calls in anonymous mode.</summary>
+    public static ClaimsPrincipal Principal() => Caller.Principal("anonymous", ["*"], [], LoyaltyAuthentication.AnonymousScheme);
+
     protected override Task<AuthenticateResult> HandleAuthenticateAsync() =>
-        Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(
-            Caller.Principal("anonymous", ["*"], [], LoyaltyAuthentication.AnonymousScheme), LoyaltyAuthentication.AnonymousScheme)));
+        Task.FromResult(AuthenticateResult.Success(new AuthenticationTicket(Principal(), LoyaltyAuthentication.AnonymousScheme)));
 }

@@ -50,13 +50,17 @@ public sealed class KeyRateLimiter : IDisposable
         };
     }
 
+    /// <summary>The most tokens the key's bucket holds (no limit for a key without a rate).</summary>
+    private int CapacityOf(string keyId) =>
+        _settings.Auth.Keys.Find(k => k.Id == keyId) is { RatePerSecond: > 0 } key ? Capacity(key) : int.MaxValue;
+
     private static int Capacity(ApiKeySettings key) => (int)Math.Max(1, Math.Ceiling(key.Burst > 0 ? key.Burst : key.RatePerSecond));
 
     /// <summary>Null if admitted (tokens taken); otherwise how long until the call would be admitted. A cost beyond the
     /// bucket takes a full bucket now and waits for the rest (on <paramref name="ct"/>, the call's own deadline).</summary>
     public async ValueTask<TimeSpan?> TryTakeAsync(string keyId, int cost, CancellationToken ct)
     {
-        var capacity = _settings.Auth.Keys.Find(k => k.Id == keyId) is { RatePerSecond: > 0 } key ? Capacity(key) : int.MaxValue;
+        var capacity = CapacityOf(keyId);
         using var lease = _events.AttemptAcquire(keyId, Math.Min(cost, capacity));
         if (!lease.IsAcquired)
         {
@@ -69,17 +73,10 @@ public sealed class KeyRateLimiter : IDisposable
         return null;
     }
 
-    /// <summary>Null if admitted (one token taken); otherwise how long until it would be.</summary>
-    public TimeSpan? TryTake(string keyId)
-    {
-        using var lease = _events.AttemptAcquire(keyId, 1);
-        return lease.IsAcquired ? null : RetryAfter(lease);
-    }
-
     /// <summary>Takes <paramref name="cost"/> tokens, waiting as long as it takes.</summary>
     public async Task TakeAsync(string keyId, int cost, CancellationToken ct)
     {
-        var capacity = _settings.Auth.Keys.Find(k => k.Id == keyId) is { RatePerSecond: > 0 } key ? Capacity(key) : int.MaxValue;
+        var capacity = CapacityOf(keyId);
         while (cost > 0)
         {
             var take = Math.Min(cost, capacity);

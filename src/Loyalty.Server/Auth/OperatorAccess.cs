@@ -60,7 +60,7 @@ public static class OperatorAccess
             }
             var form = await context.Request.ReadFormAsync();
             var key = form["key"].FirstOrDefault();
-            var holder = settings.Auth.Mode == "Anonymous" ? Caller.Principal("anonymous", ["*"], [], LoyaltyAuthentication.AnonymousScheme)
+            var holder = settings.Auth.Mode == "Anonymous" ? AnonymousAuthentication.Principal()
                 : string.IsNullOrEmpty(key) ? null : ApiKeyAuthentication.Verify(settings, key);
             if (holder is null)
             {
