@@ -110,6 +110,7 @@ public sealed class BudgetLeases(IGrainFactory grains, ILogger<BudgetLeases> log
         while (true)
         {
             Task<bool> refill;
+            TaskCompletionSource<bool>? mine = null;
             lock (local)
             {
                 if (local.Units >= units)
@@ -122,7 +123,21 @@ public sealed class BudgetLeases(IGrainFactory grains, ILogger<BudgetLeases> log
                 {
                     return false;
                 }
-                refill = local.Refill ??= RefillAsync(key, local, Math.Max(Chunk, units), limit);
+                // One refill at a time per key; the others wait for it. The refill is published here, under the lock,
+                // before it starts, and cleared by itself when it ends, so a finished refill is never left behind as
+                // the current one, however fast the budget grain answers. (Assigning the refill's own task after
+                // starting it left a completed task in place when it finished synchronously: every reservation after
+                // it spun on that task forever.)
+                if (local.Refill is null)
+                {
+                    mine = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    local.Refill = mine.Task;
+                }
+                refill = local.Refill;
+            }
+            if (mine is not null)
+            {
+                await RefillAsync(key, local, Math.Max(Chunk, units), limit, mine);
             }
             if (!await refill)
             {
@@ -143,7 +158,9 @@ public sealed class BudgetLeases(IGrainFactory grains, ILogger<BudgetLeases> log
         }
     }
 
-    private async Task<bool> RefillAsync(string key, Local local, long want, long limit)
+    /// <summary>Asks the budget grain for units; ends <paramref name="done"/> (true if any were granted) after
+    /// clearing the key's current refill. Never throws: a failure is <paramref name="done"/>'s exception.</summary>
+    private async Task RefillAsync(string key, Local local, long want, long limit, TaskCompletionSource<bool> done)
     {
         try
         {
@@ -158,15 +175,15 @@ public sealed class BudgetLeases(IGrainFactory grains, ILogger<BudgetLeases> log
                 }
                 local.Refill = null;
             }
-            return granted > 0;
+            done.SetResult(granted > 0);
         }
-        catch
+        catch (Exception e)
         {
             lock (local)
             {
                 local.Refill = null;
             }
-            throw;
+            done.SetException(e);
         }
     }
 

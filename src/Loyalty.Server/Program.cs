@@ -175,7 +175,7 @@ builder.Services.AddOptions<Microsoft.AspNetCore.RateLimiting.RateLimiterOptions
     options.GlobalLimiter = limiter.ForHttp();
     options.OnRejected = async (rejected, ct) =>
     {
-        var retryAfter = rejected.Lease.TryGetMetadata(System.Threading.RateLimiting.MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(1);
+        var retryAfter = Loyalty.Server.Auth.KeyRateLimiter.RetryAfter(rejected.Lease);
         var response = rejected.HttpContext.Response;
         response.StatusCode = StatusCodes.Status429TooManyRequests;
         response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);

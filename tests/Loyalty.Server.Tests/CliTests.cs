@@ -5,10 +5,8 @@ using static Loyalty.Server.Tests.Events;
 namespace Loyalty.Server.Tests;
 
 /// <summary>The `loyalty` CLI, run as a process against the real engine: the README's example must work.</summary>
-[Trait("Needs", "Process")]
-[Trait("Needs", "Azurite")]
-[Collection(ServerCollection.Name)]
-public sealed class CliTests(ServerFixture fixture)
+[Collection(InProcessCollection.Name)]
+public sealed class CliTests(InProcessEngineFixture fixture)
 {
     private Task<(int Exit, string Out, string Err)> Loyalty(params string[] args) => CliRunner.RunAsync(fixture.Server.Address, args);
 
@@ -127,10 +125,8 @@ public sealed class CliKeyTests
     }
 }
 
-[Trait("Needs", "Process")]
-[Trait("Needs", "Azurite")]
-[Collection(ServerCollection.Name)]
-public sealed class CliStreamTests(ServerFixture fixture)
+[Collection(InProcessCollection.Name)]
+public sealed class CliStreamTests(InProcessEngineFixture fixture)
 {
     private Task<(int Exit, string Out, string Err)> Loyalty(params string[] args) => CliRunner.RunAsync(fixture.Server.Address, args);
 

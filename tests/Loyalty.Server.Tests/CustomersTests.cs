@@ -4,10 +4,8 @@ using static Loyalty.Server.Tests.Events;
 
 namespace Loyalty.Server.Tests;
 
-[Trait("Needs", "Process")]
-[Trait("Needs", "Azurite")]
-[Collection(ServerCollection.Name)]
-public sealed class CustomersTests(ServerFixture fixture)
+[Collection(InProcessCollection.Name)]
+public sealed class CustomersTests(InProcessEngineFixture fixture)
 {
     private Ingestion.IngestionClient Ingestion => fixture.Server.Ingestion;
     private Customers.CustomersClient Customers => fixture.Server.Customers;
@@ -80,10 +78,8 @@ public sealed class CustomersTests(ServerFixture fixture)
     }
 }
 
-[Trait("Needs", "Process")]
-[Trait("Needs", "Azurite")]
-[Collection(ServerCollection.Name)]
-public sealed class LedgerApiTests(ServerFixture fixture)
+[Collection(InProcessCollection.Name)]
+public sealed class LedgerApiTests(InProcessEngineFixture fixture)
 {
     [Fact]
     public async Task ListLedger_pages_every_change_of_points_newest_first()
@@ -108,10 +104,8 @@ public sealed class LedgerApiTests(ServerFixture fixture)
     }
 }
 
-[Trait("Needs", "Process")]
-[Trait("Needs", "Azurite")]
-[Collection(ServerCollection.Name)]
-public sealed class RedeemApiTests(ServerFixture fixture)
+[Collection(InProcessCollection.Name)]
+public sealed class RedeemApiTests(InProcessEngineFixture fixture)
 {
     [Fact]
     public async Task Redeem_and_Adjust_over_gRPC_with_precise_statuses_and_ledger_entries()
@@ -143,10 +137,8 @@ public sealed class RedeemApiTests(ServerFixture fixture)
     }
 }
 
-[Trait("Needs", "Process")]
-[Trait("Needs", "Azurite")]
-[Collection(ServerCollection.Name)]
-public sealed class ReservationApiTests(ServerFixture fixture)
+[Collection(InProcessCollection.Name)]
+public sealed class ReservationApiTests(InProcessEngineFixture fixture)
 {
     [Fact]
     public async Task Reserve_then_confirm_or_cancel_over_gRPC()

@@ -4,11 +4,9 @@ using static Loyalty.Server.Tests.Events;
 
 namespace Loyalty.Server.Tests;
 
-/// <summary>End to end over HTTP/2 gRPC against the real engine on Azurite, with the sample program.</summary>
-[Trait("Needs", "Process")]
-[Trait("Needs", "Azurite")]
-[Collection(ServerCollection.Name)]
-public sealed class EarningTests(ServerFixture fixture)
+/// <summary>End to end over HTTP/2 gRPC against the real engine (its host in the test process, memory storage), with the sample program.</summary>
+[Collection(InProcessCollection.Name)]
+public sealed class EarningTests(InProcessEngineFixture fixture)
 {
     private Ingestion.IngestionClient Ingestion => fixture.Server.Ingestion;
     private Customers.CustomersClient Customers => fixture.Server.Customers;

@@ -4,11 +4,9 @@ using static Loyalty.Server.Tests.Events;
 
 namespace Loyalty.Server.Tests;
 
-/// <summary>The sample program's reward stories, end to end over gRPC against the real engine on Azurite.</summary>
-[Trait("Needs", "Process")]
-[Trait("Needs", "Azurite")]
-[Collection(ServerCollection.Name)]
-public sealed partial class SampleScenarioTests(ServerFixture fixture)
+/// <summary>The sample program's reward stories, end to end over gRPC against the real engine (its host in the test process, memory storage).</summary>
+[Collection(InProcessCollection.Name)]
+public sealed partial class SampleScenarioTests(InProcessEngineFixture fixture)
 {
     private Ingestion.IngestionClient Ingestion => fixture.Server.Ingestion;
     private Customers.CustomersClient Customers => fixture.Server.Customers;

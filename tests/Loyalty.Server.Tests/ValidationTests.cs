@@ -5,10 +5,8 @@ using static Loyalty.Server.Tests.Events;
 
 namespace Loyalty.Server.Tests;
 
-[Trait("Needs", "Process")]
-[Trait("Needs", "Azurite")]
-[Collection(ServerCollection.Name)]
-public sealed class ValidationTests(ServerFixture fixture)
+[Collection(InProcessCollection.Name)]
+public sealed class ValidationTests(InProcessEngineFixture fixture)
 {
     private Ingestion.IngestionClient Ingestion => fixture.Server.Ingestion;
     private Customers.CustomersClient Customers => fixture.Server.Customers;

@@ -4,10 +4,8 @@ using static Loyalty.Server.Tests.Events;
 
 namespace Loyalty.Server.Tests;
 
-[Trait("Needs", "Process")]
-[Trait("Needs", "Azurite")]
-[Collection(ServerCollection.Name)]
-public sealed class WatchEndToEndTests(ServerFixture fixture)
+[Collection(InProcessCollection.Name)]
+public sealed class WatchEndToEndTests(InProcessEngineFixture fixture)
 {
     private Customers.CustomersClient Customers => fixture.Server.Customers;
 
@@ -57,6 +55,30 @@ public sealed class WatchEndToEndTests(ServerFixture fixture)
         Assert.Equal([7L], (await Take(again.ResponseStream, 1)).Select(e => e.Sequence));
     }
 
+    /// <summary>Orleans holds observer objects weakly. The engine runs in this process, so a full collection here is
+    /// one in the engine: a watch whose observer nobody else held stopped receiving live entries after it.</summary>
+    [Fact]
+    public async Task A_watch_keeps_its_live_entries_through_a_full_garbage_collection()
+    {
+        var id = NewCustomer();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var watch = Customers.Watch(new WatchRequest { CustomerId = id }, cancellationToken: cts.Token);
+        await fixture.Server.Ingestion.PublishAsync(new PublishRequest { Event = Game(id, 10, 1) });
+        Assert.Equal([1L], (await Take(watch.ResponseStream, 1)).Select(e => e.Sequence));
+        FullCollection();
+        await fixture.Server.Ingestion.PublishAsync(new PublishRequest { Event = Game(id, 4, 1) });
+        Assert.Equal([(2L, 4L)], (await Take(watch.ResponseStream, 1)).Select(e => (e.Sequence, e.Points)));
+    }
+
+    internal static void FullCollection()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+        }
+    }
+
     [Fact]
     public async Task Watch_refuses_a_malformed_request_naming_the_field()
     {
@@ -76,10 +98,8 @@ public sealed class WatchEndToEndTests(ServerFixture fixture)
     }
 }
 
-[Trait("Needs", "Process")]
-[Trait("Needs", "Azurite")]
-[Collection(ServerCollection.Name)]
-public sealed class WatchRewardsEndToEndTests(ServerFixture fixture)
+[Collection(InProcessCollection.Name)]
+public sealed class WatchRewardsEndToEndTests(InProcessEngineFixture fixture)
 {
     [Fact]
     public async Task The_reward_feed_shows_rewards_granted_to_any_customer_filtered_by_kind()
@@ -110,5 +130,25 @@ public sealed class WatchRewardsEndToEndTests(ServerFixture fixture)
         }
         Assert.Equal(codes.Order(), seen.Keys.Order());
         Assert.Equal(customers.Order(), seen.Values.Order());
+    }
+
+    [Fact]
+    public async Task The_reward_feed_keeps_delivering_through_a_full_garbage_collection()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var feed = fixture.Server.Programs.WatchRewards(new WatchRewardsRequest { Kinds = { "coupon" } }, cancellationToken: cts.Token);
+        await Task.Delay(500);   // the subscription reaches every partition
+        WatchEndToEndTests.FullCollection();
+        var customer = NewCustomer();
+        var result = await fixture.Server.Ingestion.PublishAsync(new PublishRequest { Event = Support(customer, SupportStatus.Resolved, SupportChannel.Human, satisfaction: 5) });
+        var code = Assert.Single(result.Rewards, r => r.Kind == "coupon").Code;
+        while (await feed.ResponseStream.MoveNext(cts.Token))
+        {
+            if (feed.ResponseStream.Current.Reward.Code == code)
+            {
+                Assert.Equal(customer, feed.ResponseStream.Current.CustomerId);
+                return;
+            }
+        }
     }
 }

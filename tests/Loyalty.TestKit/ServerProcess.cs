@@ -11,7 +11,7 @@ namespace Loyalty.TestKit;
 /// The real engine host (src/Loyalty.Server, as built) in its own process on loopback ports, serving gRPC over
 /// plaintext HTTP/2. The test owns the process: <see cref="KillAsync"/> sends SIGKILL to exactly this PID.
 /// </summary>
-public sealed class ServerProcess : IAsyncDisposable
+public sealed class ServerProcess : IAsyncDisposable, IEngine
 {
     private readonly Process _process;
     private readonly StringBuilder _log = new();

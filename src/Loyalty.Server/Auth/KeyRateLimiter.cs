@@ -92,8 +92,12 @@ public sealed class KeyRateLimiter : IDisposable
         }
     }
 
-    private static TimeSpan RetryAfter(RateLimitLease lease) =>
-        lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) && retryAfter > TimeSpan.Zero ? retryAfter : TimeSpan.FromMilliseconds(100);
+    /// <summary>The partitioned limiter refills its buckets on a timer of this period, so tokens can arrive up to this
+    /// much later than the bucket's own estimate: a client told to come back then must find them there.</summary>
+    private static readonly TimeSpan RefillTick = TimeSpan.FromMilliseconds(100);
+
+    public static TimeSpan RetryAfter(RateLimitLease lease) =>
+        (lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) && retryAfter > TimeSpan.Zero ? retryAfter : TimeSpan.Zero) + RefillTick;
 
     /// <summary>The streams a key may hold open at once on this silo (PublishStream, Watch, WatchRewards together).</summary>
     public int StreamLimit(string keyId) =>
