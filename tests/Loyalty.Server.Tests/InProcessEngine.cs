@@ -92,7 +92,8 @@ public sealed class InProcessEngine : WebApplicationFactory<Program>, IEngine
         {
             builder.UseSetting(key, value);
         }
-        builder.ConfigureLogging(logging => logging.AddProvider(new LogCapture(_log)));
+        // Not to the console (nobody reads the test host's): warnings and errors are kept for the test's output.
+        builder.ConfigureLogging(logging => logging.ClearProviders().AddProvider(new LogCapture(_log)));
     }
 
     private sealed class LogCapture(StringBuilder log) : ILoggerProvider, ILogger
