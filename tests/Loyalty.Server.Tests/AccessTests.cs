@@ -91,6 +91,7 @@ public sealed class AccessFixture : IAsyncLifetime
 
 [Trait("Needs", "Process")]
 [Trait("Needs", "Azurite")]
+[RunsForAbout(25)]
 public sealed class AccessTests(AccessFixture fixture, ITestOutputHelper output) : IClassFixture<AccessFixture>
 {
     private const string AnyKey = "";

@@ -5,6 +5,7 @@ using static Loyalty.Server.Tests.Events;
 namespace Loyalty.Server.Tests;
 
 /// <summary>The `loyalty` CLI, run as a process against the real engine: the README's example must work.</summary>
+[Trait("Needs", "Process")]
 [Collection(InProcessCollection.Name)]
 public sealed class CliTests(InProcessEngineFixture fixture)
 {
@@ -125,6 +126,7 @@ public sealed class CliKeyTests
     }
 }
 
+[Trait("Needs", "Process")]
 [Collection(InProcessCollection.Name)]
 public sealed class CliStreamTests(InProcessEngineFixture fixture)
 {

@@ -10,6 +10,7 @@ namespace Loyalty.Server.Tests;
 /// three; one is killed with SIGKILL mid-run. Every event ends applied exactly once.</summary>
 [Trait("Needs", "Process")]
 [Trait("Needs", "Azurite")]
+[RunsForAbout(50)]
 public sealed class ClusterProcessTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private AzuriteProcess _azurite = null!;

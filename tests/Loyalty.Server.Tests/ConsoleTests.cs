@@ -97,6 +97,7 @@ public sealed class ConsoleFixture : IAsyncLifetime
 [Trait("Needs", "Process")]
 [Trait("Needs", "Azurite")]
 [Trait("Needs", "Chromium")]
+[RunsForAbout(45)]
 public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<ConsoleFixture>
 {
     private static readonly string[] AppliedThenDuplicateTwice = ["Applied", "Duplicate", "Duplicate"];

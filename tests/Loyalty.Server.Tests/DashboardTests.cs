@@ -9,6 +9,7 @@ namespace Loyalty.Server.Tests;
 [Trait("Needs", "Process")]
 [Trait("Needs", "Azurite")]
 [Trait("Needs", "Chromium")]
+[RunsForAbout(16)]
 public sealed partial class DashboardTests : IAsyncLifetime
 {
     private AzuriteProcess _azurite = null!;

@@ -16,7 +16,6 @@ namespace Loyalty.Server.Tests;
 [Collection(InProcessCollection.Name)]
 public sealed class FuzzTests(InProcessEngineFixture fixture, ITestOutputHelper output)
 {
-    private const int Messages = 24_000;
     /// <summary>What the engine said with each UNAVAILABLE or INTERNAL answer (printed if any call was answered wrongly).</summary>
     private readonly System.Collections.Concurrent.ConcurrentBag<string> _failures = [];
 
@@ -32,8 +31,16 @@ public sealed class FuzzTests(InProcessEngineFixture fixture, ITestOutputHelper 
         new[] { IngestionReflection.Descriptor, CustomersReflection.Descriptor, ProgramsReflection.Descriptor, AuditReflection.Descriptor }
             .SelectMany(f => f.Services).SelectMany(s => s.Methods);
 
+    /// <summary>The default run: every RPC gets about 350 messages of every kind of damage.</summary>
     [Fact]
-    public async Task Tens_of_thousands_of_random_and_mutated_messages_get_proper_statuses_and_change_no_untouched_customer()
+    public Task Thousands_of_random_and_mutated_messages_get_proper_statuses_and_change_no_untouched_customer() => Fuzz(8_000, seed: 20261125);
+
+    /// <summary>The load run (LOYALTY_TESTS=load): six times as many, with other seeds.</summary>
+    [Fact]
+    [Trait("Category", "Load")]
+    public Task Tens_of_thousands_of_random_and_mutated_messages_get_proper_statuses_and_change_no_untouched_customer() => Fuzz(48_000, seed: Environment.TickCount);
+
+    private async Task Fuzz(int messages, int seed)
     {
         // Customers the fuzz never addresses, with some history; their state must come out unchanged.
         var untouched = Enumerable.Range(0, 5).Select(_ => "keep-" + Guid.NewGuid().ToString("N")).ToList();
@@ -50,8 +57,9 @@ public sealed class FuzzTests(InProcessEngineFixture fixture, ITestOutputHelper 
         var templates = Templates();
         var counts = new ConcurrentDictionary<string, int>();
         var unexpected = new ConcurrentBag<string>();
-        var random = new Random(20261125);
-        var plan = Enumerable.Range(0, Messages).Select(i => (Method: methods[i % methods.Count], Seed: random.Next())).ToList();
+        var random = new Random(seed);
+        output.WriteLine($"seed {seed}");
+        var plan = Enumerable.Range(0, messages).Select(i => (Method: methods[i % methods.Count], Seed: random.Next())).ToList();
         await Parallel.ForEachAsync(plan, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (item, _) =>
         {
             var rng = new Random(item.Seed);
@@ -74,7 +82,7 @@ public sealed class FuzzTests(InProcessEngineFixture fixture, ITestOutputHelper 
             }
         });
 
-        output.WriteLine($"{Messages:N0} messages to {methods.Count} RPCs");
+        output.WriteLine($"{messages:N0} messages to {methods.Count} RPCs");
         foreach (var (key, n) in counts.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             output.WriteLine($"{n,7:N0}  {key}");
@@ -92,7 +100,7 @@ public sealed class FuzzTests(InProcessEngineFixture fixture, ITestOutputHelper 
             output.WriteLine(fixture.Log[^Math.Min(20_000, fixture.Log.Length)..]);
         }
         Assert.Empty(unexpected);
-        Assert.Equal(Messages, counts.Values.Sum());
+        Assert.Equal(messages, counts.Values.Sum());
         Assert.Equal(before, await Snapshot(untouched));
         // Still serving normally.
         var after = await fixture.Server.Ingestion.PublishAsync(new PublishRequest { Event = Game(NewCustomer(), 5, 1) });

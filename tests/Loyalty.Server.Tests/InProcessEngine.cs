@@ -156,6 +156,7 @@ public sealed class InProcessEngineFixture : IAsyncLifetime
 }
 
 [CollectionDefinition(Name)]
+[RunsForAbout(60)]
 public sealed class InProcessCollection : ICollectionFixture<InProcessEngineFixture>
 {
     public const string Name = "engine in process";

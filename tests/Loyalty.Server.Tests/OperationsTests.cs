@@ -12,6 +12,7 @@ namespace Loyalty.Server.Tests;
 /// <summary>Health, readiness and metrics on the operator port of a real engine process on Azurite.</summary>
 [Trait("Needs", "Process")]
 [Trait("Needs", "Azurite")]
+[RunsForAbout(20)]
 public sealed partial class OperationsTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private AzuriteProcess _azurite = null!;

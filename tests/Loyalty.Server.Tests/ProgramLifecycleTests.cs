@@ -27,6 +27,7 @@ public sealed class ProgramLifecycleFixture : IAsyncLifetime
 }
 
 [CollectionDefinition(Name)]
+[RunsForAbout(10)]
 public sealed class ProgramLifecycleCollection : ICollectionFixture<ProgramLifecycleFixture>
 {
     public const string Name = "program lifecycle";

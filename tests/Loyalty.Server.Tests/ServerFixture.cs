@@ -31,6 +31,7 @@ public sealed class ServerFixture : IAsyncLifetime
 }
 
 [CollectionDefinition(Name)]
+[RunsForAbout(30)]
 public sealed class ServerCollection : ICollectionFixture<ServerFixture>
 {
     public const string Name = "engine process";

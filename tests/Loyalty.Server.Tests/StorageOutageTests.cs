@@ -8,7 +8,8 @@ namespace Loyalty.Server.Tests;
 /// <summary>Storage goes away under a running engine and comes back: nothing is acknowledged that is not stored.</summary>
 [Trait("Needs", "Process")]
 [Trait("Needs", "Azurite")]
-public sealed class StorageOutageTests
+[RunsForAbout(40)]
+public sealed class StorageOutageTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     public async Task While_storage_is_down_events_fail_as_UNAVAILABLE_and_a_retry_after_recovery_applies_them_once()
@@ -16,6 +17,7 @@ public sealed class StorageOutageTests
         var data = Directory.CreateTempSubdirectory("loyalty-outage-").FullName;
         try
         {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             var azurite = await AzuriteProcess.StartAsync(data);
             var port = azurite.Port;
             await using var server = await ServerProcess.StartAsync(azurite.ConnectionString);
@@ -23,16 +25,23 @@ public sealed class StorageOutageTests
             var first = await server.Ingestion.PublishAsync(Req(Game(id, minutes: 2, difficulty: 1, eventId: "before")));
             Assert.Equal(Outcome.Applied, first.Outcome);
 
+            output.WriteLine($"{clock.Elapsed}: started, first event applied");
             await azurite.StopGracefullyAsync(); // storage down (gracefully, so Azurite keeps what it stored)
             await azurite.DisposeAsync();
             var during = Game(id, minutes: 3, difficulty: 1, eventId: "during");
-            var error = await Assert.ThrowsAsync<RpcException>(() =>
+            // Both while storage is down (at once: each waits for the engine's own verdict, up to its call timeout).
+            var publishing = Assert.ThrowsAsync<RpcException>(() =>
                 server.Ingestion.PublishAsync(Req(during), deadline: DateTime.UtcNow.AddSeconds(90)).ResponseAsync);
-            Assert.Equal(StatusCode.Unavailable, error.StatusCode);
-            // The customer could not reload and deactivated; reactivating needs storage too.
-            var read = await Assert.ThrowsAsync<RpcException>(() =>
+            await Task.Delay(200);
+            // The customer cannot be read either: its activation is stuck on storage, or could not reload.
+            var reading = Assert.ThrowsAsync<RpcException>(() =>
                 server.Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = id }, deadline: DateTime.UtcNow.AddSeconds(90)).ResponseAsync);
+            var error = await publishing;
+            Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+            output.WriteLine($"{clock.Elapsed}: publish refused: {error.Status.Detail}");
+            var read = await reading;
             Assert.Equal(StatusCode.Unavailable, read.StatusCode);
+            output.WriteLine($"{clock.Elapsed}: read refused: {read.Status.Detail}");
 
             await using var back = await AzuriteProcess.StartAsync(data, port); // same data, same address
             PublishResult? retry = null;
@@ -49,6 +58,7 @@ public sealed class StorageOutageTests
                     await Task.Delay(500);
                 }
             }
+            output.WriteLine($"{clock.Elapsed}: retry answered");
             Assert.True(retry is not null, $"still unavailable: {last}\n{server.Log}");
             Assert.Equal(Outcome.Applied, retry.Outcome);
             Assert.Equal(5, retry.Customer.PointsLifetime);

@@ -245,6 +245,7 @@ public sealed class StreamTests(StreamFixture fixture, ITestOutputHelper output)
 /// <summary>A server on a real Azurite that a test stops mid-stream and starts again.</summary>
 [Trait("Needs", "Process")]
 [Trait("Needs", "Azurite")]
+[RunsForAbout(11)]
 public sealed class StreamShutdownTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private AzuriteProcess _azurite = null!;

@@ -13,6 +13,7 @@ namespace Loyalty.Server.Tests;
 /// the refusal to serve plaintext off loopback.</summary>
 [Trait("Needs", "Process")]
 [Trait("Needs", "Azurite")]
+[RunsForAbout(12)]
 public sealed class TlsAndTokenTests : IAsyncLifetime
 {
     private AzuriteProcess _azurite = null!;

@@ -61,10 +61,10 @@ public sealed class WatchEndToEndTests(InProcessEngineFixture fixture)
     public async Task A_watch_keeps_its_live_entries_through_a_full_garbage_collection()
     {
         var id = NewCustomer();
+        await fixture.Server.Ingestion.PublishAsync(new PublishRequest { Event = Game(id, 10, 1) });   // Watch needs a customer
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         using var watch = Customers.Watch(new WatchRequest { CustomerId = id }, cancellationToken: cts.Token);
-        await fixture.Server.Ingestion.PublishAsync(new PublishRequest { Event = Game(id, 10, 1) });
-        Assert.Equal([1L], (await Take(watch.ResponseStream, 1)).Select(e => e.Sequence));
+        Assert.Equal([1L], (await Take(watch.ResponseStream, 1)).Select(e => e.Sequence));   // replayed: subscribed
         FullCollection();
         await fixture.Server.Ingestion.PublishAsync(new PublishRequest { Event = Game(id, 4, 1) });
         Assert.Equal([(2L, 4L)], (await Take(watch.ResponseStream, 1)).Select(e => (e.Sequence, e.Points)));

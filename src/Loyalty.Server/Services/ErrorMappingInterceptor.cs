@@ -19,29 +19,36 @@ public sealed class ErrorMappingInterceptor(ILogger<ErrorMappingInterceptor> log
         {
             throw;
         }
-        catch (EventsNotCommittedException e)
-        {
-            logger.LogWarning("{Method}: {Reason}", context.Method, e.Message);
-            throw new RpcException(new Status(StatusCode.Unavailable, e.Message));
-        }
-        catch (TimeoutException e)
-        {
-            logger.LogWarning(e, "{Method} timed out", context.Method);
-            throw new RpcException(new Status(StatusCode.Unavailable, "The engine did not answer in time; retrying with the same event ids is safe."));
-        }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
         {
             throw new RpcException(new Status(StatusCode.Cancelled, "The call was cancelled."));
         }
-        catch (Exception e) when (IsTransient(e))
-        {
-            logger.LogWarning(e, "{Method}: storage or cluster unavailable", context.Method);
-            throw new RpcException(new Status(StatusCode.Unavailable, "Storage or cluster is unavailable; nothing was applied. Retrying with the same event ids is safe."));
-        }
         catch (Exception e)
         {
-            logger.LogError(e, "{Method} failed", context.Method);
-            throw new RpcException(new Status(StatusCode.Internal, "Internal error; retrying with the same event ids is safe."));
+            var (code, detail) = Describe(e, logger, context.Method);
+            throw new RpcException(new Status(code, detail));
+        }
+    }
+
+    /// <summary>What a client is told of an engine failure (logged here with its details, which the client never
+    /// sees): UNAVAILABLE when nothing was applied or the engine could not answer in time, INTERNAL otherwise. Also
+    /// the reason a streamed event's NOT_APPLIED result gives.</summary>
+    public static (StatusCode Code, string Detail) Describe(Exception e, ILogger logger, string method)
+    {
+        switch (e)
+        {
+            case EventsNotCommittedException:
+                logger.LogWarning("{Method}: {Reason}", method, e.Message);
+                return (StatusCode.Unavailable, e.Message);
+            case TimeoutException:
+                logger.LogWarning(e, "{Method} timed out", method);
+                return (StatusCode.Unavailable, "The engine did not answer in time; retrying with the same event ids is safe.");
+            case var _ when IsTransient(e):
+                logger.LogWarning(e, "{Method}: storage or cluster unavailable", method);
+                return (StatusCode.Unavailable, "Storage or cluster is unavailable; nothing was applied. Retrying with the same event ids is safe.");
+            default:
+                logger.LogError(e, "{Method} failed", method);
+                return (StatusCode.Internal, "Internal error; retrying with the same event ids is safe.");
         }
     }
 

@@ -181,7 +181,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         using var unwritten = new SemaphoreSlim(maxInFlight * UnwrittenPerInFlight);
         var answers = System.Threading.Channels.Channel.CreateUnbounded<Task<V1.PublishResult>>(
             new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var lanes = new StreamLanes(grains);
+        var lanes = new StreamLanes(grains, logger);
         var caller = Loyalty.Server.Auth.Caller.Of(context);
         var writer = WriteInOrderAsync(answers.Reader, responseStream, unwritten, context.CancellationToken);
 

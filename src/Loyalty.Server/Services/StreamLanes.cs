@@ -10,7 +10,7 @@ namespace Loyalty.Server.Services;
 /// events keep stream order, and a busy customer's events are committed in batches. After an event of a customer is
 /// not applied, that customer's later events on this stream are not applied either (order is never broken).
 /// </summary>
-internal sealed class StreamLanes(IGrainFactory grains)
+internal sealed class StreamLanes(IGrainFactory grains, ILogger logger)
 {
     private readonly Dictionary<string, Lane> _lanes = new(StringComparer.Ordinal);
     private int _running;
@@ -81,7 +81,8 @@ internal sealed class StreamLanes(IGrainFactory grains)
                 }
                 catch (Exception ex)
                 {
-                    var why = $"not applied ({ex.GetType().Name}: {ex.Message}); send it again with the same event_id";
+                    // The reason a unary call would be given (the exception's details go to the log only).
+                    var why = "not applied: " + ErrorMappingInterceptor.Describe(ex, logger, "PublishStream").Detail;
                     lock (_lanes)
                     {
                         lane.FailedBecause = "an earlier event of this customer on this stream was not applied; send it again with the same event_id";
