@@ -28,10 +28,10 @@ public sealed class TwoSiloFixture : IAsyncLifetime
 public sealed class BudgetTests(TwoSiloFixture fixture) : IClassFixture<TwoSiloFixture>
 {
     [Fact]
-    public async Task Five_thousand_qualifying_customers_on_two_silos_get_exactly_the_1000_grants_of_the_budget()
+    public async Task Twice_as_many_qualifying_customers_as_grants_on_two_silos_get_exactly_the_1000_grants_of_the_budget()
     {
         var now = DateTimeOffset.UtcNow;
-        var customers = Enumerable.Range(0, 5000).Select(i => $"budget-{i:D5}-{Guid.NewGuid():N}"[..24]).ToArray();
+        var customers = Enumerable.Range(0, 2000).Select(i => $"budget-{i:D5}-{Guid.NewGuid():N}"[..24]).ToArray();
         using var gate = new SemaphoreSlim(64);
         var results = await Task.WhenAll(customers.Select(async c =>
         {
@@ -55,7 +55,7 @@ public sealed class BudgetTests(TwoSiloFixture fixture) : IClassFixture<TwoSiloF
         var granted = results.Count(r => r.Rewards.Any(g => g.RewardId == "launch-gift"));
         Assert.Equal(1000, granted);
         var declined = results.Where(r => r.Declined.Any(d => d.RuleId == "launch-campaign")).ToList();
-        Assert.Equal(4000, declined.Count);
+        Assert.Equal(customers.Length - 1000, declined.Count);
         Assert.All(declined, r => Assert.Contains("campaign budget of 1000 grants is used up", r.Declined[0].Reason, StringComparison.Ordinal));
         Assert.All(results, r => Assert.Equal(25, r.PointsDelta)); // the budget never touches base points
 
