@@ -7,20 +7,21 @@ namespace Loyalty.Server;
 /// </summary>
 public static class LocalPorts
 {
-    public sealed record OnlyOnPort(int Port);
+    public sealed record OnlyOnPort(params int[] Ports);
 
-    /// <summary>This endpoint answers only connections that arrived on <paramref name="port"/>; anywhere else it is 404.</summary>
-    public static TBuilder OnPort<TBuilder>(this TBuilder builder, int port) where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(new OnlyOnPort(port));
+    /// <summary>This endpoint answers only connections that arrived on one of <paramref name="ports"/>; anywhere else
+    /// it is 404.</summary>
+    public static TBuilder OnPort<TBuilder>(this TBuilder builder, params int[] ports) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new OnlyOnPort(ports));
 
     /// <summary>After routing: a request whose endpoint belongs to another port is answered 404, as if nothing were there;
     /// on the API port so is anything that is not one of its endpoints (no middleware behind it answers there).</summary>
-    public static IApplicationBuilder UseLocalPorts(this IApplicationBuilder app, int apiPort) =>
+    public static IApplicationBuilder UseLocalPorts(this IApplicationBuilder app, int[] apiPorts) =>
         app.Use(async (context, next) =>
         {
             var only = context.GetEndpoint()?.Metadata.GetMetadata<OnlyOnPort>();
             var local = context.Connection.LocalPort;
-            if (only is not null ? only.Port != local : local == apiPort)
+            if (only is not null ? !only.Ports.Contains(local) : apiPorts.Contains(local))
             {
                 context.SetEndpoint(null);
                 context.Response.StatusCode = StatusCodes.Status404NotFound;

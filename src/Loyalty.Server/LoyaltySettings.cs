@@ -97,6 +97,11 @@ public sealed class ApiSettings
 {
     public string Address { get; set; } = "127.0.0.1";
     public int Port { get; set; } = 5080;
+    /// <summary>A port serving the RPCs as JSON over HTTP/1.1 (the transcoded routes, with the same keys, scopes and
+    /// limits), 0 for none. With TLS the API port itself serves JSON over HTTP/1.1 and HTTP/2 (ALPN picks); without
+    /// TLS one port cannot (Kestrel serves a cleartext port as HTTP/1.1 or as HTTP/2, never both), so plaintext
+    /// JSON clients use this port.</summary>
+    public int HttpPort { get; set; }
     /// <summary>Events in flight per PublishStream: read but not yet answered.</summary>
     public int StreamMaxInFlight { get; set; } = 1000;
     /// <summary>Streams (PublishStream, Watch, WatchRewards) one caller may hold open at once per silo, unless its key

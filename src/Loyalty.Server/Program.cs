@@ -89,13 +89,26 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     kestrel.Limits.MaxRequestBodySize = settings.Api.MaxMessageBytes + 1024;
     kestrel.Listen(apiAddress, settings.Api.Port, listen =>
     {
-        // gRPC: HTTP/2 only. With a certificate, HTTPS (TLS with ALPN h2); without, h2c on loopback (or behind TLS).
-        listen.Protocols = HttpProtocols.Http2;
+        // gRPC, and the same RPCs as JSON (gRPC JSON transcoding). With a certificate, HTTPS with ALPN: HTTP/2 and
+        // HTTP/1.1 on the one port. Without, h2c on loopback (or behind TLS): HTTP/2 only, as gRPC clients speak it;
+        // JSON over HTTP/1.1 then has its own port (Loyalty:Api:HttpPort).
+        listen.Protocols = tls ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http2;
         if (tls)
         {
             listen.UseHttps(settings.Api.CertificatePath, settings.Api.CertificatePassword.Length > 0 ? settings.Api.CertificatePassword : null);
         }
     });
+    if (settings.Api.HttpPort > 0)
+    {
+        kestrel.Listen(apiAddress, settings.Api.HttpPort, listen =>
+        {
+            listen.Protocols = HttpProtocols.Http1;
+            if (tls)
+            {
+                listen.UseHttps(settings.Api.CertificatePath, settings.Api.CertificatePassword.Length > 0 ? settings.Api.CertificatePassword : null);
+            }
+        });
+    }
     // The operator endpoint (health, readiness, metrics, dashboard): HTTP/1.1 for probes and scrapers.
     kestrel.Listen(IPAddress.Parse(settings.Operator.Address), settings.Operator.Port, listen => listen.Protocols = HttpProtocols.Http1AndHttp2);
 });
@@ -196,15 +209,23 @@ builder.Services.AddGrpc(grpc =>
     grpc.MaxReceiveMessageSize = settings.Api.MaxMessageBytes;
     grpc.Interceptors.Add<Loyalty.Server.Auth.RpcAccessInterceptor>();
     grpc.Interceptors.Add<ErrorMappingInterceptor>();
+}).AddJsonTranscoding(json =>
+{
+    // Every unary RPC is also JSON over HTTP (routes from the google.api.http annotations in the protos), with the
+    // same keys, scopes, limits, validation and audit: a route is the RPC, through the same interceptors.
+    json.JsonSettings.WriteIndented = false;
+    // The error details the API sends (a JSON error body carries them as typed objects).
+    json.TypeRegistry = Google.Protobuf.Reflection.TypeRegistry.FromMessages(
+        Google.Rpc.BadRequest.Descriptor, Google.Rpc.RetryInfo.Descriptor, Google.Rpc.ErrorInfo.Descriptor);
 });
 
 var app = builder.Build();
 app.UseRouting();
-app.UseLocalPorts(settings.Api.Port);
+int[] api = settings.Api.HttpPort > 0 ? [settings.Api.Port, settings.Api.HttpPort] : [settings.Api.Port];
+app.UseLocalPorts(api);
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseRateLimiter();
-var api = settings.Api.Port;
 var operatorPort = settings.Operator.Port;
 app.MapGrpcService<IngestionService>().OnPort(api);
 app.MapGrpcService<AuditService>().OnPort(api);

@@ -87,6 +87,7 @@ public static class StartupChecks
         var ports = new List<(string Setting, string Address, int Port)>
         {
             ("Loyalty:Api:Port", settings.Api.Address, settings.Api.Port),
+            ("Loyalty:Api:HttpPort", settings.Api.Address, settings.Api.HttpPort),
             ("Loyalty:Operator:Port", settings.Operator.Address, settings.Operator.Port),
             ("Loyalty:Cluster:SiloPort", settings.Cluster.ListenOnAnyAddress ? "0.0.0.0" : settings.Cluster.AdvertisedAddress, settings.Cluster.SiloPort),
         };

@@ -97,7 +97,14 @@ public sealed class FuzzTests(InProcessEngineFixture fixture, ITestOutputHelper 
         }
         if (!unexpected.IsEmpty)
         {
-            output.WriteLine(fixture.Log[^Math.Min(20_000, fixture.Log.Length)..]);
+            // The engine's reasons first (each with its exception), then the end of its log.
+            var log = fixture.Log;
+            foreach (var at in Reasons.SelectMany(what => AllIndexes(log, what)).Order().Take(10))
+            {
+                var from = Math.Max(0, log.LastIndexOf('\n', at) + 1);
+                output.WriteLine($"ENGINE LOG {log.AsSpan(from, Math.Min(3000, log.Length - from))}");
+            }
+            output.WriteLine(log[^Math.Min(20_000, log.Length)..]);
         }
         Assert.Empty(unexpected);
         Assert.Equal(messages, counts.Values.Sum());
@@ -117,6 +124,17 @@ public sealed class FuzzTests(InProcessEngineFixture fixture, ITestOutputHelper 
         var refused = await Assert.ThrowsAsync<RpcException>(() => fixture.Server.Ingestion.PublishBatchAsync(batch).ResponseAsync);
         Assert.Equal(StatusCode.ResourceExhausted, refused.StatusCode);
         Assert.Equal(Outcome.Applied, (await fixture.Server.Ingestion.PublishAsync(new PublishRequest { Event = Game(NewCustomer(), 5, 1) })).Outcome);
+    }
+
+    /// <summary>What the engine logs when a call fails for a reason of its own (ErrorMappingInterceptor).</summary>
+    private static readonly string[] Reasons = ["storage or cluster unavailable", "timed out", " failed"];
+
+    private static IEnumerable<int> AllIndexes(string text, string what)
+    {
+        for (var i = text.IndexOf(what, StringComparison.Ordinal); i >= 0; i = text.IndexOf(what, i + what.Length, StringComparison.Ordinal))
+        {
+            yield return i;
+        }
     }
 
     private static bool Decodes(MessageDescriptor type, byte[] payload)

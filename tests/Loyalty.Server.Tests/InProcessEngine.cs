@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Grpc.Net.Client;
+using Loyalty.Contracts;
 using Loyalty.Contracts.V1;
 using Loyalty.TestKit;
 using Microsoft.AspNetCore.Hosting;
@@ -26,10 +27,12 @@ public sealed class InProcessEngine : WebApplicationFactory<Program>, IEngine
     {
         Port = FreePorts.Next();
         OperatorPort = FreePorts.Next();
+        HttpPort = FreePorts.Next();
         _settings = new Dictionary<string, string>
         {
             ["Loyalty:Storage:Provider"] = "Memory",
             ["Loyalty:Api:Port"] = Port.ToString(CultureInfo.InvariantCulture),
+            ["Loyalty:Api:HttpPort"] = HttpPort.ToString(CultureInfo.InvariantCulture),
             ["Loyalty:Operator:Port"] = OperatorPort.ToString(CultureInfo.InvariantCulture),
             ["Loyalty:Operator:ShutdownDelay"] = "00:00:00",
             ["Loyalty:Cluster:SiloPort"] = FreePorts.Next().ToString(CultureInfo.InvariantCulture),
@@ -51,6 +54,9 @@ public sealed class InProcessEngine : WebApplicationFactory<Program>, IEngine
 
     public int Port { get; }
     public int OperatorPort { get; }
+    /// <summary>The API's JSON routes over cleartext HTTP/1.1.</summary>
+    public int HttpPort { get; }
+    public string HttpAddress => $"http://127.0.0.1:{HttpPort}";
     public string Address => $"http://127.0.0.1:{Port}";
     public string OperatorAddress => $"http://127.0.0.1:{OperatorPort}";
     public GrpcChannel Channel => _channel ??= TestKeys.Channel(Address, TestKeys.Admin.Key);
@@ -136,13 +142,23 @@ public sealed class InProcessEngineFixture : IAsyncLifetime
 {
     private InProcessEngine? _engine;
 
+    /// <summary>customers:read only.</summary>
+    public ApiKeys.Created Reader { get; } = ApiKeys.Create("reader");
+    /// <summary>customers:read at 0.5 calls a second, burst 1.</summary>
+    public ApiKeys.Created Limited { get; } = ApiKeys.Create("limited");
+
     public IEngine Server => Engine;
+    /// <summary>The JSON routes over cleartext HTTP/1.1.</summary>
+    public string HttpAddress => Engine.HttpAddress;
     public string Log => Engine.Log;
     private InProcessEngine Engine => _engine ?? throw new InvalidOperationException("not started");
 
     public async Task InitializeAsync()
     {
-        _engine = new InProcessEngine();
+        var keys = TestKeys.Settings([(Reader, ["customers:read"], []), (Limited, ["customers:read"], [])], first: 1);
+        keys["Loyalty__Auth__Keys__2__RatePerSecond"] = "0.5";
+        keys["Loyalty__Auth__Keys__2__Burst"] = "1";
+        _engine = new InProcessEngine(keys);
         await _engine.StartAsync();
     }
 

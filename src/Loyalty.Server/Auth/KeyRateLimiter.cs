@@ -116,12 +116,11 @@ public sealed class KeyRateLimiter : IDisposable
     }
 
     /// <summary>The limiter ASP.NET Core's rate limiting middleware applies to HTTP requests (the console's API and the
-    /// operator port): a token from the caller's key bucket per request. gRPC calls are charged by
-    /// <see cref="RpcAccessInterceptor"/> instead (per event, answered with gRPC statuses), and requests without a key
-    /// are not limited here.</summary>
+    /// operator port): a token from the caller's key bucket per request. RPCs, over gRPC or as JSON routes, are charged
+    /// by <see cref="RpcAccessInterceptor"/> instead (per event), and requests without a key are not limited here.</summary>
     public PartitionedRateLimiter<HttpContext> ForHttp() =>
         new AnswerAtOnce(_events.WithTranslatedKey<HttpContext>(context =>
-            context.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) != true
+            context.GetEndpoint()?.Metadata.GetMetadata<Grpc.AspNetCore.Server.GrpcMethodMetadata>() is null
                 && Caller.From(context.User) is { } caller ? caller.Id : "", leaveOpen: true));
 
     /// <summary>An HTTP request over its key's budget is answered 429 with Retry-After at once; it never waits in the

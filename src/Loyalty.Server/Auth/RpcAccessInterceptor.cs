@@ -46,6 +46,22 @@ public sealed class RpcAccessInterceptor(IAuthorizationService authorization, Ke
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(TRequest request, ServerCallContext context,
         UnaryServerMethod<TRequest, TResponse> continuation)
     {
+        try
+        {
+            return await Unary(request, context, continuation);
+        }
+        catch (RpcException e) when (e.Trailers.GetValue("retry-after") is { } seconds
+            && context.GetHttpContext() is { } http && http.Request.ContentType?.StartsWith("application/grpc", StringComparison.Ordinal) != true)
+        {
+            // A JSON route (transcoded): HTTP/1.1 has no trailers, so the wait goes where HTTP clients look for it.
+            http.Response.Headers.RetryAfter = seconds;
+            throw;
+        }
+    }
+
+    private async Task<TResponse> Unary<TRequest, TResponse>(TRequest request, ServerCallContext context,
+        UnaryServerMethod<TRequest, TResponse> continuation) where TRequest : class where TResponse : class
+    {
         if (!Audited.TryGetValue(context.Method, out var describe))
         {
             await Admit(context, request, request switch

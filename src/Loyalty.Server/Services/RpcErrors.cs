@@ -69,6 +69,8 @@ public static class AccessErrors
         };
         var exception = status.ToRpcException();
         exception.Trailers.Add("retry-after-ms", ((long)Math.Ceiling(retryAfter.TotalMilliseconds)).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        // In whole seconds, as HTTP's Retry-After: JSON clients of the transcoded routes get it as a header.
+        exception.Trailers.Add("retry-after", Math.Max(1, (long)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture));
         return exception;
     }
 }
