@@ -179,6 +179,34 @@ builder.Services.AddOpenTelemetry()
     .AddPrometheusExporter(options => options.ScrapeResponseCacheDurationMilliseconds = 0));
 
 builder.Services.AddSingleton(settings);
+// The OpenAPI document of the JSON routes, generated from the protos' annotations and comments.
+builder.Services.AddGrpcSwagger();
+builder.Services.AddSwaggerGen(openApi =>
+{
+    openApi.SwaggerDoc("v1", new Microsoft.OpenApi.Models.OpenApiInfo
+    {
+        Title = "Loyalty API",
+        Version = "v1",
+        Description = "Every unary RPC of the gRPC API (package loyalty.v1) as JSON over HTTP. Send an API key in x-api-key " +
+            "or as Authorization: Bearer. Errors are google.rpc.Status objects: 400 invalid (the message names the field), " +
+            "401, 403, 404, 409, 429 (with Retry-After), 503.",
+    });
+    var contracts = Path.Combine(AppContext.BaseDirectory, "Loyalty.Contracts.xml");
+    if (File.Exists(contracts))
+    {
+        openApi.IncludeXmlComments(contracts);
+        openApi.IncludeGrpcXmlComments(contracts, includeControllerXmlComments: true);
+    }
+    var key = new Microsoft.OpenApi.Models.OpenApiSecurityScheme
+    {
+        Type = Microsoft.OpenApi.Models.SecuritySchemeType.ApiKey,
+        In = Microsoft.OpenApi.Models.ParameterLocation.Header,
+        Name = "x-api-key",
+        Reference = new Microsoft.OpenApi.Models.OpenApiReference { Type = Microsoft.OpenApi.Models.ReferenceType.SecurityScheme, Id = "apiKey" },
+    };
+    openApi.AddSecurityDefinition("apiKey", key);
+    openApi.AddSecurityRequirement(new Microsoft.OpenApi.Models.OpenApiSecurityRequirement { [key] = [] });
+});
 builder.Services.AddSingleton<Loyalty.Server.Auth.KeyRateLimiter>();
 // HTTP requests (the console's API, the operator port) pay their key's bucket through ASP.NET Core's rate limiting
 // middleware; gRPC calls pay per event in RpcAccessInterceptor, from the same buckets.
@@ -245,6 +273,15 @@ app.MapHealthChecks("/readyz", new Microsoft.AspNetCore.Diagnostics.HealthChecks
             : "not ready: " + string.Join("; ", report.Entries.Select(e => e.Value.Description)));
     },
 }).OnPort(operatorPort);
+// The OpenAPI document, without a key, wherever JSON is served (and on the operator port, for its reference page).
+app.MapSwagger("/openapi/{documentName}.json").OnPort([.. api, operatorPort]);
+// A browsable API reference on the operator port (static assets of Swagger UI; the API ports answer 404 for them).
+app.UseSwaggerUI(ui =>
+{
+    ui.RoutePrefix = "api-reference";
+    ui.SwaggerEndpoint("/openapi/v1.json", "Loyalty API v1");
+    ui.DocumentTitle = "Loyalty API reference";
+});
 Loyalty.Server.Auth.OperatorAccess.Map(app, settings, operatorPort);
 Loyalty.Server.SupportDesk.SupportConsole.Map(app, settings, operatorPort);
 app.MapPrometheusScrapingEndpoint("/metrics").OnPort(operatorPort).RequireAuthorization(Loyalty.Server.Auth.Scopes.Metrics);

@@ -129,4 +129,48 @@ public sealed class JsonApiTests(InProcessEngineFixture fixture)
         Assert.True(throttled.Headers.RetryAfter?.Delta is { } after && after >= TimeSpan.FromSeconds(1) && after <= TimeSpan.FromSeconds(3),
             $"Retry-After: {throttled.Headers.RetryAfter}");
     }
+
+    [Fact]
+    public async Task The_openapi_document_lists_every_route_without_a_key_and_validates_as_openapi_3()
+    {
+        using var anonymous = Client(null);
+        var response = await anonymous.GetAsync("/openapi/v1.json");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var text = await response.Content.ReadAsStringAsync();
+        var document = new Microsoft.OpenApi.Readers.OpenApiStringReader().Read(text, out var diagnostic);
+        Assert.Empty(diagnostic.Errors);
+        Assert.Equal(Microsoft.OpenApi.OpenApiSpecVersion.OpenApi3_0, diagnostic.SpecificationVersion);
+
+        // Every unary RPC of the protos, by its google.api.http annotation, is a path of the document.
+        var expected = new[] { Loyalty.Contracts.V1.IngestionReflection.Descriptor, Loyalty.Contracts.V1.CustomersReflection.Descriptor,
+                Loyalty.Contracts.V1.ProgramsReflection.Descriptor, Loyalty.Contracts.V1.AuditReflection.Descriptor }
+            .SelectMany(f => f.Services).SelectMany(service => service.Methods)
+            .Where(m => !m.IsClientStreaming && !m.IsServerStreaming)
+            .Select(m => m.GetOptions().GetExtension(Google.Api.AnnotationsExtensions.Http))
+            .ToList();
+        Assert.Equal(20, expected.Count);
+        Assert.All(expected, rule => Assert.NotNull(rule));
+        foreach (var rule in expected)
+        {
+            var (verb, path) = rule.PatternCase switch
+            {
+                Google.Api.HttpRule.PatternOneofCase.Get => (Microsoft.OpenApi.Models.OperationType.Get, rule.Get),
+                Google.Api.HttpRule.PatternOneofCase.Post => (Microsoft.OpenApi.Models.OperationType.Post, rule.Post),
+                Google.Api.HttpRule.PatternOneofCase.Delete => (Microsoft.OpenApi.Models.OperationType.Delete, rule.Delete),
+                _ => throw new InvalidOperationException(rule.ToString()),
+            };
+            // Path parameters go by their JSON names: {customer_id} is {customerId}.
+            path = System.Text.RegularExpressions.Regex.Replace(path, "_([a-z])", m => m.Groups[1].Value.ToUpperInvariant());
+            Assert.True(document.Paths.TryGetValue(path, out var item), $"{path} is not in the document: {string.Join(", ", document.Paths.Keys)}");
+            Assert.True(item.Operations.ContainsKey(verb), $"{verb} {path} is not in the document");
+        }
+        // Described from the protos' comments.
+        Assert.Contains("Spends points on a catalogue reward", text, StringComparison.Ordinal);
+
+        // The browsable reference on the operator port.
+        using var http = new HttpClient();
+        var page = await http.GetAsync($"{fixture.Server.OperatorAddress}/api-reference/index.html");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("Loyalty API reference", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
 }
