@@ -315,9 +315,10 @@ else if (settings.Auth.Keys.Count == 0 && settings.Auth.Jwt.SigningKey.Length ==
     log.LogWarning("No API keys and no JWT signing key are configured (Loyalty:Auth): every call will be refused with UNAUTHENTICATED. Create a key with `loyalty keys create`.");
 }
 app.Lifetime.ApplicationStarted.Register(() =>
-    log.LogInformation("Loyalty engine ready: gRPC on http://{Address}:{Port}, operator endpoints on http://{OperatorAddress}:{OperatorPort} (/healthz, /readyz, /metrics), program {ProgramId} version {Version}, storage {Storage}, cluster {Cluster}",
-        settings.Api.Address, settings.Api.Port, settings.Operator.Address, settings.Operator.Port, program.Definition.Id, program.Version,
-        settings.Storage.Provider, settings.Cluster.Provider));
+    log.LogInformation("Loyalty engine ready: gRPC on {Scheme}://{Address}:{Port}, JSON {Json}, operator endpoints on http://{OperatorAddress}:{OperatorPort} (/healthz, /readyz, /metrics, /api-reference), program {ProgramId} version {Version}, storage {Storage}, cluster {Cluster}",
+        tls ? "https" : "http", settings.Api.Address, settings.Api.Port,
+        settings.Api.HttpPort > 0 ? $"over HTTP/1.1 on {(tls ? "https" : "http")}://{settings.Api.Address}:{settings.Api.HttpPort}" : tls ? "on the API port" : "over HTTP/2 on the API port",
+        settings.Operator.Address, settings.Operator.Port, program.Definition.Id, program.Version, settings.Storage.Provider, settings.Cluster.Provider));
 
 try
 {
