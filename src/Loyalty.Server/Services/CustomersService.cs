@@ -26,10 +26,8 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
         var grain = grains.Customer(request.CustomerId);
         // Live pushes wait here; if a watcher reads too slowly the oldest are dropped and refilled from history.
         var inbox = LeasedSubscription.Inbox<LedgerEntry[]>(256);
-        // Orleans holds an observer object only weakly: this call keeps it alive until the watch ends, or a garbage
-        // collection would silently end the live pushes (and fail the reference's deletion).
-        var watcher = new ChannelWatcher(inbox.Writer);
-        var reference = grains.CreateObjectReference<ICustomerWatcher>(watcher);
+        using var observer = grains.Observe<ICustomerWatcher>(new ChannelWatcher(inbox.Writer));
+        var reference = observer.Reference;
         var last = request.Since;
 
         // The guarantee is enforced here, where entries leave: never one past a gap. If stored history could not be
@@ -119,8 +117,6 @@ public sealed class CustomersService(IGrainFactory grains, IProgramCatalog progr
             {
                 logger.LogDebug(ex, "Unwatch for customer {CustomerId} failed; the lease runs out", request.CustomerId);
             }
-            grains.DeleteObjectReference<ICustomerWatcher>(reference);
-            GC.KeepAlive(watcher);
         }
     }
 

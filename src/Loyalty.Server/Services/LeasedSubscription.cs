@@ -33,4 +33,22 @@ internal static class LeasedSubscription
             arrived = inbox.WaitToReadAsync(ct).AsTask();
         }
     }
+
+    /// <summary>An observer for grains to call, alive until disposed. Orleans holds the object behind an object
+    /// reference only weakly: without this hold, a garbage collection silently ended a watch's live pushes (and made
+    /// deleting the reference throw).</summary>
+    public static Observer<T> Observe<T>(this IGrainFactory grains, T observer) where T : class, IGrainObserver =>
+        new(grains, observer, grains.CreateObjectReference<T>(observer));
+
+    public sealed class Observer<T>(IGrainFactory grains, T target, T reference) : IDisposable where T : class, IGrainObserver
+    {
+        /// <summary>What to hand to grains.</summary>
+        public T Reference { get; } = reference;
+
+        public void Dispose()
+        {
+            grains.DeleteObjectReference<T>(Reference);
+            GC.KeepAlive(target);
+        }
+    }
 }

@@ -19,9 +19,8 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
         var rewardIds = request.RewardIds.ToHashSet(StringComparer.Ordinal);
         var kinds = request.Kinds.ToHashSet(StringComparer.Ordinal);
         var inbox = LeasedSubscription.Inbox<RewardNotice[]>(1024);
-        // Held here until the watch ends: Orleans references an observer object only weakly (see CustomersService.Watch).
-        var watcher = new ChannelRewardWatcher(inbox.Writer);
-        var reference = grains.CreateObjectReference<IRewardWatcher>(watcher);
+        using var observer = grains.Observe<IRewardWatcher>(new ChannelRewardWatcher(inbox.Writer));
+        var reference = observer.Reference;
         var feeds = Enumerable.Range(0, RewardFeed.Partitions).Select(p => grains.GetGrain<IRewardFeedGrain>(p)).ToList();
         try
         {
@@ -55,8 +54,6 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
             {
                 logger.LogDebug(ex, "Unsubscribing a reward watcher failed; its lease runs out");
             }
-            grains.DeleteObjectReference<IRewardWatcher>(reference);
-            GC.KeepAlive(watcher);
         }
     }
 
