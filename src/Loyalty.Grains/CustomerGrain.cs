@@ -42,6 +42,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private readonly CheckpointPolicy _policy;
     private readonly CheckpointSlots _slots;
     private readonly RewardFeedPublisher _feed;
+    private readonly Webhooks.WebhookOutbox _outbox;
     private readonly JournalOptions _options;
     private readonly ILogger<CustomerGrain> _logger;
     private readonly DueWorkScheduler _due;
@@ -59,6 +60,9 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private IGrainTimer? _checkpointTimer;
     private bool _broken;
     private long _rewardsToldThrough;
+    private long _noticesQueued;          // ledger sequence through which entries are known to be in the webhook outbox
+    private bool _queuing;
+    private bool _queueAgain;
 
     public CustomerGrain(
         [PersistentState(StateName, StorageName)] IPersistentState<CustomerState> checkpoint,
@@ -73,6 +77,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         JournalOptions options,
         CheckpointSlots slots,
         RewardFeedPublisher feed,
+        Webhooks.WebhookOutbox outbox,
         ILogger<CustomerGrain> logger)
     {
         _checkpoint = checkpoint;
@@ -88,6 +93,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         _options = options;
         _slots = slots;
         _feed = feed;
+        _outbox = outbox;
         _policy = new CheckpointPolicy(options, TimeProvider.System);
         _logger = logger;
         var self = this.AsReference<ICustomerGrain>();
@@ -123,6 +129,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private async Task LoadAsync()
     {
         var state = _checkpoint.State.Snapshot(); // memory storage hands out the stored object itself
+        // A checkpoint from before webhooks: its history is not sent.
+        state.NoticesQueuedThrough ??= state.LedgerSeq;
         var replayed = 0;
         foreach (var record in _journal.Uncovered(Id, state.JournalSeq))
         {
@@ -133,6 +141,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         _appliedSeq = _storedSeq = state.JournalSeq;
         _storedLedgerSeq = state.LedgerSeq;
         _rewardsToldThrough = state.LedgerSeq;
+        _noticesQueued = state.NoticesQueuedThrough ?? state.LedgerSeq;
         _policy.Replayed(replayed);
     }
 
@@ -361,6 +370,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             _storedLedgerSeq = Math.Max(_storedLedgerSeq, ledgerSeq);
             _watchers.Tell(Id, _live, _storedLedgerSeq);
             PublishRewards();
+            QueueNotices();
         }
     }
 
@@ -524,8 +534,10 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             {
                 _checkpoint.State = s;
                 return _checkpoint.WriteStateAsync();
-            }, reason);
+            }, reason, _outbox, _noticesQueued);
             _live.TrimArchivedLedger(archivedThrough);
+            _noticesQueued = Math.Max(_noticesQueued, snapshot.NoticesQueuedThrough ?? 0);
+            _live.NoticesQueuedThrough = Math.Max(_live.NoticesQueuedThrough ?? 0, _noticesQueued);
         }
         catch (Exception ex) when (IsEtagConflict(ex))
         {
@@ -574,8 +586,11 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             _live = new CustomerState();
             _appliedSeq = _storedSeq = 0;
             _storedLedgerSeq = 0;
+            _noticesQueued = 0;
+            _live.NoticesQueuedThrough = 0;
             _lastAppend = Task.CompletedTask;
             await _archive.DeleteAllAsync(Id);
+            await _outbox.ForgetAsync(Id);
             await _checkpoint.ClearStateAsync();
             JournalMetrics.Checkpointed("erase", false);
             _policy.Taken(int.MaxValue);
@@ -728,6 +743,60 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         if (notices is not null)
         {
             _feed.Publish(Id, notices);
+        }
+    }
+
+    /// <summary>Hands stored ledger entries to the webhook outbox at once (one hand-over in flight at a time, each from
+    /// the last confirmed one, so a customer's entries are stored in order). Best effort: if it fails, the next
+    /// checkpoint queues them, and nothing is checkpointed before it has.</summary>
+    private void QueueNotices()
+    {
+        if (!_outbox.Enabled)
+        {
+            return;
+        }
+        if (_queuing)
+        {
+            _queueAgain = true;
+            return;
+        }
+        var from = _noticesQueued;
+        var through = _storedLedgerSeq;
+        if (through <= from)
+        {
+            return;
+        }
+        var ledger = _live.Ledger;
+        var first = ledger.Count;
+        while (first > 0 && ledger[first - 1].Sequence > from)
+        {
+            first--;
+        }
+        var entries = new List<LedgerEntry>();
+        for (var i = first; i < ledger.Count && ledger[i].Sequence <= through; i++)
+        {
+            entries.Add(ledger[i]);
+        }
+        _queuing = true;
+        _ = Queue(entries, through);
+
+        async Task Queue(List<LedgerEntry> toQueue, long upTo)
+        {
+            try
+            {
+                await _outbox.QueueAsync(Id, toQueue);
+                _noticesQueued = Math.Max(_noticesQueued, upTo);
+            }
+            catch (Exception ex)
+            {
+                _logger.LogDebug(ex, "Customer {CustomerId}: webhook notices not queued now; the next checkpoint queues them", Id);
+            }
+            _queuing = false;
+            if (_queueAgain)
+            {
+                _queueAgain = false;
+                QueueNotices();
+            }
         }
     }
 

@@ -22,6 +22,8 @@ public sealed record LoyaltyStorageOptions
     /// <summary>Table of the journal: every applied request as a record, many customers per storage request
     /// (docs/journal.md); customer state entities are checkpoints of it.</summary>
     public string JournalTableName { get; init; } = "LoyaltyJournal";
+    /// <summary>Table of the webhook outbox: notices waiting for delivery and each customer's delivery cursor.</summary>
+    public string WebhooksTableName { get; init; } = "LoyaltyWebhooks";
     /// <summary>Table of the reminders that wake inactive customers when due work (activation, expiry) falls due.</summary>
     public string RemindersTableName { get; init; } = "LoyaltyReminders";
     /// <summary>Connections the silo opens to storage for customer data (checkpoints, journal, archive), shared by
@@ -62,8 +64,15 @@ public static class LoyaltySiloBuilderExtensions
         });
 
     public static ISiloBuilder AddLoyalty(this ISiloBuilder silo, ActiveProgram program, LoyaltyStorageOptions storage, EngineLimits? limits = null,
-        JournalOptions? journal = null)
+        JournalOptions? journal = null, Webhooks.WebhookOptions? webhooks = null)
     {
+        // Webhooks: stored ledger entries go to an outbox, and one grain per (endpoint, bucket) delivers them. The
+        // host provides the sender (HTTP, signing, retries); without endpoints nothing is queued.
+        silo.Services.AddSingleton((webhooks ?? Webhooks.WebhookOptions.None).Named());
+        silo.Services.AddSingleton<Webhooks.WebhookOutbox>();
+        silo.Services.AddSingleton<Webhooks.WebhookBoard>();
+        silo.Services.TryAddSingleton<Webhooks.IWebhookSender, Webhooks.NoWebhookSender>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, Webhooks.WebhookStartup>();
         // The write path for every provider: a silo-wide journal writer (group commit across customers), recovery of
         // dead silos' journals before their customers answer again, and lazily written checkpoints.
         silo.Services.AddSingleton(journal ?? JournalOptions.Default);
@@ -105,6 +114,7 @@ public static class LoyaltySiloBuilderExtensions
                 }
                 silo.Services.AddSingleton<ILedgerArchive>(new AzureTableLedgerArchive(storage.DataClient(), storage.LedgerTableName));
                 silo.Services.AddSingleton<IJournalStore>(new AzureTableJournalStore(storage.DataClient(), storage.JournalTableName));
+                silo.Services.AddSingleton<Webhooks.IWebhookStore>(new Webhooks.AzureTableWebhookStore(storage.DataClient(), storage.WebhooksTableName));
                 silo.AddAzureTableGrainStorage(CustomerGrain.StorageName, options =>
                 {
                     options.TableServiceClient = storage.DataClient();
@@ -126,11 +136,13 @@ public static class LoyaltySiloBuilderExtensions
                 silo.Services.AddGrainStorage(CustomerGrain.StorageName, (_, _) => new LocalMemoryGrainStorage());
                 silo.Services.AddSingleton<ILedgerArchive, MemoryLedgerArchive>();
                 silo.Services.AddSingleton<IJournalStore, MemoryJournalStore>();
+                silo.Services.AddSingleton<Webhooks.IWebhookStore, Webhooks.MemoryWebhookStore>();
                 silo.UseInMemoryReminderService();
                 break;
             case "External":
                 silo.Services.TryAddSingleton<ILedgerArchive, MemoryLedgerArchive>();
                 silo.Services.TryAddSingleton<IJournalStore, MemoryJournalStore>();
+                silo.Services.TryAddSingleton<Webhooks.IWebhookStore, Webhooks.MemoryWebhookStore>();
                 // Reminders only wake customers early; every customer also catches up whenever it activates.
                 silo.UseInMemoryReminderService();
                 break;

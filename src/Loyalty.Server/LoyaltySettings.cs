@@ -16,6 +16,8 @@ public sealed class LoyaltySettings
     public ClusterSettings Cluster { get; set; } = new();
     public OperatorSettings Operator { get; set; } = new();
     public AuthSettings Auth { get; set; } = new();
+    /// <summary>Signed webhook deliveries of ledger notices (docs/webhooks.md).</summary>
+    public Loyalty.Grains.Webhooks.WebhookOptions Webhooks { get; set; } = new();
 
     public string ResolveProgramPath(string contentRoot)
     {

@@ -8,6 +8,7 @@ using Loyalty.Grains;
 using Loyalty.Server;
 using Loyalty.Server.Auth;
 using Loyalty.Server.Services;
+using Loyalty.Server.Webhooks;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -79,6 +80,7 @@ if (args.Contains("--check-config"))
     settings.Limits.RewardCodeSecret = settings.Limits.RewardCodeSecret == EngineLimits.Default.RewardCodeSecret ? "(development default)" : "(set)";
     settings.Api.CertificatePassword = settings.Api.CertificatePassword.Length > 0 ? "(set)" : "";
     settings.Auth.Jwt.SigningKey = settings.Auth.Jwt.SigningKey.Length > 0 ? "(set)" : "";
+    settings.Webhooks.Endpoints.ForEach(e => e.Secret = e.Secret.Length > 0 ? "(set)" : "");
     Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { settings, program = new { program.Definition.Id, program.Version } },
         new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
     return 0;
@@ -145,7 +147,7 @@ builder.UseOrleans(silo =>
         default:
             throw new InvalidOperationException($"Loyalty:Cluster:Provider '{cluster.Provider}' is unknown; use Localhost or AzureTable.");
     }
-    silo.AddLoyalty(program, settings.Storage, settings.Limits.ToEngineLimits(), settings.Journal.Validated());
+    silo.AddLoyalty(program, settings.Storage, settings.Limits.ToEngineLimits(), settings.Journal.Validated(), settings.Webhooks);
     if (settings.Operator.Dashboard)
     {
         // Every silo of a cluster must agree on this setting (the dashboard's grains live on all of them).
@@ -153,6 +155,9 @@ builder.UseOrleans(silo =>
     }
 });
 
+// After the silo's defaults: the webhook sender is HTTP, signed, with the standard resilience pipeline.
+builder.Services.AddLoyaltyWebhookSender(settings.Webhooks);
+builder.Services.AddSingleton<Loyalty.Server.Application.WebhookStatusQuery>();
 builder.Services.AddSingleton<ReadinessCheck>();   // one instance: it remembers what it last reported
 builder.Services.AddHealthChecks().AddCheck<ReadinessCheck>("ready", tags: ["ready"]);
 // The gRPC health service answers from the last published check (refreshed every second), so a Check call is trivial:
@@ -257,6 +262,7 @@ app.UseRateLimiter();
 var operatorPort = settings.Operator.Port;
 app.MapGrpcService<IngestionService>().OnPort(api);
 app.MapGrpcService<AuditService>().OnPort(api);
+app.MapGrpcService<WebhooksService>().OnPort(api);
 app.MapGrpcService<CustomersService>().OnPort(api);
 app.MapGrpcService<ProgramsService>().OnPort(api);
 app.MapGrpcHealthChecksService().OnPort(api).WithMetadata(new Loyalty.Server.Auth.RpcPolicyAttribute(Loyalty.Server.Auth.Scopes.Open));

@@ -8,7 +8,7 @@ public static class StartupChecks
 {
     public static IReadOnlyList<string> Problems(LoyaltySettings settings)
     {
-        var problems = new List<string>();
+        var problems = new List<string>(settings.Webhooks.Problems());
         var keys = settings.Auth.Keys;
         for (var i = 0; i < keys.Count; i++)
         {

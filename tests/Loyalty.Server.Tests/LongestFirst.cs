@@ -2,9 +2,6 @@ using System.Reflection;
 using Xunit.Abstractions;
 
 [assembly: TestCollectionOrderer("Loyalty.Server.Tests.LongestFirst", "Loyalty.Server.Tests")]
-// Three collections at once on two cores: many of these tests wait on processes, storage or real time rather than
-// compute, so a third runs in those gaps (measured alone, Release: 251 s with two, 223 s with three; four was slower).
-[assembly: CollectionBehavior(MaxParallelThreads = 3)]
 
 namespace Loyalty.Server.Tests;
 
@@ -16,8 +13,8 @@ public sealed class RunsForAboutAttribute(int seconds) : Attribute
 }
 
 /// <summary>
-/// Starts the longest test collections first. xUnit runs three collections at once (see the assembly attribute), taking them in this
-/// order: started last, a long one (the cluster chaos run) ran on alone while the other core sat idle.
+/// Starts the longest test collections first. xUnit runs as many collections at once as there are cores, taking them
+/// in this order: started last, a long one (the cluster chaos run) ran on alone while the other core sat idle.
 /// </summary>
 public sealed class LongestFirst : ITestCollectionOrderer
 {

@@ -64,6 +64,11 @@ public sealed class CustomerState
     [JsonPropertyName("ledgerSeq")] public long LedgerSeq { get; set; }
     /// <summary>Every entry up to this sequence number is in the ledger archive (so may be trimmed from state).</summary>
     [JsonPropertyName("ledgerArchived")] public long LedgerArchivedThrough { get; set; }
+    /// <summary>Every ledger entry up to this sequence number is in the webhook outbox (or was not for any endpoint).
+    /// Engine bookkeeping, never changed by applying events: a checkpoint queues the entries after it before it is
+    /// written, so entries a checkpoint holds are never lost to webhooks. Null in states stored before webhooks existed
+    /// (loading one starts at its ledger end: history is not sent again).</summary>
+    [JsonPropertyName("noticesQueued")] public long? NoticesQueuedThrough { get; set; }
 
     /// <summary>Tier changes, oldest first (the newest 20).</summary>
     [JsonPropertyName("tierHistory")] public List<TierChange> TierHistory { get; set; } = [];
@@ -325,6 +330,17 @@ public sealed record OrderRecord(
 public sealed record CategorySpend(
     [property: JsonPropertyName("c")] string Category,
     [property: JsonPropertyName("v")] long ValueMinor);
+
+/// <summary>The kinds of <see cref="LedgerEntry"/>.</summary>
+public static class LedgerKinds
+{
+    /// <summary>Changes of points.</summary>
+    public static readonly IReadOnlyList<string> Points = ["earn", "pending", "activate", "spend", "expire", "reverse", "adjust"];
+    /// <summary>Notices: no points, something happened (a reward granted, a perk granted or ended, a new tier, points
+    /// about to expire).</summary>
+    public static readonly IReadOnlyList<string> Notices = ["reward", "perk", "perk_expired", "tier", "expiring"];
+    public static readonly IReadOnlyList<string> All = [.. Points, .. Notices];
+}
 
 /// <summary>One entry of a customer's history. Changes of points: earn, pending, activate, spend, expire, reverse,
 /// adjust. Notices (no points): reward (granted), perk (granted or extended), perk_expired, tier (changed), expiring

@@ -82,14 +82,19 @@ public sealed class CheckpointSlots(JournalOptions options)
     }
 }
 
-/// <summary>Writes a checkpoint: first the ledger entries that leave the state go to the archive (idempotent by
-/// sequence), then the state itself. Used by the grain and by recovery.</summary>
+/// <summary>Writes a checkpoint: first the ledger entries not yet in the webhook outbox are queued there, then the
+/// entries that leave the state go to the archive (both idempotent by sequence), then the state itself. Used by the
+/// grain and by recovery.</summary>
 public static class CheckpointWriter
 {
     /// <summary>Trims <paramref name="snapshot"/> to the kept ledger tail (archiving the rest) and stores it; returns the
-    /// ledger sequence archived through, so the live state can drop the same entries.</summary>
-    public static async Task<long> WriteAsync(CustomerState snapshot, ILedgerArchive archive, int ledgerKept, Func<CustomerState, Task> store, string reason)
+    /// ledger sequence archived through, so the live state can drop the same entries. <paramref name="noticesQueued"/>:
+    /// entries through this sequence are known to be in the outbox already.</summary>
+    public static async Task<long> WriteAsync(CustomerState snapshot, ILedgerArchive archive, int ledgerKept, Func<CustomerState, Task> store, string reason,
+        Webhooks.WebhookOutbox outbox, long noticesQueued = 0)
     {
+        // Before the state that holds them is stored: once it is, the journal may forget the records they came from.
+        await outbox.QueueThroughAsync(snapshot, noticesQueued);
         var (entries, through) = snapshot.LedgerToArchive(ledgerKept);
         if (entries.Count > 0)
         {

@@ -23,6 +23,7 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
     private readonly ProgramVersions _programs;
     private readonly EngineLimits _limits;
     private readonly ILedgerArchive _archive;
+    private readonly Webhooks.WebhookOutbox _outbox;
     private readonly ILogger<JournalRecovery> _logger;
     private readonly object _lock = new();
     private TaskCompletionSource _gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -36,8 +37,9 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         System.Threading.Channels.Channel.CreateBounded<bool>(new System.Threading.Channels.BoundedChannelOptions(1) { FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite });
 
     public JournalRecovery(IJournalStore store, JournalWriter writer, IClusterMembershipService membership, IServiceProvider services,
-        ProgramVersions programs, EngineLimits limits, ILedgerArchive archive, ILogger<JournalRecovery> logger)
+        ProgramVersions programs, EngineLimits limits, ILedgerArchive archive, Webhooks.WebhookOutbox outbox, ILogger<JournalRecovery> logger)
     {
+        _outbox = outbox;
         _store = store;
         _writer = writer;
         _membership = membership;
@@ -402,6 +404,7 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
                 var gone = new GrainState<CustomerState>();
                 await storage.ReadStateAsync(CustomerGrain.StateName, grainId, gone);
                 await _archive.DeleteAllAsync(customerId, cancellationToken);
+                await _outbox.ForgetAsync(customerId);
                 if (gone.RecordExists)
                 {
                     await storage.ClearStateAsync(CustomerGrain.StateName, grainId, gone);
@@ -414,6 +417,7 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
             var stored = new GrainState<CustomerState>();
             await storage.ReadStateAsync(CustomerGrain.StateName, grainId, stored);
             var state = stored.State ?? new CustomerState();
+            state.NoticesQueuedThrough ??= state.LedgerSeq;
             var after = state.JournalSeq;
             var todo = records.Where(r => r.Sequence > after).ToList();
             if (todo.Count == 0)
@@ -435,7 +439,7 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
                 {
                     stored.State = s;
                     return storage.WriteStateAsync(CustomerGrain.StateName, grainId, stored);
-                }, "recovery");
+                }, "recovery", _outbox);
                 return true;
             }
             catch (InconsistentStateException) when (attempt < 5)

@@ -1,0 +1,260 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Azure;
+using Azure.Data.Tables;
+
+namespace Loyalty.Grains.Webhooks;
+
+/// <summary>A notice waiting for delivery to one endpoint: the body is final (signatures cover it as stored).</summary>
+[GenerateSerializer, Immutable, Alias("loyalty.QueuedNotice")]
+public sealed record QueuedNotice(
+    [property: Id(0)] string CustomerId,
+    [property: Id(1)] long Sequence,
+    [property: Id(2)] string Kind,
+    [property: Id(3)] byte[] Body,
+    [property: Id(4)] DateTimeOffset QueuedAt);
+
+/// <summary>Deliveries counted by one bucket over its whole life.</summary>
+public sealed record BucketCounts(long Delivered, long Failed);
+
+/// <summary>
+/// The webhook outbox: per (endpoint, bucket) partition, the notices waiting in (customer, sequence) order, each
+/// customer's delivery cursor (the last sequence delivered), the notices set aside as failed, and the bucket's counts.
+/// A delivery removes its notice and moves the cursor in one transaction; a notice at or below the cursor is never
+/// sent again, so queuing one twice (a checkpoint after a crash) is harmless.
+/// </summary>
+public interface IWebhookStore
+{
+    /// <summary>Stores the notices (upserts, in the order given; one partition per call).</summary>
+    Task EnqueueAsync(string partition, IReadOnlyList<QueuedNotice> notices, CancellationToken cancellationToken = default);
+
+    /// <summary>The first <paramref name="max"/> waiting notices in (customer, sequence) order.</summary>
+    Task<IReadOnlyList<QueuedNotice>> PendingAsync(string partition, int max, CancellationToken cancellationToken = default);
+
+    Task<long> CursorAsync(string partition, string customerId, CancellationToken cancellationToken = default);
+
+    Task<BucketCounts> CountsAsync(string partition, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes the notice and moves the customer's cursor to it, with the bucket's counts, at once. A notice
+    /// that <paramref name="failed"/> is kept aside (for operators) instead of being sent again.</summary>
+    Task CompleteAsync(string partition, QueuedNotice notice, BucketCounts counts, bool failed, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes a notice the cursor has already passed (queued again after a crash).</summary>
+    Task SkipAsync(string partition, QueuedNotice notice, CancellationToken cancellationToken = default);
+
+    /// <summary>Everything stored for the customer in this partition (erasure).</summary>
+    Task ForgetAsync(string partition, string customerId, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Row keys: "n.{customer}.{sequence}" for waiting notices, "c.{customer}" for cursors, "f.{customer}.{sequence}"
+/// for failed ones, "s" for the counts. Customer ids are base64url, so any id makes a valid key.</summary>
+internal static class WebhookRows
+{
+    public static string Customer(string customerId) =>
+        Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(customerId)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public static string Notice(string customerId, long sequence) =>
+        string.Create(CultureInfo.InvariantCulture, $"n.{Customer(customerId)}.{sequence:D19}");
+
+    public static string Failed(string customerId, long sequence) =>
+        string.Create(CultureInfo.InvariantCulture, $"f.{Customer(customerId)}.{sequence:D19}");
+
+    public static string Cursor(string customerId) => "c." + Customer(customerId);
+
+    public const string Counts = "s";
+}
+
+public sealed class MemoryWebhookStore : IWebhookStore
+{
+    private sealed record Row(QueuedNotice? Notice, long Cursor = 0);
+
+    private readonly ConcurrentDictionary<string, SortedDictionary<string, Row>> _partitions = new();
+    private readonly ConcurrentDictionary<string, BucketCounts> _counts = new();
+
+    private SortedDictionary<string, Row> Partition(string partition) => _partitions.GetOrAdd(partition, _ => new(StringComparer.Ordinal));
+
+    public Task EnqueueAsync(string partition, IReadOnlyList<QueuedNotice> notices, CancellationToken cancellationToken = default)
+    {
+        var rows = Partition(partition);
+        lock (rows)
+        {
+            foreach (var n in notices)
+            {
+                rows[WebhookRows.Notice(n.CustomerId, n.Sequence)] = new Row(n);
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<QueuedNotice>> PendingAsync(string partition, int max, CancellationToken cancellationToken = default)
+    {
+        var rows = Partition(partition);
+        lock (rows)
+        {
+            return Task.FromResult<IReadOnlyList<QueuedNotice>>([.. rows.Where(r => r.Key.StartsWith("n.", StringComparison.Ordinal)).Take(max).Select(r => r.Value.Notice!)]);
+        }
+    }
+
+    public Task<long> CursorAsync(string partition, string customerId, CancellationToken cancellationToken = default)
+    {
+        var rows = Partition(partition);
+        lock (rows)
+        {
+            return Task.FromResult(rows.TryGetValue(WebhookRows.Cursor(customerId), out var row) ? row.Cursor : 0);
+        }
+    }
+
+    public Task<BucketCounts> CountsAsync(string partition, CancellationToken cancellationToken = default) =>
+        Task.FromResult(_counts.GetValueOrDefault(partition) ?? new BucketCounts(0, 0));
+
+    public Task CompleteAsync(string partition, QueuedNotice notice, BucketCounts counts, bool failed, CancellationToken cancellationToken = default)
+    {
+        var rows = Partition(partition);
+        lock (rows)
+        {
+            rows.Remove(WebhookRows.Notice(notice.CustomerId, notice.Sequence));
+            rows[WebhookRows.Cursor(notice.CustomerId)] = new Row(null, notice.Sequence);
+            if (failed)
+            {
+                rows[WebhookRows.Failed(notice.CustomerId, notice.Sequence)] = new Row(notice);
+            }
+            _counts[partition] = counts;
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task SkipAsync(string partition, QueuedNotice notice, CancellationToken cancellationToken = default)
+    {
+        var rows = Partition(partition);
+        lock (rows)
+        {
+            rows.Remove(WebhookRows.Notice(notice.CustomerId, notice.Sequence));
+        }
+        return Task.CompletedTask;
+    }
+
+    public Task ForgetAsync(string partition, string customerId, CancellationToken cancellationToken = default)
+    {
+        var rows = Partition(partition);
+        var customer = WebhookRows.Customer(customerId);
+        lock (rows)
+        {
+            foreach (var key in rows.Keys.Where(k => k == "c." + customer || k.StartsWith("n." + customer + ".", StringComparison.Ordinal)
+                || k.StartsWith("f." + customer + ".", StringComparison.Ordinal)).ToList())
+            {
+                rows.Remove(key);
+            }
+        }
+        return Task.CompletedTask;
+    }
+}
+
+public sealed class AzureTableWebhookStore(TableServiceClient service, string tableName) : IWebhookStore
+{
+    private readonly TableClient _table = service.GetTableClient(tableName);
+    private Task? _created;
+
+    private Task EnsureTable(CancellationToken ct) => _created ??= _table.CreateIfNotExistsAsync(ct);
+
+    private static TableEntity Entity(string partition, string row, QueuedNotice n) => new(partition, row)
+    {
+        ["Customer"] = n.CustomerId,
+        ["Seq"] = n.Sequence,
+        ["Kind"] = n.Kind,
+        ["Body"] = n.Body,
+        ["QueuedAt"] = n.QueuedAt,
+    };
+
+    public async Task EnqueueAsync(string partition, IReadOnlyList<QueuedNotice> notices, CancellationToken cancellationToken = default)
+    {
+        await EnsureTable(cancellationToken);
+        // A transaction holds at most 100 entities and 4 MiB; bodies are a few hundred bytes. Chunks go one after
+        // another, so a later notice of a customer is never stored before an earlier one of the same call.
+        foreach (var chunk in notices.Chunk(100))
+        {
+            await _table.SubmitTransactionAsync(
+                chunk.Select(n => new TableTransactionAction(TableTransactionActionType.UpsertReplace, Entity(partition, WebhookRows.Notice(n.CustomerId, n.Sequence), n))),
+                cancellationToken);
+        }
+    }
+
+    public async Task<IReadOnlyList<QueuedNotice>> PendingAsync(string partition, int max, CancellationToken cancellationToken = default)
+    {
+        await EnsureTable(cancellationToken);
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {"n."} and RowKey lt {"n/"}");
+        var found = new List<QueuedNotice>();
+        await foreach (var e in _table.QueryAsync<TableEntity>(filter, maxPerPage: Math.Min(max, 1000), cancellationToken: cancellationToken))
+        {
+            found.Add(new QueuedNotice(e.GetString("Customer"), e.GetInt64("Seq") ?? 0, e.GetString("Kind"), e.GetBinary("Body"),
+                e.GetDateTimeOffset("QueuedAt") ?? DateTimeOffset.MinValue));
+            if (found.Count >= max)
+            {
+                break;
+            }
+        }
+        return found;
+    }
+
+    public async Task<long> CursorAsync(string partition, string customerId, CancellationToken cancellationToken = default)
+    {
+        await EnsureTable(cancellationToken);
+        var row = await _table.GetEntityIfExistsAsync<TableEntity>(partition, WebhookRows.Cursor(customerId), cancellationToken: cancellationToken);
+        return row.HasValue ? row.Value!.GetInt64("Delivered") ?? 0 : 0;
+    }
+
+    public async Task<BucketCounts> CountsAsync(string partition, CancellationToken cancellationToken = default)
+    {
+        await EnsureTable(cancellationToken);
+        var row = await _table.GetEntityIfExistsAsync<TableEntity>(partition, WebhookRows.Counts, cancellationToken: cancellationToken);
+        return row.HasValue ? new BucketCounts(row.Value!.GetInt64("Delivered") ?? 0, row.Value.GetInt64("Failed") ?? 0) : new BucketCounts(0, 0);
+    }
+
+    public async Task CompleteAsync(string partition, QueuedNotice notice, BucketCounts counts, bool failed, CancellationToken cancellationToken = default)
+    {
+        await EnsureTable(cancellationToken);
+        var actions = new List<TableTransactionAction>
+        {
+            new(TableTransactionActionType.Delete, new TableEntity(partition, WebhookRows.Notice(notice.CustomerId, notice.Sequence)), ETag.All),
+            new(TableTransactionActionType.UpsertReplace, new TableEntity(partition, WebhookRows.Cursor(notice.CustomerId)) { ["Delivered"] = notice.Sequence }),
+            new(TableTransactionActionType.UpsertReplace, new TableEntity(partition, WebhookRows.Counts) { ["Delivered"] = counts.Delivered, ["Failed"] = counts.Failed }),
+        };
+        if (failed)
+        {
+            actions.Add(new(TableTransactionActionType.UpsertReplace, Entity(partition, WebhookRows.Failed(notice.CustomerId, notice.Sequence), notice)));
+        }
+        try
+        {
+            await _table.SubmitTransactionAsync(actions, cancellationToken);
+        }
+        catch (TableTransactionFailedException e) when (e.Status == 404 && e.FailedTransactionActionIndex == 0)
+        {
+            // The notice row is gone (an erase, or another activation of this bucket finished it): move the cursor anyway.
+            await _table.SubmitTransactionAsync(actions.Skip(1), cancellationToken);
+        }
+    }
+
+    public async Task SkipAsync(string partition, QueuedNotice notice, CancellationToken cancellationToken = default)
+    {
+        await EnsureTable(cancellationToken);
+        await _table.DeleteEntityAsync(partition, WebhookRows.Notice(notice.CustomerId, notice.Sequence), ETag.All, cancellationToken);
+    }
+
+    public async Task ForgetAsync(string partition, string customerId, CancellationToken cancellationToken = default)
+    {
+        await EnsureTable(cancellationToken);
+        var customer = WebhookRows.Customer(customerId);
+        var rows = new List<string> { "c." + customer };
+        foreach (var prefix in new[] { "n." + customer + ".", "f." + customer + "." })
+        {
+            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {prefix} and RowKey lt {prefix[..^1] + "/"}");
+            await foreach (var e in _table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken))
+            {
+                rows.Add(e.RowKey);
+            }
+        }
+        foreach (var row in rows)
+        {
+            await _table.DeleteEntityAsync(partition, row, ETag.All, cancellationToken);
+        }
+    }
+}
