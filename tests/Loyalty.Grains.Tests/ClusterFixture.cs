@@ -31,6 +31,8 @@ public abstract class ClusterFixtureBase : IAsyncLifetime
 
     protected abstract LoyaltyStorageOptions Storage { get; }
 
+    protected virtual Loyalty.Grains.Webhooks.WebhookOptions Webhooks => Loyalty.Grains.Webhooks.WebhookOptions.None;
+
     protected virtual void ConfigureSilo(ISiloBuilder silo)
     {
     }
@@ -62,7 +64,7 @@ public abstract class ClusterFixtureBase : IAsyncLifetime
         {
             silo.Services.AddSingleton(new EngineClock(Time));
             ConfigureSilo(silo);
-            silo.AddLoyalty(Program, Storage, Limits, JournalOptions);
+            silo.AddLoyalty(Program, Storage, Limits, JournalOptions, Webhooks);
         });
         return builder.Build();
     }

@@ -1,0 +1,123 @@
+using System.Collections.Concurrent;
+using Loyalty.Grains.Webhooks;
+using Microsoft.Extensions.DependencyInjection;
+using static Loyalty.Grains.Tests.TestEvents;
+
+namespace Loyalty.Grains.Tests;
+
+/// <summary>A sender that records what it sends and fails, retrying every 20 ms, while <see cref="Refuse"/> says so.</summary>
+public sealed class RecordingSender : IWebhookSender
+{
+    public ConcurrentQueue<(string Endpoint, string CustomerId, long Sequence)> Sent { get; } = new();
+    public Func<QueuedNotice, bool> Refuse { get; set; } = _ => false;
+
+    public async Task SendAsync(WebhookEndpoint endpoint, QueuedNotice notice, Action<string> failedAttempt, CancellationToken cancellationToken)
+    {
+        while (Refuse(notice))
+        {
+            failedAttempt("refused by the test");
+            await Task.Delay(20, cancellationToken);
+        }
+        Sent.Enqueue((endpoint.Name, notice.CustomerId, notice.Sequence));
+    }
+}
+
+public sealed class WebhookClusterFixture : ClusterFixtureBase
+{
+    public RecordingSender Sender { get; } = new();
+
+    protected override LoyaltyStorageOptions Storage => new() { Provider = "Memory" };
+
+    protected override Webhooks.WebhookOptions Webhooks => new()
+    {
+        Endpoints = [new WebhookEndpoint { Name = "crm", Url = "https://crm.example/hook", Secret = new string('s', 32), Kinds = ["earn", "reward"] }],
+        Buckets = 2,
+        RetryFor = TimeSpan.FromHours(24),
+    };
+
+    protected override void ConfigureSilo(ISiloBuilder silo) => silo.Services.AddSingleton<IWebhookSender>(Sender);
+
+    public IWebhookStore Store => Cluster.GetSiloServiceProvider(Cluster.Silos[0].SiloAddress).GetRequiredService<IWebhookStore>();
+
+    public WebhookOutbox Outbox => Cluster.GetSiloServiceProvider(Cluster.Silos[0].SiloAddress).GetRequiredService<WebhookOutbox>();
+}
+
+/// <summary>The delivery side of webhooks on a real cluster: cursor, give-up, erasure.</summary>
+public sealed class WebhookDeliveryTests(WebhookClusterFixture fixture) : IClassFixture<WebhookClusterFixture>
+{
+    private async Task<List<long>> SentTo(string customer, int atLeast)
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            var sent = fixture.Sender.Sent.Where(s => s.CustomerId == customer).Select(s => s.Sequence).ToList();
+            if (sent.Count >= atLeast)
+            {
+                return sent;
+            }
+            await Task.Delay(50);
+        }
+        return [.. fixture.Sender.Sent.Where(s => s.CustomerId == customer).Select(s => s.Sequence)];
+    }
+
+    private string PartitionOf(string customer) => WebhookOutbox.Partition("crm", fixture.Outbox.BucketOf(customer));
+
+    [Fact]
+    public async Task A_notice_queued_again_after_delivery_is_not_sent_twice_and_only_wanted_kinds_are_sent()
+    {
+        var customer = NewCustomer();
+        var now = fixture.Time.GetUtcNow();
+        await fixture.Customer(customer).Apply([Game(customer, "g1", now, minutes: 10), Game(customer, "g2", now, minutes: 20)]);
+        var ledger = (await fixture.Customer(customer).ListLedger(100, null))!.Entries;
+        var wanted = ledger.Where(e => e.Kind is "earn" or "reward").Select(e => e.Sequence).Order().ToList();
+        Assert.Equal(wanted, await SentTo(customer, wanted.Count));
+
+        // A checkpoint after a crash queues the same entries again: the cursor has passed them.
+        await fixture.Outbox.QueueAsync(customer, [.. ledger]);
+        await fixture.Client.GetGrain<IWebhookBucketGrain>(PartitionOf(customer)).Wake();
+        await Task.Delay(500);
+        Assert.Equal(wanted, fixture.Sender.Sent.Where(s => s.CustomerId == customer).Select(s => s.Sequence).ToList());
+        Assert.DoesNotContain(await fixture.Store.PendingAsync(PartitionOf(customer), 1000), n => n.CustomerId == customer);
+        Assert.Equal(wanted[^1], await fixture.Store.CursorAsync(PartitionOf(customer), customer));
+    }
+
+    [Fact]
+    public async Task A_notice_refused_for_RetryFor_is_set_aside_and_the_customers_later_notices_go_on()
+    {
+        var customer = NewCustomer();
+        var now = fixture.Time.GetUtcNow();
+        fixture.Sender.Refuse = n => n.CustomerId == customer && n.Sequence == 1;
+        await fixture.Customer(customer).Apply([Game(customer, "g1", now, minutes: 10)]);
+        await fixture.Customer(customer).Apply([Game(customer, "g2", now, minutes: 20)]);
+        await Task.Delay(500);
+        Assert.Empty(await SentTo(customer, 0));   // the first is retried; the second waits behind it
+        var bucket = fixture.Client.GetGrain<IWebhookBucketGrain>(PartitionOf(customer));
+        Assert.True((await bucket.Status()).Retrying >= 1);
+        Assert.Contains("refused by the test", (await bucket.Status()).LastError, StringComparison.Ordinal);
+
+        var failedBefore = (await bucket.Status()).Failed;
+        fixture.Time.Advance(TimeSpan.FromHours(24) + TimeSpan.FromMinutes(1));
+        var sent = await SentTo(customer, 1);
+        Assert.DoesNotContain(1L, sent);
+        Assert.Contains(2L, sent);
+        Assert.Equal(failedBefore + 1, (await bucket.Status()).Failed);
+        fixture.Sender.Refuse = _ => false;
+    }
+
+    [Fact]
+    public async Task Erasing_a_customer_removes_its_waiting_notices_and_cursor()
+    {
+        var customer = NewCustomer();
+        fixture.Sender.Refuse = n => n.CustomerId == customer;
+        await fixture.Customer(customer).Apply([Game(customer, "g1", fixture.Time.GetUtcNow(), minutes: 10)]);
+        for (var i = 0; i < 100 && !(await fixture.Store.PendingAsync(PartitionOf(customer), 1000)).Any(n => n.CustomerId == customer); i++)
+        {
+            await Task.Delay(20);
+        }
+        Assert.Contains(await fixture.Store.PendingAsync(PartitionOf(customer), 1000), n => n.CustomerId == customer);
+
+        Assert.True(await fixture.Customer(customer).Erase());
+        Assert.DoesNotContain(await fixture.Store.PendingAsync(PartitionOf(customer), 1000), n => n.CustomerId == customer);
+        Assert.Equal(0, await fixture.Store.CursorAsync(PartitionOf(customer), customer));
+        fixture.Sender.Refuse = _ => false;
+    }
+}
