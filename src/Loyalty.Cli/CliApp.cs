@@ -57,6 +57,7 @@ public static class CliApp
         root.Subcommands.Add(BenchCommand.Build());
         root.Subcommands.Add(KeyCommands.Build());
         root.Subcommands.Add(AuditCommand());
+        root.Subcommands.Add(WebhookCommands.Build());
         return root;
     }
 

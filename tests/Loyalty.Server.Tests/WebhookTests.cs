@@ -128,6 +128,30 @@ public sealed class WebhookTests
         var metrics = await http.GetStringAsync($"{engine.OperatorAddress}/metrics");
         Assert.Contains("loyalty_webhooks_delivered_total{", metrics, StringComparison.Ordinal);
         Assert.Contains("loyalty_webhooks_attempts_failed_total{", metrics, StringComparison.Ordinal);
+
+        // The CLI: status, and a receiver checking a captured request (headers, blank line, body) with verify.
+        var cli = await CliRunner.RunAsync(engine.Address, "webhooks", "status");
+        Assert.True(cli.Exit == 0, cli.Err);
+        Assert.Contains($"delivered {expected.Count:N0}  failed 0  waiting 0  retrying 0", cli.Out, StringComparison.Ordinal);
+        Assert.Contains("answered 500", cli.Out, StringComparison.Ordinal);
+        var captured = receiver.Accepted()[0];
+        var file = Path.Combine(Path.GetTempPath(), $"hook-{Guid.NewGuid():N}.http");
+        try
+        {
+            await File.WriteAllBytesAsync(file, [.. Encoding.ASCII.GetBytes(
+                $"POST /hooks/loyalty HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{WebhookSignatures.DeliveryIdHeader}: {captured.DeliveryId}\r\n" +
+                $"{WebhookSignatures.SignatureHeader}: {captured.Signature}\r\nContent-Length: {captured.Body.Length}\r\n\r\n"), .. captured.Body]);
+            var valid = await CliRunner.RunAsync(engine.Address, "webhooks", "verify", "--secret", WebhookChecks.Secret, "--request", file);
+            Assert.True(valid.Exit == 0, valid.Out + valid.Err);
+            Assert.StartsWith("valid", valid.Out, StringComparison.Ordinal);
+            var wrong = await CliRunner.RunAsync(engine.Address, "webhooks", "verify", "--secret", WebhookChecks.Secret + "-not", "--request", file);
+            Assert.Equal(1, wrong.Exit);
+            Assert.StartsWith("invalid", wrong.Out, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
     }
 
     [Fact]
