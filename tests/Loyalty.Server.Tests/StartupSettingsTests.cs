@@ -21,6 +21,9 @@ public sealed class StartupSettingsTests
         { "Loyalty:Limits:RewardCodeSecret is empty", ["Limits__RewardCodeSecret="] },
         { "Loyalty:Limits:RewardCodeSecret is the development default on a non-loopback address", ["Api__Address=0.0.0.0", "Api__AllowPlaintext=true"] },
         { "Loyalty:Auth:Mode=Anonymous on a non-loopback address", ["Api__Address=0.0.0.0", "Api__AllowPlaintext=true", "Limits__RewardCodeSecret=" + Secret, "Auth__Mode=Anonymous"] },
+        { "Loyalty:Webhooks:Endpoints:0:Url 'http://crm.example/hook' is plain HTTP off loopback", ["Webhooks__Endpoints__0__Url=http://crm.example/hook", "Webhooks__Endpoints__0__Secret=" + Secret] },
+        { "Loyalty:Webhooks:Endpoints:0:Secret is 5 bytes; it must be at least 32", ["Webhooks__Endpoints__0__Url=https://crm.example/hook", "Webhooks__Endpoints__0__Secret=short"] },
+        { "Loyalty:Webhooks:Endpoints:0:Kinds has 'rewards', which is no ledger kind", ["Webhooks__Endpoints__0__Url=https://crm.example/hook", "Webhooks__Endpoints__0__Secret=" + Secret, "Webhooks__Endpoints__0__Kinds__0=rewards"] },
     };
 
     [Theory]
