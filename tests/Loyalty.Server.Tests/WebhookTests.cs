@@ -129,6 +129,12 @@ public sealed class WebhookTests
         Assert.Contains("loyalty_webhooks_delivered_total{", metrics, StringComparison.Ordinal);
         Assert.Contains("loyalty_webhooks_attempts_failed_total{", metrics, StringComparison.Ordinal);
 
+        // The console's view of the same (operators only).
+        var console = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync($"{engine.OperatorAddress}/console/api/webhooks")).RootElement;
+        var row = Assert.Single(console.GetProperty("endpoints").EnumerateArray());
+        Assert.Equal(expected.Count, row.GetProperty("delivered").GetInt64());
+        Assert.Equal(0, row.GetProperty("pending").GetInt64());
+
         // The CLI: status, and a receiver checking a captured request (headers, blank line, body) with verify.
         var cli = await CliRunner.RunAsync(engine.Address, "webhooks", "status");
         Assert.True(cli.Exit == 0, cli.Err);

@@ -133,6 +133,10 @@ public static class SupportConsole
             return Results.Json(new { version = active.Version, definition = definition.RootElement.Clone() }, DomainJson.Options);
         }).RequireAuthorization(Scopes.Authenticated);
 
+        // Webhook endpoints across the cluster (operators only: URLs and errors are deployment details).
+        api.MapGet("/webhooks", async (Loyalty.Server.Application.WebhookStatusQuery query, CancellationToken cancellationToken) =>
+            Results.Json(new { endpoints = await query.GetAsync(cancellationToken) }, DomainJson.Options)).RequireAuthorization(Scopes.Operator);
+
         // Events applied per second by source and rewards per minute, over the whole cluster: this silo's own counts
         // (fresh) and every other silo's latest report (at most a few seconds old).
         api.MapGet("/live", async (HttpContext context, LiveActivity live, IGrainFactory grains, ILocalSiloDetails silo,

@@ -22,11 +22,12 @@
 
   function show(next) {
     view = next;
-    for (const v of ["customer", "program", "live"]) $(`view-${v}`).hidden = v !== next;
+    for (const v of ["customer", "program", "live", "webhooks"]) $(`view-${v}`).hidden = v !== next;
     for (const b of document.querySelectorAll("nav button")) b.setAttribute("aria-current", b.dataset.view === next ? "page" : "false");
     clearTimeout(liveTimer);
     if (next === "program") loadProgram(true);   // fresh on every visit: a publish shows at once
     if (next === "live") loadLive();
+    if (next === "webhooks") loadWebhooks();
     if (next === "customer") status(current ? `Customer ${current}` : "Enter a customer id to see their loyalty context.");
     const hash = next === "customer" ? (current ? `#customer=${encodeURIComponent(current)}` : "") : `#${next}`;
     history.replaceState(null, "", hash || location.pathname);
@@ -65,7 +66,7 @@
     $("customer-view").hidden = true;
     for (const form of ["find", "resolve", "goodwill", "adjust"]) $(form).reset();
     for (const out of ["resolve-result", "goodwill-result", "adjust-result"]) $(out).textContent = "";
-    for (const v of ["customer", "program", "live"]) $(`view-${v}`).hidden = true;
+    for (const v of ["customer", "program", "live", "webhooks"]) $(`view-${v}`).hidden = true;
     $("tabs").hidden = true; $("who").hidden = true; $("signin").hidden = false;
     history.replaceState(null, "", location.pathname);
     status("Signed out. Sign in with your API key.");
@@ -313,6 +314,30 @@
     status("Live: updates every 2 seconds.");
   }
 
+  // Webhooks: each endpoint's deliveries across the cluster, polled every 5 s while open.
+  const age = at => { const s = Math.max(0, (Date.now() - new Date(at)) / 1000); return s < 90 ? `${s.toFixed(0)} s` : s < 5400 ? `${(s / 60).toFixed(0)} min` : `${(s / 3600).toFixed(1)} h`; };
+  async function loadWebhooks() {
+    clearTimeout(liveTimer);
+    const response = await api("webhooks");
+    if (view !== "webhooks" || !session) return;
+    const again = () => { clearTimeout(liveTimer); liveTimer = setTimeout(loadWebhooks, 5000); };
+    if (!response) { status(unreachable, true); again(); return; }
+    if (response.status === 401 || response.status === 403) { status("Webhook status needs an operator's key (" + await response.text() + ").", true); return; }
+    if (!response.ok) { status(`The engine answered ${response.status}: ${await response.text()}`, true); again(); return; }
+    const { endpoints } = await response.json();
+    const rows = $("webhooks");
+    rows.textContent = "";
+    for (const e of endpoints) {
+      const tr = document.createElement("tr"); tr.dataset.endpoint = e.name;
+      const cells = [e.name, e.url, e.kinds.length ? e.kinds.join(", ") : "all", e.delivered, e.failed, e.pending, e.retrying,
+        e.oldestUndelivered ? age(e.oldestUndelivered) : "—", e.lastError ? `${e.lastError} (${age(e.lastErrorAt)} ago)` : "—"];
+      for (const cell of cells) { const td = document.createElement("td"); td.textContent = cell; tr.appendChild(td); }
+      rows.appendChild(tr);
+    }
+    again();
+    status(endpoints.length ? `Webhooks: ${endpoints.length} endpoint(s); updates every 5 seconds.` : "No webhook endpoints are configured (Loyalty:Webhooks:Endpoints).");
+  }
+
   const NS = "http://www.w3.org/2000/svg";
   const svgEl = (name, attrs) => { const el = document.createElementNS(NS, name); for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v); return el; };
   function frame(svg, max, unitsLabel) {
@@ -375,6 +400,7 @@
     const start = params.get("customer");
     if (params.has("program")) show("program");
     else if (params.has("live")) show("live");
+    else if (params.has("webhooks")) show("webhooks");
     else { show("customer"); if (start) { $("customer").value = start; lookup(start); } }
   })();
 })();
