@@ -21,7 +21,8 @@ internal static partial class BenchCommand
 {
     public static Command Build()
     {
-        var scenario = new Argument<string>("scenario") { Description = "health | shop | batch | game | mixed | verify | table-writes" };
+        var scenario = new Argument<string>("scenario") { Description = "health | shop | http | batch | game | mixed | verify | table-writes" };
+        var httpUrl = new Option<string?>("--http") { Description = "http: where JSON is served over HTTP/1.1 (default: the server's port + 2, as deploy/local/start sets)" };
         var customers = new Option<int>("--customers") { Description = "Distinct customers", DefaultValueFactory = _ => 10_000 };
         var duration = new Option<double>("--duration") { Description = "Seconds to measure (not for verify)", DefaultValueFactory = _ => 30 };
         var warmup = new Option<double>("--warmup")
@@ -49,7 +50,7 @@ internal static partial class BenchCommand
         var entityBytes = new Option<int>("--entity-bytes") { Description = "table-writes: bytes of state per entity (a regular customer stores a few KB)", DefaultValueFactory = _ => 4096 };
         var command = new Command("bench", "Load the engine and report events/s, acknowledgement latency, errors, events per storage write, server CPU")
         {
-            scenario, customers, duration, warmup, concurrency, connections, batch, skew, rate, perCustomer, operatorUrl, storage, entityBytes, prime,
+            scenario, customers, duration, warmup, concurrency, connections, batch, skew, rate, perCustomer, operatorUrl, storage, entityBytes, prime, httpUrl,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -57,7 +58,7 @@ internal static partial class BenchCommand
                 Math.Max(1, parse.GetValue(concurrency)), Math.Max(1, parse.GetValue(connections)), Math.Clamp(parse.GetValue(batch), 1, 1000),
                 parse.GetValue(skew)!, parse.GetValue(rate), Math.Max(1, parse.GetValue(perCustomer)),
                 parse.GetValue(scenario) == "verify" || parse.GetValue(skew) == "once" ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(warmup))),
-                parse.GetValue(prime) && parse.GetValue(skew) != "once" && parse.GetValue(scenario) is "shop" or "batch" or "game" or "mixed");
+                parse.GetValue(prime) && parse.GetValue(skew) != "once" && parse.GetValue(scenario) is "shop" or "http" or "batch" or "game" or "mixed");
             var server = parse.GetValue(CliApp.ServerOption)!.Split(',')[0];
             var operatorEndpoint = parse.GetValue(operatorUrl) ?? OperatorOf(server);
             var json = parse.GetValue(CliApp.JsonOption);
@@ -66,6 +67,7 @@ internal static partial class BenchCommand
                 var connection = parse.GetValue(storage) ?? Environment.GetEnvironmentVariable("Loyalty__Storage__ConnectionString") ?? LocalAzurite;
                 return await TableWrites.RunAsync(options, connection, Math.Max(1, parse.GetValue(entityBytes)), json, ct);
             }
+            HttpJson = parse.GetValue(httpUrl) ?? PortPlus(server, 2);
             return await RunAsync(options, parse.GetValue(CliApp.ServerOption)!, CliApp.ResolveApiKey(parse), operatorEndpoint, json, ct);
         });
         return command;
@@ -79,15 +81,22 @@ internal static partial class BenchCommand
     internal sealed record Options(string Scenario, int Customers, TimeSpan Duration, int Concurrency, int Connections, int Batch,
         string Skew, double Rate, int EventsPerCustomer, TimeSpan Warmup, bool Prime = false);
 
-    private static string OperatorOf(string server)
+    private static string OperatorOf(string server) => PortPlus(server, 1);
+
+    private static string PortPlus(string server, int offset)
     {
         var uri = new Uri(server.StartsWith("dns:", StringComparison.Ordinal) ? "http://127.0.0.1:5080" : server);
-        return $"{uri.Scheme}://{uri.Host}:{uri.Port + 1}";
+        return $"{uri.Scheme}://{uri.Host}:{uri.Port + offset}";
     }
+
+    /// <summary>The http scenario's base address (JSON over HTTP/1.1) and key.</summary>
+    private static string HttpJson { get; set; } = "";
+    private static string? ApiKeyForHttp { get; set; }
 
     private static async Task<int> RunAsync(Options o, string server, string? apiKey, string operatorEndpoint, bool json, CancellationToken ct)
     {
         var channels = Enumerable.Range(0, o.Connections).Select(_ => EngineChannel.Create(server, apiKey)).ToArray();
+        ApiKeyForHttp = apiKey;
         var run = Guid.NewGuid().ToString("N")[..8];
         var picker = new CustomerPicker(o.Customers, o.Skew, run);
         var primed = o.Prime ? await Prime(o, channels, picker, run, json, ct) : null;
@@ -104,6 +113,7 @@ internal static partial class BenchCommand
             {
                 case "health":
                 case "shop":
+                case "http":
                 case "batch":
                 case "mixed":
                     await Unary(o, channels, picker, run, stats, ct);
@@ -115,7 +125,7 @@ internal static partial class BenchCommand
                     mismatches = await Verify(o, channels, run, stats, ct);
                     break;
                 default:
-                    Console.Error.WriteLine($"error: unknown scenario '{o.Scenario}' (health, shop, batch, game, mixed, verify)");
+                    Console.Error.WriteLine($"error: unknown scenario '{o.Scenario}' (health, shop, http, batch, game, mixed, verify)");
                     return 2;
             }
         }
@@ -197,6 +207,18 @@ internal static partial class BenchCommand
     /// <summary>Closed loop (or paced to --rate): each of the concurrent callers sends one call at a time.</summary>
     private static async Task Unary(Options o, GrpcChannel[] channels, CustomerPicker picker, string run, Stats stats, CancellationToken ct)
     {
+        // http: the same purchases as shop, as JSON POSTs to /v1/events over HTTP/1.1 keep-alive connections (one per
+        // concurrent caller), with the key in x-api-key.
+        using var http = o.Scenario == "http" ? new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = o.Concurrency })
+        {
+            BaseAddress = new Uri(HttpJson),
+            DefaultRequestVersion = System.Net.HttpVersion.Version11,
+            DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        } : null;
+        if (http is not null && ApiKeyForHttp is { Length: > 0 } key)
+        {
+            http.DefaultRequestHeaders.Add(Loyalty.Contracts.ApiKeys.Header, key);
+        }
         var end = DateTime.UtcNow + o.Warmup + o.Duration;
         var eventsPerCall = o.Scenario == "batch" ? o.Batch : 1;
         var interval = o.Rate > 0 ? TimeSpan.FromSeconds(eventsPerCall * o.Concurrency / o.Rate) : TimeSpan.Zero;
@@ -232,6 +254,24 @@ internal static partial class BenchCommand
                             await health.CheckAsync(new HealthCheckRequest(), cancellationToken: ct);
                             stats.Acked(intended, 1, 0);
                             break;
+                        case "http":
+                            if (picker.Next(random) is not { } buyer)
+                            {
+                                return;
+                            }
+                            using (var content = new StringContent(Google.Protobuf.JsonFormatter.Default.Format(Purchase(buyer, $"{run}-{worker}-{n++}", random)),
+                                System.Text.Encoding.UTF8, "application/json"))
+                            using (var answer = await http!.PostAsync("/v1/events", content, ct))
+                            {
+                                var body = await answer.Content.ReadAsStringAsync(ct);
+                                if (!answer.IsSuccessStatusCode)
+                                {
+                                    stats.Failed($"HTTP {(int)answer.StatusCode}", 1);
+                                    break;
+                                }
+                                stats.Acked(intended, 1, body.Contains("OUTCOME_APPLIED", StringComparison.Ordinal) || body.Contains("OUTCOME_DUPLICATE", StringComparison.Ordinal) ? 0 : 1);
+                            }
+                            break;
                         case "batch":
                             var request = new PublishBatchRequest();
                             for (var i = 0; i < o.Batch && picker.Next(random) is { } customer; i++)
@@ -259,6 +299,10 @@ internal static partial class BenchCommand
                 catch (RpcException e) when (!ct.IsCancellationRequested)
                 {
                     stats.Failed(e.StatusCode.ToString(), eventsPerCall);
+                }
+                catch (HttpRequestException e) when (!ct.IsCancellationRequested)
+                {
+                    stats.Failed(e.HttpRequestError.ToString(), eventsPerCall);
                 }
             }
         }, ct)));

@@ -15,6 +15,7 @@ internal static class WebhookCommands
         var webhooks = new Command("webhooks", "Webhook deliveries: status of the endpoints, and signature checks for receivers");
         webhooks.Subcommands.Add(Status());
         webhooks.Subcommands.Add(Verify());
+        webhooks.Subcommands.Add(Listen());
         return webhooks;
     }
 
@@ -89,6 +90,68 @@ internal static class WebhookCommands
             return verdict == WebhookSignatures.Verdict.Valid ? 0 : 1;
         });
         return verify;
+    }
+
+    private static Command Listen()
+    {
+        var port = new Option<int>("--port") { Description = "Loopback port to receive on", DefaultValueFactory = _ => 9099 };
+        var secret = new Option<string>("--secret") { Description = "Check every delivery's signature with this secret" };
+        var quiet = new Option<bool>("--quiet") { Description = "Print counts every 5 s instead of every delivery" };
+        var listen = new Command("listen", "A local webhook receiver on http://127.0.0.1:PORT/ for trying endpoints out: prints each delivery (and checks its signature), answers 204") { port, secret, quiet };
+        listen.SetAction(async (parse, ct) =>
+        {
+            using var listener = new System.Net.HttpListener();
+            listener.Prefixes.Add($"http://127.0.0.1:{parse.GetValue(port)}/");
+            listener.Start();
+            var key = parse.GetValue(secret);
+            var brief = parse.GetValue(quiet);
+            long received = 0, invalid = 0;
+            var ids = new HashSet<string>(StringComparer.Ordinal);
+            Console.WriteLine($"listening on http://127.0.0.1:{parse.GetValue(port)}/ (Ctrl-C to stop)");
+            using var report = brief ? new Timer(_ =>
+            {
+                lock (ids)
+                {
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{DateTimeOffset.UtcNow:u}  {received:N0} received, {ids.Count:N0} distinct, {invalid:N0} invalid signatures"));
+                }
+            }, null, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5)) : null;
+            using var stop = ct.Register(listener.Stop);
+            while (!ct.IsCancellationRequested)
+            {
+                System.Net.HttpListenerContext context;
+                try
+                {
+                    context = await listener.GetContextAsync();
+                }
+                catch (Exception) when (ct.IsCancellationRequested)
+                {
+                    break;
+                }
+                _ = Task.Run(async () =>
+                {
+                    using var buffer = new MemoryStream();
+                    await context.Request.InputStream.CopyToAsync(buffer, ct);
+                    var body = buffer.ToArray();
+                    var id = context.Request.Headers[WebhookSignatures.DeliveryIdHeader] ?? "";
+                    var verdict = key is { Length: > 0 } ? WebhookSignatures.Verify(key, context.Request.Headers[WebhookSignatures.SignatureHeader] ?? "", body,
+                        DateTimeOffset.UtcNow, TimeSpan.FromMinutes(5)).ToString().ToLowerInvariant() : "unchecked";
+                    lock (ids)
+                    {
+                        received++;
+                        invalid += verdict is "valid" or "unchecked" ? 0 : 1;
+                        ids.Add(id);
+                    }
+                    context.Response.StatusCode = 204;
+                    context.Response.Close();
+                    if (!brief)
+                    {
+                        Console.WriteLine($"{id}  signature {verdict}  {Encoding.UTF8.GetString(body)}");
+                    }
+                }, CancellationToken.None);
+            }
+            return 0;
+        });
+        return listen;
     }
 
     private static async Task<byte[]> Read(string path, CancellationToken ct)

@@ -102,7 +102,11 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
 {
     private static readonly string[] AppliedThenDuplicateTwice = ["Applied", "Duplicate", "Duplicate"];
     private static readonly string[] AgentMay = ["read", "resolve", "adjust", "goodwill"];
-    private static readonly string Screenshots = Path.Combine(RepoPaths.Root, "docs", "screenshots");
+    /// <summary>Every run takes the screenshots (the pages must render); only <c>deploy/local/screenshots</c>
+    /// (LOYALTY_SCREENSHOTS=1) puts them in docs/, so a test run leaves the work tree as it was.</summary>
+    private static readonly string Screenshots = Environment.GetEnvironmentVariable("LOYALTY_SCREENSHOTS") == "1"
+        ? Path.Combine(RepoPaths.Root, "docs", "screenshots")
+        : Path.Combine(Path.GetTempPath(), "loyalty-screenshots");
 
     private string Console => $"{fixture.Server.OperatorAddress}/console/";
 
