@@ -29,26 +29,33 @@ public sealed record WebhookBucketStatus(
 /// <summary>One delivery queue of one endpoint (key "{endpoint}.{bucket}", the outbox partition it reads).</summary>
 public interface IWebhookBucketGrain : IGrainWithStringKey
 {
-    /// <summary>New notices were queued: look now rather than at the next poll.</summary>
+    /// <summary>Look at the stored outbox now rather than at the next poll (start, reminder).</summary>
     [Orleans.Concurrency.OneWay]
     Task Wake();
+
+    /// <summary>These notices were just stored in this bucket's partition: deliver them without reading them back.</summary>
+    [Orleans.Concurrency.OneWay]
+    Task Offer(QueuedNotice[] notices);
 
     Task<WebhookBucketStatus> Status();
 }
 
 /// <summary>
-/// Delivers one outbox partition: the waiting notices in (customer, sequence) order, each customer's one at a time and
-/// in order, up to <see cref="WebhookOptions.ConcurrencyPerBucket"/> customers at once. A reminder wakes it every
-/// minute, so a bucket whose silo died resumes on another silo from the stored cursors; customers are never activated
-/// to deliver. The delivery loop runs off the grain's scheduler; the grain only starts, wakes and reports it.
+/// Delivers one outbox partition: each customer's notices one at a time and in sequence order, up to
+/// <see cref="WebhookOptions.ConcurrencyPerBucket"/> customers at once. The outbox hands over what it stores
+/// (<see cref="Offer"/>), so the stored partition is read only when the bucket activates and on a slow poll, to pick
+/// up what a dead silo stored but could not hand over; a reminder wakes the bucket every minute, so a bucket whose silo
+/// died resumes on another silo from the stored notices and cursors. Customers are never activated to deliver. The
+/// delivery loop runs off the grain's scheduler; the grain only starts, feeds and reports it.
 /// </summary>
 public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore store, IWebhookSender sender, WebhookBoard board,
     EngineClock clock, ILogger<WebhookBucketGrain> logger) : Grain, IWebhookBucketGrain, IRemindable
 {
     public const string Reminder = "webhooks";
     private const int ScanSize = 1000;
+    private const int CursorsCached = 100_000;
+    /// <summary>How often the stored partition is read again while the bucket runs.</summary>
     private static readonly TimeSpan Poll = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan MinScanInterval = TimeSpan.FromMilliseconds(50);
 
     // The engine's clock dates notices and their retry deadline; the loop's own pauses are real time.
     private readonly TimeProvider _time = clock.Time;
@@ -60,10 +67,13 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
     private int _bucket;
     private long _delivered;
     private long _failed;
-    private int _pending;
     private int _retrying;
+    private volatile bool _scanDue = true;
     private readonly object _lock = new();
-    private DateTimeOffset? _oldest;
+    /// <summary>Notices known to wait, by customer, in sequence order (from offers and scans).</summary>
+    private readonly Dictionary<string, SortedDictionary<long, QueuedNotice>> _waiting = new(StringComparer.Ordinal);
+    /// <summary>Delivery cursors read or written by this activation (it is the partition's only writer).</summary>
+    private readonly Dictionary<string, long> _cursors = new(StringComparer.Ordinal);
     private (string Error, DateTimeOffset At)? _lastError;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -100,13 +110,21 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
         }
         catch (Exception)
         {
-            // Stopped (or still stopping): whatever was not completed stays queued for the next activation.
+            // Stopped (or still stopping): whatever was not completed stays stored for the next activation.
         }
         board.Remove(_partition);
     }
 
     public Task Wake()
     {
+        _scanDue = true;
+        _signal.TrySetResult();
+        return Task.CompletedTask;
+    }
+
+    public Task Offer(QueuedNotice[] notices)
+    {
+        Add(notices);
         _signal.TrySetResult();
         return Task.CompletedTask;
     }
@@ -115,56 +133,84 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
 
     public Task<WebhookBucketStatus> Status() => Task.FromResult(Snapshot());
 
+    private void Add(IEnumerable<QueuedNotice> notices)
+    {
+        lock (_lock)
+        {
+            foreach (var n in notices)
+            {
+                // One the cursor has passed is kept too: delivering skips it and removes its stored row.
+                if (!_waiting.TryGetValue(n.CustomerId, out var queue))
+                {
+                    _waiting[n.CustomerId] = queue = [];
+                }
+                queue[n.Sequence] = n;
+            }
+        }
+    }
+
     private WebhookBucketStatus Snapshot()
     {
         lock (_lock)
         {
+            DateTimeOffset? oldest = null;
+            var pending = 0;
+            foreach (var queue in _waiting.Values)
+            {
+                pending += queue.Count;
+                foreach (var n in queue.Values)
+                {
+                    oldest = oldest is null || n.QueuedAt < oldest ? n.QueuedAt : oldest;
+                }
+            }
             return new WebhookBucketStatus(_endpoint?.Name ?? "", _bucket, Interlocked.Read(ref _delivered), Interlocked.Read(ref _failed),
-                Volatile.Read(ref _pending), Volatile.Read(ref _retrying), _oldest, _lastError?.Error ?? "", _lastError?.At);
+                pending, Volatile.Read(ref _retrying), oldest, _lastError?.Error ?? "", _lastError?.At);
         }
     }
 
     private async Task RunAsync(CancellationToken stopping)
     {
         var inFlight = new Dictionary<string, Task>(StringComparer.Ordinal);
+        var lastScan = DateTime.MinValue;
         while (!stopping.IsCancellationRequested)
         {
-            // A wake after this line is seen by the wait below, however soon it comes.
+            // A wake or offer after this line is seen by the wait below, however soon it comes.
             var signal = _signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            IReadOnlyList<QueuedNotice> pending = [];
-            try
+            if (_scanDue || DateTime.UtcNow - lastScan > Poll)
             {
-                pending = await store.PendingAsync(_partition, ScanSize, stopping);
-            }
-            catch (Exception ex) when (!stopping.IsCancellationRequested)
-            {
-                Failed($"reading the outbox: {ex.Message}");
-                logger.LogWarning(ex, "Webhook bucket {Bucket}: reading the outbox failed; trying again", _partition);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-            lock (_lock)
-            {
-                _pending = pending.Count;
-                _oldest = pending.Count > 0 ? pending.Min(n => n.QueuedAt) : null;
-            }
-            board.Report(Snapshot());
-            foreach (var customer in pending.GroupBy(n => n.CustomerId, StringComparer.Ordinal))
-            {
-                if (inFlight.Count >= options.ConcurrencyPerBucket)
+                _scanDue = false;
+                lastScan = DateTime.UtcNow;
+                try
+                {
+                    Add(await store.PendingAsync(_partition, ScanSize, stopping));
+                }
+                catch (Exception ex) when (!stopping.IsCancellationRequested)
+                {
+                    Failed($"reading the outbox: {ex.Message}");
+                    logger.LogWarning(ex, "Webhook bucket {Bucket}: reading the outbox failed; trying again", _partition);
+                }
+                catch (OperationCanceledException)
                 {
                     break;
                 }
-                if (!inFlight.ContainsKey(customer.Key))
-                {
-                    inFlight[customer.Key] = DeliverAsync(customer.Key, [.. customer.OrderBy(n => n.Sequence)], stopping);
-                }
             }
+            List<string> ready;
+            lock (_lock)
+            {
+                ready = [.. _waiting.Where(w => w.Value.Count > 0 && !inFlight.ContainsKey(w.Key)).Select(w => w.Key)];
+            }
+            foreach (var customer in ready.Take(Math.Max(0, options.ConcurrencyPerBucket - inFlight.Count)))
+            {
+                inFlight[customer] = DeliverAsync(customer, stopping);
+            }
+            board.Report(Snapshot());
             using (var poll = CancellationTokenSource.CreateLinkedTokenSource(stopping))
             {
-                await Task.WhenAny([signal.Task, Task.Delay(Poll, poll.Token), .. inFlight.Values]);
+                // With every slot busy, new notices wait for a slot: only a finished customer (or the poll) matters.
+                Task[] wakers = inFlight.Count >= options.ConcurrencyPerBucket
+                    ? [Task.Delay(Poll, poll.Token), .. inFlight.Values]
+                    : [signal.Task, Task.Delay(Poll, poll.Token), .. inFlight.Values];
+                await Task.WhenAny(wakers);
                 await poll.CancelAsync();
             }
             if (stopping.IsCancellationRequested)
@@ -177,12 +223,11 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
                 if (task.Exception is { } ex)
                 {
                     Failed(ex.InnerException?.Message ?? ex.Message);
-                    logger.LogWarning(ex, "Webhook bucket {Bucket}: delivering to a customer stopped; its notices stay queued", _partition);
+                    logger.LogWarning(ex, "Webhook bucket {Bucket}: delivering to a customer stopped; its notices stay stored", _partition);
+                    _scanDue = true;   // what failed is still stored: read it back
                     await Task.Delay(TimeSpan.FromSeconds(1), CancellationToken.None);
                 }
             }
-            // Under load the outbox wakes a bucket every few milliseconds: one scan per interval is enough.
-            await Task.Delay(MinScanInterval, CancellationToken.None);
         }
         try
         {
@@ -190,20 +235,66 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
         }
         catch (Exception)
         {
-            // Stopping: cancelled deliveries stay queued.
+            // Stopping: cancelled deliveries stay stored.
         }
     }
 
-    /// <summary>One customer's notices, in sequence order; each is sent until accepted or until it has been retried for
-    /// <see cref="WebhookOptions.RetryFor"/> since it was queued.</summary>
-    private async Task DeliverAsync(string customerId, List<QueuedNotice> notices, CancellationToken stopping)
+    private QueuedNotice? NextOf(string customerId)
     {
-        var cursor = await store.CursorAsync(_partition, customerId, stopping);
-        foreach (var notice in notices)
+        lock (_lock)
+        {
+            if (_waiting.TryGetValue(customerId, out var queue) && queue.Count > 0)
+            {
+                return queue.First().Value;
+            }
+            _waiting.Remove(customerId);
+            return null;
+        }
+    }
+
+    private void Done(QueuedNotice notice)
+    {
+        lock (_lock)
+        {
+            if (_waiting.TryGetValue(notice.CustomerId, out var queue))
+            {
+                queue.Remove(notice.Sequence);
+            }
+            if (_cursors.Count >= CursorsCached && !_cursors.ContainsKey(notice.CustomerId))
+            {
+                _cursors.Clear();
+            }
+            _cursors[notice.CustomerId] = Math.Max(_cursors.GetValueOrDefault(notice.CustomerId), notice.Sequence);
+        }
+    }
+
+    private async Task<long> CursorOf(string customerId, CancellationToken stopping)
+    {
+        lock (_lock)
+        {
+            if (_cursors.TryGetValue(customerId, out var known))
+            {
+                return known;
+            }
+        }
+        var stored = await store.CursorAsync(_partition, customerId, stopping);
+        lock (_lock)
+        {
+            return _cursors[customerId] = Math.Max(stored, _cursors.GetValueOrDefault(customerId));
+        }
+    }
+
+    /// <summary>One customer's waiting notices, in sequence order, including any that arrive meanwhile; each is sent
+    /// until accepted or until it has been retried for <see cref="WebhookOptions.RetryFor"/> since it was queued.</summary>
+    private async Task DeliverAsync(string customerId, CancellationToken stopping)
+    {
+        var cursor = await CursorOf(customerId, stopping);
+        while (NextOf(customerId) is { } notice)
         {
             if (notice.Sequence <= cursor)
             {
                 await store.SkipAsync(_partition, notice, stopping);
+                Done(notice);
                 continue;
             }
             var left = notice.QueuedAt + options.RetryFor - _time.GetUtcNow();
@@ -241,6 +332,7 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
                 ? new BucketCounts(Interlocked.Increment(ref _delivered), Interlocked.Read(ref _failed))
                 : new BucketCounts(Interlocked.Read(ref _delivered), Interlocked.Increment(ref _failed));
             await store.CompleteAsync(_partition, notice, counts, failed: !delivered, CancellationToken.None);
+            Done(notice);
             WebhookMetrics.Completed(_endpoint!.Name, delivered, _time.GetUtcNow() - notice.QueuedAt);
             cursor = notice.Sequence;
         }

@@ -6,7 +6,7 @@ namespace Loyalty.Grains.Webhooks;
 
 /// <summary>
 /// The silo's side of the webhook outbox: customers hand over stored ledger entries, and every few milliseconds one
-/// write per bucket partition stores all of them (group commit, like the journal), then wakes the buckets that deliver.
+/// write per bucket partition stores all of them (group commit, like the journal), then hands them to the buckets that deliver.
 /// Customers hand over twice: right after a record is stored (fast, best effort) and before each checkpoint (the
 /// guarantee: a checkpoint is only written once the entries it holds are queued; see docs/webhooks.md).
 /// </summary>
@@ -121,11 +121,11 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
             flush.TrySetException(ex);
             return;
         }
-        foreach (var partition in batch.Keys)
+        foreach (var (partition, notices) in batch)
         {
             try
             {
-                _ = grains.GetGrain<IWebhookBucketGrain>(partition).Wake();
+                _ = grains.GetGrain<IWebhookBucketGrain>(partition).Offer([.. notices]);
             }
             catch (Exception ex)
             {
