@@ -72,8 +72,13 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
     private readonly object _lock = new();
     /// <summary>Notices known to wait, by customer, in sequence order (from offers and scans).</summary>
     private readonly Dictionary<string, SortedDictionary<long, QueuedNotice>> _waiting = new(StringComparer.Ordinal);
-    /// <summary>Delivery cursors read or written by this activation (it is the partition's only writer).</summary>
+    /// <summary>Delivery cursors read or written by this activation (it is the partition's only writer); all of the
+    /// partition's when <see cref="_allCursors"/> (then a customer missing has none).</summary>
     private readonly Dictionary<string, long> _cursors = new(StringComparer.Ordinal);
+    private bool _allCursors;
+    /// <summary>Deliveries finished but not yet recorded in storage (group commit: one transaction for many).</summary>
+    private readonly List<(QueuedNotice Notice, bool Failed)> _completions = [];
+    private readonly SemaphoreSlim _completing = new(1, 1);
     private (string Error, DateTimeOffset At)? _lastError;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
@@ -89,6 +94,15 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
         }
         var counts = await store.CountsAsync(_partition, cancellationToken);
         (_delivered, _failed) = (counts.Delivered, counts.Failed);
+        // One read of every cursor instead of one per customer (when the partition's customers fit in the cache).
+        if (await store.CursorsAsync(_partition, CursorsCached, cancellationToken) is { } cursors)
+        {
+            foreach (var (customer, cursor) in cursors)
+            {
+                _cursors[customer] = cursor;
+            }
+            _allCursors = true;
+        }
         try
         {
             await this.RegisterOrUpdateReminder(Reminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), cancellationToken);
@@ -263,6 +277,7 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
             if (_cursors.Count >= CursorsCached && !_cursors.ContainsKey(notice.CustomerId))
             {
                 _cursors.Clear();
+                _allCursors = false;
             }
             _cursors[notice.CustomerId] = Math.Max(_cursors.GetValueOrDefault(notice.CustomerId), notice.Sequence);
         }
@@ -272,7 +287,7 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
     {
         lock (_lock)
         {
-            if (_cursors.TryGetValue(customerId, out var known))
+            if (_cursors.TryGetValue(customerId, out var known) || _allCursors)
             {
                 return known;
             }
@@ -328,13 +343,57 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
                     Interlocked.Decrement(ref _retrying);
                 }
             }
-            var counts = delivered
-                ? new BucketCounts(Interlocked.Increment(ref _delivered), Interlocked.Read(ref _failed))
-                : new BucketCounts(Interlocked.Read(ref _delivered), Interlocked.Increment(ref _failed));
-            await store.CompleteAsync(_partition, notice, counts, failed: !delivered, CancellationToken.None);
+            if (delivered)
+            {
+                Interlocked.Increment(ref _delivered);
+            }
+            else
+            {
+                Interlocked.Increment(ref _failed);
+            }
             Done(notice);
+            await CompleteAsync(notice, !delivered);
             WebhookMetrics.Completed(_endpoint!.Name, delivered, _time.GetUtcNow() - notice.QueuedAt);
             cursor = notice.Sequence;
+        }
+    }
+
+    /// <summary>Records a finished delivery: notices finished meanwhile by this bucket's other customers go in the same
+    /// transaction. The in-memory cursor has moved already, so the next notice need not wait for storage; if the record
+    /// fails, the notices stay stored and the next scan removes them without sending them again.</summary>
+    private async Task CompleteAsync(QueuedNotice notice, bool failed)
+    {
+        lock (_completions)
+        {
+            _completions.Add((notice, failed));
+        }
+        await _completing.WaitAsync();
+        try
+        {
+            List<(QueuedNotice, bool)> batch;
+            lock (_completions)
+            {
+                if (_completions.Count == 0)
+                {
+                    return;   // a delivery that waited meanwhile recorded this one with its own
+                }
+                batch = [.. _completions];
+                _completions.Clear();
+            }
+            try
+            {
+                await store.CompleteAsync(_partition, batch, new BucketCounts(Interlocked.Read(ref _delivered), Interlocked.Read(ref _failed)));
+            }
+            catch (Exception ex)
+            {
+                Failed($"recording deliveries: {ex.Message}");
+                logger.LogWarning(ex, "Webhook bucket {Bucket}: recording {Count} deliveries failed; they stay stored and are not sent again", _partition, batch.Count);
+                _scanDue = true;
+            }
+        }
+        finally
+        {
+            _completing.Release();
         }
     }
 

@@ -25,6 +25,10 @@ public sealed record BucketCounts(long Delivered, long Failed);
 /// </summary>
 public interface IWebhookStore
 {
+    /// <summary>Notices completed per transaction: each may need a delete, a failed row and a cursor, plus the counts,
+    /// within Azure's 100 entities per transaction.</summary>
+    const int CompletionsPerTransaction = 30;
+
     /// <summary>Stores the notices (upserts, in the order given; one partition per call).</summary>
     Task EnqueueAsync(string partition, IReadOnlyList<QueuedNotice> notices, CancellationToken cancellationToken = default);
 
@@ -33,11 +37,15 @@ public interface IWebhookStore
 
     Task<long> CursorAsync(string partition, string customerId, CancellationToken cancellationToken = default);
 
+    /// <summary>Every customer's cursor in the partition, or null when there are more than <paramref name="max"/>.</summary>
+    Task<IReadOnlyDictionary<string, long>?> CursorsAsync(string partition, int max, CancellationToken cancellationToken = default);
+
     Task<BucketCounts> CountsAsync(string partition, CancellationToken cancellationToken = default);
 
-    /// <summary>Removes the notice and moves the customer's cursor to it, with the bucket's counts, at once. A notice
-    /// that <paramref name="failed"/> is kept aside (for operators) instead of being sent again.</summary>
-    Task CompleteAsync(string partition, QueuedNotice notice, BucketCounts counts, bool failed, CancellationToken cancellationToken = default);
+    /// <summary>Removes the notices and moves each customer's cursor to its last one, with the bucket's counts, at once
+    /// (one transaction for up to <see cref="CompletionsPerTransaction"/>). A notice that failed is kept aside (for
+    /// operators) instead of being sent again.</summary>
+    Task CompleteAsync(string partition, IReadOnlyList<(QueuedNotice Notice, bool Failed)> done, BucketCounts counts, CancellationToken cancellationToken = default);
 
     /// <summary>Removes a notice the cursor has already passed (queued again after a crash).</summary>
     Task SkipAsync(string partition, QueuedNotice notice, CancellationToken cancellationToken = default);
@@ -50,6 +58,12 @@ public interface IWebhookStore
 /// for failed ones, "s" for the counts. Customer ids are base64url, so any id makes a valid key.</summary>
 internal static class WebhookRows
 {
+    public static string FromCustomerKey(string key)
+    {
+        var b64 = key.Replace('-', '+').Replace('_', '/');
+        return System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(b64.PadRight(b64.Length + (4 - b64.Length % 4) % 4, '=')));
+    }
+
     public static string Customer(string customerId) =>
         Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(customerId)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
@@ -107,16 +121,30 @@ public sealed class MemoryWebhookStore : IWebhookStore
     public Task<BucketCounts> CountsAsync(string partition, CancellationToken cancellationToken = default) =>
         Task.FromResult(_counts.GetValueOrDefault(partition) ?? new BucketCounts(0, 0));
 
-    public Task CompleteAsync(string partition, QueuedNotice notice, BucketCounts counts, bool failed, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyDictionary<string, long>?> CursorsAsync(string partition, int max, CancellationToken cancellationToken = default)
     {
         var rows = Partition(partition);
         lock (rows)
         {
-            rows.Remove(WebhookRows.Notice(notice.CustomerId, notice.Sequence));
-            rows[WebhookRows.Cursor(notice.CustomerId)] = new Row(null, notice.Sequence);
-            if (failed)
+            var cursors = rows.Where(r => r.Key.StartsWith("c.", StringComparison.Ordinal)).ToDictionary(r => WebhookRows.FromCustomerKey(r.Key[2..]), r => r.Value.Cursor);
+            return Task.FromResult<IReadOnlyDictionary<string, long>?>(cursors.Count > max ? null : cursors);
+        }
+    }
+
+    public Task CompleteAsync(string partition, IReadOnlyList<(QueuedNotice Notice, bool Failed)> done, BucketCounts counts, CancellationToken cancellationToken = default)
+    {
+        var rows = Partition(partition);
+        lock (rows)
+        {
+            foreach (var (notice, failed) in done)
             {
-                rows[WebhookRows.Failed(notice.CustomerId, notice.Sequence)] = new Row(notice);
+                rows.Remove(WebhookRows.Notice(notice.CustomerId, notice.Sequence));
+                var cursor = WebhookRows.Cursor(notice.CustomerId);
+                rows[cursor] = new Row(null, Math.Max(notice.Sequence, rows.TryGetValue(cursor, out var known) ? known.Cursor : 0));
+                if (failed)
+                {
+                    rows[WebhookRows.Failed(notice.CustomerId, notice.Sequence)] = new Row(notice);
+                }
             }
             _counts[partition] = counts;
         }
@@ -209,27 +237,55 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
         return row.HasValue ? new BucketCounts(row.Value!.GetInt64("Delivered") ?? 0, row.Value.GetInt64("Failed") ?? 0) : new BucketCounts(0, 0);
     }
 
-    public async Task CompleteAsync(string partition, QueuedNotice notice, BucketCounts counts, bool failed, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyDictionary<string, long>?> CursorsAsync(string partition, int max, CancellationToken cancellationToken = default)
     {
         await EnsureTable(cancellationToken);
-        var actions = new List<TableTransactionAction>
+        var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {"c."} and RowKey lt {"c/"}");
+        var cursors = new Dictionary<string, long>(StringComparer.Ordinal);
+        await foreach (var e in _table.QueryAsync<TableEntity>(filter, select: ["RowKey", "Delivered"], cancellationToken: cancellationToken))
         {
-            new(TableTransactionActionType.Delete, new TableEntity(partition, WebhookRows.Notice(notice.CustomerId, notice.Sequence)), ETag.All),
-            new(TableTransactionActionType.UpsertReplace, new TableEntity(partition, WebhookRows.Cursor(notice.CustomerId)) { ["Delivered"] = notice.Sequence }),
-            new(TableTransactionActionType.UpsertReplace, new TableEntity(partition, WebhookRows.Counts) { ["Delivered"] = counts.Delivered, ["Failed"] = counts.Failed }),
-        };
-        if (failed)
-        {
-            actions.Add(new(TableTransactionActionType.UpsertReplace, Entity(partition, WebhookRows.Failed(notice.CustomerId, notice.Sequence), notice)));
+            if (cursors.Count >= max)
+            {
+                return null;
+            }
+            cursors[WebhookRows.FromCustomerKey(e.RowKey[2..])] = e.GetInt64("Delivered") ?? 0;
         }
-        try
+        return cursors;
+    }
+
+    public async Task CompleteAsync(string partition, IReadOnlyList<(QueuedNotice Notice, bool Failed)> done, BucketCounts counts, CancellationToken cancellationToken = default)
+    {
+        await EnsureTable(cancellationToken);
+        foreach (var chunk in done.Chunk(IWebhookStore.CompletionsPerTransaction))
         {
-            await _table.SubmitTransactionAsync(actions, cancellationToken);
-        }
-        catch (TableTransactionFailedException e) when (e.Status == 404 && e.FailedTransactionActionIndex == 0)
-        {
-            // The notice row is gone (an erase, or another activation of this bucket finished it): move the cursor anyway.
-            await _table.SubmitTransactionAsync(actions.Skip(1), cancellationToken);
+            var actions = new List<TableTransactionAction>();
+            foreach (var (notice, failed) in chunk)
+            {
+                actions.Add(new(TableTransactionActionType.Delete, new TableEntity(partition, WebhookRows.Notice(notice.CustomerId, notice.Sequence)), ETag.All));
+                if (failed)
+                {
+                    actions.Add(new(TableTransactionActionType.UpsertReplace, Entity(partition, WebhookRows.Failed(notice.CustomerId, notice.Sequence), notice)));
+                }
+            }
+            foreach (var customer in chunk.GroupBy(d => d.Notice.CustomerId, StringComparer.Ordinal))
+            {
+                actions.Add(new(TableTransactionActionType.UpsertReplace, new TableEntity(partition, WebhookRows.Cursor(customer.Key)) { ["Delivered"] = customer.Max(d => d.Notice.Sequence) }));
+            }
+            actions.Add(new(TableTransactionActionType.UpsertReplace, new TableEntity(partition, WebhookRows.Counts) { ["Delivered"] = counts.Delivered, ["Failed"] = counts.Failed }));
+            while (true)
+            {
+                try
+                {
+                    await _table.SubmitTransactionAsync(actions, cancellationToken);
+                    break;
+                }
+                catch (TableTransactionFailedException e) when (e.Status == 404 && e.FailedTransactionActionIndex is { } index
+                    && actions[index].ActionType == TableTransactionActionType.Delete)
+                {
+                    // That notice row is gone already (an erase, or a duplicate removed): complete the rest.
+                    actions.RemoveAt(index);
+                }
+            }
         }
     }
 
