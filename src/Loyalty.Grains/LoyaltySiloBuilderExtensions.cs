@@ -24,6 +24,9 @@ public sealed record LoyaltyStorageOptions
     public string JournalTableName { get; init; } = "LoyaltyJournal";
     /// <summary>Table of the webhook outbox: notices waiting for delivery and each customer's delivery cursor.</summary>
     public string WebhooksTableName { get; init; } = "LoyaltyWebhooks";
+    /// <summary>Another storage account for the webhook outbox (empty: the same as <see cref="ConnectionString"/>), so
+    /// delivery bookkeeping never competes with the journal for one account's request rate.</summary>
+    public string WebhooksConnectionString { get; init; } = "";
     /// <summary>Table of the reminders that wake inactive customers when due work (activation, expiry) falls due.</summary>
     public string RemindersTableName { get; init; } = "LoyaltyReminders";
     /// <summary>Connections the silo opens to storage for customer data (checkpoints, journal, archive), shared by
@@ -114,7 +117,9 @@ public static class LoyaltySiloBuilderExtensions
                 }
                 silo.Services.AddSingleton<ILedgerArchive>(new AzureTableLedgerArchive(storage.DataClient(), storage.LedgerTableName));
                 silo.Services.AddSingleton<IJournalStore>(new AzureTableJournalStore(storage.DataClient(), storage.JournalTableName));
-                silo.Services.AddSingleton<Webhooks.IWebhookStore>(new Webhooks.AzureTableWebhookStore(storage.DataClient(), storage.WebhooksTableName));
+                silo.Services.AddSingleton<Webhooks.IWebhookStore>(new Webhooks.AzureTableWebhookStore(
+                    storage.WebhooksConnectionString.Length > 0 ? new Azure.Data.Tables.TableServiceClient(storage.WebhooksConnectionString) : storage.DataClient(),
+                    storage.WebhooksTableName));
                 silo.AddAzureTableGrainStorage(CustomerGrain.StorageName, options =>
                 {
                     options.TableServiceClient = storage.DataClient();

@@ -76,7 +76,11 @@ if (args.Contains("--check-config"))
 {
     // Prints the settings this process would run with (secrets redacted) and the program it would load, then exits:
     // for operators and for the test that checks the Kubernetes manifests against what the server reads.
-    settings.Storage = settings.Storage with { ConnectionString = settings.Storage.ConnectionString.Length > 0 ? "(set)" : "" };
+    settings.Storage = settings.Storage with
+    {
+        ConnectionString = settings.Storage.ConnectionString.Length > 0 ? "(set)" : "",
+        WebhooksConnectionString = settings.Storage.WebhooksConnectionString.Length > 0 ? "(set)" : "",
+    };
     settings.Limits.RewardCodeSecret = settings.Limits.RewardCodeSecret == EngineLimits.Default.RewardCodeSecret ? "(development default)" : "(set)";
     settings.Api.CertificatePassword = settings.Api.CertificatePassword.Length > 0 ? "(set)" : "";
     settings.Auth.Jwt.SigningKey = settings.Auth.Jwt.SigningKey.Length > 0 ? "(set)" : "";
