@@ -51,6 +51,11 @@ public sealed class ConsoleFixture : IAsyncLifetime
         ProgramPath = Path.Combine(Directory.CreateTempSubdirectory("loyalty-console-").FullName, "program.json");
         File.WriteAllText(ProgramPath, sample.Replace("\"history\": {", "\"points\": { \"expiry\": { \"policy\": \"endOfMonth\", \"months\": 0 } },\n  \"history\": {", StringComparison.Ordinal));
         Keys["Loyalty__ProgramPath"] = ProgramPath;
+        // A webhook endpoint nothing listens on: the Webhooks view has an endpoint to show, failing and retrying.
+        Keys["Loyalty__Webhooks__Endpoints__0__Name"] = "crm";
+        Keys["Loyalty__Webhooks__Endpoints__0__Url"] = $"http://127.0.0.1:{FreePorts.Next()}/hooks";
+        Keys["Loyalty__Webhooks__Endpoints__0__Secret"] = new string('k', 40);
+        Keys["Loyalty__Webhooks__Endpoints__0__Kinds__0"] = "reward";
         Server = await ServerProcess.StartAsync(_azurite.ConnectionString, Keys);
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
@@ -335,6 +340,30 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         Assert.DoesNotMatch("[{}\\[\\]\"]", rules);
         Directory.CreateDirectory(Screenshots);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "console-program.png"), FullPage = true });
+    }
+
+    [Fact]
+    public async Task The_webhooks_view_shows_each_endpoint_to_operators_with_its_failures_and_tells_an_agent_it_needs_an_operator()
+    {
+        // A reward for the endpoint to fail on.
+        await new Ingestion.IngestionClient(fixture.Server.Channel).PublishAsync(Req(Purchase(NewCustomer(), "o-hook", Line("stroller", "baby", 1, 24999))));
+        var page = await fixture.NewPageAsync();
+        await page.GotoAsync(Console);
+        await SignInAsync(page, TestKeys.Admin.Key, TestKeys.Admin.Id);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Webhooks" }).ClickAsync();
+        var row = page.Locator("#webhooks tr[data-endpoint=crm]");
+        await Expect(row).ToContainTextAsync("reward");
+        // The refused deliveries show as waiting/retrying with the connection error, refreshed while the view is open.
+        await Expect(row).ToContainTextAsync("ConnectionError", new() { Timeout = 20_000 });
+        Directory.CreateDirectory(Screenshots);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "console-webhooks.png"), FullPage = true });
+
+        var agent = await fixture.NewPageAsync();
+        await agent.GotoAsync(Console);
+        await SignInAsync(agent, fixture.Agent.Key, "agent-ann");
+        await agent.GetByRole(AriaRole.Button, new() { Name = "Webhooks" }).ClickAsync();
+        await Expect(agent.Locator("#status")).ToContainTextAsync("Webhook status needs an operator's key");
+        Assert.Equal(0, await agent.Locator("#webhooks tr").CountAsync());
     }
 
     [Fact]

@@ -285,18 +285,24 @@
     status(`Program ${d.name || d.id}, version ${program.version}`);
   }
 
-  // Live: polled every 2 s while the tab is open; drawn as inline SVG (no chart library, nothing fetched).
-  // The next poll starts 2 s after an answer (never two in flight); a refused key stops it.
-  async function loadLive() {
+  // A view that polls while it is open: the next call starts `every` ms after an answer (never two in flight); an
+  // unreachable engine or an error is said and tried again; a refused key stops it.
+  async function poll(name, path, every, refused, render) {
     clearTimeout(liveTimer);
-    const response = await api("live?seconds=120&minutes=30");
-    if (view !== "live" || !session) return;
-    const again = () => { clearTimeout(liveTimer); liveTimer = setTimeout(loadLive, 2000); };
+    const response = await api(path);
+    if (view !== name || !session) return;
+    const again = () => { clearTimeout(liveTimer); liveTimer = setTimeout(() => poll(name, path, every, refused, render), every); };
     if (!response) { status(unreachable, true); again(); return; }
-    if (response.status === 401 || response.status === 403) { status("Your API key was refused (" + await response.text() + ").", true); return; }
+    if (response.status === 401 || response.status === 403) { status(`${refused} (${await response.text()}).`, true); return; }
     if (!response.ok) { status(`The engine answered ${response.status}: ${await response.text()}`, true); again(); return; }
-    const live = await response.json();
+    const body = await response.json();
     again();
+    render(body);
+  }
+
+  // Live: polled every 2 s while the tab is open; drawn as inline SVG (no chart library, nothing fetched).
+  const loadLive = () => poll("live", "live?seconds=120&minutes=30", 2000, "Your API key was refused", renderLive);
+  function renderLive(live) {
     const total = s => SOURCES.reduce((n, k) => n + s[k], 0);
     // Other silos report every few seconds: the newest seconds are only complete once every report is in.
     const settled = live.seconds.slice(0, -(live.activeSilos > 1 ? live.reportSeconds + 2 : 1));
@@ -316,15 +322,8 @@
 
   // Webhooks: each endpoint's deliveries across the cluster, polled every 5 s while open.
   const age = at => { const s = Math.max(0, (Date.now() - new Date(at)) / 1000); return s < 90 ? `${s.toFixed(0)} s` : s < 5400 ? `${(s / 60).toFixed(0)} min` : `${(s / 3600).toFixed(1)} h`; };
-  async function loadWebhooks() {
-    clearTimeout(liveTimer);
-    const response = await api("webhooks");
-    if (view !== "webhooks" || !session) return;
-    const again = () => { clearTimeout(liveTimer); liveTimer = setTimeout(loadWebhooks, 5000); };
-    if (!response) { status(unreachable, true); again(); return; }
-    if (response.status === 401 || response.status === 403) { status("Webhook status needs an operator's key (" + await response.text() + ").", true); return; }
-    if (!response.ok) { status(`The engine answered ${response.status}: ${await response.text()}`, true); again(); return; }
-    const { endpoints } = await response.json();
+  const loadWebhooks = () => poll("webhooks", "webhooks", 5000, "Webhook status needs an operator's key", renderWebhooks);
+  function renderWebhooks({ endpoints }) {
     const rows = $("webhooks");
     rows.textContent = "";
     for (const e of endpoints) {
@@ -334,7 +333,6 @@
       for (const cell of cells) { const td = document.createElement("td"); td.textContent = cell; tr.appendChild(td); }
       rows.appendChild(tr);
     }
-    again();
     status(endpoints.length ? `Webhooks: ${endpoints.length} endpoint(s); updates every 5 seconds.` : "No webhook endpoints are configured (Loyalty:Webhooks:Endpoints).");
   }
 
