@@ -74,10 +74,10 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
     private readonly Dictionary<string, SortedDictionary<long, QueuedNotice>> _waiting = new(StringComparer.Ordinal);
     /// <summary>Delivery cursors read or written by this activation (it is the partition's only writer); all of the
     /// partition's when <see cref="_allCursors"/> (then a customer missing has none).</summary>
-    private readonly Dictionary<string, long> _cursors = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, WebhookCursor> _cursors = new(StringComparer.Ordinal);
     private bool _allCursors;
     /// <summary>Deliveries finished but not yet recorded in storage (group commit: one transaction for many).</summary>
-    private readonly List<(QueuedNotice Notice, bool Failed)> _completions = [];
+    private readonly List<(QueuedNotice Notice, bool Failed, DateTimeOffset At)> _completions = [];
     private readonly SemaphoreSlim _completing = new(1, 1);
     private (string Error, DateTimeOffset At)? _lastError;
 
@@ -266,7 +266,7 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
         }
     }
 
-    private void Done(QueuedNotice notice)
+    private void Done(QueuedNotice notice, DateTimeOffset at)
     {
         lock (_lock)
         {
@@ -279,23 +279,27 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
                 _cursors.Clear();
                 _allCursors = false;
             }
-            _cursors[notice.CustomerId] = Math.Max(_cursors.GetValueOrDefault(notice.CustomerId), notice.Sequence);
+            _cursors[notice.CustomerId] = WebhookCursor.Max(_cursors.GetValueOrDefault(notice.CustomerId, WebhookCursor.None), new WebhookCursor(notice.Sequence, at));
         }
     }
 
-    private async Task<long> CursorOf(string customerId, CancellationToken stopping)
+    private async Task<WebhookCursor> CursorOf(string customerId, CancellationToken stopping)
     {
         lock (_lock)
         {
-            if (_cursors.TryGetValue(customerId, out var known) || _allCursors)
+            if (_cursors.TryGetValue(customerId, out var known))
             {
                 return known;
+            }
+            if (_allCursors)
+            {
+                return WebhookCursor.None;
             }
         }
         var stored = await store.CursorAsync(_partition, customerId, stopping);
         lock (_lock)
         {
-            return _cursors[customerId] = Math.Max(stored, _cursors.GetValueOrDefault(customerId));
+            return _cursors[customerId] = WebhookCursor.Max(stored, _cursors.GetValueOrDefault(customerId, WebhookCursor.None));
         }
     }
 
@@ -306,11 +310,16 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
         var cursor = await CursorOf(customerId, stopping);
         while (NextOf(customerId) is { } notice)
         {
-            if (notice.Sequence <= cursor)
+            if (cursor.Passed(notice))
             {
                 await store.SkipAsync(_partition, notice, stopping);
-                Done(notice);
+                Done(notice, cursor.At);
                 continue;
+            }
+            if (notice.Sequence <= cursor.Sequence)
+            {
+                logger.LogWarning("Webhook {Endpoint}: notice {CustomerId}:{Sequence} was stored before notice {Delivered} was delivered but reached this bucket after it; sent now, out of order",
+                    _endpoint!.Name, customerId, notice.Sequence, cursor.Sequence);
             }
             var left = notice.QueuedAt + options.RetryFor - _time.GetUtcNow();
             using var giveUp = new CancellationTokenSource(left > TimeSpan.Zero ? left : TimeSpan.Zero, _time);
@@ -351,26 +360,27 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
             {
                 Interlocked.Increment(ref _failed);
             }
-            Done(notice);
-            await CompleteAsync(notice, !delivered);
+            var at = _time.GetUtcNow();
+            Done(notice, at);
+            await CompleteAsync(notice, !delivered, at);
             WebhookMetrics.Completed(_endpoint!.Name, delivered, _time.GetUtcNow() - notice.QueuedAt);
-            cursor = notice.Sequence;
+            cursor = WebhookCursor.Max(cursor, new WebhookCursor(notice.Sequence, at));
         }
     }
 
     /// <summary>Records a finished delivery: notices finished meanwhile by this bucket's other customers go in the same
     /// transaction. The in-memory cursor has moved already, so the next notice need not wait for storage; if the record
     /// fails, the notices stay stored and the next scan removes them without sending them again.</summary>
-    private async Task CompleteAsync(QueuedNotice notice, bool failed)
+    private async Task CompleteAsync(QueuedNotice notice, bool failed, DateTimeOffset at)
     {
         lock (_completions)
         {
-            _completions.Add((notice, failed));
+            _completions.Add((notice, failed, at));
         }
         await _completing.WaitAsync();
         try
         {
-            List<(QueuedNotice, bool)> batch;
+            List<(QueuedNotice, bool, DateTimeOffset)> batch;
             lock (_completions)
             {
                 if (_completions.Count == 0)

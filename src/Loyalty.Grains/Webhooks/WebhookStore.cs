@@ -14,6 +14,18 @@ public sealed record QueuedNotice(
     [property: Id(3)] byte[] Body,
     [property: Id(4)] DateTimeOffset QueuedAt);
 
+/// <summary>A customer's delivery cursor: the last sequence delivered (or set aside), and when. A stored notice at or
+/// below it that was queued after that time is a copy queued again (after a crash, or by both hand-over paths) and is
+/// not sent; one queued before it was never handed over in order and is sent late rather than lost.</summary>
+public readonly record struct WebhookCursor(long Sequence, DateTimeOffset At)
+{
+    public static readonly WebhookCursor None = new(0, DateTimeOffset.MinValue);
+
+    public bool Passed(QueuedNotice notice) => notice.Sequence <= Sequence && notice.QueuedAt >= At;
+
+    public static WebhookCursor Max(WebhookCursor a, WebhookCursor b) => b.Sequence > a.Sequence ? b : a;
+}
+
 /// <summary>Deliveries counted by one bucket over its whole life.</summary>
 public sealed record BucketCounts(long Delivered, long Failed);
 
@@ -35,17 +47,17 @@ public interface IWebhookStore
     /// <summary>The first <paramref name="max"/> waiting notices in (customer, sequence) order.</summary>
     Task<IReadOnlyList<QueuedNotice>> PendingAsync(string partition, int max, CancellationToken cancellationToken = default);
 
-    Task<long> CursorAsync(string partition, string customerId, CancellationToken cancellationToken = default);
+    Task<WebhookCursor> CursorAsync(string partition, string customerId, CancellationToken cancellationToken = default);
 
     /// <summary>Every customer's cursor in the partition, or null when there are more than <paramref name="max"/>.</summary>
-    Task<IReadOnlyDictionary<string, long>?> CursorsAsync(string partition, int max, CancellationToken cancellationToken = default);
+    Task<IReadOnlyDictionary<string, WebhookCursor>?> CursorsAsync(string partition, int max, CancellationToken cancellationToken = default);
 
     Task<BucketCounts> CountsAsync(string partition, CancellationToken cancellationToken = default);
 
     /// <summary>Removes the notices and moves each customer's cursor to its last one, with the bucket's counts, at once
     /// (one transaction for up to <see cref="CompletionsPerTransaction"/>). A notice that failed is kept aside (for
     /// operators) instead of being sent again.</summary>
-    Task CompleteAsync(string partition, IReadOnlyList<(QueuedNotice Notice, bool Failed)> done, BucketCounts counts, CancellationToken cancellationToken = default);
+    Task CompleteAsync(string partition, IReadOnlyList<(QueuedNotice Notice, bool Failed, DateTimeOffset At)> done, BucketCounts counts, CancellationToken cancellationToken = default);
 
     /// <summary>Removes a notice the cursor has already passed (queued again after a crash).</summary>
     Task SkipAsync(string partition, QueuedNotice notice, CancellationToken cancellationToken = default);
@@ -80,7 +92,7 @@ internal static class WebhookRows
 
 public sealed class MemoryWebhookStore : IWebhookStore
 {
-    private sealed record Row(QueuedNotice? Notice, long Cursor = 0);
+    private sealed record Row(QueuedNotice? Notice, WebhookCursor Cursor = default);
 
     private readonly ConcurrentDictionary<string, SortedDictionary<string, Row>> _partitions = new();
     private readonly ConcurrentDictionary<string, BucketCounts> _counts = new();
@@ -109,38 +121,38 @@ public sealed class MemoryWebhookStore : IWebhookStore
         }
     }
 
-    public Task<long> CursorAsync(string partition, string customerId, CancellationToken cancellationToken = default)
+    public Task<WebhookCursor> CursorAsync(string partition, string customerId, CancellationToken cancellationToken = default)
     {
         var rows = Partition(partition);
         lock (rows)
         {
-            return Task.FromResult(rows.TryGetValue(WebhookRows.Cursor(customerId), out var row) ? row.Cursor : 0);
+            return Task.FromResult(rows.TryGetValue(WebhookRows.Cursor(customerId), out var row) ? row.Cursor : WebhookCursor.None);
         }
     }
 
     public Task<BucketCounts> CountsAsync(string partition, CancellationToken cancellationToken = default) =>
         Task.FromResult(_counts.GetValueOrDefault(partition) ?? new BucketCounts(0, 0));
 
-    public Task<IReadOnlyDictionary<string, long>?> CursorsAsync(string partition, int max, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyDictionary<string, WebhookCursor>?> CursorsAsync(string partition, int max, CancellationToken cancellationToken = default)
     {
         var rows = Partition(partition);
         lock (rows)
         {
             var cursors = rows.Where(r => r.Key.StartsWith("c.", StringComparison.Ordinal)).ToDictionary(r => WebhookRows.FromCustomerKey(r.Key[2..]), r => r.Value.Cursor);
-            return Task.FromResult<IReadOnlyDictionary<string, long>?>(cursors.Count > max ? null : cursors);
+            return Task.FromResult<IReadOnlyDictionary<string, WebhookCursor>?>(cursors.Count > max ? null : cursors);
         }
     }
 
-    public Task CompleteAsync(string partition, IReadOnlyList<(QueuedNotice Notice, bool Failed)> done, BucketCounts counts, CancellationToken cancellationToken = default)
+    public Task CompleteAsync(string partition, IReadOnlyList<(QueuedNotice Notice, bool Failed, DateTimeOffset At)> done, BucketCounts counts, CancellationToken cancellationToken = default)
     {
         var rows = Partition(partition);
         lock (rows)
         {
-            foreach (var (notice, failed) in done)
+            foreach (var (notice, failed, at) in done)
             {
                 rows.Remove(WebhookRows.Notice(notice.CustomerId, notice.Sequence));
                 var cursor = WebhookRows.Cursor(notice.CustomerId);
-                rows[cursor] = new Row(null, Math.Max(notice.Sequence, rows.TryGetValue(cursor, out var known) ? known.Cursor : 0));
+                rows[cursor] = new Row(null, WebhookCursor.Max(rows.TryGetValue(cursor, out var known) ? known.Cursor : WebhookCursor.None, new WebhookCursor(notice.Sequence, at)));
                 if (failed)
                 {
                     rows[WebhookRows.Failed(notice.CustomerId, notice.Sequence)] = new Row(notice);
@@ -223,11 +235,14 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
         return found;
     }
 
-    public async Task<long> CursorAsync(string partition, string customerId, CancellationToken cancellationToken = default)
+    private static WebhookCursor CursorOf(TableEntity e) =>
+        new(e.GetInt64("Delivered") ?? 0, e.GetDateTimeOffset("DeliveredAt") ?? DateTimeOffset.MinValue);
+
+    public async Task<WebhookCursor> CursorAsync(string partition, string customerId, CancellationToken cancellationToken = default)
     {
         await EnsureTable(cancellationToken);
         var row = await _table.GetEntityIfExistsAsync<TableEntity>(partition, WebhookRows.Cursor(customerId), cancellationToken: cancellationToken);
-        return row.HasValue ? row.Value!.GetInt64("Delivered") ?? 0 : 0;
+        return row.HasValue ? CursorOf(row.Value!) : WebhookCursor.None;
     }
 
     public async Task<BucketCounts> CountsAsync(string partition, CancellationToken cancellationToken = default)
@@ -237,29 +252,29 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
         return row.HasValue ? new BucketCounts(row.Value!.GetInt64("Delivered") ?? 0, row.Value.GetInt64("Failed") ?? 0) : new BucketCounts(0, 0);
     }
 
-    public async Task<IReadOnlyDictionary<string, long>?> CursorsAsync(string partition, int max, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyDictionary<string, WebhookCursor>?> CursorsAsync(string partition, int max, CancellationToken cancellationToken = default)
     {
         await EnsureTable(cancellationToken);
         var filter = TableClient.CreateQueryFilter($"PartitionKey eq {partition} and RowKey ge {"c."} and RowKey lt {"c/"}");
-        var cursors = new Dictionary<string, long>(StringComparer.Ordinal);
-        await foreach (var e in _table.QueryAsync<TableEntity>(filter, select: ["RowKey", "Delivered"], cancellationToken: cancellationToken))
+        var cursors = new Dictionary<string, WebhookCursor>(StringComparer.Ordinal);
+        await foreach (var e in _table.QueryAsync<TableEntity>(filter, select: ["RowKey", "Delivered", "DeliveredAt"], cancellationToken: cancellationToken))
         {
             if (cursors.Count >= max)
             {
                 return null;
             }
-            cursors[WebhookRows.FromCustomerKey(e.RowKey[2..])] = e.GetInt64("Delivered") ?? 0;
+            cursors[WebhookRows.FromCustomerKey(e.RowKey[2..])] = CursorOf(e);
         }
         return cursors;
     }
 
-    public async Task CompleteAsync(string partition, IReadOnlyList<(QueuedNotice Notice, bool Failed)> done, BucketCounts counts, CancellationToken cancellationToken = default)
+    public async Task CompleteAsync(string partition, IReadOnlyList<(QueuedNotice Notice, bool Failed, DateTimeOffset At)> done, BucketCounts counts, CancellationToken cancellationToken = default)
     {
         await EnsureTable(cancellationToken);
         foreach (var chunk in done.Chunk(IWebhookStore.CompletionsPerTransaction))
         {
             var actions = new List<TableTransactionAction>();
-            foreach (var (notice, failed) in chunk)
+            foreach (var (notice, failed, _) in chunk)
             {
                 actions.Add(new(TableTransactionActionType.Delete, new TableEntity(partition, WebhookRows.Notice(notice.CustomerId, notice.Sequence)), ETag.All));
                 if (failed)
@@ -269,7 +284,12 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
             }
             foreach (var customer in chunk.GroupBy(d => d.Notice.CustomerId, StringComparer.Ordinal))
             {
-                actions.Add(new(TableTransactionActionType.UpsertReplace, new TableEntity(partition, WebhookRows.Cursor(customer.Key)) { ["Delivered"] = customer.Max(d => d.Notice.Sequence) }));
+                var last = customer.MaxBy(d => d.Notice.Sequence);
+                actions.Add(new(TableTransactionActionType.UpsertReplace, new TableEntity(partition, WebhookRows.Cursor(customer.Key))
+                {
+                    ["Delivered"] = last.Notice.Sequence,
+                    ["DeliveredAt"] = last.At,
+                }));
             }
             actions.Add(new(TableTransactionActionType.UpsertReplace, new TableEntity(partition, WebhookRows.Counts) { ["Delivered"] = counts.Delivered, ["Failed"] = counts.Failed }));
             while (true)
