@@ -90,7 +90,12 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var clusterId = "chaos-" + Guid.NewGuid().ToString("N")[..8];
         var ports = Enumerable.Range(0, 3).Select(_ => (Api: FreePorts.Next(), Silo: FreePorts.Next())).ToArray();
-        Task<ServerProcess> Start(int i) => ServerProcess.StartAsync(_azurite.ConnectionString, new Dictionary<string, string>
+        // Webhooks of every notice to a receiver in this process: customers and delivery buckets move between silos
+        // with every kill, and no notice may be lost.
+        await using var receiver = await WebhookReceiver.StartAsync();
+        string[] hookKinds = ["reward", "perk", "perk_expired", "tier", "expiring"];
+        var hooks = WebhookChecks.Settings(receiver, hookKinds);
+        Task<ServerProcess> Start(int i) => ServerProcess.StartAsync(_azurite.ConnectionString, new Dictionary<string, string>(hooks)
         {
             ["Cluster__Provider"] = "AzureTable",
             ["Cluster__ClusterId"] = clusterId,
@@ -152,7 +157,11 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
                     while (!stop.IsCancellationRequested && !reader.IsCompleted)
                     {
                         var n = Interlocked.Increment(ref seq);
-                        var e = Game(customers[random.Next(customers.Length)], minutes: 1 + n % 5, difficulty: 1, eventId: $"chaos-{n}");
+                        var who = customers[random.Next(customers.Length)];
+                        // Mostly game sessions; every 40th a purchase of baby goods, which grants rewards and moves
+                        // tiers: notices for the webhook receiver.
+                        var e = n % 40 == 0 ? Purchase(who, $"chaos-order-{n}", Line("stroller", "baby", 1, 24999)) : Game(who, minutes: 1 + n % 5, difficulty: 1);
+                        e.EventId = $"chaos-{n}";
                         sent[e.EventId] = new Sent(e, null);
                         await call.RequestStream.WriteAsync(new PublishRequest { Event = e });
                         await Task.Delay(random.Next(pauseMs.Min, pauseMs.Max));
@@ -319,6 +328,13 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
             Assert.Equal(view.Summary.PointsAvailable + view.Summary.PointsPending, entries.Sum(x => x.Points + x.PendingPoints));
             finalSeq[customer] = sequences.Count == 0 ? 0 : sequences[^1];
         }
+
+        // Every notice of every customer reached the webhook receiver: once after dedupe, in order, signed.
+        var expectedNotices = await WebhookChecks.ExpectedAsync(last.Customers, customers, hookKinds);
+        Assert.NotEmpty(expectedNotices);
+        await receiver.WaitForAsync([.. expectedNotices.Select(e => e.Id)], TimeSpan.FromSeconds(150));
+        WebhookChecks.Verify(receiver, expectedNotices);
+        output.WriteLine($"{clock.Elapsed}: {expectedNotices.Count} webhook notices delivered ({receiver.Requests.Count} requests)");
 
         // Each Watch saw its customer's sequences in order without a gap or a repeat, across every reconnect.
         foreach (var (customer, list) in seen)
