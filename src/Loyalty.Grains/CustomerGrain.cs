@@ -63,6 +63,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private long _noticesQueued;          // ledger sequence through which entries are known to be in the webhook outbox
     private bool _queuing;
     private bool _queueAgain;
+    private int _incarnation;             // bumped by an erase: a hand-over begun before it records nothing after it
+    private Task _handOver = Task.CompletedTask;
 
     public CustomerGrain(
         [PersistentState(StateName, StorageName)] IPersistentState<CustomerState> checkpoint,
@@ -590,6 +592,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             _live.NoticesQueuedThrough = 0;
             _lastAppend = Task.CompletedTask;
             await _archive.DeleteAllAsync(Id);
+            _incarnation++;
+            await Settled(_handOver);   // its notices are stored before they are forgotten, not after
             await _outbox.ForgetAsync(Id);
             await _checkpoint.ClearStateAsync();
             JournalMetrics.Checkpointed("erase", false);
@@ -778,14 +782,17 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             entries.Add(ledger[i]);
         }
         _queuing = true;
-        _ = Queue(entries, through);
+        _handOver = Queue(entries, through, _incarnation);
 
-        async Task Queue(List<LedgerEntry> toQueue, long upTo)
+        async Task Queue(List<LedgerEntry> toQueue, long upTo, int incarnation)
         {
             try
             {
                 await _outbox.QueueAsync(Id, toQueue);
-                _noticesQueued = Math.Max(_noticesQueued, upTo);
+                if (incarnation == _incarnation)
+                {
+                    _noticesQueued = Math.Max(_noticesQueued, upTo);
+                }
             }
             catch (Exception ex)
             {

@@ -125,6 +125,23 @@ public sealed class WebhookDeliveryTests(WebhookClusterFixture fixture) : IClass
     }
 
     [Fact]
+    public async Task A_customer_erased_and_created_again_under_the_same_id_gets_its_new_notices()
+    {
+        var customer = NewCustomer();
+        var now = fixture.Time.GetUtcNow();
+        await fixture.Customer(customer).Apply([Game(customer, "g1", now, minutes: 10), Game(customer, "g2", now, minutes: 20)]);
+        var before = (await fixture.Customer(customer).ListLedger(100, null))!.Entries.Count(e => e.Kind is "earn" or "reward");
+        Assert.Equal(before, (await SentTo(customer, before)).Count);   // delivered: the bucket's cursor is past them
+
+        Assert.True(await fixture.Customer(customer).Erase());
+        await fixture.Customer(customer).Apply([Game(customer, "again-1", fixture.Time.GetUtcNow(), minutes: 5)]);
+        var after = (await fixture.Customer(customer).ListLedger(100, null))!.Entries.Where(e => e.Kind is "earn" or "reward").Select(e => e.Sequence).Order().ToList();
+        Assert.Equal(1, after[0]);   // the ledger starts again
+        var sent = await SentTo(customer, before + after.Count);
+        Assert.Equal(after, sent.Skip(before));
+    }
+
+    [Fact]
     public async Task Erasing_a_customer_removes_its_waiting_notices_and_cursor()
     {
         var customer = NewCustomer();

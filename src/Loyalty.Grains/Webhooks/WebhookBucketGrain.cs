@@ -37,6 +37,10 @@ public interface IWebhookBucketGrain : IGrainWithStringKey
     [Orleans.Concurrency.OneWay]
     Task Offer(QueuedNotice[] notices);
 
+    /// <summary>The customer was erased: forget its notices and cursor (a customer created again under the id starts
+    /// from nothing).</summary>
+    Task Forget(string customerId);
+
     Task<WebhookBucketStatus> Status();
 }
 
@@ -54,6 +58,9 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
     public const string Reminder = "webhooks";
     private const int ScanSize = 1000;
     private const int CursorsCached = 100_000;
+    /// <summary>Notices held in memory; beyond it offers are dropped and read back from storage as slots free up
+    /// (an endpoint down for days must not fill the silo's memory).</summary>
+    private const int WaitingHeld = 20_000;
     /// <summary>How often the stored partition is read again while the bucket runs.</summary>
     private static readonly TimeSpan Poll = TimeSpan.FromSeconds(30);
 
@@ -78,6 +85,11 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
     private bool _allCursors;
     /// <summary>Deliveries finished but not yet recorded in storage (group commit: one transaction for many).</summary>
     private readonly List<(QueuedNotice Notice, bool Failed, DateTimeOffset At)> _completions = [];
+    /// <summary>Notices delivered whose completion is not stored yet: a scan meanwhile must not send them again.</summary>
+    private readonly HashSet<(string Customer, long Sequence)> _uncommitted = [];
+    /// <summary>Bumped when a customer is forgotten (erased): a delivery begun before stops without recording.</summary>
+    private readonly Dictionary<string, int> _epochs = new(StringComparer.Ordinal);
+    private int _waitingCount;
     private readonly SemaphoreSlim _completing = new(1, 1);
     private (string Error, DateTimeOffset At)? _lastError;
 
@@ -143,6 +155,20 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
         return Task.CompletedTask;
     }
 
+    public Task Forget(string customerId)
+    {
+        lock (_lock)
+        {
+            if (_waiting.Remove(customerId, out var queue))
+            {
+                _waitingCount -= queue.Count;
+            }
+            _cursors.Remove(customerId);
+            _epochs[customerId] = _epochs.GetValueOrDefault(customerId) + 1;
+        }
+        return Task.CompletedTask;
+    }
+
     public Task ReceiveReminder(string reminderName, TickStatus status) => Wake();
 
     public Task<WebhookBucketStatus> Status() => Task.FromResult(Snapshot());
@@ -153,12 +179,24 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
         {
             foreach (var n in notices)
             {
+                if (_uncommitted.Contains((n.CustomerId, n.Sequence)))
+                {
+                    continue;   // delivered; its completion is on its way to storage
+                }
+                if (_waitingCount >= WaitingHeld)
+                {
+                    _scanDue = true;   // stored: read back once the backlog shrinks
+                    continue;
+                }
                 // One the cursor has passed is kept too: delivering skips it and removes its stored row.
                 if (!_waiting.TryGetValue(n.CustomerId, out var queue))
                 {
                     _waiting[n.CustomerId] = queue = [];
                 }
-                queue[n.Sequence] = n;
+                if (queue.TryAdd(n.Sequence, n))
+                {
+                    _waitingCount++;
+                }
             }
         }
     }
@@ -270,9 +308,9 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
     {
         lock (_lock)
         {
-            if (_waiting.TryGetValue(notice.CustomerId, out var queue))
+            if (_waiting.TryGetValue(notice.CustomerId, out var queue) && queue.Remove(notice.Sequence))
             {
-                queue.Remove(notice.Sequence);
+                _waitingCount--;
             }
             if (_cursors.Count >= CursorsCached && !_cursors.ContainsKey(notice.CustomerId))
             {
@@ -307,6 +345,11 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
     /// until accepted or until it has been retried for <see cref="WebhookOptions.RetryFor"/> since it was queued.</summary>
     private async Task DeliverAsync(string customerId, CancellationToken stopping)
     {
+        int epoch;
+        lock (_lock)
+        {
+            epoch = _epochs.GetValueOrDefault(customerId);
+        }
         var cursor = await CursorOf(customerId, stopping);
         while (NextOf(customerId) is { } notice)
         {
@@ -321,8 +364,9 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
                 logger.LogWarning("Webhook {Endpoint}: notice {CustomerId}:{Sequence} was stored before notice {Delivered} was delivered but reached this bucket after it; sent now, out of order",
                     _endpoint!.Name, customerId, notice.Sequence, cursor.Sequence);
             }
+            // At least one attempt's time, even for a notice older than RetryFor (an endpoint configured again).
             var left = notice.QueuedAt + options.RetryFor - _time.GetUtcNow();
-            using var giveUp = new CancellationTokenSource(left > TimeSpan.Zero ? left : TimeSpan.Zero, _time);
+            using var giveUp = new CancellationTokenSource(left > options.AttemptTimeout ? left : options.AttemptTimeout, _time);
             using var either = CancellationTokenSource.CreateLinkedTokenSource(stopping, giveUp.Token);
             var retried = false;
             var delivered = false;
@@ -361,6 +405,14 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
                 Interlocked.Increment(ref _failed);
             }
             var at = _time.GetUtcNow();
+            lock (_lock)
+            {
+                if (_epochs.GetValueOrDefault(customerId) != epoch)
+                {
+                    return;   // erased meanwhile: nothing of it is recorded again
+                }
+                _uncommitted.Add((notice.CustomerId, notice.Sequence));
+            }
             Done(notice, at);
             await CompleteAsync(notice, !delivered, at);
             WebhookMetrics.Completed(_endpoint!.Name, delivered, _time.GetUtcNow() - notice.QueuedAt);
@@ -369,8 +421,8 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
     }
 
     /// <summary>Records a finished delivery: notices finished meanwhile by this bucket's other customers go in the same
-    /// transaction. The in-memory cursor has moved already, so the next notice need not wait for storage; if the record
-    /// fails, the notices stay stored and the next scan removes them without sending them again.</summary>
+    /// transaction. Until it is stored a scan does not send them again; if the record fails, the notices stay stored
+    /// and are sent again (at least once, same delivery ids).</summary>
     private async Task CompleteAsync(QueuedNotice notice, bool failed, DateTimeOffset at)
     {
         lock (_completions)
@@ -393,11 +445,25 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
             try
             {
                 await store.CompleteAsync(_partition, batch, new BucketCounts(Interlocked.Read(ref _delivered), Interlocked.Read(ref _failed)));
+                lock (_lock)
+                {
+                    foreach (var (done, _, _) in batch)
+                    {
+                        _uncommitted.Remove((done.CustomerId, done.Sequence));
+                    }
+                }
             }
             catch (Exception ex)
             {
                 Failed($"recording deliveries: {ex.Message}");
-                logger.LogWarning(ex, "Webhook bucket {Bucket}: recording {Count} deliveries failed; they stay stored and are not sent again", _partition, batch.Count);
+                logger.LogWarning(ex, "Webhook bucket {Bucket}: recording {Count} deliveries failed; they stay stored and may be sent again", _partition, batch.Count);
+                lock (_lock)
+                {
+                    foreach (var (done, _, _) in batch)
+                    {
+                        _uncommitted.Remove((done.CustomerId, done.Sequence));
+                    }
+                }
                 _scanDue = true;
             }
         }

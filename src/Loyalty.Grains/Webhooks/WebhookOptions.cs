@@ -100,9 +100,9 @@ public sealed partial record WebhookOptions
         {
             problems.Add("Loyalty:Webhooks:AttemptTimeout and FirstRetryDelay must be positive and MaxRetryDelay at least FirstRetryDelay");
         }
-        if (RetryFor < TimeSpan.FromHours(24))
+        if (RetryFor < TimeSpan.FromHours(24) || RetryFor > TimeSpan.FromDays(30))
         {
-            problems.Add($"Loyalty:Webhooks:RetryFor is {RetryFor}; notices are retried for at least 24 hours");
+            problems.Add($"Loyalty:Webhooks:RetryFor is {RetryFor}; notices are retried for at least 24 hours and at most 30 days");
         }
         return problems;
     }

@@ -89,7 +89,9 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
         var bucket = BucketOf(customerId);
         foreach (var endpoint in options.Endpoints)
         {
-            await store.ForgetAsync(Partition(endpoint.Name, bucket), customerId);
+            var partition = Partition(endpoint.Name, bucket);
+            await grains.GetGrain<IWebhookBucketGrain>(partition).Forget(customerId);
+            await store.ForgetAsync(partition, customerId);
         }
     }
 

@@ -106,7 +106,7 @@ public sealed class MemoryWebhookStore : IWebhookStore
         {
             foreach (var n in notices)
             {
-                rows[WebhookRows.Notice(n.CustomerId, n.Sequence)] = new Row(n);
+                rows.TryAdd(WebhookRows.Notice(n.CustomerId, n.Sequence), new Row(n));   // a waiting notice keeps its first QueuedAt
             }
         }
         return Task.CompletedTask;
@@ -194,7 +194,16 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
     private readonly TableClient _table = service.GetTableClient(tableName);
     private Task? _created;
 
-    private Task EnsureTable(CancellationToken ct) => _created ??= _table.CreateIfNotExistsAsync(ct);
+    /// <summary>Creates the table once; a failed or cancelled attempt is not remembered, so the next call tries again.</summary>
+    private Task EnsureTable(CancellationToken ct)
+    {
+        var created = _created;
+        if (created is null || created.IsFaulted || created.IsCanceled)
+        {
+            _created = created = _table.CreateIfNotExistsAsync(CancellationToken.None);
+        }
+        return created.WaitAsync(ct);
+    }
 
     private static TableEntity Entity(string partition, string row, QueuedNotice n) => new(partition, row)
     {
@@ -209,12 +218,23 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
     {
         await EnsureTable(cancellationToken);
         // A transaction holds at most 100 entities and 4 MiB; bodies are a few hundred bytes. Chunks go one after
-        // another, so a later notice of a customer is never stored before an earlier one of the same call.
+        // another, so a later notice of a customer is never stored before an earlier one of the same call. Inserts: a
+        // notice already waiting keeps its first QueuedAt (its retry deadline, and how a late copy is told apart).
         foreach (var chunk in notices.Chunk(100))
         {
-            await _table.SubmitTransactionAsync(
-                chunk.Select(n => new TableTransactionAction(TableTransactionActionType.UpsertReplace, Entity(partition, WebhookRows.Notice(n.CustomerId, n.Sequence), n))),
-                cancellationToken);
+            var actions = chunk.Select(n => new TableTransactionAction(TableTransactionActionType.Add, Entity(partition, WebhookRows.Notice(n.CustomerId, n.Sequence), n))).ToList();
+            while (actions.Count > 0)
+            {
+                try
+                {
+                    await _table.SubmitTransactionAsync(actions, cancellationToken);
+                    break;
+                }
+                catch (TableTransactionFailedException e) when (e.Status == 409 && e.FailedTransactionActionIndex is { } index)
+                {
+                    actions.RemoveAt(index);   // waiting already
+                }
+            }
         }
     }
 
@@ -271,7 +291,8 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
     public async Task CompleteAsync(string partition, IReadOnlyList<(QueuedNotice Notice, bool Failed, DateTimeOffset At)> done, BucketCounts counts, CancellationToken cancellationToken = default)
     {
         await EnsureTable(cancellationToken);
-        foreach (var chunk in done.Chunk(IWebhookStore.CompletionsPerTransaction))
+        // One row at most once per transaction (a notice re-sent while its first completion waited).
+        foreach (var chunk in done.DistinctBy(d => (d.Notice.CustomerId, d.Notice.Sequence)).Chunk(IWebhookStore.CompletionsPerTransaction))
         {
             var actions = new List<TableTransactionAction>();
             foreach (var (notice, failed, _) in chunk)
