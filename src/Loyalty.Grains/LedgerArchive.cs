@@ -24,18 +24,9 @@ public interface ILedgerArchive
 public sealed class AzureTableLedgerArchive(TableServiceClient service, string tableName) : ILedgerArchive
 {
     private readonly TableClient _table = service.GetTableClient(tableName);
-    private Task? _created;
+    private readonly TableCreation _creation = new(service.GetTableClient(tableName));
 
-    /// <summary>Creates the table once; a failed or cancelled attempt is not remembered, so the next call tries again.</summary>
-    private Task EnsureTable(CancellationToken ct)
-    {
-        var created = _created;
-        if (created is null || created.IsFaulted || created.IsCanceled)
-        {
-            _created = created = _table.CreateIfNotExistsAsync(CancellationToken.None);
-        }
-        return created.WaitAsync(ct);
-    }
+    private Task EnsureTable(CancellationToken ct) => _creation.EnsureAsync(ct);
 
     public static string Partition(string customerId) =>
         "c" + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(customerId)).TrimEnd('=').Replace('+', '-').Replace('/', '_');

@@ -59,10 +59,8 @@ public sealed class WebhookDeliveryTests(WebhookClusterFixture fixture) : IClass
         return [.. fixture.Sender.Sent.Where(s => s.CustomerId == customer).Select(s => s.Sequence)];
     }
 
-    private string PartitionOf(string customer) => WebhookOutbox.Partition("crm", fixture.Outbox.BucketOf(customer));
-
-    [Fact]
-    public async Task A_notice_queued_again_after_delivery_is_not_sent_twice_and_only_wanted_kinds_are_sent()
+    /// <summary>A new customer with two game sessions, whose wanted notices (earn, reward) were all delivered.</summary>
+    private async Task<(string Customer, DateTimeOffset Now, IReadOnlyList<Domain.Customers.LedgerEntry> Ledger, List<long> Wanted)> DeliveredCustomerAsync()
     {
         var customer = NewCustomer();
         var now = fixture.Time.GetUtcNow();
@@ -70,6 +68,15 @@ public sealed class WebhookDeliveryTests(WebhookClusterFixture fixture) : IClass
         var ledger = (await fixture.Customer(customer).ListLedger(100, null))!.Entries;
         var wanted = ledger.Where(e => e.Kind is "earn" or "reward").Select(e => e.Sequence).Order().ToList();
         Assert.Equal(wanted, await SentTo(customer, wanted.Count));
+        return (customer, now, ledger, wanted);
+    }
+
+    private string PartitionOf(string customer) => WebhookOutbox.Partition("crm", fixture.Outbox.BucketOf(customer));
+
+    [Fact]
+    public async Task A_notice_queued_again_after_delivery_is_not_sent_twice_and_only_wanted_kinds_are_sent()
+    {
+        var (customer, now, ledger, wanted) = await DeliveredCustomerAsync();
 
         // A checkpoint after a crash queues the same entries again: the cursor has passed them.
         await fixture.Outbox.QueueAsync(customer, [.. ledger]);
@@ -85,12 +92,7 @@ public sealed class WebhookDeliveryTests(WebhookClusterFixture fixture) : IClass
     {
         // As if the hand-over of an earlier notice never reached the bucket: the later one was delivered, and the
         // earlier one turns up in the stored partition afterwards, queued before that delivery.
-        var customer = NewCustomer();
-        var now = fixture.Time.GetUtcNow();
-        await fixture.Customer(customer).Apply([Game(customer, "g1", now, minutes: 10), Game(customer, "g2", now, minutes: 20)]);
-        var ledger = (await fixture.Customer(customer).ListLedger(100, null))!.Entries;
-        var wanted = ledger.Where(e => e.Kind is "earn" or "reward").Select(e => e.Sequence).Order().ToList();
-        Assert.Equal(wanted, await SentTo(customer, wanted.Count));
+        var (customer, now, ledger, wanted) = await DeliveredCustomerAsync();
 
         var first = ledger.Single(e => e.Sequence == wanted[0]);
         var late = new QueuedNotice(customer, first.Sequence, first.Kind, WebhookOutbox.Body(customer, first), now.AddSeconds(-1));

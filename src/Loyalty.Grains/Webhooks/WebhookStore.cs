@@ -192,18 +192,9 @@ public sealed class MemoryWebhookStore : IWebhookStore
 public sealed class AzureTableWebhookStore(TableServiceClient service, string tableName) : IWebhookStore
 {
     private readonly TableClient _table = service.GetTableClient(tableName);
-    private Task? _created;
+    private readonly TableCreation _creation = new(service.GetTableClient(tableName));
 
-    /// <summary>Creates the table once; a failed or cancelled attempt is not remembered, so the next call tries again.</summary>
-    private Task EnsureTable(CancellationToken ct)
-    {
-        var created = _created;
-        if (created is null || created.IsFaulted || created.IsCanceled)
-        {
-            _created = created = _table.CreateIfNotExistsAsync(CancellationToken.None);
-        }
-        return created.WaitAsync(ct);
-    }
+    private Task EnsureTable(CancellationToken ct) => _creation.EnsureAsync(ct);
 
     private static TableEntity Entity(string partition, string row, QueuedNotice n) => new(partition, row)
     {
