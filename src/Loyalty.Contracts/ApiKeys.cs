@@ -18,7 +18,7 @@ public static partial class ApiKeys
     [
         "ingest:shop", "ingest:game", "ingest:support", "ingest:profile",
         "customers:read", "customers:redeem", "customers:care", "customers:admin", "programs:admin",
-        "metrics:read",
+        "metrics:read", "customers:import", "reports:read",
     ];
 
     public sealed record Created(string Id, string Key, string Salt, string Hash);

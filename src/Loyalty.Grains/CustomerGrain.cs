@@ -61,6 +61,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private bool _broken;
     private long _rewardsToldThrough;
     private long _noticesQueued;          // ledger sequence through which entries are known to be in the webhook outbox
+    private LiabilityShare _share;        // what the live state adds to the points liability (as of _shareLedgerSeq)
+    private long _shareLedgerSeq;
     private bool _queuing;
     private bool _queueAgain;
     private int _incarnation;             // bumped by an erase: a hand-over begun before it records nothing after it
@@ -144,6 +146,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         _storedLedgerSeq = state.LedgerSeq;
         _rewardsToldThrough = state.LedgerSeq;
         _noticesQueued = state.NoticesQueuedThrough ?? state.LedgerSeq;
+        _share = LiabilityShare.Of(state);
+        _shareLedgerSeq = state.LedgerSeq;
         _policy.Replayed(replayed);
     }
 
@@ -282,6 +286,39 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     public Task<OperationResult?> GrantGoodwill(string grantId, string rewardId, string reason) =>
         Operate(new CustomerCommand { Kind = CommandKind.Goodwill, Id = grantId, RewardId = rewardId, Text = reason });
 
+    public Task<OperationResult?> ImportMember(string importId, MemberImport member) =>
+        Operate(new CustomerCommand { Kind = CommandKind.ImportMember, Id = importId, Member = member });
+
+    public async Task<EventResult[]> ImportHistory(string importId, LoyaltyEvent[] events, bool earnPoints)
+    {
+        var results = new EventResult[events.Length];
+        await _applying.WaitAsync();
+        try
+        {
+            await ReadyToApply();
+            var program = _programs.Current;
+            var now = _time.GetUtcNow();
+            for (var start = 0; start < events.Length; start += EventsPerRecord)
+            {
+                var command = new CustomerCommand
+                {
+                    Kind = CommandKind.ImportHistory, Id = importId, EarnPoints = earnPoints,
+                    Events = events[start..Math.Min(events.Length, start + EventsPerRecord)],
+                };
+                var outcome = ApplyCommand(command, program, now, null);
+                Journal(command, program.Version, now, outcome, null);
+                outcome.Events!.CopyTo(results, start);
+            }
+        }
+        finally
+        {
+            _applying.Release();
+        }
+        await _lastAppend;
+        _due.Schedule(_live);
+        return results;
+    }
+
     public async Task CatchUp()
     {
         if (_broken)
@@ -339,7 +376,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         _appliedSeq = sequence;
         _live.JournalSeq = sequence;
         var ledgerSeq = _live.LedgerSeq;
-        var append = _journal.AppendAsync(new JournalRecord(Id, sequence, now, programVersion, command, budgetAnswers));
+        var append = _journal.AppendAsync(new JournalRecord(Id, sequence, now, programVersion, command, budgetAnswers) { Liability = LiabilityChange() });
         _lastAppend = Stored(append, sequence, ledgerSeq);
         // Also when the ledger tail grows long (large batches): the checkpoint moves it to the archive.
         if (_policy.Recorded() || _live.Ledger.Count > _limits.LedgerKept + LedgerTailBeforeCheckpoint)
@@ -350,6 +387,21 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         {
             _checkpointTimer ??= this.RegisterGrainTimer(CheckpointIfAged, _options.CheckpointAfter, _options.CheckpointAfter);
         }
+    }
+
+    /// <summary>What the command just applied changed in the points liability (its record carries it to the journal's
+    /// head, which sums it in the same request that stores the record: counted once, and only if stored).</summary>
+    private LiabilityTotals? LiabilityChange()
+    {
+        if (!_options.TrackLiability || _live.LedgerSeq == _shareLedgerSeq && _live.Exists == _share.Exists)
+        {
+            return null; // no ledger entry and no tier change: the share is what it was
+        }
+        var share = LiabilityShare.Of(_live);
+        var change = LiabilityTotals.Change(_share, share, _live, _shareLedgerSeq);
+        _share = share;
+        _shareLedgerSeq = _live.LedgerSeq;
+        return change;
     }
 
     /// <summary>Runs on the grain once the journal has (or has not) stored record <paramref name="sequence"/>.</summary>
@@ -584,8 +636,14 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             // The erase record tells recovery that every earlier record of this customer is void; the checkpoint and
             // the archive are deleted; the writer drops the earlier records from its index and deletes their batches.
             var sequence = _appliedSeq + 1;
-            await _journal.AppendAsync(new JournalRecord(Id, sequence, _time.GetUtcNow(), _programs.Current.Version, CustomerCommand.Erase, null));
+            var erasedAt = _time.GetUtcNow();
+            await _journal.AppendAsync(new JournalRecord(Id, sequence, erasedAt, _programs.Current.Version, CustomerCommand.Erase, null)
+            {
+                Liability = _options.TrackLiability ? LiabilityTotals.Erasure(_share, erasedAt) : null,
+            });
             _live = new CustomerState();
+            _share = LiabilityShare.None;
+            _shareLedgerSeq = 0;
             _appliedSeq = _storedSeq = 0;
             _storedLedgerSeq = 0;
             _noticesQueued = 0;

@@ -47,6 +47,14 @@ public interface ICustomerGrain : IGrainWithStringKey
     /// <summary>An agent's goodwill grant of a catalogue reward with a reason, idempotent by <paramref name="grantId"/>.</summary>
     Task<OperationResult?> GrantGoodwill(string grantId, string rewardId, string reason);
 
+    /// <summary>Creates the customer from a member import (docs/import.md): idempotent by import id and content; an
+    /// existing customer is refused, never merged.</summary>
+    Task<OperationResult?> ImportMember(string importId, MemberImport member);
+
+    /// <summary>Applies past events from a history import: windows only, points only when <paramref name="earnPoints"/>,
+    /// never rules; deduplicated by event id.</summary>
+    Task<EventResult[]> ImportHistory(string importId, LoyaltyEvent[] events, bool earnPoints);
+
     /// <summary>Everything held about the customer as JSON (state and the archived ledger); null if never seen.</summary>
     Task<string?> Export();
 

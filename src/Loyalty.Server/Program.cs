@@ -162,6 +162,8 @@ builder.UseOrleans(silo =>
 // After the silo's defaults: the webhook sender is HTTP, signed, with the standard resilience pipeline.
 builder.Services.AddLoyaltyWebhookSender(settings.Webhooks);
 builder.Services.AddSingleton<Loyalty.Server.Application.WebhookStatusQuery>();
+builder.Services.AddSingleton<Loyalty.Server.Application.LiabilityReportQuery>();
+builder.Services.AddHostedService<Loyalty.Server.Reports.LiabilityGauges>();
 builder.Services.AddSingleton<ReadinessCheck>();   // one instance: it remembers what it last reported
 builder.Services.AddHealthChecks().AddCheck<ReadinessCheck>("ready", tags: ["ready"]);
 // The gRPC health service answers from the last published check (refreshed every second), so a Check call is trivial:
@@ -267,6 +269,8 @@ var operatorPort = settings.Operator.Port;
 app.MapGrpcService<IngestionService>().OnPort(api);
 app.MapGrpcService<AuditService>().OnPort(api);
 app.MapGrpcService<WebhooksService>().OnPort(api);
+app.MapGrpcService<Loyalty.Server.Imports.ImportsService>().OnPort(api);
+app.MapGrpcService<Loyalty.Server.Reports.ReportsService>().OnPort(api);
 app.MapGrpcService<CustomersService>().OnPort(api);
 app.MapGrpcService<ProgramsService>().OnPort(api);
 app.MapGrpcHealthChecksService().OnPort(api).WithMetadata(new Loyalty.Server.Auth.RpcPolicyAttribute(Loyalty.Server.Auth.Scopes.Open));

@@ -29,6 +29,10 @@ public class JournalReplayTests
         var stored = new List<byte[]>();
         var now = Sample.Now;
         var orders = new List<string>();
+        // The liability changes the grain would journal, summed: they must equal the final share and the ledger.
+        var liability = new LiabilityTotals();
+        var share = LiabilityShare.None;
+        var ledgerSeq = 0L;
         for (var i = 0; i < 300; i++)
         {
             now = now.AddHours(random.Next(0, 30));
@@ -37,6 +41,13 @@ public class JournalReplayTests
             var outcome = CustomerCommands.Apply(live, command, program, now, limits, gate);
             if (outcome.Changed)
             {
+                var after = LiabilityShare.Of(live);
+                if (LiabilityTotals.Change(share, after, live, ledgerSeq) is { } change)
+                {
+                    liability.Add(change);
+                }
+                share = after;
+                ledgerSeq = live.LedgerSeq;
                 live.JournalSeq++;
                 stored.Add(JournalCodec.Encode(new JournalRecord("c-1", live.JournalSeq, now, program.Version, command, gate.Answers)));
             }
@@ -51,6 +62,18 @@ public class JournalReplayTests
         }
         Assert.True(records.Count > 100, $"only {records.Count} records changed anything");
         Assert.Equal(TestCustomer.Serialized(live), TestCustomer.Serialized(replayed));
+
+        Assert.Equal(1, liability.Customers);
+        Assert.Equal(live.PointsAvailable, liability.Available);
+        Assert.Equal(live.PointsPending, liability.Pending);
+        Assert.Equal(live.PointsAvailable, liability.Tiers[live.Tier].Available);
+        var expiring = live.Lots.Where(l => !l.IsPending && l.ExpiresTicks != 0).GroupBy(l => LiabilityTotals.MonthOf(l.ExpiresTicks))
+            .ToDictionary(g => g.Key, g => g.Sum(l => l.Points));
+        Assert.Equal(expiring.Where(e => e.Value != 0).OrderBy(e => e.Key), liability.Expiring.OrderBy(e => e.Key));
+        // Every movement but activations (which move points within the balance) adds up to the balance.
+        var moved = liability.Days.Values.Sum(d => d.Where((_, k) => k != (int)LiabilityFlow.Activated).Sum());
+        Assert.Equal(live.PointsAvailable + live.PointsPending, moved);
+        Assert.Contains(liability.Days.Values, d => d[(int)LiabilityFlow.Imported] != 0);
     }
 
     private static CustomerCommand NextCommand(Random random, DateTimeOffset now, int i, List<string> orders)
@@ -59,6 +82,15 @@ public class JournalReplayTests
         {
             EventId = $"e-{i}", CustomerId = "c-1", OccurredAt = now.AddMinutes(-random.Next(0, 60)), Source = "shop", Payload = payload,
         };
+        if (i == 0)
+        {
+            // The customer starts as an imported member with an opening balance in two lots.
+            return new CustomerCommand
+            {
+                Kind = CommandKind.ImportMember, Id = "members-1",
+                Member = new MemberImport { CustomerId = "c-1", PointsAvailable = 700, Tier = "Silver", Lots = [new OpeningLot(500, now.AddDays(40)), new OpeningLot(200, null)] },
+            };
+        }
         switch (random.Next(10))
         {
             case 0 or 1 or 2:
@@ -79,6 +111,12 @@ public class JournalReplayTests
                 return new CustomerCommand { Kind = CommandKind.Reserve, Id = $"h-{i}", Points = random.Next(1, 50), TtlTicks = TimeSpan.FromHours(random.Next(1, 48)).Ticks };
             case 8:
                 return CustomerCommand.Of([Event(Support($"case-{i}", SupportStatus.Resolved, SupportChannel.Human, random.Next(1, 6)))]);
+            case 9:
+                return new CustomerCommand
+                {
+                    Kind = CommandKind.ImportHistory, Id = "history-1", EarnPoints = random.Next(2) == 0,
+                    Events = [Event(Buy($"old-{i}", Line("bib", "baby", 1, random.Next(100, 30_000)))) with { OccurredAt = now.AddDays(-random.Next(1, 400)) }],
+                };
             default:
                 return CustomerCommand.CatchUp;
         }

@@ -39,8 +39,8 @@ public sealed class AzureJournalStoreTests(AzuriteFixture fixture) : IClassFixtu
         var table = Table();
         var store = NewStore(table);
         await store.OpenAsync("j-a", "silo-a", default);
-        await store.AppendAsync("j-a", 1, [Record("c1", 1), Record("c2", 1)], null, ["c1", "c2"], [], default);
-        await store.AppendAsync("j-a", 2, [Record("c1", 2)], null, [], [], default);
+        await store.AppendAsync("j-a", 1, [Record("c1", 1), Record("c2", 1)], null, ["c1", "c2"], [], null, default);
+        await store.AppendAsync("j-a", 2, [Record("c1", 2)], null, [], [], null, default);
 
         var records = await NewStore(table).ReadAllAsync("j-a", default);
         Assert.Equal(["c1#1", "c2#1", "c1#2"], records.Select(r => $"{r.CustomerId}#{r.Sequence}"));
@@ -49,7 +49,7 @@ public sealed class AzureJournalStoreTests(AzuriteFixture fixture) : IClassFixtu
         Assert.True(await store.HasMarkAsync("j-a", "c1", default));
         Assert.False(await store.HasMarkAsync("j-a", "c3", default));
 
-        await store.AppendAsync("j-a", 3, [], null, [], ["c1"], default);
+        await store.AppendAsync("j-a", 3, [], null, [], ["c1"], null, default);
         Assert.False(await store.HasMarkAsync("j-a", "c1", default));
         Assert.True(await store.HasMarkAsync("j-a", "c2", default));
     }
@@ -60,11 +60,11 @@ public sealed class AzureJournalStoreTests(AzuriteFixture fixture) : IClassFixtu
         var table = Table();
         var writer = NewStore(table);
         await writer.OpenAsync("j-b", "silo-b", default);
-        await writer.AppendAsync("j-b", 1, [Record("c1", 1)], null, ["c1"], [], default);
+        await writer.AppendAsync("j-b", 1, [Record("c1", 1)], null, ["c1"], [], null, default);
 
         // Another silo (its own store instance) takes the head: the dead silo's next append must fail.
         Assert.True(await NewStore(table).FenceAsync("j-b", "silo-r", default));
-        await Assert.ThrowsAnyAsync<Exception>(() => writer.AppendAsync("j-b", 2, [Record("c1", 2)], null, [], [], default));
+        await Assert.ThrowsAnyAsync<Exception>(() => writer.AppendAsync("j-b", 2, [Record("c1", 2)], null, [], [], null, default));
         await Assert.ThrowsAsync<JournalFencedException>(() => writer.ResolveAsync("j-b", 2, default));
 
         var records = await NewStore(table).ReadAllAsync("j-b", default);
@@ -77,7 +77,7 @@ public sealed class AzureJournalStoreTests(AzuriteFixture fixture) : IClassFixtu
         var table = Table();
         var store = NewStore(table);
         await store.OpenAsync("j-c", "silo-c", default);
-        await store.AppendAsync("j-c", 1, [Record("c1", 1)], null, ["c1"], [], default);
+        await store.AppendAsync("j-c", 1, [Record("c1", 1)], null, ["c1"], [], null, default);
         // Batch 1 is stored: resolving it says so.
         Assert.True(await store.ResolveAsync("j-c", 1, default));
         // Batch 2 never reached storage: resolving says not stored and moves the head, so a late copy of the request
@@ -89,7 +89,7 @@ public sealed class AzureJournalStoreTests(AzuriteFixture fixture) : IClassFixtu
         await Assert.ThrowsAsync<TableTransactionFailedException>(() =>
             new TableClient(fixture.Azurite.ConnectionString, table).SubmitTransactionAsync([stale, lateAdd]));
         // The writer goes on with batch 2 after the resolution.
-        await store.AppendAsync("j-c", 2, [Record("c1", 2)], null, [], [], default);
+        await store.AppendAsync("j-c", 2, [Record("c1", 2)], null, [], [], null, default);
         Assert.Equal([1L, 2L], (await store.ReadAllAsync("j-c", default)).Select(r => r.Sequence));
     }
 
@@ -103,7 +103,7 @@ public sealed class AzureJournalStoreTests(AzuriteFixture fixture) : IClassFixtu
         var records = Enumerable.Range(1, 40).Select(i => Record($"c{i}", 1, 50_000)).ToList();
         var encoded = records.Select(JournalCodec.Encode).ToList();
         Assert.True(encoded.Sum(e => e.Length) <= AzureTableJournalStore.MaxBatchBytes);
-        await store.AppendAsync("j-d", 1, records, encoded, [], [], default);
+        await store.AppendAsync("j-d", 1, records, encoded, [], [], null, default);
         var back = await store.ReadAllAsync("j-d", default);
         Assert.Equal(records.Select(r => r.CustomerId), back.Select(r => r.CustomerId));
         Assert.All(back, r => Assert.Equal(50_000, r.Command.Text.Length));

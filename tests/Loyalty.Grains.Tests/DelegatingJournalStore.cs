@@ -14,8 +14,8 @@ public abstract class DelegatingJournalStore : IJournalStore
     public virtual Task OpenAsync(string journalId, string owner, CancellationToken cancellationToken) => Inner.OpenAsync(journalId, owner, cancellationToken);
 
     public virtual Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
-        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, CancellationToken cancellationToken) =>
-        Inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, cancellationToken);
+        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken) =>
+        Inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, liability, cancellationToken);
 
     public virtual Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken) => Task.FromResult(false);
     public Task<bool> ResolveAsync(string journalId, long batch, CancellationToken cancellationToken) => Inner.ResolveAsync(journalId, batch, cancellationToken);
@@ -24,4 +24,5 @@ public abstract class DelegatingJournalStore : IJournalStore
     public Task<bool> FenceAsync(string journalId, string recoverer, CancellationToken cancellationToken) => Inner.FenceAsync(journalId, recoverer, cancellationToken);
     public Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken) => Inner.ReadAllAsync(journalId, cancellationToken);
     public Task RemoveAsync(string journalId, CancellationToken cancellationToken) => Inner.RemoveAsync(journalId, cancellationToken);
+    public Task<LiabilityTotals> ReadLiabilityAsync(CancellationToken cancellationToken) => Inner.ReadLiabilityAsync(cancellationToken);
 }

@@ -25,7 +25,7 @@ public sealed class FaultInjectingJournalStore : DelegatingJournalStore
     }
 
     public override async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
-        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, CancellationToken cancellationToken)
+        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken)
     {
         if (AppendDelay > TimeSpan.Zero)
         {
@@ -37,7 +37,7 @@ public sealed class FaultInjectingJournalStore : DelegatingJournalStore
             throw new IOException("injected journal failure (not stored)");
         }
         Interlocked.Exchange(ref _failBefore, 0);
-        await Inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, cancellationToken);
+        await Inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, liability, cancellationToken);
         lock (Records)
         {
             Records.AddRange(records);

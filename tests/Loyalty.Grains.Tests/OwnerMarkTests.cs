@@ -22,14 +22,14 @@ public sealed class OwnerMarkTests
         public override bool Durable => true;
 
         public override async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
-            IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, CancellationToken cancellationToken)
+            IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken)
         {
             if (records.Count > 0 && Gate is { } gate)
             {
                 Entered.TrySetResult();
                 await gate.Task;
             }
-            await Inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, cancellationToken);
+            await Inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, liability, cancellationToken);
             lock (_marks)
             {
                 _marks.UnionWith(mark);

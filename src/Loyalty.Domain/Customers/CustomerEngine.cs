@@ -9,7 +9,7 @@ namespace Loyalty.Domain.Customers;
 /// The rules: applies one event to a customer's state under a program at a given time.
 /// Deterministic: the same state, event, program and time always give the same result.
 /// </summary>
-public static class CustomerEngine
+public static partial class CustomerEngine
 {
     private const int MaxSummaryLength = 200;
 
@@ -516,6 +516,8 @@ public static class CustomerEngine
     }
 
     public static long QualifyingPoints(CustomerState state) => state.Qualifying.Sum(d => d.Points);
+
+    public static void AddQualifyingPoints(CustomerState state, int day, long points) => AddQualifying(state, day, points);
 
     private static void AddQualifying(CustomerState state, int day, long points)
     {

@@ -89,6 +89,15 @@ public sealed class CustomerState
     /// <summary>When each rule last fired for this customer (for per-customer caps and cooldowns).</summary>
     [JsonPropertyName("firings")] public List<RuleFiring> Firings { get; set; } = [];
 
+    // The import members below are left out of the stored JSON while unset (most customers never are imported).
+    /// <summary>The member import that created this customer (null: not created by a member import).</summary>
+    [JsonPropertyName("memberImport")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public MemberImportMark? MemberImport { get; set; }
+    /// <summary>Known only from imported history so far: a member import may still complete it. Any live event or
+    /// operation ends this.</summary>
+    [JsonPropertyName("historyOnly")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool HistoryOnly { get; set; }
+    /// <summary>Imported history events (<see cref="HistoryKeys"/>, base64); null when none.</summary>
+    [JsonPropertyName("history")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public string? HistoryKeys { get; set; }
+
     [JsonIgnore] public bool Exists => FirstSeen is not null;
 
     [JsonIgnore] private Dictionary<string, SeenEvent>? _seenIndex;
@@ -335,7 +344,7 @@ public sealed record CategorySpend(
 public static class LedgerKinds
 {
     /// <summary>Changes of points.</summary>
-    public static readonly IReadOnlyList<string> Points = ["earn", "pending", "activate", "spend", "expire", "reverse", "adjust"];
+    public static readonly IReadOnlyList<string> Points = ["earn", "pending", "activate", "spend", "expire", "reverse", "adjust", "import"];
     /// <summary>Notices: no points, something happened (a reward granted, a perk granted or ended, a new tier, points
     /// about to expire).</summary>
     public static readonly IReadOnlyList<string> Notices = ["reward", "perk", "perk_expired", "tier", "expiring"];
@@ -343,7 +352,7 @@ public static class LedgerKinds
 }
 
 /// <summary>One entry of a customer's history. Changes of points: earn, pending, activate, spend, expire, reverse,
-/// adjust. Notices (no points): reward (granted), perk (granted or extended), perk_expired, tier (changed), expiring
+/// adjust, import (opening balances and imported history). Notices (no points): reward (granted), perk (granted or extended), perk_expired, tier (changed), expiring
 /// (points expire within 30 days). The sequence is the customer's notification sequence (Customers.Watch).</summary>
 public sealed record LedgerEntry(
     [property: JsonPropertyName("s")] long Sequence,

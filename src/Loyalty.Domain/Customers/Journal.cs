@@ -8,7 +8,7 @@ namespace Loyalty.Domain.Customers;
 
 /// <summary>What a customer was asked to do, as received. Stored in journal records, so its JSON names are stored data:
 /// never rename or reuse them.</summary>
-public enum CommandKind { Unspecified = 0, Events = 1, CatchUp = 2, Redeem = 3, Reserve = 4, Confirm = 5, Cancel = 6, Adjust = 7, Goodwill = 8, Erase = 9 }
+public enum CommandKind { Unspecified = 0, Events = 1, CatchUp = 2, Redeem = 3, Reserve = 4, Confirm = 5, Cancel = 6, Adjust = 7, Goodwill = 8, Erase = 9, ImportMember = 10, ImportHistory = 11 }
 
 /// <summary>One request to a customer (a batch of events or an operation), as received.</summary>
 public sealed record CustomerCommand
@@ -22,6 +22,10 @@ public sealed record CustomerCommand
     [JsonPropertyName("ttl")] public long TtlTicks { get; init; }
     /// <summary>Reason or note.</summary>
     [JsonPropertyName("txt")] public string Text { get; init; } = "";
+    /// <summary>The member an import brings (<see cref="CommandKind.ImportMember"/>; the import id is <see cref="Id"/>).</summary>
+    [JsonPropertyName("mem")] public MemberImport? Member { get; init; }
+    /// <summary>Imported history earns points (<see cref="CommandKind.ImportHistory"/>).</summary>
+    [JsonPropertyName("earn")] public bool EarnPoints { get; init; }
 
     public static CustomerCommand Of(IReadOnlyList<LoyaltyEvent> events) => new() { Kind = CommandKind.Events, Events = events };
     public static CustomerCommand CatchUp { get; } = new() { Kind = CommandKind.CatchUp };
@@ -44,6 +48,10 @@ public sealed record JournalRecord(
     [JsonPropertyName("v")] public int Format { get; init; } = CurrentFormat;
 
     public const int CurrentFormat = 1;
+
+    /// <summary>What the command changed in the points liability (not stored in the record: the journal's head sums it,
+    /// in the same request that stores the record). Null when it changed nothing the report counts.</summary>
+    [JsonIgnore] public LiabilityTotals? Liability { get; init; }
 }
 
 /// <summary>What applying a command did: per-event results, or one operation result; null operation result means the
@@ -70,8 +78,34 @@ public static class CustomerCommands
                 {
                     results[i] = CustomerEngine.Apply(state, events[i], program, now, limits, budgets);
                     changed |= results[i].Changed;
+                    if (results[i].Changed)
+                    {
+                        state.HistoryOnly = false;
+                    }
                 }
                 return new CommandOutcome(changed, results, null);
+            }
+            case CommandKind.ImportHistory:
+            {
+                var changed = DueWork.Advance(state, program, now);
+                var events = command.Events ?? [];
+                var results = new EventResult[events.Count];
+                var keys = HistoryKeys.Decode(state.HistoryKeys);
+                for (var i = 0; i < events.Count; i++)
+                {
+                    results[i] = CustomerEngine.ApplyHistory(state, events[i], program, now, limits, command.EarnPoints, keys);
+                    changed |= results[i].Changed;
+                }
+                if (results.Any(r => r.Changed))
+                {
+                    state.HistoryKeys = keys.Encode();
+                }
+                return new CommandOutcome(changed, results, null);
+            }
+            case CommandKind.ImportMember:
+            {
+                var imported = CustomerImports.ImportMember(state, command.Id, command.Member!, program, now);
+                return new CommandOutcome(imported.Outcome == OperationOutcome.Applied, null, imported);
             }
             case CommandKind.CatchUp:
                 return new CommandOutcome(DueWork.Advance(state, program, now), null, null);
@@ -93,6 +127,10 @@ public static class CustomerCommands
             CommandKind.Goodwill => CustomerOperations.Goodwill(state, command.Id, command.RewardId, command.Text, program, now, limits),
             _ => throw new ArgumentException($"command kind {command.Kind} is unknown", nameof(command)),
         };
+        if (result.Outcome == OperationOutcome.Applied)
+        {
+            state.HistoryOnly = false;
+        }
         return new CommandOutcome(timeChanged || result.Outcome == OperationOutcome.Applied, null, result);
     }
 

@@ -37,6 +37,26 @@ public static class PointsBook
         Write(state, kind, points, 0, eventKey, ruleId, program.Version, now, note);
     }
 
+    /// <summary>Adds points brought in by an import: spendable at once until <paramref name="expiresTicks"/> (0: never),
+    /// written on the ledger as <paramref name="kind"/>.</summary>
+    public static void Open(CustomerState state, long points, long expiresTicks, string kind, string eventKey, string programVersion,
+        DateTimeOffset now, string note)
+    {
+        if (points <= 0)
+        {
+            return;
+        }
+        var repay = Math.Min(state.Debt, points);
+        state.Debt -= repay;
+        if (points > repay)
+        {
+            var index = state.Lots.FindLastIndex(l => !l.IsPending && l.EarnedTicks <= now.UtcTicks);
+            state.Lots.Insert(index + 1, new PointsLot(points - repay, now.UtcTicks, expiresTicks, 0, ""));
+        }
+        state.PointsAvailable += points;
+        Write(state, kind, points, 0, eventKey, "", programVersion, now, note);
+    }
+
     /// <summary>Spends points (a redemption, a confirmed reservation, a negative adjustment): the oldest spendable lots
     /// first. The caller has checked that enough are available.</summary>
     public static void Spend(CustomerState state, long points, string kind, string eventKey, ActiveProgram program, DateTimeOffset now, string note)

@@ -203,7 +203,7 @@ public static class EventValidator
         return Text(value, field, required: true);
     }
 
-    private static FieldError? Text(string? value, string field, bool required)
+    internal static FieldError? Text(string? value, string field, bool required)
     {
         if (string.IsNullOrEmpty(value))
         {

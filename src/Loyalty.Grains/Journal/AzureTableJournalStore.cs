@@ -67,15 +67,20 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
     }
 
     public async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
-        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, CancellationToken cancellationToken)
+        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken)
     {
         if (!_heads.TryGetValue(journalId, out var etag))
         {
             throw new JournalFencedException($"journal {journalId} is not open here");
         }
+        var head = new TableEntity(journalId, HeadRow) { ["Batch"] = batch };
+        if (liability is not null)
+        {
+            WriteLiability(head, liability);
+        }
         var actions = new List<TableTransactionAction>(4)
         {
-            new(TableTransactionActionType.UpdateMerge, new TableEntity(journalId, HeadRow) { ["Batch"] = batch }, etag),
+            new(TableTransactionActionType.UpdateMerge, head, etag),
         };
         var pages = Pack(encoded ?? [.. records.Select(JournalCodec.Encode)]);
         for (var p = 0; p < pages.Count; p++)
@@ -219,6 +224,11 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
 
     public async Task RemoveAsync(string journalId, CancellationToken cancellationToken)
     {
+        NullableResponse<TableEntity> head = await _table.GetEntityIfExistsAsync<TableEntity>(journalId, HeadRow, cancellationToken: cancellationToken);
+        if (head.HasValue && ReadLiability(head.Value!) is { IsZero: false } totals)
+        {
+            await FoldAsync(journalId, totals, cancellationToken);
+        }
         await DeleteRowsAsync(journalId, TableClient.CreateQueryFilter($"PartitionKey eq {journalId}"), _ => true, cancellationToken);
         try
         {
@@ -228,6 +238,115 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         {
         }
         _heads.TryRemove(journalId, out _);
+    }
+
+    // ---- liability totals ------------------------------------------------------------------------------------------
+    // Each journal's head holds the liability totals of its stored batches (written by the append that stores them).
+    // Removing a journal first adds its totals to the lasting totals in partition "liability" (row "totals"), in one
+    // transaction with a "folded-<journal>" marker row, so a removal that is interrupted and run again adds them once.
+
+    public const string LiabilityPartition = "liability";
+    private const string TotalsRow = "totals";
+    private const string FoldedPrefix = "folded-";
+
+    private static void WriteLiability(TableEntity entity, LiabilityTotals totals)
+    {
+        var data = Deflate(totals.ToJson());
+        var parts = 0;
+        for (var offset = 0; offset < data.Length; offset += PropertyBytes, parts++)
+        {
+            if (parts == PropertiesPerPage - 1)
+            {
+                throw new InvalidOperationException($"liability totals of {data.Length} bytes do not fit one entity");
+            }
+            entity["L" + parts.ToString("D2", CultureInfo.InvariantCulture)] = data.AsSpan(offset, Math.Min(PropertyBytes, data.Length - offset)).ToArray();
+        }
+        entity["LN"] = parts;
+    }
+
+    private static LiabilityTotals ReadLiability(TableEntity entity)
+    {
+        var parts = entity.GetInt32("LN") ?? 0;
+        if (parts == 0)
+        {
+            return new LiabilityTotals();
+        }
+        byte[] data = [.. Enumerable.Range(0, parts).SelectMany(i => entity.GetBinary("L" + i.ToString("D2", CultureInfo.InvariantCulture)) ?? [])];
+        return LiabilityTotals.FromJson(Inflate(data));
+    }
+
+    private async Task FoldAsync(string journalId, LiabilityTotals totals, CancellationToken cancellationToken)
+    {
+        await EnsureTableAsync(cancellationToken);
+        while (true)
+        {
+            NullableResponse<TableEntity> folded = await _table.GetEntityIfExistsAsync<TableEntity>(LiabilityPartition, FoldedPrefix + journalId, select: ["RowKey"], cancellationToken: cancellationToken);
+            if (folded.HasValue)
+            {
+                return;
+            }
+            NullableResponse<TableEntity> current = await _table.GetEntityIfExistsAsync<TableEntity>(LiabilityPartition, TotalsRow, cancellationToken: cancellationToken);
+            var sum = current.HasValue ? ReadLiability(current.Value!) : new LiabilityTotals();
+            sum.Add(totals);
+            var row = new TableEntity(LiabilityPartition, TotalsRow);
+            WriteLiability(row, sum);
+            TableTransactionAction write = current.HasValue
+                ? new(TableTransactionActionType.UpdateReplace, row, current.Value!.ETag)
+                : new(TableTransactionActionType.Add, row);
+            try
+            {
+                await _table.SubmitTransactionAsync([write, new TableTransactionAction(TableTransactionActionType.Add,
+                    new TableEntity(LiabilityPartition, FoldedPrefix + journalId) { ["At"] = DateTimeOffset.UtcNow })], cancellationToken);
+                return;
+            }
+            catch (TableTransactionFailedException e) when (e.Status is 409 or 412)
+            {
+                // Another fold went first (or this one did, and the answer was lost): read again.
+            }
+        }
+    }
+
+    public async Task<LiabilityTotals> ReadLiabilityAsync(CancellationToken cancellationToken)
+    {
+        await EnsureTableAsync(cancellationToken);
+        for (var attempt = 0; ; attempt++)
+        {
+            var sum = new LiabilityTotals();
+            var folded = new HashSet<string>(StringComparer.Ordinal);
+            await foreach (var row in _table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {LiabilityPartition}"), cancellationToken: cancellationToken))
+            {
+                if (row.RowKey == TotalsRow)
+                {
+                    sum.Add(ReadLiability(row));
+                }
+                else if (row.RowKey.StartsWith(FoldedPrefix, StringComparison.Ordinal))
+                {
+                    folded.Add(row.RowKey[FoldedPrefix.Length..]);
+                }
+            }
+            var complete = true;
+            await foreach (var journal in _table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {DirectoryPartition}"), select: ["RowKey"], cancellationToken: cancellationToken))
+            {
+                if (folded.Contains(journal.RowKey))
+                {
+                    continue; // folded, not yet deleted: counted in the totals
+                }
+                NullableResponse<TableEntity> head = await _table.GetEntityIfExistsAsync<TableEntity>(journal.RowKey, HeadRow, cancellationToken: cancellationToken);
+                if (head.HasValue)
+                {
+                    sum.Add(ReadLiability(head.Value!));
+                }
+                else if (attempt < 5)
+                {
+                    complete = false; // removed after the totals were read: read them again
+                    break;
+                }
+            }
+            if (complete)
+            {
+                return sum;
+            }
+        }
     }
 
     /// <summary>Packs records back to back into pages of at most <see cref="PageBytes"/> (a record never spans pages).</summary>

@@ -31,8 +31,10 @@ public interface IJournalStore
     /// <param name="mark">Customers whose first uncovered record this batch holds: an owner mark row each, stored in the
     /// same request, tells any other silo activating them that their latest records are in this journal.</param>
     /// <param name="unmark">Customers whose every record here is now covered by a checkpoint: their marks go.</param>
+    /// <param name="liability">The journal's liability totals including this batch, stored in the same request (the
+    /// head), or null when the batch changes none of them.</param>
     Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
-        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, CancellationToken cancellationToken);
+        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken);
 
     /// <summary>True if the journal holds records of the customer that no checkpoint covers (its owner mark).</summary>
     Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken);
@@ -53,8 +55,13 @@ public interface IJournalStore
     /// <summary>Every record in the journal, in append order.</summary>
     Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken);
 
-    /// <summary>Deletes the journal: its records, head and directory entry.</summary>
+    /// <summary>Deletes the journal: its records, head and directory entry. Its liability totals are first added to the
+    /// lasting totals, once (idempotent by journal id: a removal interrupted and run again never adds them twice).</summary>
     Task RemoveAsync(string journalId, CancellationToken cancellationToken);
+
+    /// <summary>The liability totals of every journal: the lasting totals of removed journals plus the heads of those
+    /// still in the directory. Exact as of each journal's last stored append.</summary>
+    Task<LiabilityTotals> ReadLiabilityAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>The memory provider's journal (explicit opt-in, lost with the process): keeps records in memory so that
@@ -63,6 +70,8 @@ public sealed class MemoryJournalStore : IJournalStore
 {
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<long, IReadOnlyList<JournalRecord>>> _journals = new();
     private readonly ConcurrentDictionary<string, string> _owners = new();
+    private readonly ConcurrentDictionary<string, LiabilityTotals> _liability = new();
+    private readonly LiabilityTotals _folded = new();
 
     public bool Durable => false;
 
@@ -78,13 +87,17 @@ public sealed class MemoryJournalStore : IJournalStore
     public Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken) => Task.FromResult(false);
 
     public Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
-        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, CancellationToken cancellationToken)
+        IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken)
     {
         if (!_journals.TryGetValue(journalId, out var journal) || !_owners.ContainsKey(journalId))
         {
             throw new JournalFencedException($"journal {journalId} was taken");
         }
         journal[batch] = [.. records];
+        if (liability is not null)
+        {
+            _liability[journalId] = liability.Copy();
+        }
         return Task.CompletedTask;
     }
 
@@ -116,9 +129,29 @@ public sealed class MemoryJournalStore : IJournalStore
 
     public Task RemoveAsync(string journalId, CancellationToken cancellationToken)
     {
+        lock (_folded)
+        {
+            if (_liability.TryRemove(journalId, out var totals))
+            {
+                _folded.Add(totals);
+            }
+        }
         _journals.TryRemove(journalId, out _);
         _owners.TryRemove(journalId, out _);
         return Task.CompletedTask;
+    }
+
+    public Task<LiabilityTotals> ReadLiabilityAsync(CancellationToken cancellationToken)
+    {
+        lock (_folded)
+        {
+            var sum = _folded.Copy();
+            foreach (var totals in _liability.Values)
+            {
+                sum.Add(totals);
+            }
+            return Task.FromResult(sum);
+        }
     }
 
     /// <summary>Records of the customer the journals still hold (tests: truncation drops checkpointed ones).</summary>

@@ -21,6 +21,9 @@ public sealed record JournalOptions
     /// rather than crowd storage: with many dirty customers they fall behind <see cref="CheckpointAfter"/> (the journal
     /// keeps the records meanwhile) instead of starving journal appends and activation reads.</summary>
     public int MaxConcurrentCheckpoints { get; init; } = 4;
+    /// <summary>Keep the points-liability totals (each record carries what it changed; the journal's head sums them).
+    /// Off only to measure what tracking costs: the report is then incomplete.</summary>
+    public bool TrackLiability { get; init; } = true;
 
     public static JournalOptions Default { get; } = new();
 
@@ -106,6 +109,8 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     /// <summary>Marks and unmarks one append may carry: 100 entities less the head and up to 4 pages.</summary>
     private const int MarksPerBatch = 95;
     private long _batch;
+    /// <summary>The liability totals of every stored batch of this journal (its head holds the same).</summary>
+    private LiabilityTotals _liability = new();
     private Exception? _fenced;
     private bool _unresolvedAtStop;
     private readonly CancellationTokenSource _stopping = new();
@@ -289,9 +294,10 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         bool stored;
         Exception? failure = null;
         ChooseUnmarks(records);
+        var liability = LiabilityAfter(records);
         try
         {
-            await _store.AppendAsync(JournalId, number, records, encoded, _batchMarks, _batchUnmarks, CancellationToken.None);
+            await _store.AppendAsync(JournalId, number, records, encoded, _batchMarks, _batchUnmarks, liability, CancellationToken.None);
             stored = true;
         }
         catch (Exception e)
@@ -303,6 +309,10 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         if (stored)
         {
             _batch = number;
+            if (liability is not null)
+            {
+                _liability = liability;
+            }
             lock (_index)
             {
                 foreach (var record in records)
@@ -357,6 +367,20 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         {
             Done(p, error);
         }
+    }
+
+    /// <summary>The journal's liability totals with this batch's changes, or null when it has none.</summary>
+    private LiabilityTotals? LiabilityAfter(List<JournalRecord> records)
+    {
+        LiabilityTotals? next = null;
+        foreach (var record in records)
+        {
+            if (record.Liability is { } change)
+            {
+                (next ??= _liability.Copy()).Add(change);
+            }
+        }
+        return next;
     }
 
     private bool UnmarksPending

@@ -37,6 +37,11 @@ public sealed class RpcAccessInterceptor(IAuthorizationService authorization, Ke
             // needs customers:read as well as programs:admin (checked in Admit).
             ["/loyalty.v1.Programs/SimulateProgram"] = r => r is V1.SimulateProgramRequest { NewCustomer: false } s
                 ? new(s.CustomerId, "", $"simulation of {s.Events.Count} event(s) on the customer's state") : new(null, "", ""),
+            // Imports create customers with balances: one row per call (not per member), naming the import.
+            ["/loyalty.v1.Imports/ImportMembers"] = r => r is V1.ImportMembersRequest m
+                ? new(null, $"import '{RpcErrors.Clip(m.ImportId, 128)}'", $"{m.Members.Count} member(s)") : new(null, "", ""),
+            ["/loyalty.v1.Imports/ImportHistory"] = r => r is V1.ImportHistoryRequest h
+                ? new(null, $"import '{RpcErrors.Clip(h.ImportId, 128)}'", $"{h.Events.Count} event(s), earn_points {h.EarnPoints}") : new(null, "", ""),
             ["/loyalty.v1.Programs/PublishProgram"] = r => r is V1.PublishProgramRequest p
                 ? new(null, "program", $"author '{p.Author}', expected_version '{p.ExpectedVersion}'") : new(null, "", ""),
         };

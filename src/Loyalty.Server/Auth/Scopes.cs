@@ -31,6 +31,10 @@ public static class Scopes
     public const string Operator = "operator";
     /// <summary>Prometheus: metrics:read, or an operator's scope.</summary>
     public const string Metrics = "metrics:read";
+    /// <summary>Importing members and history: customers:import (a migration key) or customers:admin.</summary>
+    public const string Import = "customers:import";
+    /// <summary>Finance reports (points liability): reports:read or customers:admin.</summary>
+    public const string Reports = "reports:read";
 
     /// <summary>The scopes each policy accepts (any one of them; "*" holds them all; a scope ending in ':' is a prefix).</summary>
     private static readonly Dictionary<string, string[]> AnyOf = new(StringComparer.Ordinal)
@@ -46,6 +50,8 @@ public static class Scopes
         [ResolveCases] = ["ingest:support"],
         [Operator] = ["customers:admin", "programs:admin"],
         [Metrics] = ["metrics:read", "customers:admin", "programs:admin"],
+        [Import] = ["customers:import", "customers:admin"],
+        [Reports] = ["reports:read", "customers:admin"],
     };
 
     public static IServiceCollection AddLoyaltyAuthorization(this IServiceCollection services)
