@@ -58,6 +58,8 @@ public static class CliApp
         root.Subcommands.Add(KeyCommands.Build());
         root.Subcommands.Add(AuditCommand());
         root.Subcommands.Add(WebhookCommands.Build());
+        root.Subcommands.Add(ImportCommands.Build());
+        root.Subcommands.Add(ReportCommands.Build());
         return root;
     }
 

@@ -36,6 +36,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private readonly EngineLimits _limits;
     private readonly BudgetLeases _budgets;
     private readonly ILedgerArchive _archive;
+    private readonly IJournalStore _journalStore;
     private readonly LedgerReader _ledger;
     private readonly ICustomerJournal _journal;
     private readonly JournalRecovery _recovery;
@@ -77,6 +78,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         BudgetLeases budgets,
         ILedgerArchive archive,
         ICustomerJournal journal,
+        IJournalStore journalStore,
         JournalRecovery recovery,
         JournalOptions options,
         CheckpointSlots slots,
@@ -93,6 +95,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         _archive = archive;
         _ledger = new LedgerReader(archive);
         _journal = journal;
+        _journalStore = journalStore;
         _recovery = recovery;
         _options = options;
         _slots = slots;
@@ -133,6 +136,12 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private async Task LoadAsync()
     {
         var state = _checkpoint.State.Snapshot(); // memory storage hands out the stored object itself
+        if (!state.Exists && state.JournalSeq == 0)
+        {
+            // No checkpoint: a new customer, or one erased (whose tombstone is a keyed hash, not a state row). Records
+            // continue above the erasure, so none of the erased incarnation's can ever be replayed onto this one.
+            state.JournalSeq = await _journalStore.ErasureFloorAsync(Erasures.Key(_limits, Id), CancellationToken.None);
+        }
         // A checkpoint from before webhooks: its history is not sent.
         state.NoticesQueuedThrough ??= state.LedgerSeq;
         var replayed = 0;
@@ -641,10 +650,12 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             {
                 Liability = _options.TrackLiability ? LiabilityTotals.Erasure(_share, erasedAt) : null,
             });
-            _live = new CustomerState();
+            // The customer's journal sequence goes on from the erase (it never restarts): a record of the erased
+            // incarnation can never be taken for one of a customer created again under the id, by recovery included.
+            _live = new CustomerState { JournalSeq = sequence };
             _share = LiabilityShare.None;
             _shareLedgerSeq = 0;
-            _appliedSeq = _storedSeq = 0;
+            _appliedSeq = _storedSeq = sequence;
             _storedLedgerSeq = 0;
             _noticesQueued = 0;
             _live.NoticesQueuedThrough = 0;
@@ -653,6 +664,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             _incarnation++;
             await Settled(_handOver);   // its notices are stored before they are forgotten, not after
             await _outbox.ForgetAsync(Id);
+            // Remembered before the checkpoint goes, under a keyed hash of the id: the position the erase reached.
+            await _journalStore.RecordErasureAsync(Erasures.Key(_limits, Id), sequence, CancellationToken.None);
             await _checkpoint.ClearStateAsync();
             JournalMetrics.Checkpointed("erase", false);
             _policy.Taken(int.MaxValue);

@@ -32,8 +32,10 @@ public sealed class ChaosClusterFixture : AzuriteClusterFixture
         builder.ConfigureClient(client => client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(5)));
 }
 
-/// <summary>Conservation under chaos: random traffic on 200 customers while silos are killed and new ones start; every
-/// operation is retried with its own id until acknowledged, as a client must. Afterwards the books are exact.</summary>
+/// <summary>Conservation under chaos: random traffic on 200 customers (purchases, refunds, games, redemptions,
+/// reservations, adjustments, erasures; pending points activate and lots expire as the clock runs) while silos are killed
+/// and new ones start; every operation is retried with its own id until acknowledged, as a client must. Afterwards the
+/// books are exact, and the points-liability totals equal the sum over every customer.</summary>
 [Trait("Needs", "Azurite")]
 public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper output) : IClassFixture<ChaosClusterFixture>
 {
@@ -46,6 +48,7 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
         var acked = new ConcurrentDictionary<string, ConcurrentBag<Acked>>();
         var orders = new ConcurrentDictionary<string, ConcurrentBag<string>>();
         var retries = 0;
+        var erased = new ConcurrentDictionary<string, bool>();
         var stop = new CancellationTokenSource();
         var seq = 0;
 
@@ -76,7 +79,7 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
                 var n = Interlocked.Increment(ref seq);
                 var now = fixture.Time.GetUtcNow();
                 var record = acked.GetOrAdd(customer, _ => []);
-                switch (random.Next(6))
+                switch (random.Next(8))
                 {
                     case 0 or 1:
                     {
@@ -117,6 +120,20 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
                         {
                             record.Add(new Acked($"redeem/r-{n}", r.PointsDelta));
                         }
+                        break;
+                    }
+                    case 6:
+                    {
+                        // A reservation: held points stay in the balance (and the liability) until confirmed or lapsed.
+                        await UntilAcknowledged(() => grain.Reserve($"h-{n}", random.Next(1, 30), TimeSpan.FromHours(random.Next(1, 24))));
+                        break;
+                    }
+                    case 7 when random.Next(40) == 0:
+                    {
+                        // Erasure removes the customer's points from the liability; later traffic may create them anew.
+                        // Their acknowledged operations are no longer checked one by one.
+                        erased[customer] = true;
+                        await UntilAcknowledged(grain.Erase);
                         break;
                     }
                     default:
@@ -175,14 +192,41 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
         // Check every customer: the ledger adds up to the balance, every acknowledged operation is there exactly
         // with the points it reported, and nothing else is.
         long operations = 0, entries = 0;
+        // The liability report must equal the sum over every customer exactly, a killed silo's journal included.
+        var sums = new LiabilityTotals();
+        var expiring = new Dictionary<int, long>();
         foreach (var customer in customers)
         {
-            if (!acked.TryGetValue(customer, out var ops))
+            var grain = fixture.Client.GetGrain<ICustomerGrain>(customer);
+            await UntilAcknowledged(async () => { await grain.CatchUp(); return true; });
+            if (await UntilAcknowledged(grain.Get) is not { } seen)
+            {
+                continue;
+            }
+            sums.Customers++;
+            sums.Available += seen.Summary.PointsAvailable;
+            sums.Pending += seen.Summary.PointsPending;
+            sums.CustomersWithBalance += seen.Summary.PointsAvailable > 0 || seen.Summary.PointsPending > 0 ? 1 : 0;
+            var tier = sums.Tiers.TryGetValue(seen.Summary.Tier, out var t) ? t : sums.Tiers[seen.Summary.Tier] = new TierLiability();
+            tier.Customers++;
+            tier.Available += seen.Summary.PointsAvailable;
+            tier.Pending += seen.Summary.PointsPending;
+            var exported = System.Text.Json.JsonSerializer.Deserialize<CustomerState>(System.Text.Json.Nodes.JsonNode.Parse((await UntilAcknowledged(grain.Export))!)!["state"]!.ToJsonString(), Loyalty.Domain.DomainJson.Options)!;
+            foreach (var lot in exported.Lots.Where(l => !l.IsPending && l.ExpiresTicks != 0))
+            {
+                var month = LiabilityTotals.MonthOf(lot.ExpiresTicks);
+                expiring[month] = expiring.GetValueOrDefault(month) + lot.Points;
+            }
+            Assert.Equal(seen.Expiring.Sum(x => x.Points), exported.Lots.Where(l => !l.IsPending && l.ExpiresTicks > fixture.Time.GetUtcNow().UtcTicks
+                && l.ExpiresTicks <= fixture.Time.GetUtcNow().AddDays(30).UtcTicks).Sum(l => l.Points));
+        }
+        foreach (var customer in customers)
+        {
+            if (!acked.TryGetValue(customer, out var ops) || erased.ContainsKey(customer))
             {
                 continue;
             }
             var grain = fixture.Client.GetGrain<ICustomerGrain>(customer);
-            await UntilAcknowledged(async () => { await grain.CatchUp(); return true; });
             var view = await UntilAcknowledged(grain.Get);
             if (view is null)
             {
@@ -223,5 +267,19 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
         Assert.True(onNew > 0, "no customer is on a silo that joined during the run");
         Assert.True(operations > 500, $"only {operations} operations ran");
         Assert.True(retries > 0, "no call failed: the kills did not hit the traffic");
+
+        var report = await UntilAcknowledged(() => fixture.Client.GetGrain<ILiabilityGrain>(0).Totals());
+        output.WriteLine($"liability: {report.Customers} customers, {report.Available} available, {report.Pending} pending; {erased.Count} erased during the run");
+        Assert.Equal(sums.Customers, report.Customers);
+        Assert.Equal(sums.Available, report.Available);
+        Assert.Equal(sums.Pending, report.Pending);
+        Assert.Equal(sums.CustomersWithBalance, report.CustomersWithBalance);
+        Assert.Equal(sums.Tiers.ToDictionary(x => x.Key, x => (x.Value.Customers, x.Value.Available, x.Value.Pending)),
+            report.Tiers.ToDictionary(x => x.Key, x => (x.Value.Customers, x.Value.Available, x.Value.Pending)));
+        Assert.Equal(expiring.Where(e => e.Value != 0).OrderBy(e => e.Key), report.Expiring.OrderBy(e => e.Key));
+        // Every movement but activations adds up to what is outstanding.
+        Assert.Equal(report.Available + report.Pending, report.Days.Values.Sum(d => d.Where((_, k) => k != (int)LiabilityFlow.Activated).Sum()));
+        Assert.True(erased.IsEmpty || report.Days.Values.Sum(d => d[(int)LiabilityFlow.Erased]) <= 0);
+
     }
 }

@@ -25,4 +25,6 @@ public abstract class DelegatingJournalStore : IJournalStore
     public Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken) => Inner.ReadAllAsync(journalId, cancellationToken);
     public Task RemoveAsync(string journalId, CancellationToken cancellationToken) => Inner.RemoveAsync(journalId, cancellationToken);
     public Task<LiabilityTotals> ReadLiabilityAsync(CancellationToken cancellationToken) => Inner.ReadLiabilityAsync(cancellationToken);
+    public Task RecordErasureAsync(string erasureKey, long sequence, CancellationToken cancellationToken) => Inner.RecordErasureAsync(erasureKey, sequence, cancellationToken);
+    public Task<long> ErasureFloorAsync(string erasureKey, CancellationToken cancellationToken) => Inner.ErasureFloorAsync(erasureKey, cancellationToken);
 }

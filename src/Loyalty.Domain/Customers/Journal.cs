@@ -135,8 +135,8 @@ public static class CustomerCommands
     }
 
     /// <summary>Replays a stored record onto <paramref name="state"/> (which must be the state the record was applied to);
-    /// returns the state after it (a new, empty one after an erase: a customer created again starts its sequence anew,
-    /// and recovery replays only what follows the last erase).</summary>
+    /// returns the state after it (a new, empty one after an erase, at the erase's sequence: a customer created again
+    /// continues the sequence, so no record of the erased incarnation is ever replayed onto the new one).</summary>
     public static CustomerState Replay(CustomerState state, JournalRecord record, ActiveProgram program, EngineLimits limits)
     {
         if (record.Format != JournalRecord.CurrentFormat)
@@ -149,7 +149,7 @@ public static class CustomerCommands
         }
         if (record.Command.Kind == CommandKind.Erase)
         {
-            return new CustomerState();
+            return new CustomerState { JournalSeq = record.Sequence };
         }
         Apply(state, record.Command, program, record.AppliedAt, limits, new ReplayedBudget(record.BudgetAnswers ?? []));
         state.JournalSeq = record.Sequence;

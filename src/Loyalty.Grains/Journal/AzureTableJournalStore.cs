@@ -349,6 +349,46 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         }
     }
 
+    // ---- erasures: partition "erasures", row = the erasure key (a keyed hash, never the customer id) ----------------
+    public const string ErasurePartition = "erasures";
+
+    public async Task RecordErasureAsync(string erasureKey, long sequence, CancellationToken cancellationToken)
+    {
+        await EnsureTableAsync(cancellationToken);
+        while (true)
+        {
+            NullableResponse<TableEntity> current = await _table.GetEntityIfExistsAsync<TableEntity>(ErasurePartition, erasureKey, cancellationToken: cancellationToken);
+            if (current.HasValue && (current.Value!.GetInt64("Seq") ?? 0) >= sequence)
+            {
+                return;
+            }
+            var row = new TableEntity(ErasurePartition, erasureKey) { ["Seq"] = sequence };
+            try
+            {
+                if (current.HasValue)
+                {
+                    await _table.UpdateEntityAsync(row, current.Value!.ETag, TableUpdateMode.Replace, cancellationToken);
+                }
+                else
+                {
+                    await _table.AddEntityAsync(row, cancellationToken);
+                }
+                return;
+            }
+            catch (RequestFailedException e) when (e.Status is 409 or 412)
+            {
+                // Written meanwhile: look again (the highest sequence wins).
+            }
+        }
+    }
+
+    public async Task<long> ErasureFloorAsync(string erasureKey, CancellationToken cancellationToken)
+    {
+        await EnsureTableAsync(cancellationToken);
+        NullableResponse<TableEntity> row = await _table.GetEntityIfExistsAsync<TableEntity>(ErasurePartition, erasureKey, select: ["Seq"], cancellationToken: cancellationToken);
+        return row.HasValue ? row.Value!.GetInt64("Seq") ?? 0 : 0;
+    }
+
     /// <summary>Packs records back to back into pages of at most <see cref="PageBytes"/> (a record never spans pages).</summary>
     public static List<byte[]> Pack(IReadOnlyList<byte[]> records)
     {

@@ -393,16 +393,24 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
     private async Task<bool> RecoverCustomerAsync(IGrainStorage storage, string customerId, List<JournalRecord> records, CancellationToken cancellationToken)
     {
         var grainId = GrainId.Create(CustomerGrain.GrainTypeName, customerId);
-        // Everything before the last erase is void; a customer created again after it starts its sequence anew.
+        // Everything before the last erase is void. A customer created again after it continues the sequence (the erase
+        // leaves a tombstone at its sequence), so records of an erased incarnation are never replayed onto a new one.
         var erased = records.FindLastIndex(r => r.Command.Kind == CommandKind.Erase);
         if (erased >= 0)
         {
+            var erase = records[erased];
             records = records[(erased + 1)..];
             if (records.Count == 0)
             {
-                // The silo may have died between storing the erase and deleting: finish the erase.
+                // The silo may have died between storing the erase and deleting: finish the erase, unless the customer
+                // was created again since (on another silo), which the checkpoint's position shows.
+                await _store.RecordErasureAsync(Erasures.Key(_limits, customerId), erase.Sequence, cancellationToken);
                 var gone = new GrainState<CustomerState>();
                 await storage.ReadStateAsync(CustomerGrain.StateName, grainId, gone);
+                if (gone.RecordExists && (gone.State?.JournalSeq ?? 0) > erase.Sequence)
+                {
+                    return false;
+                }
                 await _archive.DeleteAllAsync(customerId, cancellationToken);
                 await _outbox.ForgetAsync(customerId);
                 if (gone.RecordExists)
@@ -417,6 +425,12 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
             var stored = new GrainState<CustomerState>();
             await storage.ReadStateAsync(CustomerGrain.StateName, grainId, stored);
             var state = stored.State ?? new CustomerState();
+            // Records at or below the customer's last erasure belong to the erased incarnation: never replayed.
+            var floor = await _store.ErasureFloorAsync(Erasures.Key(_limits, customerId), cancellationToken);
+            if (floor > state.JournalSeq)
+            {
+                state = new CustomerState { JournalSeq = floor };
+            }
             state.NoticesQueuedThrough ??= state.LedgerSeq;
             var after = state.JournalSeq;
             var todo = records.Where(r => r.Sequence > after).ToList();

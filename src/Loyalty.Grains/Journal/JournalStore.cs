@@ -62,6 +62,23 @@ public interface IJournalStore
     /// <summary>The liability totals of every journal: the lasting totals of removed journals plus the heads of those
     /// still in the directory. Exact as of each journal's last stored append.</summary>
     Task<LiabilityTotals> ReadLiabilityAsync(CancellationToken cancellationToken);
+
+    /// <summary>Remembers that the customer behind <paramref name="erasureKey"/> (<see cref="Erasures.Key"/>, a keyed hash:
+    /// no customer id is stored) was erased at journal sequence <paramref name="sequence"/> (the highest one is kept).</summary>
+    Task RecordErasureAsync(string erasureKey, long sequence, CancellationToken cancellationToken);
+
+    /// <summary>The journal sequence of the customer's last erasure, 0 if never erased: records at or below it belong to
+    /// an erased incarnation and are never replayed; a customer created again continues above it.</summary>
+    Task<long> ErasureFloorAsync(string erasureKey, CancellationToken cancellationToken);
+}
+
+/// <summary>How an erased customer is remembered without keeping their id: HMAC-SHA256 of the id under the engine's
+/// secret (Loyalty:RewardCodeSecret), 128 bits in hex.</summary>
+public static class Erasures
+{
+    public static string Key(EngineLimits limits, string customerId) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes("erasure:" + limits.RewardCodeSecret), System.Text.Encoding.UTF8.GetBytes(customerId)).AsSpan(0, 16));
 }
 
 /// <summary>The memory provider's journal (explicit opt-in, lost with the process): keeps records in memory so that
@@ -72,6 +89,7 @@ public sealed class MemoryJournalStore : IJournalStore
     private readonly ConcurrentDictionary<string, string> _owners = new();
     private readonly ConcurrentDictionary<string, LiabilityTotals> _liability = new();
     private readonly LiabilityTotals _folded = new();
+    private readonly ConcurrentDictionary<string, long> _erasures = new(StringComparer.Ordinal);
 
     public bool Durable => false;
 
@@ -153,6 +171,15 @@ public sealed class MemoryJournalStore : IJournalStore
             return Task.FromResult(sum);
         }
     }
+
+    public Task RecordErasureAsync(string erasureKey, long sequence, CancellationToken cancellationToken)
+    {
+        _erasures.AddOrUpdate(erasureKey, sequence, (_, old) => Math.Max(old, sequence));
+        return Task.CompletedTask;
+    }
+
+    public Task<long> ErasureFloorAsync(string erasureKey, CancellationToken cancellationToken) =>
+        Task.FromResult(_erasures.GetValueOrDefault(erasureKey));
 
     /// <summary>Records of the customer the journals still hold (tests: truncation drops checkpointed ones).</summary>
     public int RecordsOf(string customerId) =>
