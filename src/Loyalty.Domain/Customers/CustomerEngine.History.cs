@@ -98,9 +98,10 @@ public static partial class CustomerEngine
         // Windows and tier as of the day it happened: buckets older than that day's windows go (they are older than
         // today's too), newer ones stay for later history; reads and the next live event trim to today.
         TrimWindows(state, program, day);
+        // A member import's tier is the source system's word: history moves the tier only of customers without one.
         var tierBefore = state.Tier;
         var qualified = program.TierFor(state.Qualifying.Where(d => d.Day <= day).Sum(d => d.Points));
-        if (program.TierRank(qualified.Name) > program.TierRank(state.Tier))
+        if (state.MemberImport is null && program.TierRank(qualified.Name) > program.TierRank(state.Tier))
         {
             state.Tier = qualified.Name;
             TierLifecycle.StartPeriod(state, program, occurred);
