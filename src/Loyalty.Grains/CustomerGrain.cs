@@ -136,12 +136,6 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private async Task LoadAsync()
     {
         var state = _checkpoint.State.Snapshot(); // memory storage hands out the stored object itself
-        if (!state.Exists && state.JournalSeq == 0)
-        {
-            // No checkpoint: a new customer, or one erased (whose tombstone is a keyed hash, not a state row). Records
-            // continue above the erasure, so none of the erased incarnation's can ever be replayed onto this one.
-            state.JournalSeq = await _journalStore.ErasureFloorAsync(Erasures.Key(_limits, Id), CancellationToken.None);
-        }
         // A checkpoint from before webhooks: its history is not sent.
         state.NoticesQueuedThrough ??= state.LedgerSeq;
         var replayed = 0;
@@ -381,7 +375,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         {
             return;
         }
-        var sequence = _appliedSeq + 1;
+        var sequence = NextSequence();
         _appliedSeq = sequence;
         _live.JournalSeq = sequence;
         var ledgerSeq = _live.LedgerSeq;
@@ -397,6 +391,12 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             _checkpointTimer ??= this.RegisterGrainTimer(CheckpointIfAged, _options.CheckpointAfter, _options.CheckpointAfter);
         }
     }
+
+    /// <summary>The next journal sequence. A customer's first record (no checkpoint, nothing journaled) starts from the
+    /// wall clock in ticks rather than 1: a customer created again after an erase then never reuses a sequence of the
+    /// erased incarnation, whose records another silo's journal may still hold for a while (recovery also skips records
+    /// at or below the erasure's sequence, remembered under a keyed hash). No storage read on activation is needed.</summary>
+    private long NextSequence() => _appliedSeq == 0 ? Math.Max(1, DateTime.UtcNow.Ticks) : _appliedSeq + 1;
 
     /// <summary>What the command just applied changed in the points liability (its record carries it to the journal's
     /// head, which sums it in the same request that stores the record: counted once, and only if stored).</summary>

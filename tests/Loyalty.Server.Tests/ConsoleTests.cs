@@ -12,8 +12,8 @@ using static Microsoft.Playwright.Assertions;
 namespace Loyalty.Server.Tests;
 
 /// <summary>
-/// An engine (Azurite storage) with an agent's key (customers:read, ingest:support, customers:care), a read-only key
-/// and the admin key; and the machine's Debian chromium driven by Playwright: headless, background networking off,
+/// An engine (Azurite storage) with an agent's key (customers:read, ingest:support, customers:care), a read-only key,
+/// a finance key (reports:read) and the admin key; and the machine's Debian chromium driven by Playwright: headless, background networking off,
 /// a proxy that goes nowhere for anything off loopback. No browser is ever downloaded.
 /// </summary>
 public sealed class ConsoleFixture : IAsyncLifetime
@@ -29,6 +29,8 @@ public sealed class ConsoleFixture : IAsyncLifetime
     public ApiKeys.Created Limited { get; } = ApiKeys.Create("limited-reader");
     /// <summary>A support desk's key limited to sources starting "desk-" (the console's events are "support-console").</summary>
     public ApiKeys.Created DeskOnly { get; } = ApiKeys.Create("desk-only");
+    /// <summary>Finance: reports:read only (the liability report, nothing about single customers).</summary>
+    public ApiKeys.Created Finance { get; } = ApiKeys.Create("finance-fay");
     public AzuriteProcess Azurite => _azurite!;
     public ServerProcess Server { get; private set; } = null!;
     public IBrowser Browser { get; private set; } = null!;
@@ -42,7 +44,7 @@ public sealed class ConsoleFixture : IAsyncLifetime
             throw new InvalidOperationException($"Chromium is not installed at {Chromium.Path}: apt-get install chromium (deploy/local/test does it when run as root), or set CHROMIUM.");
         }
         _azurite = await AzuriteProcess.StartAsync();
-        Keys = TestKeys.Settings([(Agent, AgentScopes, []), (Reader, ReaderScopes, []), (Limited, ReaderScopes, []), (DeskOnly, AgentScopes, ["desk-"])], first: 1);
+        Keys = TestKeys.Settings([(Agent, AgentScopes, []), (Reader, ReaderScopes, []), (Limited, ReaderScopes, []), (DeskOnly, AgentScopes, ["desk-"]), (Finance, ["reports:read"], [])], first: 1);
         Keys["Loyalty__Auth__Keys__3__RatePerSecond"] = "0.5";
         Keys["Loyalty__Auth__Keys__3__Burst"] = "2";
         // The sample program, with points expiring at the end of the month they are earned in: the page has points
@@ -572,5 +574,221 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
 
         var session = await agent.GetFromJsonAsync<System.Text.Json.JsonElement>($"{Console}api/session");
         Assert.Equal(AgentMay, session.GetProperty("may").EnumerateArray().Select(x => x.GetString()!));
+    }
+
+    private async Task<System.Text.Json.JsonElement> LiabilityAsync(HttpClient http, string query = "")
+    {
+        var response = await http.GetAsync($"{Console}api/liability{query}");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("no-store", response.Headers.CacheControl?.ToString());
+        return await response.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>();
+    }
+
+    private static long L(System.Text.Json.JsonElement e, string name) => e.GetProperty(name).GetInt64();
+
+    private static HttpClient As(ApiKeys.Created key)
+    {
+        var http = new HttpClient();
+        http.DefaultRequestHeaders.Add(ApiKeys.Header, key.Key);
+        return http;
+    }
+
+    /// <summary>Publishes purchases (and play) for new customers; their ids.</summary>
+    private async Task<string[]> PublishPurchasesAsync(int customers)
+    {
+        var ids = Enumerable.Range(0, customers).Select(_ => NewCustomer()).ToArray();
+        var batch = new PublishBatchRequest();
+        for (var i = 0; i < ids.Length; i++)
+        {
+            batch.Events.Add(Purchase(ids[i], "o-liability", Line("stroller", "baby", 1 + i, 24999), Line("ball", "sports", 2, 1999)));
+            batch.Events.Add(Game(ids[i], 10 * (i + 1), 2));
+        }
+        await new Ingestion.IngestionClient(fixture.Server.Channel).PublishBatchAsync(batch);
+        return ids;
+    }
+
+    [Fact]
+    public async Task The_liability_api_answers_what_was_published_as_the_grpc_api_does_and_names_the_field_of_a_bad_date()
+    {
+        using var finance = As(fixture.Finance);
+        var before = await LiabilityAsync(finance);
+        var ids = await PublishPurchasesAsync(3);
+        var after = await LiabilityAsync(finance);
+        var api = await new Contracts.V1.Reports.ReportsClient(fixture.Server.Channel).GetPointsLiabilityAsync(new GetPointsLiabilityRequest());
+
+        // The points outstanding grew by exactly what the new customers hold (available + pending, as GetCustomer says).
+        long held = 0;
+        foreach (var id in ids)
+        {
+            var summary = (await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id })).Summary;
+            Assert.True(summary.PointsAvailable + summary.PointsPending > 0);
+            held += summary.PointsAvailable + summary.PointsPending;
+        }
+        Assert.Equal(held, L(after, "pointsOutstanding") - L(before, "pointsOutstanding"));
+        Assert.Equal(L(after, "pointsAvailable") + L(after, "pointsPending"), L(after, "pointsOutstanding"));
+        Assert.Equal(ids.Length, L(after, "customers") - L(before, "customers"));
+        Assert.Equal(ids.Length, L(after, "customersWithBalance") - L(before, "customersWithBalance"));
+        Assert.True(L(after.GetProperty("period"), "issued") - L(before.GetProperty("period"), "issued") > 0, "today's points are in the period's issued");
+
+        // The same report as the API's GetPointsLiability (nothing was published in between), under the same names.
+        Assert.Equal(api.PointsOutstanding, L(after, "pointsOutstanding"));
+        Assert.Equal(api.PointsAvailable, L(after, "pointsAvailable"));
+        Assert.Equal(api.PointsPending, L(after, "pointsPending"));
+        Assert.Equal(api.Customers, L(after, "customers"));
+        Assert.Equal(api.CustomersWithBalance, L(after, "customersWithBalance"));
+        Assert.Equal(api.Tiers.Select(t => (t.Tier, t.Customers, t.CustomersWithBalance, t.PointsAvailable, t.PointsPending)),
+            after.GetProperty("tiers").EnumerateArray().Select(t => (t.GetProperty("tier").GetString()!, L(t, "customers"), L(t, "customersWithBalance"),
+                L(t, "pointsAvailable"), L(t, "pointsPending"))));
+        Assert.Equal(api.Tiers.Sum(t => t.PointsAvailable + t.PointsPending), L(after, "pointsOutstanding"));
+        Assert.Equal(api.Expiring.Select(m => (m.Month, m.Points)),
+            after.GetProperty("expiring").EnumerateArray().Select(m => (m.GetProperty("month").GetString()!, L(m, "points"))));
+        Assert.Equal(12, after.GetProperty("expiring").GetArrayLength());
+        Assert.Equal(api.ExpiringLater, L(after, "expiringLater"));
+        Assert.Equal(api.ExpiringOverdue, L(after, "expiringOverdue"));
+        Assert.Equal(api.Period.Issued, L(after.GetProperty("period"), "issued"));
+        Assert.Equal(api.Period.Redeemed, L(after.GetProperty("period"), "redeemed"));
+        Assert.Equal(api.Breakage, after.GetProperty("breakage").GetDouble());
+        Assert.Equal((api.From, api.To), (after.GetProperty("from").GetString(), after.GetProperty("to").GetString()));
+        var today = DateTime.UtcNow.ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
+        Assert.Equal(today, after.GetProperty("to").GetString());
+        Assert.Equal(DateTime.UtcNow.AddDays(-29).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture), after.GetProperty("from").GetString());
+        Assert.Contains(after.GetProperty("days").EnumerateArray(), d => d.GetProperty("date").GetString() == today);
+
+        // A range chosen: its movements only (nothing happened in January 2020), the totals as of now all the same.
+        var old = await LiabilityAsync(finance, "?from=2020-01-01&to=2020-01-31");
+        Assert.Equal(("2020-01-01", "2020-01-31"), (old.GetProperty("from").GetString(), old.GetProperty("to").GetString()));
+        Assert.Equal(0, old.GetProperty("days").GetArrayLength());
+        Assert.Equal(0, L(old.GetProperty("period"), "issued"));
+        Assert.Equal(L(after, "pointsOutstanding"), L(old, "pointsOutstanding"));
+
+        // Bad dates: 400 naming the field and why, as the console's other answers do.
+        foreach (var (query, start) in new[] { ("?from=2024-13-01", "from:"), ("?to=yesterday", "to:"), ("?from=2025-02-01&to=2025-01-01", "from: is after to"),
+            ("?from=1990-01-01&to=2025-01-01", "from: the range is longer") })
+        {
+            var bad = await finance.GetAsync($"{Console}api/liability{query}");
+            Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+            Assert.StartsWith(start, await bad.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task The_liability_api_needs_reports_read_or_customers_admin_and_a_finance_key_gets_nothing_else()
+    {
+        var id = NewCustomer();
+        await new Ingestion.IngestionClient(fixture.Server.Channel).PublishAsync(Req(Game(id, 10, 1)));
+        using var anonymous = new HttpClient();
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync($"{Console}api/liability")).StatusCode);
+        foreach (var key in new[] { fixture.Agent, fixture.Reader })
+        {
+            using var other = As(key);
+            var refused = await other.GetAsync($"{Console}api/liability");
+            Assert.Equal(HttpStatusCode.Forbidden, refused.StatusCode);
+            Assert.Contains("reports:read or customers:admin", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        using var admin = new HttpClient();
+        admin.DefaultRequestHeaders.Add(ApiKeys.Header, TestKeys.Admin.Key);
+        await LiabilityAsync(admin);
+
+        // Finance: the report, and no customer, live activity or webhook endpoint.
+        using var finance = As(fixture.Finance);
+        await LiabilityAsync(finance);
+        foreach (var path in new[] { $"customers/{id}", "live", "webhooks" })
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, (await finance.GetAsync($"{Console}api/{path}")).StatusCode);
+        }
+        var adjust = await finance.PostAsJsonAsync($"{Console}api/customers/{id}/adjustments", new { actionId = "f-1", points = 5, reason = "x" });
+        Assert.Equal(HttpStatusCode.Forbidden, adjust.StatusCode);
+        Assert.Equal(10, (await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id })).Summary.PointsAvailable);
+
+        // The session says which views each key is offered.
+        async Task<string[]> ViewsOf(HttpClient http) => (await http.GetFromJsonAsync<System.Text.Json.JsonElement>($"{Console}api/session"))
+            .GetProperty("views").EnumerateArray().Select(v => v.GetString()!).ToArray();
+        Assert.Equal(["liability"], await ViewsOf(finance));
+        using var agent = As(fixture.Agent);
+        Assert.Equal(["customer", "program", "live", "webhooks"], await ViewsOf(agent));
+        Assert.Equal(["customer", "program", "live", "webhooks", "liability"], await ViewsOf(admin));
+        var session = await finance.GetFromJsonAsync<System.Text.Json.JsonElement>($"{Console}api/session");
+        Assert.Equal(0, session.GetProperty("may").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task The_liability_view_shows_a_finance_key_the_report_and_nothing_else()
+    {
+        await PublishPurchasesAsync(4);
+        var page = await fixture.NewPageAsync(1280, 1000);
+        await page.GotoAsync(Console);
+        await SignInAsync(page, fixture.Finance.Key, "finance-fay");
+        await Expect(page.Locator("#view-liability")).ToBeVisibleAsync();
+        await Expect(page.Locator("[data-field=liability-outstanding]")).Not.ToBeEmptyAsync();
+        var report = await new Contracts.V1.Reports.ReportsClient(fixture.Server.Channel).GetPointsLiabilityAsync(new GetPointsLiabilityRequest());
+        string G(long value) => value.ToString("#,0", CultureInfo.InvariantCulture);
+
+        // Only the Liability view is offered; the others are not on the page.
+        Assert.Equal(["Liability"], await page.Locator("nav button:visible").AllInnerTextsAsync());
+        await Expect(page.Locator("#view-customer")).ToBeHiddenAsync();
+        Assert.True(report.PointsOutstanding >= 1000, "enough points for a thousands separator");
+
+        // The numbers are the API's, with thousands separators.
+        await Expect(page.Locator("[data-field=liability-outstanding]")).ToHaveTextAsync(G(report.PointsOutstanding));
+        await Expect(page.Locator("[data-field=liability-available]")).ToHaveTextAsync(G(report.PointsAvailable));
+        await Expect(page.Locator("[data-field=liability-pending]")).ToHaveTextAsync(G(report.PointsPending));
+        await Expect(page.Locator("[data-field=liability-with-balance]")).ToHaveTextAsync(G(report.CustomersWithBalance));
+        await Expect(page.Locator("[data-field=liability-customers]")).ToHaveTextAsync(G(report.Customers));
+        await Expect(page.Locator("[data-field=liability-breakage]")).ToHaveTextAsync((report.Breakage * 100).ToString("F2", CultureInfo.InvariantCulture) + " %");
+        Assert.Equal(report.Tiers.Select(t => t.Tier), await DataOf(page, "#liability-tiers tr", "tier"));
+        foreach (var t in report.Tiers)
+        {
+            await Expect(page.Locator($"#liability-tiers tr[data-tier='{t.Tier}'] td").Last).ToHaveTextAsync(G(t.PointsAvailable + t.PointsPending));
+        }
+        Assert.Equal(report.Expiring.Select(m => m.Month).Append("later").Append("overdue"), await DataOf(page, "#liability-expiring tr", "month"));
+        await Expect(page.Locator($"#liability-expiring tr[data-month='{report.Expiring[0].Month}'] td.num")).ToHaveTextAsync(G(report.Expiring[0].Points));
+        Assert.Equal(["issued", "activated", "redeemed", "expired", "adjusted", "reversed", "imported", "erased", "breakage"],
+            await DataOf(page, "#liability-period tr", "movement"));
+        await Expect(page.Locator("#liability-period tr[data-movement=issued] td.num")).ToHaveTextAsync(G(report.Period.Issued));
+        await Expect(page.Locator("#liability-days tr").First).ToHaveAttributeAsync("data-day", report.To);
+        await Expect(page.Locator("#liability-from")).ToHaveValueAsync(report.From);
+        await Expect(page.Locator("#liability-to")).ToHaveValueAsync(report.To);
+        Directory.CreateDirectory(Screenshots);
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "console-liability.png"), FullPage = true });
+
+        // Another period: its own movements (none in January 2020), the totals unchanged.
+        await page.Locator("#liability-from").FillAsync("2020-01-01");
+        await page.Locator("#liability-to").FillAsync("2020-01-31");
+        await page.Locator("#liability-show").ClickAsync();
+        await Expect(page.Locator("[data-field=liability-range]")).ToHaveTextAsync("2020-01-01 to 2020-01-31");
+        await Expect(page.Locator("#liability-days")).ToContainTextAsync("no movements in this period");
+        await Expect(page.Locator("#liability-period tr[data-movement=issued] td.num")).ToHaveTextAsync("0");
+        await Expect(page.Locator("[data-field=liability-outstanding]")).ToHaveTextAsync(G(report.PointsOutstanding));
+        // A range the engine refuses is said plainly.
+        await page.Locator("#liability-from").FillAsync("2020-02-01");
+        await page.Locator("#liability-show").ClickAsync();
+        await Expect(page.Locator("#status")).ToContainTextAsync("from: is after to");
+        await Expect(page.Locator("#status")).ToHaveClassAsync(new Regex("error"));
+        // A link to a view the key is not offered (reloaded in the same tab, so still signed in) opens its own view.
+        await page.GotoAsync(Console + "#customer=someone");
+        await page.ReloadAsync();
+        await Expect(page.Locator("[data-field=signed-in-as]")).ToHaveTextAsync("finance-fay");
+        await Expect(page.Locator("#view-liability")).ToBeVisibleAsync();
+        await Expect(page.Locator("#view-customer")).ToBeHiddenAsync();
+        await Expect(page.Locator("[data-field=liability-outstanding]")).ToHaveTextAsync(G(report.PointsOutstanding));
+
+        // Readable on a phone: the wide tables scroll in their cards, the page never sideways.
+        var phone = await fixture.NewPageAsync(390, 844);
+        await phone.GotoAsync(Console);
+        await SignInAsync(phone, fixture.Finance.Key, "finance-fay");
+        await Expect(phone.Locator("#liability-days tr").First).ToHaveAttributeAsync("data-day", report.To);
+        Assert.True(await phone.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"), "no sideways scrolling on a narrow screen");
+
+        // An agent is not offered the view; the admin is.
+        var agent = await fixture.NewPageAsync();
+        await agent.GotoAsync(Console);
+        await SignInAsync(agent, fixture.Agent.Key, "agent-ann");
+        await Expect(agent.Locator("nav button[data-view=webhooks]")).ToBeVisibleAsync();
+        await Expect(agent.Locator("nav button[data-view=liability]")).ToBeHiddenAsync();
+        var admin = await fixture.NewPageAsync();
+        await admin.GotoAsync(Console);
+        await SignInAsync(admin, TestKeys.Admin.Key, TestKeys.Admin.Id);
+        await admin.GetByRole(AriaRole.Button, new() { Name = "Liability" }).ClickAsync();
+        await Expect(admin.Locator("[data-field=liability-outstanding]")).Not.ToBeEmptyAsync();
     }
 }

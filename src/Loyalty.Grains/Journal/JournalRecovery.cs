@@ -438,7 +438,7 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
             {
                 return false;
             }
-            if (todo[0].Sequence != after + 1)
+            if (state.Exists && todo[0].Sequence != after + 1)
             {
                 _logger.LogError("Customer {CustomerId}: the journal continues at record {First} but the checkpoint is at {After}; replaying what there is",
                     customerId, todo[0].Sequence, after);

@@ -22,8 +22,9 @@ public sealed record GrantGoodwill(string? ActionId, string? RewardId, string? R
 /// The support console: a page with its own script and style (static assets in wwwroot/console; no CDN, nothing
 /// inline) on the operator port, and the JSON it reads. Every API call needs an API key in the <c>x-api-key</c> header with the scope the action needs
 /// (the same scopes, source prefixes and rate limit as the gRPC API: an agent holds customers:read, ingest:support and
-/// customers:care). The page keeps the agent's key in session storage only. Every action is idempotent (a resolution
-/// by its case, adjustments and goodwill by an action id the page makes once per form) and recorded in the audit log.
+/// customers:care; finance holds reports:read, which opens the liability view only). The page keeps the agent's key in
+/// session storage only. Every action is idempotent (a resolution by its case, adjustments and goodwill by an action id
+/// the page makes once per form) and recorded in the audit log.
 /// </summary>
 public static class SupportConsole
 {
@@ -42,6 +43,19 @@ public static class SupportConsole
         ("resolve", ["ingest:support"]),
         ("adjust", ["customers:care", "customers:admin"]),
         ("goodwill", ["customers:care", "customers:admin"]),
+    ];
+
+    /// <summary>The views the page offers a key, by the scopes that open them: support staff (customers:read) get the
+    /// customer, program, live and webhooks views (webhooks then says it needs an operator, whose data it is); operators
+    /// get the program and webhooks; finance (reports:read) and customers:admin get the liability report. A finance key
+    /// sees the liability view only. The API checks each call anyway: hiding a view is a convenience, not the guard.</summary>
+    private static readonly (string View, string[] AnyOf)[] Views =
+    [
+        ("customer", ["customers:read"]),
+        ("program", ["customers:read", "customers:admin", "programs:admin"]),
+        ("live", ["customers:read"]),
+        ("webhooks", ["customers:read", "customers:admin", "programs:admin"]),
+        ("liability", ["reports:read", "customers:admin"]),
     ];
 
         private static IResult Text(int status, string text) => Results.Text(text, statusCode: status);
@@ -105,7 +119,8 @@ public static class SupportConsole
         {
             var holder = CallerOf(context);
             var may = Abilities.Where(a => holder.HasOneOf(a.AnyOf)).Select(a => a.Ability).ToList();
-            return Results.Json(new { id = holder.Id, scopes = holder.Scopes, may, careMaxAdjustPoints = holder.Has("customers:admin") ? (long?)null : settings.Auth.CareMaxAdjustPoints });
+            var views = Views.Where(v => holder.HasOneOf(v.AnyOf)).Select(v => v.View).ToList();
+            return Results.Json(new { id = holder.Id, scopes = holder.Scopes, may, views, careMaxAdjustPoints = holder.Has("customers:admin") ? (long?)null : settings.Auth.CareMaxAdjustPoints });
         }).RequireAuthorization(Scopes.Authenticated);
 
         api.MapGet("/customers/{id}", async (string id, HttpContext context, IGrainFactory grains) =>
@@ -136,6 +151,24 @@ public static class SupportConsole
         // Webhook endpoints across the cluster (operators only: URLs and errors are deployment details).
         api.MapGet("/webhooks", async (Loyalty.Server.Application.WebhookStatusQuery query, CancellationToken cancellationToken) =>
             Results.Json(new { endpoints = await query.GetAsync(cancellationToken) }, DomainJson.Options)).RequireAuthorization(Scopes.Operator);
+
+        // The points liability (finance: reports:read or customers:admin): the same report, with the same names, as the
+        // API's GetPointsLiability (GET /v1/reports/liability), for the movements of from..to (default: the last 30 days).
+        api.MapGet("/liability", async (LiabilityReportQuery query, string? from, string? to, CancellationToken cancellationToken) =>
+        {
+            if (query.TryRange(from ?? "", to ?? "", out var start, out var end) is { } invalid)
+            {
+                return Invalid(invalid);
+            }
+            var r = Loyalty.Server.Reports.ReportsService.ToProto(await query.GetAsync(start, end, cancellationToken));
+            return Results.Json(new
+            {
+                asOf = r.AsOf.ToDateTimeOffset(), r.PointsAvailable, r.PointsPending, r.PointsOutstanding, r.Customers, r.CustomersWithBalance,
+                tiers = r.Tiers.Select(t => new { t.Tier, t.Customers, t.CustomersWithBalance, t.PointsAvailable, t.PointsPending }),
+                expiring = r.Expiring.Select(m => new { m.Month, m.Points }), r.ExpiringLater, r.ExpiringOverdue,
+                r.From, r.To, days = r.Days.Select(Movements), period = Movements(r.Period), r.Breakage,
+            }, DomainJson.Options);
+        }).RequireAuthorization(Scopes.Reports);
 
         // Events applied per second by source and rewards per minute, over the whole cluster: this silo's own counts
         // (fresh) and every other silo's latest report (at most a few seconds old).
@@ -211,6 +244,12 @@ public static class SupportConsole
             return await Cared(id, () => care.GrantGoodwillAsync(CareCaller(holder), id, "action_id", body.ActionId ?? "", body.RewardId ?? "", body.Reason ?? ""));
         }).RequireAuthorization(Scopes.Care);
     }
+
+    /// <summary>A day's (or the period's) movements as the JSON API writes them.</summary>
+    private static object Movements(Loyalty.Contracts.V1.DayMovements m) => new
+    {
+        m.Date, m.Issued, m.IssuedPending, m.Redeemed, m.Expired, m.Adjusted, m.Reversed, m.Imported, m.Erased, m.Activated,
+    };
 
     private static CareCaller CareCaller(Caller holder) => new(holder.Id, holder.Has("customers:admin"), "console");
 

@@ -8,7 +8,8 @@
   const unreachable = "The engine is unreachable. Check that it is running and try again.";
   const SOURCES = ["shop", "game", "support", "profile"];
   const COLORS = { shop: "#c2410c", game: "#6d28d9", support: "#0b6bcb", profile: "#0f766e" };
-  let session = null, program = null, current = "", view = "customer", liveTimer = 0, lookups = 0;
+  const VIEWS = ["customer", "program", "live", "webhooks", "liability"];
+  let session = null, program = null, current = "", view = "customer", liveTimer = 0, lookups = 0, reports = 0;
 
   // Every call carries the key; a fetch failure is "unreachable", never a silent empty page.
   async function api(path, options = {}) {
@@ -20,14 +21,20 @@
     }
   }
 
+  // The views this key may open (the session says; the API refuses the rest anyway), and the one to start on.
+  const offered = () => (session && session.views) || VIEWS;
+  const home = () => offered().includes("customer") ? "customer" : offered()[0];
+
   function show(next) {
+    if (!offered().includes(next)) next = home();
     view = next;
-    for (const v of ["customer", "program", "live", "webhooks"]) $(`view-${v}`).hidden = v !== next;
+    for (const v of VIEWS) $(`view-${v}`).hidden = v !== next;
     for (const b of document.querySelectorAll("nav button")) b.setAttribute("aria-current", b.dataset.view === next ? "page" : "false");
     clearTimeout(liveTimer);
     if (next === "program") loadProgram(true);   // fresh on every visit: a publish shows at once
     if (next === "live") loadLive();
     if (next === "webhooks") loadWebhooks();
+    if (next === "liability") loadLiability();
     if (next === "customer") status(current ? `Customer ${current}` : "Enter a customer id to see their loyalty context.");
     const hash = next === "customer" ? (current ? `#customer=${encodeURIComponent(current)}` : "") : `#${next}`;
     history.replaceState(null, "", hash || location.pathname);
@@ -43,8 +50,15 @@
       status(`Sign-in refused: your API key was refused (${await response.text()}).`, true);
       return false;
     }
-    session = await response.json();
+    const answer = await response.json();
+    if (answer.views && !answer.views.length) {
+      sessionStorage.removeItem("loyalty-key");
+      status(`Sign-in refused: the key '${answer.id}' opens none of the console's views (support needs customers:read, finance reports:read, operators customers:admin or programs:admin).`, true);
+      return false;
+    }
+    session = answer;
     text(field("signed-in-as"), session.id);
+    for (const b of document.querySelectorAll("nav button")) b.hidden = !offered().includes(b.dataset.view);
     $("signin").hidden = true; $("tabs").hidden = false; $("who").hidden = false;
     const can = what => session.may.includes(what);
     for (const [form, what, label] of [["resolve", "resolve", "ingest:support"], ["goodwill", "goodwill", "customers:care"], ["adjust", "adjust", "customers:care"]]) {
@@ -66,7 +80,8 @@
     $("customer-view").hidden = true;
     for (const form of ["find", "resolve", "goodwill", "adjust"]) $(form).reset();
     for (const out of ["resolve-result", "goodwill-result", "adjust-result"]) $(out).textContent = "";
-    for (const v of ["customer", "program", "live", "webhooks"]) $(`view-${v}`).hidden = true;
+    for (const v of VIEWS) $(`view-${v}`).hidden = true;
+    reports++; $("liability-range").reset(); clearLiability();
     $("tabs").hidden = true; $("who").hidden = true; $("signin").hidden = false;
     history.replaceState(null, "", location.pathname);
     status("Signed out. Sign in with your API key.");
@@ -336,6 +351,98 @@
     status(endpoints.length ? `Webhooks: ${endpoints.length} endpoint(s); updates every 5 seconds.` : "No webhook endpoints are configured (Loyalty:Webhooks:Endpoints).");
   }
 
+  // Liability: the points the program owes (finance), read when the view opens and when a range is chosen; the
+  // movements cover the dates in the form (the engine's default, the last 30 days, until one is chosen).
+  const num = n => Number(n).toLocaleString("en-US");
+  const signedNum = n => `${n > 0 ? "+" : ""}${num(n)}`;
+  const cell = (tr, value, cls) => { const td = document.createElement("td"); if (cls) td.className = cls; td.textContent = value; tr.appendChild(td); return td; };
+  const monthName = m => new Date(`${m}-01T00:00:00Z`).toLocaleDateString("en-US", { month: "short", year: "numeric", timeZone: "UTC" });
+  const LIABILITY_FIELDS = ["outstanding", "available", "pending", "with-balance", "customers", "breakage", "range"];
+  function clearLiability() {
+    for (const f of LIABILITY_FIELDS) text(field(`liability-${f}`), "");
+    for (const id of ["liability-tiers", "liability-expiring", "liability-period", "liability-days"]) $(id).textContent = "";
+  }
+  async function loadLiability() {
+    const mine = ++reports;
+    const range = new URLSearchParams();
+    if ($("liability-from").value) range.set("from", $("liability-from").value);
+    if ($("liability-to").value) range.set("to", $("liability-to").value);
+    status("Reading the points liability…");
+    const response = await api(`liability${range.toString() ? `?${range}` : ""}`);
+    if (mine !== reports || view !== "liability" || !session) return;
+    if (!response) { status(unreachable, true); return; }
+    if (response.status === 401 || response.status === 403) { clearLiability(); status(`The liability report needs reports:read or customers:admin (${await response.text()}).`, true); return; }
+    if (response.status === 400) { status(`Those dates cannot be shown: ${await response.text()}`, true); return; }
+    if (!response.ok) { status(`The engine answered ${response.status}: ${await response.text()}`, true); return; }
+    const report = await response.json();
+    if (mine !== reports || view !== "liability") return;
+    renderLiability(report);
+  }
+  function renderLiability(r) {
+    text(field("liability-outstanding"), num(r.pointsOutstanding));
+    text(field("liability-available"), num(r.pointsAvailable));
+    text(field("liability-pending"), num(r.pointsPending));
+    text(field("liability-with-balance"), num(r.customersWithBalance));
+    text(field("liability-customers"), num(r.customers));
+    text(field("liability-breakage"), `${(r.breakage * 100).toFixed(2)} %`);
+    text(field("liability-range"), `${r.from} to ${r.to}`);
+    $("liability-from").value = r.from; $("liability-to").value = r.to;
+
+    const tiers = $("liability-tiers"); tiers.textContent = "";
+    for (const t of r.tiers) {
+      const tr = document.createElement("tr"); tr.dataset.tier = t.tier;
+      cell(tr, t.tier);
+      for (const n of [t.customers, t.customersWithBalance, t.pointsAvailable, t.pointsPending, t.pointsAvailable + t.pointsPending]) cell(tr, num(n), "num");
+      tiers.appendChild(tr);
+    }
+    if (!r.tiers.length) { const tr = document.createElement("tr"); cell(tr, "no customers yet", "muted").colSpan = 6; tiers.appendChild(tr); }
+
+    // Each month's points as a bar against the largest, then what expires later and what is overdue.
+    const expiring = $("liability-expiring"); expiring.textContent = "";
+    const rows = [...r.expiring.map(m => [m.month, monthName(m.month), m.points]), ["later", "later", r.expiringLater], ["overdue", "overdue", r.expiringOverdue]];
+    const most = Math.max(1, ...rows.map(x => x[2]));
+    for (const [key, label, points] of rows) {
+      const tr = document.createElement("tr"); tr.dataset.month = key;
+      cell(tr, label, key === "overdue" && points ? "miss" : "");
+      const bar = document.createElement("div"); bar.className = "bar"; bar.setAttribute("aria-hidden", "true");
+      span(bar, "", "").style.width = `${Math.round(100 * Math.max(0, points) / most)}%`;
+      cell(tr, "", "meter").appendChild(bar);
+      cell(tr, num(points), "num");
+      expiring.appendChild(tr);
+    }
+
+    const p = r.period;
+    const period = $("liability-period"); period.textContent = "";
+    for (const [key, label, value, note] of [
+      ["issued", "Issued", num(p.issued), p.issuedPending ? `${num(p.issuedPending)} into pending` : ""],
+      ["activated", "Activated", num(p.activated), "pending points that became spendable"],
+      ["redeemed", "Redeemed", num(p.redeemed), ""],
+      ["expired", "Expired", num(p.expired), ""],
+      ["adjusted", "Adjusted", signedNum(p.adjusted), "by operators and agents"],
+      ["reversed", "Reversed", num(p.reversed), "taken back by refunds"],
+      ["imported", "Imported", num(p.imported), "opening balances and history"],
+      ["erased", "Erased", num(p.erased), "balances removed by erasure"],
+      ["breakage", "Breakage", `${(r.breakage * 100).toFixed(2)} %`, "expired ÷ issued"],
+    ]) {
+      const tr = document.createElement("tr"); tr.dataset.movement = key;
+      if (key === "breakage") tr.className = "total";
+      cell(tr, label); cell(tr, note, "muted"); cell(tr, value, "num");
+      period.appendChild(tr);
+    }
+
+    const days = $("liability-days"); days.textContent = "";
+    for (const d of [...r.days].reverse()) {   // newest first
+      const tr = document.createElement("tr"); tr.dataset.day = d.date;
+      cell(tr, d.date);
+      for (const n of [d.issued, d.redeemed, d.expired]) cell(tr, num(n), "num");
+      cell(tr, signedNum(d.adjusted), "num");
+      for (const n of [d.reversed, d.imported, d.erased]) cell(tr, num(n), "num");
+      days.appendChild(tr);
+    }
+    if (!r.days.length) { const tr = document.createElement("tr"); cell(tr, "no movements in this period", "muted").colSpan = 8; days.appendChild(tr); }
+    status(`Points liability as of ${new Date(r.asOf).toLocaleString()}; movements ${r.from} to ${r.to}.`);
+  }
+
   const NS = "http://www.w3.org/2000/svg";
   const svgEl = (name, attrs) => { const el = document.createElementNS(NS, name); for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v); return el; };
   function frame(svg, max, unitsLabel) {
@@ -376,15 +483,18 @@
     e.preventDefault();
     const candidate = $("key").value.trim();
     $("key").value = "";
-    if (await signIn(candidate)) { loadProgram(true); show("customer"); $("customer").focus(); }
+    if (await signIn(candidate)) { start(); show(home()); if (view === "customer") $("customer").focus(); }
   });
+  $("liability-range").addEventListener("submit", e => { e.preventDefault(); loadLiability(); });
+  // The program fills the goodwill catalogue too: read it for keys that may see the customer or program view.
+  const start = () => { if (offered().includes("customer") || offered().includes("program")) loadProgram(true); };
   $("find").addEventListener("submit", e => {
     e.preventDefault();
     const id = $("customer").value.trim();
     if (id) lookup(id);
   });
 
-  // A link may name the view or the customer (#customer=…, #program, #live), never the key: a key in a link would
+  // A link may name the view or the customer (#customer=…, #program, #live, #liability), never the key: a key in a link would
   // end up in chats and histories. A reload within the tab keeps the session's key.
   (async () => {
     const params = new URLSearchParams(location.hash.slice(1));
@@ -394,11 +504,10 @@
       if ($("status").className !== "status error") status("Sign in with your API key.");
       return;
     }
-    loadProgram(true);
-    const start = params.get("customer");
-    if (params.has("program")) show("program");
-    else if (params.has("live")) show("live");
-    else if (params.has("webhooks")) show("webhooks");
-    else { show("customer"); if (start) { $("customer").value = start; lookup(start); } }
+    start();
+    const customer = params.get("customer");
+    const named = VIEWS.find(v => v !== "customer" && params.has(v));
+    if (named) show(named);
+    else { show(home()); if (customer && view === "customer") { $("customer").value = customer; lookup(customer); } }
   })();
 })();
