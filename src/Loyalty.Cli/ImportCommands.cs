@@ -26,8 +26,10 @@ internal static class ImportCommands
     private const int ShownRejections = 20;
     // A batch is retried this long on UNAVAILABLE, RESOURCE_EXHAUSTED and DEADLINE_EXCEEDED (a restarting silo, a
     // rate limit, an overloaded cluster) before the import gives up; each attempt has its own deadline.
-    private static readonly TimeSpan RetryBudget = TimeSpan.FromMinutes(1);
-    private static readonly TimeSpan AttemptDeadline = TimeSpan.FromSeconds(60);
+    // Every batch is idempotent, so a slow store is waited out rather than given up on: a retry finds the customers
+    // the failed attempt finished already done (they answer at once) and only waits for the rest.
+    private static readonly TimeSpan RetryBudget = TimeSpan.FromMinutes(10);
+    private static readonly TimeSpan AttemptDeadline = TimeSpan.FromSeconds(90);
     private static readonly TimeSpan PlainProgressEvery = TimeSpan.FromSeconds(2);
 
     public static Command Build()
