@@ -47,17 +47,8 @@ public static partial class CustomerEngine
         var occurred = e.OccurredAt!.Value;
         var day = program.LocalDay(occurred);
         var eventKey = StoredKey.Of(e.EventId);
-        var outcome = e.Payload switch
-        {
-            Purchase p => ApplyPurchase(state, p with { CouponCodes = [] }, eventKey, program, day, now, limits),
-            Refund r => ApplyRefund(state, r),
-            GameSession g => ApplyGameSession(state, g, program, day),
-            MatchResult m => ApplyMatch(state, m, program),
-            Achievement a => ApplyAchievement(state, a, program, limits),
-            SupportCase s => ApplySupport(state, s, program, day, limits),
-            ProfileUpdate u => ApplyProfile(state, u),
-            _ => Change.Refused("event.payload: unknown payload"),
-        };
+        // Coupons of a past purchase were the old system's: none is marked used here.
+        var outcome = ApplyPayload(state, e.Payload is Purchase bought ? bought with { CouponCodes = [] } : e.Payload, eventKey, program, day, now, limits);
         if (outcome.Refusal is { } refusal)
         {
             if (created)

@@ -54,17 +54,7 @@ public static partial class CustomerEngine
 
         var day = program.LocalDay(occurred);
         var today = program.LocalDay(now);
-        var outcome = e.Payload switch
-        {
-            Purchase p => ApplyPurchase(state, p, StoredKey.Of(e.EventId), program, day, now, limits),
-            Refund r => ApplyRefund(state, r),
-            GameSession g => ApplyGameSession(state, g, program, day),
-            MatchResult m => ApplyMatch(state, m, program),
-            Achievement a => ApplyAchievement(state, a, program, limits),
-            SupportCase s => ApplySupport(state, s, program, day, limits),
-            ProfileUpdate u => ApplyProfile(state, u),
-            _ => Change.Refused("event.payload: unknown payload"),
-        };
+        var outcome = ApplyPayload(state, e.Payload, StoredKey.Of(e.EventId), program, day, now, limits);
         if (outcome.Refusal is { } refusal)
         {
             if (!state.Exists || state.EventsApplied == 0)
@@ -168,6 +158,20 @@ public static partial class CustomerEngine
             Declined = rules.Declined,
         };
     }
+
+    /// <summary>What the event itself does (before rules): points, aggregates, the order it records.</summary>
+    private static Change ApplyPayload(CustomerState state, EventPayload? payload, string eventKey, ActiveProgram program, int day,
+        DateTimeOffset now, EngineLimits limits) => payload switch
+        {
+            Purchase p => ApplyPurchase(state, p, eventKey, program, day, now, limits),
+            Refund r => ApplyRefund(state, r),
+            GameSession g => ApplyGameSession(state, g, program, day),
+            MatchResult m => ApplyMatch(state, m, program),
+            Achievement a => ApplyAchievement(state, a, program, limits),
+            SupportCase s => ApplySupport(state, s, program, day, limits),
+            ProfileUpdate u => ApplyProfile(state, u),
+            _ => Change.Refused("event.payload: unknown payload"),
+        };
 
     /// <summary>The tier multiplier applied to earned points, floored to whole points.</summary>
     private static long Earn(decimal basePoints, CustomerState state, ActiveProgram program) =>
