@@ -30,6 +30,22 @@ public sealed class AzuriteProcess : IAsyncDisposable
 
     public static async Task<AzuriteProcess> StartAsync(string? dataDir = null, int? port = null)
     {
+        // A port found free can be taken before Azurite binds it (another test process, an outgoing connection's
+        // ephemeral port): when the port was ours to choose, choose again.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(dataDir, port);
+            }
+            catch (InvalidOperationException e) when (port is null && attempt < 5 && e.Message.Contains("EADDRINUSE", StringComparison.Ordinal))
+            {
+            }
+        }
+    }
+
+    private static async Task<AzuriteProcess> StartOnceAsync(string? dataDir, int? port)
+    {
         var script = Path.Combine(RepoPaths.Root, "deploy", "local", "node_modules", "azurite", "dist", "src", "table", "main.js");
         if (!File.Exists(script))
         {
