@@ -17,6 +17,11 @@ public class HotPathBenchmarks
     private CustomerState _customer = null!;
     private LoyaltyEvent _purchase = null!;
     private byte[] _stored = [];
+    private CustomerState _afterPurchase = null!;
+    private LiabilityShare _shareBefore;
+    private long _ledgerBefore;
+    private LiabilityTotals _journalTotals = null!;
+    private LiabilityTotals _change = null!;
     private readonly DateTimeOffset _now = new(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
     private long _n;
 
@@ -40,7 +45,37 @@ public class HotPathBenchmarks
         }
         _purchase = Event("p", _now, new Purchase("order-x", "EUR", [new LineItem("stroller", "baby", 1, 24999), new LineItem("ball", "sports", 2, 1999)]));
         _stored = JsonSerializer.SerializeToUtf8Bytes(_customer, DomainJson.Options);
+        _shareBefore = LiabilityShare.Of(_customer);
+        _ledgerBefore = _customer.LedgerSeq;
+        _afterPurchase = _customer.Snapshot();
+        CustomerEngine.Apply(_afterPurchase, _purchase, _program, _now, EngineLimits.Default);
+        // A journal's running totals after a month: 4 tiers, 12 expiry months, 30 days of movements.
+        _journalTotals = new LiabilityTotals();
+        for (var d = 0; d < 30; d++)
+        {
+            foreach (var flow in Enum.GetValues<LiabilityFlow>())
+            {
+                _journalTotals.AddFlow(20_400 + d, flow, 1_000 + d);
+            }
+        }
+        foreach (var tier in new[] { "Bronze", "Silver", "Gold", "Platinum" })
+        {
+            _journalTotals.AddShare(new LiabilityShare(true, 5_000, 100, tier, [.. Enumerable.Range(0, 12).Select(m => KeyValuePair.Create(24_300 + m, 10L))]), 1);
+        }
+        _change = LiabilityTotals.Change(_shareBefore, LiabilityShare.Of(_afterPurchase), _afterPurchase, _ledgerBefore)!;
     }
+
+    [Benchmark(Description = "Journal head per append: a month of totals copied, one change added, as JSON")]
+    public byte[] LiabilityHead()
+    {
+        var next = _journalTotals.Copy();
+        next.Add(_change);
+        return next.ToJson();
+    }
+
+    [Benchmark(Description = "Liability change of a purchase (share after, difference, ledger entries by day)")]
+    public LiabilityTotals? LiabilityChange() =>
+        LiabilityTotals.Change(_shareBefore, LiabilityShare.Of(_afterPurchase), _afterPurchase, _ledgerBefore);
 
     private static LoyaltyEvent Event(string id, DateTimeOffset at, EventPayload payload) =>
         new() { EventId = id, CustomerId = "bench-customer", OccurredAt = at, Source = "bench", Payload = payload };
