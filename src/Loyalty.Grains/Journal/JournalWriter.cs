@@ -317,6 +317,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
             {
                 foreach (var record in records)
                 {
+                    record.Liability = null; // summed into the head just stored; the record stays until a checkpoint
                     if (!_uncovered.TryGetValue(record.CustomerId, out var list))
                     {
                         _uncovered[record.CustomerId] = list = [];
