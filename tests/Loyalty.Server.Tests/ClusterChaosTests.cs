@@ -351,5 +351,21 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
             Assert.True(list[0] == 1, $"watch of {customer} started at {list[0]}");
             Assert.True(list[^1] <= finalSeq[customer]);
         }
+
+        // The CLI balances over a list of engines and retries UNAVAILABLE at the next one: an address that answers
+        // nothing (a silo that is down) in the list is harmless, and every engine of the cluster serves every customer.
+        var probe = NewCustomer();
+        var addresses = string.Join(",", _silos.Select(s => s!.Address).Prepend($"http://127.0.0.1:{FreePorts.Next()}"));
+        for (var i = 0; i < 6; i++)
+        {
+            var published = await CliRunner.RunAsync(addresses, "publish", "game-session", "-c", probe, "--game", "chess", "--minutes", "1", "--difficulty", "1");
+            Assert.True(published.Exit == 0, published.Out + published.Err);
+        }
+        var show = await CliRunner.RunAsync(addresses, "customer", "show", probe);
+        Assert.Contains("6 available", show.Out, StringComparison.Ordinal);
+        foreach (var silo in _silos)
+        {
+            Assert.Equal(6, (await silo!.Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = probe })).Summary.PointsAvailable);
+        }
     }
 }
