@@ -164,7 +164,7 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
         var joined = new List<string>();
         for (var round = 0; round < 3; round++)
         {
-            await Task.Delay(TimeSpan.FromSeconds(4));
+            await Task.Delay(TimeSpan.FromSeconds(3));
             var victims = fixture.Cluster.GetActiveSilos().Skip(1).ToList();
             var victim = victims[round % victims.Count];
             if (round == 1)
@@ -179,12 +179,12 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
                 await fixture.Cluster.KillSiloAsync(victim);
             }
             killed++;
-            await Task.Delay(TimeSpan.FromSeconds(2));
+            await Task.Delay(TimeSpan.FromSeconds(1.5));
             var started = await fixture.Cluster.StartAdditionalSiloAsync();
             joined.Add(started.SiloAddress.ToString());
             output.WriteLine($"started {started.SiloAddress}");
         }
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        await Task.Delay(TimeSpan.FromSeconds(2));
         stop.Cancel();
         await Task.WhenAll(workers);
         await clock;
