@@ -160,11 +160,23 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
                 fixture.Time.Advance(TimeSpan.FromHours(12));
             }
         });
+        // Traffic flows for a while and for a number of operations before each step: the cores are shared with the other
+        // test assemblies, and on a busy machine a fixed delay alone may see hardly any traffic.
+        async Task Flow(TimeSpan atLeast, int operations)
+        {
+            var from = Volatile.Read(ref seq);
+            var until = DateTime.UtcNow + atLeast;
+            var cap = DateTime.UtcNow.AddSeconds(30);
+            while ((DateTime.UtcNow < until || Volatile.Read(ref seq) - from < operations) && DateTime.UtcNow < cap)
+            {
+                await Task.Delay(100);
+            }
+        }
         var killed = 0;
         var joined = new List<string>();
         for (var round = 0; round < 3; round++)
         {
-            await Task.Delay(TimeSpan.FromSeconds(3));
+            await Flow(TimeSpan.FromSeconds(3), 400);
             var victims = fixture.Cluster.GetActiveSilos().Skip(1).ToList();
             var victim = victims[round % victims.Count];
             if (round == 1)
@@ -179,12 +191,12 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
                 await fixture.Cluster.KillSiloAsync(victim);
             }
             killed++;
-            await Task.Delay(TimeSpan.FromSeconds(1.5));
+            await Flow(TimeSpan.FromSeconds(1.5), 100);
             var started = await fixture.Cluster.StartAdditionalSiloAsync();
             joined.Add(started.SiloAddress.ToString());
             output.WriteLine($"started {started.SiloAddress}");
         }
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        await Flow(TimeSpan.FromSeconds(2), 300);
         stop.Cancel();
         await Task.WhenAll(workers);
         await clock;

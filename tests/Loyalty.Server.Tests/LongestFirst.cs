@@ -2,6 +2,9 @@ using System.Reflection;
 using Xunit.Abstractions;
 
 [assembly: TestCollectionOrderer("Loyalty.Server.Tests.LongestFirst", "Loyalty.Server.Tests")]
+// One collection more than this machine's 2 cores: many collections spend much of their time waiting (on a storage
+// outage's timeout, a restarted process, a browser), and a third keeps the cores busy meanwhile.
+[assembly: CollectionBehavior(MaxParallelThreads = 3)]
 
 namespace Loyalty.Server.Tests;
 
