@@ -107,7 +107,9 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         _due = new DueWorkScheduler(_time, () => self.CatchUp(), logger);
     }
 
-    private string Id => this.GetPrimaryKeyString();
+    // Orleans decodes the key's bytes into a new string on each call: once per activation, not per record and reward.
+    private string Id => _id ??= this.GetPrimaryKeyString();
+    private string? _id;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
