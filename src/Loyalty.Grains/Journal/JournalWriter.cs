@@ -96,7 +96,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
     private readonly TaskCompletionSource _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly object _index = new();
-    private readonly Dictionary<string, List<(JournalRecord Record, long Batch)>> _uncovered = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<UncoveredRecord>> _uncovered = new(StringComparer.Ordinal);
     private readonly Dictionary<long, int> _outstanding = [];
     private readonly List<long> _deletable = [];
     private int _backlog;
@@ -118,6 +118,14 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     private Task _truncating = Task.CompletedTask;
 
     private sealed record Pending(JournalRecord Record, TaskCompletionSource Done);
+
+    /// <summary>A stored record no checkpoint covers yet. Kept as the bytes the journal stored when the store encodes
+    /// (one array without references, instead of the record's objects, for up to a checkpoint's interval: what survives
+    /// collections is what the GC pays for), and decoded only if the customer reactivates here before its checkpoint.</summary>
+    private readonly record struct UncoveredRecord(long Sequence, long Batch, JournalRecord? Record, byte[]? Encoded)
+    {
+        public JournalRecord Get() => Record ?? JournalCodec.Read(Encoded)[0];
+    }
 
     public JournalWriter(IJournalStore store, JournalOptions options, ILocalSiloDetails silo, ILogger<JournalWriter> logger)
         : this(store, options, IdOf(silo.SiloAddress), logger)
@@ -315,14 +323,16 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
             }
             lock (_index)
             {
-                foreach (var record in records)
+                for (var i = 0; i < records.Count; i++)
                 {
+                    var record = records[i];
                     record.Liability = null; // summed into the head just stored; the record stays until a checkpoint
                     if (!_uncovered.TryGetValue(record.CustomerId, out var list))
                     {
                         _uncovered[record.CustomerId] = list = [];
                     }
-                    list.Add((record, number));
+                    var data = encoded?[i];
+                    list.Add(new UncoveredRecord(record.Sequence, number, data is null ? record : null, data));
                     // A checkpoint that finished while this record was being stored covered only earlier records: the
                     // customer has an uncovered record again, so its mark must not go (a chaos run lost an
                     // acknowledged event that way: the mark went, the silo died, the customer started elsewhere from
@@ -547,12 +557,12 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
 
     public IReadOnlyList<JournalRecord> Uncovered(string customerId, long after)
     {
+        UncoveredRecord[] found;
         lock (_index)
         {
-            return _uncovered.TryGetValue(customerId, out var list)
-                ? [.. list.Where(r => r.Record.Sequence > after).Select(r => r.Record)]
-                : [];
+            found = _uncovered.TryGetValue(customerId, out var list) ? [.. list.Where(r => r.Sequence > after)] : [];
         }
+        return [.. found.Select(r => r.Get())]; // decoded outside the lock
     }
 
     public void Covered(string customerId, long through)
@@ -564,7 +574,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 return;
             }
             var n = 0;
-            while (n < list.Count && list[n].Record.Sequence <= through)
+            while (n < list.Count && list[n].Sequence <= through)
             {
                 var batch = list[n].Batch;
                 if (--_outstanding[batch] == 0)
