@@ -31,7 +31,7 @@ public class StorageTests
         {
             var result = CustomerEngine.Apply(copy, e, Sample.Program, Sample.Now, EngineLimits.Default);
             Assert.Equal(EventOutcome.Duplicate, result.Outcome);
-            Assert.Equal(original.FindSeen(e.EventId)!.PointsDelta, result.PointsDelta);
+            Assert.Equal(original.FindSeen(e.EventId)!.Value.PointsDelta, result.PointsDelta);
         }
     }
 

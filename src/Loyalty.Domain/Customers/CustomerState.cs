@@ -113,7 +113,7 @@ public sealed class CustomerState
                 _seenIndex[s.EventId] = s;
             }
         }
-        return _seenIndex.GetValueOrDefault(eventId);
+        return _seenIndex.TryGetValue(eventId, out var seen) ? seen : null;
     }
 
     public void AddSeen(SeenEvent seen)
@@ -193,7 +193,9 @@ public sealed record CustomerProfile
 
 /// <param name="EventId">The event id, or for a long id its hash (see <see cref="KeyOf"/>).</param>
 /// <param name="OccurredTicks">UTC ticks of the event's occurred_at.</param>
-public sealed record SeenEvent(
+/// <remarks>A value, not an object: every applied event adds one to the customer's state for up to the dedupe window,
+/// and objects that outlive the GC's young collections are what it pays for.</remarks>
+public readonly record struct SeenEvent(
     [property: JsonPropertyName("i")] string EventId,
     [property: JsonPropertyName("t")] long OccurredTicks,
     [property: JsonPropertyName("d")] long PointsDelta)
