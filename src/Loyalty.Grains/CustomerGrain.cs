@@ -218,49 +218,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
 
     public async Task<EventResult[]> Apply(LoyaltyEvent[] events)
     {
-        var results = new EventResult[events.Length];
-        await _applying.WaitAsync();
-        try
-        {
-            await ReadyToApply();
-            var program = _programs.Current;
-            var now = _time.GetUtcNow();
-            for (var start = 0; start < events.Length; start += EventsPerRecord)
-            {
-                var chunk = events[start..Math.Min(events.Length, start + EventsPerRecord)];
-                var command = CustomerCommand.Of(chunk);
-                CommandOutcome outcome;
-                if (BudgetedApply.HasBudgets(program, chunk))
-                {
-                    var reserved = await BudgetedApply.ReserveAsync(_live, chunk, program, now, _limits, _budgets);
-                    try
-                    {
-                        // The reservation awaited: apply only to the state as it is now, nothing in between.
-                        await ReadyToApply();
-                        var recording = new RecordingBudgetGate(reserved.Gate);
-                        outcome = ApplyCommand(command, program, now, recording);
-                        Journal(command, program.Version, now, outcome, recording.Answers);
-                    }
-                    finally
-                    {
-                        reserved.Release();
-                    }
-                }
-                else
-                {
-                    outcome = ApplyCommand(command, program, now, null);
-                    Journal(command, program.Version, now, outcome, null);
-                }
-                outcome.Events!.CopyTo(results, start);
-            }
-        }
-        finally
-        {
-            _applying.Release();
-        }
-        // Every answer waits for the record holding the state it reports, a duplicate of an in-flight event included.
-        await _lastAppend;
-        _due.Schedule(_live);
+        var results = await ApplyInRecords(events, null, false);
         if (_logger.IsEnabled(LogLevel.Debug))
         {
             // Ids and outcomes only: event payloads and profiles (names, birth years) are personal data and never logged.
@@ -271,6 +229,67 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             }
         }
         return results;
+    }
+
+    /// <summary>Applies live events (<paramref name="importId"/> null) or imported history in records of at most
+    /// <see cref="EventsPerRecord"/> events, in arrival order, and answers once the last record is stored: every answer
+    /// waits for the record holding the state it reports, a duplicate of an in-flight event included.</summary>
+    private async Task<EventResult[]> ApplyInRecords(LoyaltyEvent[] events, string? importId, bool earnPoints)
+    {
+        var results = new EventResult[events.Length];
+        await _applying.WaitAsync();
+        try
+        {
+            await ReadyToApply();
+            var program = _programs.Current;
+            var now = _time.GetUtcNow();
+            for (var start = 0; start < events.Length; start += EventsPerRecord)
+            {
+                var chunk = events[start..Math.Min(events.Length, start + EventsPerRecord)];
+                var outcome = importId is null
+                    ? await ApplyLive(chunk, program, now)
+                    : ApplyAndJournal(new CustomerCommand { Kind = CommandKind.ImportHistory, Id = importId, EarnPoints = earnPoints, Events = chunk }, program, now);
+                outcome.Events!.CopyTo(results, start);
+            }
+        }
+        finally
+        {
+            _applying.Release();
+        }
+        await _lastAppend;
+        _due.Schedule(_live);
+        return results;
+    }
+
+    /// <summary>Live events: rules with a campaign budget reserve it first, and the record keeps the budget's answers.</summary>
+    private async Task<CommandOutcome> ApplyLive(LoyaltyEvent[] chunk, Domain.Programs.ActiveProgram program, DateTimeOffset now)
+    {
+        var command = CustomerCommand.Of(chunk);
+        if (!BudgetedApply.HasBudgets(program, chunk))
+        {
+            return ApplyAndJournal(command, program, now);
+        }
+        var reserved = await BudgetedApply.ReserveAsync(_live, chunk, program, now, _limits, _budgets);
+        try
+        {
+            // The reservation awaited: apply only to the state as it is now, nothing in between.
+            await ReadyToApply();
+            var recording = new RecordingBudgetGate(reserved.Gate);
+            var outcome = ApplyCommand(command, program, now, recording);
+            Journal(command, program.Version, now, outcome, recording.Answers);
+            return outcome;
+        }
+        finally
+        {
+            reserved.Release();
+        }
+    }
+
+    private CommandOutcome ApplyAndJournal(CustomerCommand command, Domain.Programs.ActiveProgram program, DateTimeOffset now)
+    {
+        var outcome = ApplyCommand(command, program, now, null);
+        Journal(command, program.Version, now, outcome, null);
+        return outcome;
     }
 
     public Task<OperationResult?> Redeem(string redemptionId, string rewardId) =>
@@ -294,35 +313,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     public Task<OperationResult?> ImportMember(string importId, MemberImport member) =>
         Operate(new CustomerCommand { Kind = CommandKind.ImportMember, Id = importId, Member = member });
 
-    public async Task<EventResult[]> ImportHistory(string importId, LoyaltyEvent[] events, bool earnPoints)
-    {
-        var results = new EventResult[events.Length];
-        await _applying.WaitAsync();
-        try
-        {
-            await ReadyToApply();
-            var program = _programs.Current;
-            var now = _time.GetUtcNow();
-            for (var start = 0; start < events.Length; start += EventsPerRecord)
-            {
-                var command = new CustomerCommand
-                {
-                    Kind = CommandKind.ImportHistory, Id = importId, EarnPoints = earnPoints,
-                    Events = events[start..Math.Min(events.Length, start + EventsPerRecord)],
-                };
-                var outcome = ApplyCommand(command, program, now, null);
-                Journal(command, program.Version, now, outcome, null);
-                outcome.Events!.CopyTo(results, start);
-            }
-        }
-        finally
-        {
-            _applying.Release();
-        }
-        await _lastAppend;
-        _due.Schedule(_live);
-        return results;
-    }
+    public Task<EventResult[]> ImportHistory(string importId, LoyaltyEvent[] events, bool earnPoints) =>
+        ApplyInRecords(events, importId, earnPoints);
 
     public async Task CatchUp()
     {
@@ -341,10 +333,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         try
         {
             await ReadyToApply();
-            var program = _programs.Current;
-            var now = _time.GetUtcNow();
-            outcome = ApplyCommand(command, program, now, null);
-            Journal(command, program.Version, now, outcome, null);
+            outcome = ApplyAndJournal(command, _programs.Current, _time.GetUtcNow());
         }
         finally
         {
