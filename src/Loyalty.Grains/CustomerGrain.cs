@@ -57,7 +57,9 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private long _storedLedgerSeq;        // ledger sequence through which entries are stored
     private Task _lastAppend = Task.CompletedTask;
     private Task? _reloading;
-    private Task? _checkpointing;
+    private Task? _checkpointing;         // the background checkpoint, waiting for its turn or writing
+    private Task? _checkpointWrite;       // the write of a checkpoint whose snapshot is taken
+    private int _checkpointEpoch;         // moved on by QuietCheckpoints: a background checkpoint still waiting gives way
     private IGrainTimer? _checkpointTimer;
     private bool _broken;
     private long _rewardsToldThrough;
@@ -172,7 +174,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         {
             try
             {
-                await CheckpointAsync("deactivation");
+                await CheckpointAsync("deactivation", background: false);
             }
             catch (Exception ex) when (attempt < 5 && ex is not InconsistentStateException)
             {
@@ -540,7 +542,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             await Task.Yield();
             try
             {
-                await CheckpointAsync(why);
+                await CheckpointAsync(why, background: true);
             }
             catch (Exception ex)
             {
@@ -554,34 +556,68 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         }
     }
 
-    /// <summary>Waits for a background checkpoint to finish: checkpoint writes never overlap (each needs the last ETag).</summary>
+    /// <summary>Waits for a checkpoint write in flight to finish (writes never overlap: each needs the last ETag), and
+    /// makes a background checkpoint that has not taken its snapshot yet give way rather than write later. Callers hold
+    /// the apply gate or are a reload, which a waiting checkpoint needs to go on: waiting for it would deadlock.</summary>
     private async Task QuietCheckpoints()
     {
-        while (_checkpointing is { } running)
+        _checkpointEpoch++;
+        while (_checkpointWrite is { } writing)
         {
-            await Settled(running);
+            await Settled(writing);
         }
     }
 
-    /// <summary>Writes the state as of every stored record, then lets the journal forget the records it includes.</summary>
-    private async Task CheckpointAsync(string reason)
+    /// <summary>Writes the state as of every stored record, then lets the journal forget the records it includes. A
+    /// background checkpoint gives way (writes nothing) when a reload, an erase or a deactivation came first.</summary>
+    private async Task CheckpointAsync(string reason, bool background)
     {
-        CustomerState snapshot;
-        int included;
+        var epoch = _checkpointEpoch;
         // Taken before the snapshot, so that a checkpoint that waited for its turn includes what applied meanwhile.
         using var slot = await _slots.EnterAsync();
+        Task write;
         await _applying.WaitAsync();
         try
         {
-            await ReadyToApply();
+            if (background)
+            {
+                if (epoch != _checkpointEpoch || _reloading is not null || _broken)
+                {
+                    return;
+                }
+            }
+            else
+            {
+                await ReadyToApply();
+            }
             await _lastAppend; // the snapshot holds stored records only
-            snapshot = _live.Snapshot();
-            included = _policy.Records;
+            if (background && epoch != _checkpointEpoch)
+            {
+                return;
+            }
+            write = WriteCheckpointAsync(_live.Snapshot(), _policy.Records, reason);
+            _checkpointWrite = write;
         }
         finally
         {
             _applying.Release();
         }
+        try
+        {
+            await write;
+        }
+        finally
+        {
+            if (_checkpointWrite == write)
+            {
+                _checkpointWrite = null;
+            }
+        }
+    }
+
+    private async Task WriteCheckpointAsync(CustomerState snapshot, int included, string reason)
+    {
+        await Task.Yield();
         try
         {
             var archivedThrough = await CheckpointWriter.WriteAsync(snapshot, _archive, _limits.LedgerKept, s =>

@@ -52,16 +52,19 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
         var stop = new CancellationTokenSource();
         var seq = 0;
 
+        // A client retries until acknowledged, but not forever: a customer that answers nothing for a minute while
+        // silos come and go is stuck (as with a deadlock), and the test says so rather than waiting for good.
         async Task<T> UntilAcknowledged<T>(Func<Task<T>> call)
         {
+            var giveUp = DateTime.UtcNow.AddSeconds(60);
             while (true)
             {
                 try
                 {
                     return await call();
                 }
-                catch (Exception ex) when (ex is OrleansException or TimeoutException or EventsNotCommittedException or OperationCanceledException
-                    or ObjectDisposedException or InvalidOperationException)
+                catch (Exception ex) when ((ex is OrleansException or TimeoutException or EventsNotCommittedException or OperationCanceledException
+                    or ObjectDisposedException or InvalidOperationException) && DateTime.UtcNow < giveUp)
                 {
                     Interlocked.Increment(ref retries);
                     await Task.Delay(50);

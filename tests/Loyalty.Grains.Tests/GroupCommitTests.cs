@@ -1,4 +1,6 @@
 using Loyalty.Domain.Customers;
+using Loyalty.Grains.Customers;
+using Microsoft.Extensions.DependencyInjection;
 using static Loyalty.Grains.Tests.TestEvents;
 
 namespace Loyalty.Grains.Tests;
@@ -177,6 +179,91 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
             fixture.Storage_.FailNextWrites(0);
         }
         Assert.Equal(6, (await grain.Get())!.Summary.PointsLifetime);
+    }
+
+    /// <summary>Holds every checkpoint slot of the silo until disposed: checkpoints started meanwhile wait their turn.</summary>
+    private async Task<IAsyncDisposable> HoldCheckpointSlots()
+    {
+        var slots = fixture.Cluster.GetSiloServiceProvider(fixture.Cluster.Silos[0].SiloAddress).GetRequiredService<CheckpointSlots>();
+        var held = new List<CheckpointSlots.Slot>();
+        for (var i = 0; i < Loyalty.Grains.Journal.JournalOptions.Default.MaxConcurrentCheckpoints; i++)
+        {
+            held.Add(await slots.EnterAsync());
+        }
+        return new Released(() => held.ForEach(s => s.Dispose()));
+    }
+
+    private sealed class Released(Action release) : IAsyncDisposable
+    {
+        private int _done;
+
+        public ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _done, 1) == 0)
+            {
+                release();
+            }
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Fact]
+    public async Task An_erase_does_not_wait_for_a_checkpoint_still_waiting_for_its_turn_and_that_checkpoint_writes_nothing()
+    {
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        var grainId = ((IAddressable)grain).GetGrainId();
+        var slots = await HoldCheckpointSlots();
+        try
+        {
+            // Five records start a background checkpoint (every 5 records here), which waits for a slot.
+            for (var i = 0; i < 5; i++)
+            {
+                await grain.Apply([Game(id, $"w{i}", Now)]);
+            }
+            // The erase goes through while that checkpoint waits (it once waited for it under the apply gate, which the
+            // checkpoint needed: both stood still for good, and so did every caller of the customer).
+            Assert.True(await grain.Erase().WaitAsync(TimeSpan.FromSeconds(15)));
+        }
+        finally
+        {
+            await slots.DisposeAsync();
+        }
+        // The checkpoint that waited gives way: nothing of the erased customer is written again.
+        await Task.Delay(300);
+        Assert.Null(fixture.Storage_.Stored(grainId));
+        var again = await grain.Apply([Game(id, "after", Now, minutes: 2)]).WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.Equal(EventOutcome.Applied, again[0].Outcome);
+        Assert.Equal(2, (await grain.Get())!.Summary.PointsLifetime);
+    }
+
+    [Fact]
+    public async Task A_rebuild_after_a_failed_append_does_not_wait_for_a_checkpoint_still_waiting_for_its_turn()
+    {
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        var slots = await HoldCheckpointSlots();
+        try
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                await grain.Apply([Game(id, $"w{i}", Now)]);
+            }
+            // A failed append makes the customer rebuild from storage while the checkpoint waits for a slot.
+            fixture.Journal.FailNextAppends(1);
+            await Assert.ThrowsAsync<EventsNotCommittedException>(() => grain.Apply([Game(id, "lost", Now, minutes: 3)]));
+            fixture.Journal.FailNextAppends(0);
+            await slots.DisposeAsync();
+            // The checkpoint gets its slot during or after the rebuild; neither waits for the other.
+            var next = await grain.Apply([Game(id, "next", Now, minutes: 4)]).WaitAsync(TimeSpan.FromSeconds(15));
+            Assert.Equal(EventOutcome.Applied, next[0].Outcome);
+            Assert.Equal(9, (await grain.Get().WaitAsync(TimeSpan.FromSeconds(15)))!.Summary.PointsLifetime);
+        }
+        finally
+        {
+            fixture.Journal.FailNextAppends(0);
+            await slots.DisposeAsync();
+        }
     }
 
     private static async Task WaitFor(Func<bool> condition, TimeSpan? timeout = null)

@@ -21,7 +21,18 @@ internal static class CliRunner
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
+        // Every CLI command the tests run ends within seconds; one still running after two minutes hangs, and the test
+        // fails saying so instead of waiting for good.
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        try
+        {
+            await process.WaitForExitAsync(limit.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"loyalty {string.Join(' ', args)} did not end within 2 minutes");
+        }
         return (process.ExitCode, await stdout, await stderr);
     }
 }
