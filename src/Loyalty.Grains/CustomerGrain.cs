@@ -562,7 +562,10 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private async Task QuietCheckpoints()
     {
         _checkpointEpoch++;
-        while (_checkpointWrite is { } writing)
+        // A finished write is done (its task ends after the journal is told what it covers), even if the checkpoint
+        // that started it has not run its last step yet: waiting on a finished task would never yield, and that step
+        // could never run.
+        while (_checkpointWrite is { IsCompleted: false } writing)
         {
             await Settled(writing);
         }
@@ -698,6 +701,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             _policy.Taken(int.MaxValue);
             _journal.Covered(Id, sequence);
             _due.Dispose();
+            _checkpointTimer?.Dispose();
+            _checkpointTimer = null;
             if (await this.GetReminder(DueReminder) is { } reminder)
             {
                 await this.UnregisterReminder(reminder);
@@ -708,6 +713,10 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         }
         finally
         {
+            // A checkpoint started while the erase awaited storage (the dirty-age timer runs meanwhile) waits for the
+            // gate with the epoch the erase began with: moved on again, it gives way instead of writing the erased
+            // customer's row back.
+            _checkpointEpoch++;
             _applying.Release();
         }
     }
