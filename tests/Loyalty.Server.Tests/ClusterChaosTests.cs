@@ -32,8 +32,14 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
         var n = 0;
         foreach (var silo in _dead.Concat(_silos.OfType<ServerProcess>()))
         {
-            file.WriteLine($"===== silo {n++} (pid {silo.Pid}, port {silo.Port}, {(silo.HasExited ? "exited" : "running")})");
+            file.WriteLine($"===== silo {n} (pid {silo.Pid}, port {silo.Port}, {(silo.HasExited ? "exited" : "running")})");
             file.WriteLine(silo.Log);
+            // The file is gone with a CI machine: the last failures of each silo go to the test's output too.
+            var lines = silo.Log.Split('\n');
+            var failures = lines.Select((line, i) => (line, i)).Where(x => x.line.StartsWith("fail:", StringComparison.Ordinal) || x.line.StartsWith("crit:", StringComparison.Ordinal))
+                .TakeLast(8).Select(x => x.line.Trim() + " " + (x.i + 1 < lines.Length ? lines[x.i + 1].Trim() : ""));
+            output.WriteLine($"silo {n} ({(silo.HasExited ? "exited" : "running")}), last failures: {string.Join(" || ", failures)}");
+            n++;
         }
         output.WriteLine($"silo logs ({what}): {path}");
     }
@@ -294,6 +300,11 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
                 }
                 catch (RpcException) when (attempt < 5)
                 {
+                }
+                catch (RpcException)
+                {
+                    Diagnose("resend");
+                    throw;
                 }
                 await Task.Delay(1000);
             }
