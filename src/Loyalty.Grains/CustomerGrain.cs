@@ -58,7 +58,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private Task _lastAppend = Task.CompletedTask;
     private Task? _reloading;
     private Task? _checkpointing;         // the background checkpoint, waiting for its turn or writing
-    private Task? _checkpointWrite;       // the write of a checkpoint whose snapshot is taken
+    private Task? _checkpointWrite;       // the last checkpoint write started (finished or not)
     private int _checkpointEpoch;         // moved on by QuietCheckpoints: a background checkpoint still waiting gives way
     private IGrainTimer? _checkpointTimer;
     private bool _broken;
@@ -562,9 +562,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private async Task QuietCheckpoints()
     {
         _checkpointEpoch++;
-        // A finished write is done (its task ends after the journal is told what it covers), even if the checkpoint
-        // that started it has not run its last step yet: waiting on a finished task would never yield, and that step
-        // could never run.
+        // A finished write is done: its task ends after the journal is told what it covers.
         while (_checkpointWrite is { IsCompleted: false } writing)
         {
             await Settled(writing);
@@ -605,17 +603,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         {
             _applying.Release();
         }
-        try
-        {
-            await write;
-        }
-        finally
-        {
-            if (_checkpointWrite == write)
-            {
-                _checkpointWrite = null;
-            }
-        }
+        await write;
     }
 
     private async Task WriteCheckpointAsync(CustomerState snapshot, int included, string reason)
