@@ -131,12 +131,8 @@ public sealed class KillDuringFlushTests(ServerFixture fixture)
                 {
                     if (reply.Outcome != Outcome.Duplicate)
                     {
-                        // Every process's log (the three killed, the last, the fixture's server on the same storage).
-                        var path = Path.Combine(Path.GetTempPath(), $"kill-during-flush-{chunk[i].EventId}-{Guid.NewGuid():N}.log");
-                        File.WriteAllText(path, string.Join("\n", servers.Append(last).Append(fixture.Server)
-                            .Select((p, n) => $"===== process {n} (pid {p.Pid}, port {p.Port})\n{p.Log}")) + $"\nlost: {chunk[i].EventId} of {chunk[i].CustomerId}\n");
+                        Assert.Fail($"acknowledged {chunk[i].EventId} of {chunk[i].CustomerId} was lost: it applied again; logs in {KeepLogs($"lost: {chunk[i].EventId} of {chunk[i].CustomerId}")}");
                     }
-                    Assert.True(reply.Outcome == Outcome.Duplicate, $"acknowledged {chunk[i].EventId} of {chunk[i].CustomerId} was lost: it applied again");
                     Assert.Equal(points, reply.PointsDelta);
                 }
             }
@@ -144,9 +140,14 @@ public sealed class KillDuringFlushTests(ServerFixture fixture)
         // Now every sent event is in exactly once: the books add up.
         foreach (var customer in customers)
         {
-            var expected = sent.Values.Where(e => e.CustomerId == customer).Sum(e => (long)(e.GameSession.DurationSeconds / 60));
+            var events = sent.Values.Where(e => e.CustomerId == customer).ToArray();
+            var expected = events.Sum(e => (long)(e.GameSession.DurationSeconds / 60));
             var view = await last.Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = customer });
-            Assert.Equal(expected, view.Summary.PointsLifetime);
+            if (view.Summary.PointsLifetime != expected)
+            {
+                Assert.Fail($"{customer}: {events.Length} events sent ({events.Count(e => acked.ContainsKey(e.EventId))} acknowledged) worth {expected} points, " +
+                    $"but its lifetime points are {view.Summary.PointsLifetime}; logs in {KeepLogs($"books: {customer}")}");
+            }
             long ledger = 0;
             var token = "";
             do
@@ -157,6 +158,15 @@ public sealed class KillDuringFlushTests(ServerFixture fixture)
             }
             while (token.Length > 0);
             Assert.Equal(view.Summary.PointsAvailable + view.Summary.PointsPending, ledger);
+        }
+
+        // Every process's log (the three killed, the last, the fixture's server on the same storage) in one file.
+        string KeepLogs(string what)
+        {
+            var path = Path.Combine(Path.GetTempPath(), $"kill-during-flush-{Guid.NewGuid():N}.log");
+            File.WriteAllText(path, string.Join("\n", servers.Append(last).Append(fixture.Server)
+                .Select((p, n) => $"===== process {n} (pid {p.Pid}, port {p.Port})\n{p.Log}")) + $"\n{what}\n");
+            return path;
         }
     }
 }
