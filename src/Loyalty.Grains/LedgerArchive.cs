@@ -40,15 +40,19 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
 
     private static long BlockOf(long sequence) => (sequence - 1) / Block;
 
-    private static string Row(long block, long first) =>
-        string.Create(CultureInfo.InvariantCulture, $"{long.MaxValue - (block * Block + 1):D19}.{long.MaxValue - first:D19}");
+    /// <summary>A row's key: its block, first and last entry (all inverted, so a plain query is newest first). The last
+    /// entry is part of the key so that a shorter run from the same first entry (a stale writer: a silo declared dead
+    /// whose checkpoint lands after recovery archived further) is a row of its own and never replaces a longer one.
+    /// Rows of earlier builds have no last part and read the same.</summary>
+    private static string Row(long block, long first, long last) =>
+        string.Create(CultureInfo.InvariantCulture, $"{long.MaxValue - (block * Block + 1):D19}.{long.MaxValue - first:D19}.{long.MaxValue - last:D19}");
 
     /// <summary>
     /// Archives entries many to a row: a row holds consecutive entries of one block of 256 sequences as one JSON array,
-    /// keyed by the block and its first entry (both inverted: a plain query is newest first), so a checkpoint that
-    /// moves 250 entries costs one request, not 250 entity writes. Archiving the same entries again (a retried
-    /// checkpoint) rewrites the same rows; rows that overlap (a stale writer) stay within their block, and a read sorts
-    /// and deduplicates each block. Rows of one entry each, written by earlier builds, read the same way.
+    /// keyed by the block and its first and last entry, so a checkpoint that moves 250 entries costs one request, not
+    /// 250 entity writes. Archiving the same entries again (a retried checkpoint) rewrites the same rows; rows that
+    /// overlap (a stale writer) are rows of their own within their block, and a read sorts and deduplicates each block.
+    /// Rows of one entry each, and rows keyed without their last entry, written by earlier builds, read the same way.
     /// </summary>
     public async Task AppendAsync(string customerId, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken = default)
     {
@@ -58,12 +62,13 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
         // Each entry is serialized once; a row's value is those pieces joined into one JSON array.
         var row = new System.Buffers.ArrayBufferWriter<byte>(RowBytes);
         long first = 0;
+        long last = 0;
         void Cut()
         {
             if (row.WrittenCount > 0)
             {
                 row.Write("]"u8);
-                rows.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(partition, Row(BlockOf(first), first))
+                rows.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(partition, Row(BlockOf(first), first, last))
                 {
                     ["E"] = row.WrittenSpan.ToArray(),
                 }));
@@ -87,6 +92,7 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
                 row.Write(","u8);
             }
             row.Write(json);
+            last = entry.Sequence;
         }
         Cut();
         foreach (var batch in rows.Chunk(100))

@@ -132,6 +132,29 @@ public sealed class LedgerArchiveFormatTests(AzuriteClusterFixture fixture)
     }
 }
 
+[Trait("Needs", "Azurite")]
+[Collection(AzuriteClusterCollection.Name)]
+public sealed class LedgerArchiveStaleWriterTests(AzuriteClusterFixture fixture)
+{
+    [Fact]
+    public async Task A_stale_writers_shorter_run_from_the_same_first_entry_lands_last_and_every_entry_still_reads()
+    {
+        // A silo declared dead archived entries 1..40 at a checkpoint that storage answered late; recovery meanwhile
+        // archived 1..300 from the same base. The late, shorter run must not take the longer one's place.
+        var archive = new AzureTableLedgerArchive(new TableServiceClient(fixture.Azurite.ConnectionString), "StaleRuns" + Guid.NewGuid().ToString("N")[..8]);
+        var customer = "c-stale";
+        LedgerEntry Entry(long seq) => new(seq, "earn", 1, seq, $"e{seq}", "", "v1", DateTimeOffset.UnixEpoch.AddDays(20_000 + seq));
+        await archive.AppendAsync(customer, [.. Enumerable.Range(1, 300).Select(i => Entry(i))]);
+        await archive.AppendAsync(customer, [.. Enumerable.Range(1, 40).Select(i => Entry(i))]);
+        await archive.AppendAsync(customer, [.. Enumerable.Range(257, 10).Select(i => Entry(i))]); // the same in the second block
+
+        var read = await archive.ReadAsync(customer, long.MaxValue, 1000);
+        Assert.Equal(Enumerable.Range(1, 300).Reverse().Select(i => (long)i), read.Select(e => e.Sequence));
+        Assert.Equal(300, read.Sum(e => e.Points));
+        Assert.True(await archive.DeleteAllAsync(customer) > 0);
+    }
+}
+
 [Trait("Category", "Load")]
 [Collection(MemoryClusterCollection.Name)]
 public sealed class LongLedgerTests(MemoryClusterFixture fixture)

@@ -142,22 +142,30 @@ public sealed class KillDuringFlushTests(ServerFixture fixture)
         {
             var events = sent.Values.Where(e => e.CustomerId == customer).ToArray();
             var expected = events.Sum(e => (long)(e.GameSession.DurationSeconds / 60));
-            var view = await last.Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = customer });
-            if (view.Summary.PointsLifetime != expected)
-            {
-                Assert.Fail($"{customer}: {events.Length} events sent ({events.Count(e => acked.ContainsKey(e.EventId))} acknowledged) worth {expected} points, " +
-                    $"but its lifetime points are {view.Summary.PointsLifetime}; logs in {KeepLogs($"books: {customer}")}");
-            }
+            Customer view;
             long ledger = 0;
-            var token = "";
-            do
+            try
             {
-                var page = await last.Customers.ListLedgerAsync(new ListLedgerRequest { CustomerId = customer, PageSize = 1000, PageToken = token });
-                ledger += page.Entries.Sum(x => x.Points + x.PendingPoints);
-                token = page.NextPageToken;
+                view = await last.Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = customer });
+                var token = "";
+                do
+                {
+                    var page = await last.Customers.ListLedgerAsync(new ListLedgerRequest { CustomerId = customer, PageSize = 1000, PageToken = token });
+                    ledger += page.Entries.Sum(x => x.Points + x.PendingPoints);
+                    token = page.NextPageToken;
+                }
+                while (token.Length > 0);
             }
-            while (token.Length > 0);
-            Assert.Equal(view.Summary.PointsAvailable + view.Summary.PointsPending, ledger);
+            catch (RpcException e)
+            {
+                throw new InvalidOperationException($"{customer}: reading it back failed with {e.StatusCode} {e.Status.Detail}; logs in {KeepLogs($"read: {customer}")}", e);
+            }
+            if (view.Summary.PointsLifetime != expected || view.Summary.PointsAvailable + view.Summary.PointsPending != ledger)
+            {
+                Assert.Fail($"{customer}: {events.Length} events sent ({events.Count(e => acked.ContainsKey(e.EventId))} acknowledged) worth {expected} points; " +
+                    $"lifetime {view.Summary.PointsLifetime}, available {view.Summary.PointsAvailable} + pending {view.Summary.PointsPending} against a ledger of {ledger}; " +
+                    $"logs in {KeepLogs($"books: {customer}")}");
+            }
         }
 
         // Every process's log (the three killed, the last, the fixture's server on the same storage) in one file.

@@ -184,8 +184,13 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         var result = new List<JournalInfo>();
         await foreach (var row in _table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {DirectoryPartition}"), cancellationToken: cancellationToken))
         {
+            var from = DateTime.UtcNow;
             NullableResponse<TableEntity> head = await _table.GetEntityIfExistsAsync<TableEntity>(row.RowKey, HeadRow, cancellationToken: cancellationToken);
-            result.Add(new JournalInfo(row.RowKey, row.GetString("Owner") ?? "", head.HasValue ? head.Value!.GetInt64("Batch") ?? 0 : -1));
+            result.Add(new JournalInfo(row.RowKey, row.GetString("Owner") ?? "", head.HasValue ? head.Value!.GetInt64("Batch") ?? 0 : -1)
+            {
+                HeadReadFrom = from,
+                HeadReadTo = DateTime.UtcNow,
+            });
         }
         return result;
     }

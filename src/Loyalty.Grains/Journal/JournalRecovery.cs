@@ -275,12 +275,11 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
                 _journalsAt = DateTime.UtcNow;
                 _journalsVersion = snapshot.Version;
             }
-            var now = DateTime.UtcNow;
             var dead = new List<JournalInfo>();
             var undecided = false;
             foreach (var journal in journals.Where(j => j.JournalId != _writer.JournalId))
             {
-                switch (Liveness(journal, snapshot, now))
+                switch (Liveness(journal, snapshot))
                 {
                     case false:
                         dead.Add(journal);
@@ -296,7 +295,7 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
                 foreach (var journal in dead)
                 {
                     await RecoverAsync(journal.JournalId, cancellationToken);
-                    _watched.Remove(journal.JournalId);
+                    _watched.Forget(journal.JournalId);
                 }
             }
             if (undecided)
@@ -330,16 +329,12 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         }
     }
 
-    /// <summary>How long the head of a journal whose silo the membership does not know must stand still before the
-    /// journal counts as dead (a live writer touches its head every second).</summary>
-    public static readonly TimeSpan SilentFor = TimeSpan.FromSeconds(4);
-
-    private readonly Dictionary<string, (long Batch, DateTime Since)> _watched = [];
+    private readonly HeadWatch _watched = new(HeadWatch.SilentFor);
 
     /// <summary>True: alive; false: dead, recover it; null: not known yet. A silo the membership knows is alive unless
     /// declared dead. A silo it does not know (a previous incarnation, a process of another cluster sharing the storage)
-    /// is alive while its journal's head advances (the writer's heartbeat) and dead once it stood still for <see cref="SilentFor"/>.</summary>
-    private bool? Liveness(JournalInfo journal, ClusterMembershipSnapshot snapshot, DateTime now)
+    /// is alive while its journal's head advances (the writer's heartbeat) and dead once it stood still (<see cref="HeadWatch"/>).</summary>
+    private bool? Liveness(JournalInfo journal, ClusterMembershipSnapshot snapshot)
     {
         if (JournalWriter.SiloOf(journal.JournalId) is not { } silo)
         {
@@ -354,17 +349,7 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         {
             return true;
         }
-        if (journal.HeadBatch < 0)
-        {
-            return false; // no head: nothing can append any more
-        }
-        if (!_watched.TryGetValue(journal.JournalId, out var seen) || seen.Batch != journal.HeadBatch)
-        {
-            var first = !_watched.ContainsKey(journal.JournalId);
-            _watched[journal.JournalId] = (journal.HeadBatch, now);
-            return first ? null : true;
-        }
-        return now - seen.Since >= SilentFor ? false : null;
+        return _watched.Alive(journal);
     }
 
     /// <summary>Fences the journal, brings every customer in it up to date in storage, and deletes it.</summary>

@@ -5,7 +5,15 @@ namespace Loyalty.Grains.Journal;
 
 /// <summary>A journal listed in the journal directory: whose it is and where it stands.</summary>
 /// <param name="HeadBatch">The head's last batch: it advances at least every second while the owner lives (heartbeat).</param>
-public sealed record JournalInfo(string JournalId, string Owner, long HeadBatch = 0);
+public sealed record JournalInfo(string JournalId, string Owner, long HeadBatch = 0)
+{
+    /// <summary>When the read of the head began and when it ended (UTC): the head had <see cref="HeadBatch"/> at some
+    /// moment between the two, so standing still is measured from the end of one read to the start of a later one.</summary>
+    public DateTime HeadReadFrom { get; init; }
+
+    /// <inheritdoc cref="HeadReadFrom"/>
+    public DateTime HeadReadTo { get; init; }
+}
 
 /// <summary>The journal's head row says someone else (recovery) took the journal: this writer may not append.</summary>
 public sealed class JournalFencedException(string message) : Exception(message);
