@@ -15,10 +15,11 @@ public sealed class HeadWatchTests
     {
         var watch = new HeadWatch(TimeSpan.FromSeconds(8));
         Assert.Null(watch.Alive(Head(5, 0, 0.1)));
-        Assert.True(watch.Alive(Head(6, 1, 1.1)));       // moved: alive, and still counted from this read on
-        Assert.Null(watch.Alive(Head(6, 5, 5.1)));
-        Assert.Null(watch.Alive(Head(6, 9.0, 9.2)));     // 7.9 s between the reads: not yet
-        Assert.False(watch.Alive(Head(6, 9.2, 9.3)));    // 8.1 s
+        Assert.Null(watch.Alive(Head(6, 1, 1.1)));       // moved once: maybe the last append of a writer just killed
+        Assert.True(watch.Alive(Head(7, 2, 2.1)));       // moved twice: alive, and still counted from this read on
+        Assert.Null(watch.Alive(Head(7, 5, 5.1)));
+        Assert.Null(watch.Alive(Head(7, 10.0, 10.2)));   // 7.9 s between the reads: not yet
+        Assert.False(watch.Alive(Head(7, 10.2, 10.3)));  // 8.1 s
         Assert.False(watch.Alive(new JournalInfo("j-gone", "y", -1) { HeadReadFrom = T0, HeadReadTo = T0 })); // no head
     }
 
@@ -33,6 +34,23 @@ public sealed class HeadWatchTests
         // A read that took 10 s saw the same batch: the head had it at some moment of those 10 s, maybe the first.
         Assert.Null(watch.Alive(Head(3, 2, 12)));
         Assert.False(watch.Alive(Head(3, 8.1, 8.2)));
+    }
+
+    [Fact]
+    public void The_append_a_killed_writer_had_in_flight_landing_after_its_death_does_not_make_it_alive()
+    {
+        // Seen at start, then its last append lands (one move), then nothing more: dead 8 s after that append.
+        var watch = new HeadWatch(TimeSpan.FromSeconds(8));
+        Assert.Null(watch.Alive(Head(41, 0, 0.1)));
+        Assert.Null(watch.Alive(Head(42, 0.5, 0.6)));
+        Assert.Null(watch.Alive(Head(42, 5, 5.1)));
+        Assert.False(watch.Alive(Head(42, 8.7, 8.8)));
+        // A writer that keeps appending stays alive whatever it did before.
+        var live = new HeadWatch(TimeSpan.FromSeconds(8));
+        Assert.Null(live.Alive(Head(1, 0, 0.1)));
+        Assert.Null(live.Alive(Head(2, 1, 1.1)));
+        Assert.True(live.Alive(Head(3, 2, 2.1)));
+        Assert.True(live.Alive(Head(4, 3, 3.1)));
     }
 
     [Fact]

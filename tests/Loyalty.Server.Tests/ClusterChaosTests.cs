@@ -385,7 +385,20 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
         var addresses = string.Join(",", _silos.Select(s => s!.Address).Prepend($"http://127.0.0.1:{FreePorts.Next()}"));
         for (var i = 0; i < 6; i++)
         {
-            var published = await CliRunner.RunAsync(addresses, "publish", "game-session", "-c", probe, "--game", "chess", "--minutes", "1", "--difficulty", "1");
+            (int Exit, string Out, string Err) published;
+            try
+            {
+                published = await CliRunner.RunAsync(addresses, "publish", "game-session", "-c", probe, "--game", "chess", "--minutes", "1", "--difficulty", "1");
+            }
+            catch (TimeoutException)
+            {
+                Diagnose($"probe-{probe}"); // a customer that never answers: which silo held it, and why
+                throw;
+            }
+            if (published.Exit != 0)
+            {
+                Diagnose($"probe-{probe}");
+            }
             Assert.True(published.Exit == 0, published.Out + published.Err);
         }
         var show = await CliRunner.RunAsync(addresses, "customer", "show", probe);

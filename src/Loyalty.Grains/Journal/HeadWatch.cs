@@ -14,21 +14,28 @@ public sealed class HeadWatch(TimeSpan silentFor)
     /// Taking a live writer's journal for dead fences it and fails everything it was about to acknowledge.</summary>
     public static readonly TimeSpan SilentFor = TimeSpan.FromSeconds(8);
 
-    private readonly Dictionary<string, (long Batch, DateTime Since)> _seen = [];
+    private readonly Dictionary<string, (long Batch, DateTime Since, int Moves)> _seen = [];
 
-    /// <summary>True: alive (the head moved since the last read); false: dead (no head, or it stood still long enough);
-    /// null: not known yet (first seen, or still for less than <paramref name="silentFor"/>).</summary>
+    /// <summary>True: alive (the head moved twice since first seen, and again since the last read); false: dead (no
+    /// head, or it stood still long enough); null: not known yet (first seen, moved only once, or still for less than
+    /// <paramref name="silentFor"/>). One move is not enough: the append a writer had in flight when it was killed
+    /// may still land after its death, but a dead writer never appends twice.</summary>
     public bool? Alive(JournalInfo journal)
     {
         if (journal.HeadBatch < 0)
         {
             return false; // no head: nothing can append any more
         }
-        if (!_seen.TryGetValue(journal.JournalId, out var seen) || seen.Batch != journal.HeadBatch)
+        if (!_seen.TryGetValue(journal.JournalId, out var seen))
         {
-            var first = !_seen.ContainsKey(journal.JournalId);
-            _seen[journal.JournalId] = (journal.HeadBatch, journal.HeadReadTo);
-            return first ? null : true;
+            _seen[journal.JournalId] = (journal.HeadBatch, journal.HeadReadTo, 0);
+            return null;
+        }
+        if (seen.Batch != journal.HeadBatch)
+        {
+            var moves = Math.Min(seen.Moves + 1, 2);
+            _seen[journal.JournalId] = (journal.HeadBatch, journal.HeadReadTo, moves);
+            return moves >= 2 ? true : null;
         }
         return journal.HeadReadFrom - seen.Since >= silentFor ? false : null;
     }

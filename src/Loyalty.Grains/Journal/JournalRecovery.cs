@@ -86,7 +86,9 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
         }
         var journals = await JournalsAsync(cancellationToken);
         var waited = false;
+        // A silo the membership does not know gets longer: its journal is recovered only once its head stood still.
         var until = DateTime.UtcNow + HeldTimeout;
+        var unknownUntil = until + HeadWatch.SilentFor;
         foreach (var journal in journals)
         {
             if (journal.JournalId == _writer.JournalId)
@@ -110,7 +112,7 @@ public sealed class JournalRecovery : ILifecycleParticipant<ISiloLifecycle>
                     }
                     break;
                 }
-                if (DateTime.UtcNow > until)
+                if (DateTime.UtcNow > (_membership.CurrentSnapshot.GetSiloStatus(silo) == SiloStatus.None ? unknownUntil : until))
                 {
                     throw new EventsNotCommittedException($"Customer {customerId} still has records in journal {journal.JournalId} that its silo has not checkpointed yet; nothing was applied. Retry.");
                 }
