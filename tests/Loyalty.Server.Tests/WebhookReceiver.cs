@@ -13,7 +13,9 @@ namespace Loyalty.Server.Tests;
 /// while told to fail (the first <see cref="FailFirst"/> requests, or while <see cref="Failing"/>), else 204.</summary>
 public sealed class WebhookReceiver : IAsyncDisposable
 {
-    public sealed record Received(string DeliveryId, string Signature, byte[] Body, int Answered)
+    /// <param name="At">When it arrived: a signature's freshness is judged then, as a receiver does, not when a test
+    /// looks at it minutes later.</param>
+    public sealed record Received(string DeliveryId, string Signature, byte[] Body, int Answered, DateTimeOffset At)
     {
         public JsonElement Json => JsonDocument.Parse(Body).RootElement;
     }
@@ -56,7 +58,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
             receiver._requests.Enqueue(new Received(
                 context.Request.Headers[WebhookSignatures.DeliveryIdHeader].ToString(),
                 context.Request.Headers[WebhookSignatures.SignatureHeader].ToString(),
-                body.ToArray(), status));
+                body.ToArray(), status, DateTimeOffset.UtcNow));
             return Results.StatusCode(status);
         });
         await app.StartAsync();

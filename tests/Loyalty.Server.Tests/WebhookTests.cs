@@ -65,7 +65,7 @@ public static class WebhookChecks
         foreach (var request in receiver.Requests)
         {
             Assert.Equal(WebhookSignatures.Verdict.Valid,
-                WebhookSignatures.Verify(Secret, request.Signature, request.Body, DateTimeOffset.UtcNow, TimeSpan.FromMinutes(5)));
+                WebhookSignatures.Verify(Secret, request.Signature, request.Body, request.At, TimeSpan.FromMinutes(5)));
             var json = request.Json;
             Assert.Equal(request.DeliveryId, json.GetProperty("deliveryId").GetString());
             Assert.Equal(request.DeliveryId, $"{json.GetProperty("customerId").GetString()}:{json.GetProperty("sequence").GetInt64()}");
