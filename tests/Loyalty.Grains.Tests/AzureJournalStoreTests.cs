@@ -136,4 +136,69 @@ public sealed class AzureJournalStoreTests(AzuriteFixture fixture) : IClassFixtu
         Assert.Empty(await store.ListAsync(default));
         Assert.Empty(await store.ReadAllAsync("j-e", default));
     }
+    /// <summary>Seen by a scan on another silo while a journal is halfway open, the journal must not look removed (listed
+    /// without a head): recovery took such a journal for dead and removed it under its live writer, whose every append
+    /// then failed, and the writer asked forever whether its first batch had landed (a cluster chaos run hung on it).</summary>
+    [Fact]
+    public async Task A_journal_halfway_open_is_never_listed_without_its_head()
+    {
+        var table = Table();
+        await NewStore(table).ListAsync(default); // the table exists: opening writes only the journal's rows
+        var hold = new HoldSecondWrite();
+        var options = new TableClientOptions();
+        options.AddPolicy(hold, Azure.Core.HttpPipelinePosition.PerCall);
+        var opener = new AzureTableJournalStore(new TableServiceClient(fixture.Azurite.ConnectionString, options), table);
+
+        var open = opener.OpenAsync("j-h", "silo-h", default);
+        await hold.Halfway.WaitAsync(TimeSpan.FromSeconds(30));
+        var listed = await NewStore(table).ListAsync(default);
+        Assert.DoesNotContain(listed, j => j.HeadBatch < 0);
+        hold.Release();
+        await open;
+        var journal = Assert.Single(await NewStore(table).ListAsync(default));
+        Assert.Equal(("j-h", 0L), (journal.JournalId, journal.HeadBatch));
+    }
+
+    /// <summary>A journal that recovery removed is fenced for its writer: asking whether a batch landed answers so,
+    /// rather than failing on the missing head for as long as the writer asks.</summary>
+    [Fact]
+    public async Task A_writer_whose_journal_was_removed_learns_it_is_fenced()
+    {
+        var table = Table();
+        var writer = NewStore(table);
+        await writer.OpenAsync("j-r", "silo-r", default);
+        await writer.AppendAsync("j-r", 1, [Record("c1", 1)], null, ["c1"], [], null, default);
+
+        await NewStore(table).RemoveAsync("j-r", default);
+        await Assert.ThrowsAnyAsync<Exception>(() => writer.AppendAsync("j-r", 2, [Record("c1", 2)], null, [], [], null, default));
+        await Assert.ThrowsAsync<JournalFencedException>(() => writer.ResolveAsync("j-r", 2, default));
+        Assert.Empty(await NewStore(table).ReadAllAsync("j-r", default));
+    }
+
+    /// <summary>Holds the second entity write (anything but a read or a table creation) until released.</summary>
+    private sealed class HoldSecondWrite : Azure.Core.Pipeline.HttpPipelinePolicy
+    {
+        private readonly TaskCompletionSource _halfway = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _writes;
+
+        public Task Halfway => _halfway.Task;
+
+        public void Release() => _release.TrySetResult();
+
+        public override void Process(Azure.Core.HttpMessage message, ReadOnlyMemory<Azure.Core.Pipeline.HttpPipelinePolicy> pipeline) =>
+            ProcessAsync(message, pipeline).AsTask().GetAwaiter().GetResult();
+
+        public override async ValueTask ProcessAsync(Azure.Core.HttpMessage message, ReadOnlyMemory<Azure.Core.Pipeline.HttpPipelinePolicy> pipeline)
+        {
+            var write = message.Request.Method != Azure.Core.RequestMethod.Get
+                && !message.Request.Uri.Path.EndsWith("/Tables", StringComparison.Ordinal);
+            if (write && Interlocked.Increment(ref _writes) == 2)
+            {
+                _halfway.TrySetResult();
+                await _release.Task;
+            }
+            await ProcessNextAsync(message, pipeline);
+        }
+    }
 }

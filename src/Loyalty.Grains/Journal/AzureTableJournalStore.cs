@@ -51,9 +51,12 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
     public async Task OpenAsync(string journalId, string owner, CancellationToken cancellationToken)
     {
         await EnsureTableAsync(cancellationToken);
-        await _table.UpsertEntityAsync(new TableEntity(DirectoryPartition, journalId) { ["Owner"] = owner }, TableUpdateMode.Replace, cancellationToken);
+        // The head first, then the directory row: a scan that lists the journal always finds its head. Listed without
+        // a head, a journal counts as removed (recovery deletes the head before the directory row), and recovery would
+        // remove a live journal that was halfway open.
         var head = await _table.AddEntityAsync(new TableEntity(journalId, HeadRow) { ["Owner"] = owner, ["State"] = "open", ["Batch"] = 0L }, cancellationToken);
         _heads[journalId] = head.Headers.ETag ?? (await _table.GetEntityAsync<TableEntity>(journalId, HeadRow, cancellationToken: cancellationToken)).Value.ETag;
+        await _table.UpsertEntityAsync(new TableEntity(DirectoryPartition, journalId) { ["Owner"] = owner }, TableUpdateMode.Replace, cancellationToken);
     }
 
     /// <summary>Row key of a customer's owner mark (row keys cannot hold every character a customer id may).</summary>
@@ -112,7 +115,14 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
     {
         while (true)
         {
-            var head = (await _table.GetEntityAsync<TableEntity>(journalId, HeadRow, cancellationToken: cancellationToken)).Value;
+            NullableResponse<TableEntity> found = await _table.GetEntityIfExistsAsync<TableEntity>(journalId, HeadRow, cancellationToken: cancellationToken);
+            if (!found.HasValue)
+            {
+                // Recovery removed the journal: nothing of it can land any more, and nothing more may be acknowledged.
+                _heads.TryRemove(journalId, out _);
+                throw new JournalFencedException($"journal {journalId} was removed");
+            }
+            var head = found.Value!;
             if (head.GetString("State") is { } state && state != "open")
             {
                 _heads.TryRemove(journalId, out _);

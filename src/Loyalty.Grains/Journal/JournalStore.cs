@@ -48,7 +48,7 @@ public interface IJournalStore
     Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken);
 
     /// <summary>After an append failed: true if batch <paramref name="batch"/> is stored; false if it is not and now
-    /// never will be (the head was moved past it). Throws <see cref="JournalFencedException"/> when fenced.</summary>
+    /// never will be (the head was moved past it). Throws <see cref="JournalFencedException"/> when fenced or removed.</summary>
     Task<bool> ResolveAsync(string journalId, long batch, CancellationToken cancellationToken);
 
     /// <summary>Deletes batches whose every record is covered by a checkpoint.</summary>
