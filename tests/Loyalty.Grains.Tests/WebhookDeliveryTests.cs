@@ -79,7 +79,7 @@ public sealed class WebhookDeliveryTests(WebhookClusterFixture fixture) : IClass
         var (customer, now, ledger, wanted) = await DeliveredCustomerAsync();
 
         // A checkpoint after a crash queues the same entries again: the cursor has passed them.
-        await fixture.Outbox.QueueAsync(customer, [.. ledger]);
+        await fixture.Outbox.QueueAsync(customer, [.. ledger], 0, ledger[^1].Sequence);
         await fixture.Client.GetGrain<IWebhookBucketGrain>(PartitionOf(customer)).Wake();
         await Task.Delay(500);
         Assert.Equal(wanted, fixture.Sender.Sent.Where(s => s.CustomerId == customer).Select(s => s.Sequence).ToList());
@@ -101,6 +101,27 @@ public sealed class WebhookDeliveryTests(WebhookClusterFixture fixture) : IClass
         var sent = await SentTo(customer, wanted.Count + 1);
         Assert.Equal([.. wanted, wanted[0]], sent);   // sent again, late, rather than lost
         Assert.DoesNotContain(await fixture.Store.PendingAsync(PartitionOf(customer), 1000), n => n.CustomerId == customer);
+    }
+
+    /// <summary>A three-silo chaos run delivered a customer's notice 7 before 4 and 5: their hand-over was stored but its
+    /// offer went to a silo that was being killed, and the bucket sent the next hand-over's notice at once. A notice
+    /// says where its hand-over began; the bucket reads what it missed before it, and sends in order.</summary>
+    [Fact]
+    public async Task A_notice_whose_earlier_hand_over_never_reached_the_bucket_waits_for_it_and_all_go_in_order()
+    {
+        var (customer, now, _, wanted) = await DeliveredCustomerAsync();
+        var last = wanted[^1];
+        var partition = PartitionOf(customer);
+        QueuedNotice Notice(long sequence, long after, long through) => new(customer, sequence, "earn", "{}"u8.ToArray(), now, after, through);
+
+        // The earlier hand-over is stored but never offered; the later one is stored and offered.
+        await fixture.Store.EnqueueAsync(partition, [Notice(last + 1, last, last + 2), Notice(last + 2, last, last + 2)]);
+        QueuedNotice[] later = [Notice(last + 3, last + 2, last + 3)];
+        await fixture.Store.EnqueueAsync(partition, later);
+        await fixture.Client.GetGrain<IWebhookBucketGrain>(partition).Offer(later);
+
+        Assert.Equal([.. wanted, last + 1, last + 2, last + 3], await SentTo(customer, wanted.Count + 3));
+        Assert.Equal(last + 3, (await fixture.Store.CursorAsync(partition, customer)).Sequence);
     }
 
     [Fact]

@@ -29,7 +29,9 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
 
     /// <summary>Queues the entries (stored ones, in sequence order) for every endpoint that wants their kind; completes
     /// once they are stored. Throws when they could not be.</summary>
-    public Task QueueAsync(string customerId, IReadOnlyList<LedgerEntry> entries)
+    /// <param name="after">The hand-over starts after this ledger sequence: every entry up to it is queued already.</param>
+    /// <param name="through">The hand-over ends at this ledger sequence (entries of no wanted kind included).</param>
+    public Task QueueAsync(string customerId, IReadOnlyList<LedgerEntry> entries, long after, long through)
     {
         if (!Enabled || entries.Count == 0)
         {
@@ -54,7 +56,7 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
                     {
                         _pending[partition] = list = [];
                     }
-                    list.Add(new QueuedNotice(customerId, entry.Sequence, entry.Kind, Body(customerId, entry), now));
+                    list.Add(new QueuedNotice(customerId, entry.Sequence, entry.Kind, Body(customerId, entry), now, after, through));
                     if (_flush is null)
                     {
                         _flush = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -78,7 +80,7 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
         var from = Math.Max(snapshot.NoticesQueuedThrough ?? snapshot.LedgerSeq, alreadyQueued);
         if (Enabled && snapshot.LedgerSeq > from)
         {
-            await QueueAsync(snapshot.CustomerId, [.. snapshot.Ledger.Where(e => e.Sequence > from)]);
+            await QueueAsync(snapshot.CustomerId, [.. snapshot.Ledger.Where(e => e.Sequence > from)], from, snapshot.LedgerSeq);
         }
         snapshot.NoticesQueuedThrough = Math.Max(from, snapshot.LedgerSeq);
     }

@@ -12,7 +12,14 @@ public sealed record QueuedNotice(
     [property: Id(1)] long Sequence,
     [property: Id(2)] string Kind,
     [property: Id(3)] byte[] Body,
-    [property: Id(4)] DateTimeOffset QueuedAt);
+    [property: Id(4)] DateTimeOffset QueuedAt,
+    [property: Id(5)] long After = 0,
+    [property: Id(6)] long Through = 0)
+{
+    // After and Through: the customer's hand-over that queued it covered ledger sequences After+1..Through, all of
+    // them in one offer, and every notice of the customer up to After was stored before it (0: not known, rows of
+    // earlier builds). The bucket reads the stored notices it may have missed before it sends one past them.
+}
 
 /// <summary>A customer's delivery cursor: the last sequence delivered (or set aside), and when. A stored notice at or
 /// below it that was queued after that time is a copy queued again (after a crash, or by both hand-over paths) and is
@@ -46,6 +53,9 @@ public interface IWebhookStore
 
     /// <summary>The first <paramref name="max"/> waiting notices in (customer, sequence) order.</summary>
     Task<IReadOnlyList<QueuedNotice>> PendingAsync(string partition, int max, CancellationToken cancellationToken = default);
+
+    /// <summary>The customer's waiting notices with a sequence after <paramref name="after"/> up to <paramref name="through"/>.</summary>
+    Task<IReadOnlyList<QueuedNotice>> WaitingAsync(string partition, string customerId, long after, long through, CancellationToken cancellationToken = default);
 
     Task<WebhookCursor> CursorAsync(string partition, string customerId, CancellationToken cancellationToken = default);
 
@@ -118,6 +128,19 @@ public sealed class MemoryWebhookStore : IWebhookStore
         lock (rows)
         {
             return Task.FromResult<IReadOnlyList<QueuedNotice>>([.. rows.Where(r => r.Key.StartsWith("n.", StringComparison.Ordinal)).Take(max).Select(r => r.Value.Notice!)]);
+        }
+    }
+
+    public Task<IReadOnlyList<QueuedNotice>> WaitingAsync(string partition, string customerId, long after, long through, CancellationToken cancellationToken = default)
+    {
+        var rows = Partition(partition);
+        var from = WebhookRows.Notice(customerId, after + 1);
+        var to = WebhookRows.Notice(customerId, through);
+        lock (rows)
+        {
+            return Task.FromResult<IReadOnlyList<QueuedNotice>>([.. rows
+                .Where(r => string.CompareOrdinal(r.Key, from) >= 0 && string.CompareOrdinal(r.Key, to) <= 0)
+                .Select(r => r.Value.Notice!)]);
         }
     }
 
@@ -203,6 +226,8 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
         ["Kind"] = n.Kind,
         ["Body"] = n.Body,
         ["QueuedAt"] = n.QueuedAt,
+        ["After"] = n.After,
+        ["Through"] = n.Through,
     };
 
     public async Task EnqueueAsync(string partition, IReadOnlyList<QueuedNotice> notices, CancellationToken cancellationToken = default)
@@ -236,8 +261,7 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
         var found = new List<QueuedNotice>();
         await foreach (var e in _table.QueryAsync<TableEntity>(filter, maxPerPage: Math.Min(max, 1000), cancellationToken: cancellationToken))
         {
-            found.Add(new QueuedNotice(e.GetString("Customer"), e.GetInt64("Seq") ?? 0, e.GetString("Kind"), e.GetBinary("Body"),
-                e.GetDateTimeOffset("QueuedAt") ?? DateTimeOffset.MinValue));
+            found.Add(Notice(e));
             if (found.Count >= max)
             {
                 break;
@@ -245,6 +269,23 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
         }
         return found;
     }
+
+    public async Task<IReadOnlyList<QueuedNotice>> WaitingAsync(string partition, string customerId, long after, long through, CancellationToken cancellationToken = default)
+    {
+        await EnsureTable(cancellationToken);
+        var filter = TableClient.CreateQueryFilter(
+            $"PartitionKey eq {partition} and RowKey ge {WebhookRows.Notice(customerId, after + 1)} and RowKey le {WebhookRows.Notice(customerId, through)}");
+        var found = new List<QueuedNotice>();
+        await foreach (var e in _table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
+        {
+            found.Add(Notice(e));
+        }
+        return found;
+    }
+
+    private static QueuedNotice Notice(TableEntity e) =>
+        new(e.GetString("Customer"), e.GetInt64("Seq") ?? 0, e.GetString("Kind"), e.GetBinary("Body"),
+            e.GetDateTimeOffset("QueuedAt") ?? DateTimeOffset.MinValue, e.GetInt64("After") ?? 0, e.GetInt64("Through") ?? 0);
 
     private static WebhookCursor CursorOf(TableEntity e) =>
         new(e.GetInt64("Delivered") ?? 0, e.GetDateTimeOffset("DeliveredAt") ?? DateTimeOffset.MinValue);
