@@ -164,6 +164,7 @@ builder.Services.AddLoyaltyWebhookSender(settings.Webhooks);
 builder.Services.AddSingleton<Loyalty.Server.Application.WebhookStatusQuery>();
 builder.Services.AddSingleton<Loyalty.Server.Application.LiabilityReportQuery>();
 builder.Services.AddHostedService<Loyalty.Server.Reports.LiabilityGauges>();
+builder.Services.AddHostedService<FencedJournalStop>();
 builder.Services.AddSingleton<ReadinessCheck>();   // one instance: it remembers what it last reported
 builder.Services.AddHealthChecks().AddCheck<ReadinessCheck>("ready", tags: ["ready"]);
 // The gRPC health service answers from the last published check (refreshed every second), so a Check call is trivial:
@@ -343,7 +344,7 @@ catch (Exception e) when (AddressInUse(e) is { } inUse)
     Console.Error.WriteLine($"loyalty: cannot start: {inUse} (is another engine running? stop it, or set Loyalty:Api:Port / Loyalty:Operator:Port / Loyalty:Cluster:SiloPort)");
     return 2;
 }
-return 0;
+return Environment.ExitCode;   // 0, or FencedJournalStop.ExitCode when the engine stopped because its journal was taken
 
 // The bind error's own message ("Failed to bind to address http://127.0.0.1:5080: address already in use."), if a
 // port in use is why the host did not start.

@@ -112,6 +112,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     /// <summary>The liability totals of every stored batch of this journal (its head holds the same).</summary>
     private LiabilityTotals _liability = new();
     private Exception? _fenced;
+    private readonly TaskCompletionSource<Exception> _fencedNews = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _unresolvedAtStop;
     private readonly CancellationTokenSource _stopping = new();
     private Task _loop = Task.CompletedTask;
@@ -163,6 +164,10 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     }
 
     public string JournalId { get; }
+
+    /// <summary>Completes when recovery took (or removed) this journal: the silo was taken for dead and can acknowledge
+    /// nothing more, so its host stops it (a new start gets a new journal).</summary>
+    public Task<Exception> Fenced => _fencedNews.Task;
 
     public bool Saturated => Volatile.Read(ref _backlog) >= _options.MaxQueuedRecords;
 
@@ -499,6 +504,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
             {
                 _fenced = e;
                 _logger.LogCritical(e, "Journal {JournalId} was taken by recovery: this silo was declared dead and acknowledges nothing more", JournalId);
+                _fencedNews.TrySetResult(e);
                 return false;
             }
             catch (Exception e)
