@@ -175,8 +175,35 @@ public sealed class AzureJournalStoreTests(AzuriteFixture fixture) : IClassFixtu
         Assert.Empty(await NewStore(table).ReadAllAsync("j-r", default));
     }
 
-    /// <summary>Holds the second entity write (anything but a read or a table creation) until released.</summary>
-    private sealed class HoldSecondWrite : Azure.Core.Pipeline.HttpPipelinePolicy
+    /// <summary>Two silos recovering one journal both remove it: the one whose deletes find rows already gone still
+    /// ends (a chaos run logged "Journal recovery failed" on the 404 and closed its activation gate until a retry).</summary>
+    [Fact]
+    public async Task Removing_a_journal_that_another_silo_removed_meanwhile_ends_without_error()
+    {
+        var table = Table();
+        var writer = NewStore(table);
+        await writer.OpenAsync("j-x", "silo-x", default);
+        for (var b = 1; b <= 3; b++)
+        {
+            await writer.AppendAsync("j-x", b, [Record($"c{b}", 1), Record($"d{b}", 1)], null, [$"c{b}", $"d{b}"], [], null, default);
+        }
+        var hold = new HoldSecondWrite(batchesOnly: true);
+        var options = new TableClientOptions();
+        options.AddPolicy(hold, Azure.Core.HttpPipelinePosition.PerCall);
+        var slow = new AzureTableJournalStore(new TableServiceClient(fixture.Azurite.ConnectionString, options), table);
+
+        var removing = slow.RemoveAsync("j-x", default);   // its deletes are held once it has listed the rows
+        await hold.Halfway.WaitAsync(TimeSpan.FromSeconds(30));
+        await NewStore(table).RemoveAsync("j-x", default);
+        hold.Release();
+        await removing;
+        Assert.Empty(await NewStore(table).ListAsync(default));
+        Assert.Empty(await NewStore(table).ReadAllAsync("j-x", default));
+    }
+
+    /// <summary>Holds the second entity write (anything but a read or a table creation), or the first transaction,
+    /// until released.</summary>
+    private sealed class HoldSecondWrite(bool batchesOnly = false) : Azure.Core.Pipeline.HttpPipelinePolicy
     {
         private readonly TaskCompletionSource _halfway = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -193,7 +220,11 @@ public sealed class AzureJournalStoreTests(AzuriteFixture fixture) : IClassFixtu
         {
             var write = message.Request.Method != Azure.Core.RequestMethod.Get
                 && !message.Request.Uri.Path.EndsWith("/Tables", StringComparison.Ordinal);
-            if (write && Interlocked.Increment(ref _writes) == 2)
+            // Only transactions when asked: the first one is held (the second write of anything else).
+            var held = batchesOnly
+                ? write && message.Request.Uri.Path.EndsWith("$batch", StringComparison.Ordinal) && Interlocked.Increment(ref _writes) == 1
+                : write && Interlocked.Increment(ref _writes) == 2;
+            if (held)
             {
                 _halfway.TrySetResult();
                 await _release.Task;

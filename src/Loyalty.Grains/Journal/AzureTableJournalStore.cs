@@ -178,14 +178,29 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
             deletes.Add(new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(journalId, entity.RowKey), ETag.All));
             if (deletes.Count == 100)
             {
-                await _table.SubmitTransactionAsync(deletes, cancellationToken);
-                deletes.Clear();
+                await DeleteAsync(deletes, cancellationToken);
             }
         }
-        if (deletes.Count > 0)
+        await DeleteAsync(deletes, cancellationToken);
+    }
+
+    /// <summary>Deletes the rows in one transaction, leaving out any already gone: two silos may recover (and remove)
+    /// the same journal at once, and one failed row fails the whole transaction.</summary>
+    private async Task DeleteAsync(List<TableTransactionAction> deletes, CancellationToken cancellationToken)
+    {
+        while (deletes.Count > 0)
         {
-            await _table.SubmitTransactionAsync(deletes, cancellationToken);
+            try
+            {
+                await _table.SubmitTransactionAsync(deletes, cancellationToken);
+                break;
+            }
+            catch (TableTransactionFailedException e) when (e.Status == 404 && e.FailedTransactionActionIndex is { } index)
+            {
+                deletes.RemoveAt(index);
+            }
         }
+        deletes.Clear();
     }
 
     public async Task<IReadOnlyList<JournalInfo>> ListAsync(CancellationToken cancellationToken)
