@@ -129,7 +129,8 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
         }
         foreach (var chunk in keys.Chunk(100))
         {
-            await _table.SubmitTransactionAsync(chunk.Select(k => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(partition, k), ETag.All)), cancellationToken);
+            // An erase retried (or run twice at once) finds some rows gone already.
+            await _table.SubmitLeavingOutGoneAsync([.. chunk.Select(k => new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(partition, k), ETag.All))], cancellationToken);
         }
         return keys.Count;
     }

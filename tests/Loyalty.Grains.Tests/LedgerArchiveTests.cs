@@ -153,6 +153,29 @@ public sealed class LedgerArchiveStaleWriterTests(AzuriteClusterFixture fixture)
         Assert.Equal(300, read.Sum(e => e.Points));
         Assert.True(await archive.DeleteAllAsync(customer) > 0);
     }
+
+    /// <summary>An erase run twice at once (a retried call, two silos): the one whose delete finds rows gone already
+    /// still ends, and nothing of the customer's archive is left.</summary>
+    [Fact]
+    public async Task An_archive_erased_twice_at_once_ends_without_error_and_leaves_nothing()
+    {
+        var table = "Erased" + Guid.NewGuid().ToString("N")[..8];
+        var customer = "c-erased";
+        LedgerEntry Entry(long seq) => new(seq, "earn", 1, seq, $"e{seq}", "", "v1", DateTimeOffset.UnixEpoch.AddDays(20_000 + seq));
+        await new AzureTableLedgerArchive(new TableServiceClient(fixture.Azurite.ConnectionString), table).AppendAsync(customer, [.. Enumerable.Range(1, 300).Select(i => Entry(i))]);
+        var hold = new HoldSecondWrite(batchesOnly: true);
+        var options = new TableClientOptions();
+        options.AddPolicy(hold, Azure.Core.HttpPipelinePosition.PerCall);
+        var slow = new AzureTableLedgerArchive(new TableServiceClient(fixture.Azurite.ConnectionString, options), table);
+
+        var erasing = slow.DeleteAllAsync(customer);   // its delete is held once it has listed the rows
+        await hold.Halfway.WaitAsync(TimeSpan.FromSeconds(30));
+        var other = new AzureTableLedgerArchive(new TableServiceClient(fixture.Azurite.ConnectionString), table);
+        Assert.True(await other.DeleteAllAsync(customer) > 0);
+        hold.Release();
+        await erasing;
+        Assert.Empty(await other.ReadAsync(customer, long.MaxValue, 1000));
+    }
 }
 
 [Trait("Category", "Load")]

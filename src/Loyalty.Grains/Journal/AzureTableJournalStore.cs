@@ -185,21 +185,10 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
     }
 
     /// <summary>Deletes the rows in one transaction, leaving out any already gone: two silos may recover (and remove)
-    /// the same journal at once, and one failed row fails the whole transaction.</summary>
+    /// the same journal at once.</summary>
     private async Task DeleteAsync(List<TableTransactionAction> deletes, CancellationToken cancellationToken)
     {
-        while (deletes.Count > 0)
-        {
-            try
-            {
-                await _table.SubmitTransactionAsync(deletes, cancellationToken);
-                break;
-            }
-            catch (TableTransactionFailedException e) when (e.Status == 404 && e.FailedTransactionActionIndex is { } index)
-            {
-                deletes.RemoveAt(index);
-            }
-        }
+        await _table.SubmitLeavingOutGoneAsync(deletes, cancellationToken);
         deletes.Clear();
     }
 

@@ -345,20 +345,8 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
                 }));
             }
             actions.Add(new(TableTransactionActionType.UpsertReplace, new TableEntity(partition, WebhookRows.Counts) { ["Delivered"] = counts.Delivered, ["Failed"] = counts.Failed }));
-            while (true)
-            {
-                try
-                {
-                    await _table.SubmitTransactionAsync(actions, cancellationToken);
-                    break;
-                }
-                catch (TableTransactionFailedException e) when (e.Status == 404 && e.FailedTransactionActionIndex is { } index
-                    && actions[index].ActionType == TableTransactionActionType.Delete)
-                {
-                    // That notice row is gone already (an erase, or a duplicate removed): complete the rest.
-                    actions.RemoveAt(index);
-                }
-            }
+            // A notice row gone already (an erase, or a duplicate removed) is left out: the rest completes.
+            await _table.SubmitLeavingOutGoneAsync(actions, cancellationToken);
         }
     }
 
