@@ -877,13 +877,13 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             entries.Add(ledger[i]);
         }
         _queuing = true;
-        _handOver = Queue(entries, from, through, _incarnation);
+        _handOver = Queue(entries, from, through, ledger, _incarnation);
 
-        async Task Queue(List<LedgerEntry> toQueue, long after, long upTo, int incarnation)
+        async Task Queue(List<LedgerEntry> toQueue, long after, long upTo, IReadOnlyList<LedgerEntry> held, int incarnation)
         {
             try
             {
-                await _outbox.QueueAsync(Id, toQueue, after, upTo);
+                await _outbox.QueueAsync(Id, toQueue, after, upTo, held);
                 if (incarnation == _incarnation)
                 {
                     _noticesQueued = Math.Max(_noticesQueued, upTo);

@@ -124,6 +124,26 @@ public sealed class WebhookDeliveryTests(WebhookClusterFixture fixture) : IClass
         Assert.Equal(last + 3, (await fixture.Store.CursorAsync(partition, customer)).Sequence);
     }
 
+    /// <summary>For an endpoint that takes some kinds only, a notice says where the endpoint's own previous notice is
+    /// (not where the hand-over began), so a bucket that delivered that one reads nothing before sending it.</summary>
+    [Fact]
+    public async Task A_notice_says_where_its_endpoints_previous_notice_is_in_the_ledger_held()
+    {
+        var endpoint = new WebhookEndpoint { Name = "crm", Kinds = ["earn", "reward"] };
+        Domain.Customers.LedgerEntry Entry(long seq, string kind) => new(seq, kind, 1, seq, $"e{seq}", "", "v1", DateTimeOffset.UnixEpoch.AddDays(20_000 + seq));
+        Domain.Customers.LedgerEntry[] held = [Entry(3, "earn"), Entry(4, "tier"), Entry(5, "tier"), Entry(6, "earn")];
+
+        Assert.Equal(3, WebhookOutbox.Since(endpoint, 5, held));    // 4 and 5 are of other kinds
+        Assert.Equal(5, WebhookOutbox.Since(endpoint, 5, null));    // nothing held: the hand-over's start
+        Assert.Equal(3, WebhookOutbox.Since(endpoint, 5, held[1..]));   // none wanted in 4..5: what is before 4 is not known
+        Assert.Equal(6, WebhookOutbox.Since(endpoint, 6, held));
+
+        var customer = NewCustomer();
+        await fixture.Outbox.QueueAsync(customer, [Entry(7, "reward")], 6, 7, [.. held[1..3], Entry(6, "tier")]);
+        var stored = Assert.Single(await fixture.Store.WaitingAsync(PartitionOf(customer), customer, 0, 100));
+        Assert.Equal((7L, 3L, 7L), (stored.Sequence, stored.After, stored.Through));
+    }
+
     [Fact]
     public async Task A_notice_refused_for_RetryFor_is_set_aside_and_the_customers_later_notices_go_on()
     {

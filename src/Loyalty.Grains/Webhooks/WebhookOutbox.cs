@@ -31,7 +31,9 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
     /// once they are stored. Throws when they could not be.</summary>
     /// <param name="after">The hand-over starts after this ledger sequence: every entry up to it is queued already.</param>
     /// <param name="through">The hand-over ends at this ledger sequence (entries of no wanted kind included).</param>
-    public Task QueueAsync(string customerId, IReadOnlyList<LedgerEntry> entries, long after, long through)
+    /// <param name="ledger">The customer's ledger as held (in sequence order), or null: an endpoint's notices then say
+    /// where its own previous notice is, so its bucket reads nothing when it has delivered that one.</param>
+    public Task QueueAsync(string customerId, IReadOnlyList<LedgerEntry> entries, long after, long through, IReadOnlyList<LedgerEntry>? ledger = null)
     {
         if (!Enabled || entries.Count == 0)
         {
@@ -45,6 +47,7 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
         {
             foreach (var endpoint in options.Endpoints)
             {
+                var since = Since(endpoint, after, ledger);
                 foreach (var entry in entries)
                 {
                     if (!endpoint.Wants(entry.Kind))
@@ -56,7 +59,7 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
                     {
                         _pending[partition] = list = [];
                     }
-                    list.Add(new QueuedNotice(customerId, entry.Sequence, entry.Kind, Body(customerId, entry), now, after, through));
+                    list.Add(new QueuedNotice(customerId, entry.Sequence, entry.Kind, Body(customerId, entry), now, since, through));
                     if (_flush is null)
                     {
                         _flush = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -73,6 +76,33 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
         return flush?.Task ?? Task.CompletedTask;
     }
 
+    /// <summary>Where the endpoint's own notices before this hand-over end: its last wanted entry up to
+    /// <paramref name="after"/> in the ledger held, or just before the ledger held when none is there (what is older is
+    /// not known here). Every notice of the endpoint up to that point was queued, and none lies between it and the
+    /// hand-over.</summary>
+    public static long Since(WebhookEndpoint endpoint, long after, IReadOnlyList<LedgerEntry>? ledger)
+    {
+        if (ledger is null)
+        {
+            return after;
+        }
+        long earliest = after + 1;
+        for (var i = ledger.Count - 1; i >= 0; i--)
+        {
+            var entry = ledger[i];
+            if (entry.Sequence > after)
+            {
+                continue;
+            }
+            if (endpoint.Wants(entry.Kind))
+            {
+                return entry.Sequence;
+            }
+            earliest = entry.Sequence;
+        }
+        return earliest - 1;
+    }
+
     /// <summary>Queues the entries of <paramref name="snapshot"/> after its mark (and after <paramref name="alreadyQueued"/>)
     /// and moves the mark to its ledger end: called before a checkpoint of it is written.</summary>
     public async Task QueueThroughAsync(CustomerState snapshot, long alreadyQueued)
@@ -80,7 +110,7 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
         var from = Math.Max(snapshot.NoticesQueuedThrough ?? snapshot.LedgerSeq, alreadyQueued);
         if (Enabled && snapshot.LedgerSeq > from)
         {
-            await QueueAsync(snapshot.CustomerId, [.. snapshot.Ledger.Where(e => e.Sequence > from)], from, snapshot.LedgerSeq);
+            await QueueAsync(snapshot.CustomerId, [.. snapshot.Ledger.Where(e => e.Sequence > from)], from, snapshot.LedgerSeq, snapshot.Ledger);
         }
         snapshot.NoticesQueuedThrough = Math.Max(from, snapshot.LedgerSeq);
     }
