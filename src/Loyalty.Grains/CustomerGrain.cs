@@ -883,7 +883,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         {
             try
             {
-                await _outbox.QueueAsync(Id, toQueue, after, upTo, held);
+                await _outbox.QueueAsync(Id, toQueue, after, held);
                 if (incarnation == _incarnation)
                 {
                     _noticesQueued = Math.Max(_noticesQueued, upTo);

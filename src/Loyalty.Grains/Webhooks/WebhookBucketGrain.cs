@@ -89,8 +89,6 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
     private readonly HashSet<(string Customer, long Sequence)> _uncommitted = [];
     /// <summary>Bumped when a customer is forgotten (erased): a delivery begun before stops without recording.</summary>
     private readonly Dictionary<string, int> _epochs = new(StringComparer.Ordinal);
-    /// <summary>Customers some of whose offered notices were dropped (too many held): their offers vouch only for themselves.</summary>
-    private readonly HashSet<string> _partial = new(StringComparer.Ordinal);
     private int _waitingCount;
     private readonly SemaphoreSlim _completing = new(1, 1);
     private (string Error, DateTimeOffset At)? _lastError;
@@ -166,7 +164,6 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
                 _waitingCount -= queue.Count;
             }
             _cursors.Remove(customerId);
-            _partial.Remove(customerId);
             _epochs[customerId] = _epochs.GetValueOrDefault(customerId) + 1;
         }
         return Task.CompletedTask;
@@ -176,15 +173,13 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
 
     public Task<WebhookBucketStatus> Status() => Task.FromResult(Snapshot());
 
-    /// <param name="read">Read from storage rather than offered: a page of a scan need not hold its whole hand-over.</param>
     /// <param name="missed">Read because a later notice of the customer is waiting: held even over the limit (few).</param>
-    private void Add(IEnumerable<QueuedNotice> notices, bool read = false, bool missed = false)
+    private void Add(IEnumerable<QueuedNotice> notices, bool missed = false)
     {
         lock (_lock)
         {
-            foreach (var offered in notices)
+            foreach (var n in notices)
             {
-                var n = read && offered.Through != 0 ? offered with { Through = 0 } : offered;
                 if (_uncommitted.Contains((n.CustomerId, n.Sequence)))
                 {
                     continue;   // delivered; its completion is on its way to storage
@@ -192,7 +187,6 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
                 if (_waitingCount >= WaitingHeld && !missed)
                 {
                     _scanDue = true;   // stored: read back once the backlog shrinks
-                    _partial.Add(n.CustomerId);   // the rest of its hand-over may be held: it vouches for no more
                     continue;
                 }
                 // One the cursor has passed is kept too: delivering skips it and removes its stored row.
@@ -241,7 +235,7 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
                 lastScan = DateTime.UtcNow;
                 try
                 {
-                    Add(await store.PendingAsync(_partition, ScanSize, stopping), read: true);
+                    Add(await store.PendingAsync(_partition, ScanSize, stopping));
                 }
                 catch (Exception ex) when (!stopping.IsCancellationRequested)
                 {
@@ -307,18 +301,7 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
                 return queue.First().Value;
             }
             _waiting.Remove(customerId);
-            _partial.Remove(customerId);
             return null;
-        }
-    }
-
-    /// <summary>How far a notice vouches that the customer's stored notices reached this bucket: its whole hand-over
-    /// came in one offer, unless part of the offer was dropped or the notice was read back on its own.</summary>
-    private long SeenWith(QueuedNotice notice)
-    {
-        lock (_lock)
-        {
-            return _partial.Contains(notice.CustomerId) ? notice.Sequence : Math.Max(notice.Sequence, notice.Through);
         }
     }
 
@@ -369,8 +352,8 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
             epoch = _epochs.GetValueOrDefault(customerId);
         }
         var cursor = await CursorOf(customerId, stopping);
-        // Every stored notice of the customer up to this sequence has reached this delivery: sent, skipped, or waiting
-        // in memory. A notice whose hand-over began past it is not sent before the stored ones it may have missed.
+        // Every stored notice of the customer up to this sequence has reached this delivery: sent or skipped. A notice
+        // whose previous one lies past it is not sent before the stored ones it may have missed.
         var seen = cursor.Sequence;
         while (NextOf(customerId) is { } notice)
         {
@@ -382,13 +365,13 @@ public sealed class WebhookBucketGrain(WebhookOptions options, IWebhookStore sto
             }
             if (notice.After > seen)
             {
-                // Notices queued before this one's hand-over never reached this bucket (their offer went to a silo
-                // that died, or was dropped while the bucket held too many): read them, and send them first.
-                Add(await store.WaitingAsync(_partition, customerId, seen, notice.After, stopping), read: true, missed: true);
+                // Notices before this one never reached this bucket (their offer went to a silo that died, or was
+                // dropped while the bucket held too many, or a scan's page ended): read them, and send them first.
+                Add(await store.WaitingAsync(_partition, customerId, seen, notice.After, stopping), missed: true);
                 seen = notice.After;
                 continue;
             }
-            seen = Math.Max(seen, SeenWith(notice));
+            seen = Math.Max(seen, notice.Sequence);
             if (notice.Sequence <= cursor.Sequence)
             {
                 logger.LogWarning("Webhook {Endpoint}: notice {CustomerId}:{Sequence} was stored before notice {Delivered} was delivered but reached this bucket after it; sent now, out of order",

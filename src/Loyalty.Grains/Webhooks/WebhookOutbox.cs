@@ -30,10 +30,9 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
     /// <summary>Queues the entries (stored ones, in sequence order) for every endpoint that wants their kind; completes
     /// once they are stored. Throws when they could not be.</summary>
     /// <param name="after">The hand-over starts after this ledger sequence: every entry up to it is queued already.</param>
-    /// <param name="through">The hand-over ends at this ledger sequence (entries of no wanted kind included).</param>
-    /// <param name="ledger">The customer's ledger as held (in sequence order), or null: an endpoint's notices then say
-    /// where its own previous notice is, so its bucket reads nothing when it has delivered that one.</param>
-    public Task QueueAsync(string customerId, IReadOnlyList<LedgerEntry> entries, long after, long through, IReadOnlyList<LedgerEntry>? ledger = null)
+    /// <param name="ledger">The customer's ledger as held (in sequence order), or null: each notice then says where the
+    /// endpoint's previous notice is, so its bucket reads nothing when it has delivered that one.</param>
+    public Task QueueAsync(string customerId, IReadOnlyList<LedgerEntry> entries, long after, IReadOnlyList<LedgerEntry>? ledger = null)
     {
         if (!Enabled || entries.Count == 0)
         {
@@ -47,7 +46,7 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
         {
             foreach (var endpoint in options.Endpoints)
             {
-                var since = Since(endpoint, after, ledger);
+                var previous = Since(endpoint, after, ledger);
                 foreach (var entry in entries)
                 {
                     if (!endpoint.Wants(entry.Kind))
@@ -59,7 +58,8 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
                     {
                         _pending[partition] = list = [];
                     }
-                    list.Add(new QueuedNotice(customerId, entry.Sequence, entry.Kind, Body(customerId, entry), now, since, through));
+                    list.Add(new QueuedNotice(customerId, entry.Sequence, entry.Kind, Body(customerId, entry), now, previous));
+                    previous = entry.Sequence;
                     if (_flush is null)
                     {
                         _flush = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -110,7 +110,7 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
         var from = Math.Max(snapshot.NoticesQueuedThrough ?? snapshot.LedgerSeq, alreadyQueued);
         if (Enabled && snapshot.LedgerSeq > from)
         {
-            await QueueAsync(snapshot.CustomerId, [.. snapshot.Ledger.Where(e => e.Sequence > from)], from, snapshot.LedgerSeq, snapshot.Ledger);
+            await QueueAsync(snapshot.CustomerId, [.. snapshot.Ledger.Where(e => e.Sequence > from)], from, snapshot.Ledger);
         }
         snapshot.NoticesQueuedThrough = Math.Max(from, snapshot.LedgerSeq);
     }

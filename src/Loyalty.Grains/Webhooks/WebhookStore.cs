@@ -13,12 +13,11 @@ public sealed record QueuedNotice(
     [property: Id(2)] string Kind,
     [property: Id(3)] byte[] Body,
     [property: Id(4)] DateTimeOffset QueuedAt,
-    [property: Id(5)] long After = 0,
-    [property: Id(6)] long Through = 0)
+    [property: Id(5)] long After = 0)
 {
-    // After and Through: the customer's hand-over that queued it covered ledger sequences After+1..Through, all of
-    // them in one offer, and every notice of the customer up to After was stored before it (0: not known, rows of
-    // earlier builds). The bucket reads the stored notices it may have missed before it sends one past them.
+    // After: the sequence of the endpoint's previous notice for this customer (or a point before it). Every notice up
+    // to it was stored before this one, and none lies between (0: not known, rows of earlier builds). The bucket reads
+    // the stored notices it may have missed before it sends one past what it has seen.
 }
 
 /// <summary>A customer's delivery cursor: the last sequence delivered (or set aside), and when. A stored notice at or
@@ -227,7 +226,6 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
         ["Body"] = n.Body,
         ["QueuedAt"] = n.QueuedAt,
         ["After"] = n.After,
-        ["Through"] = n.Through,
     };
 
     public async Task EnqueueAsync(string partition, IReadOnlyList<QueuedNotice> notices, CancellationToken cancellationToken = default)
@@ -285,7 +283,7 @@ public sealed class AzureTableWebhookStore(TableServiceClient service, string ta
 
     private static QueuedNotice Notice(TableEntity e) =>
         new(e.GetString("Customer"), e.GetInt64("Seq") ?? 0, e.GetString("Kind"), e.GetBinary("Body"),
-            e.GetDateTimeOffset("QueuedAt") ?? DateTimeOffset.MinValue, e.GetInt64("After") ?? 0, e.GetInt64("Through") ?? 0);
+            e.GetDateTimeOffset("QueuedAt") ?? DateTimeOffset.MinValue, e.GetInt64("After") ?? 0);
 
     private static WebhookCursor CursorOf(TableEntity e) =>
         new(e.GetInt64("Delivered") ?? 0, e.GetDateTimeOffset("DeliveredAt") ?? DateTimeOffset.MinValue);
