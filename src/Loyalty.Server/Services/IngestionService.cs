@@ -264,10 +264,15 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         return lanes.Submit(e);
     }
 
+    /// <summary>At most this many results wait in the response buffer for the next flush (PublishStream).</summary>
+    public const int MaxBufferedResults = 64;
+    private static readonly WriteOptions BufferedWrite = new(WriteFlags.BufferHint);
+
     private static async Task WriteInOrderAsync(System.Threading.Channels.ChannelReader<Task<V1.PublishResult>> answers,
         IServerStreamWriter<V1.PublishResult> responses, SemaphoreSlim unwritten, CancellationToken clientGone)
     {
         var writing = true;
+        var buffered = 0;
         await foreach (var answer in answers.ReadAllAsync(CancellationToken.None))
         {
             var result = await answer;
@@ -275,7 +280,13 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
             {
                 try
                 {
+                    // A journal append acknowledges hundreds of events at once. While the next result is already
+                    // there, this one stays in the response buffer: the last of a burst (or every MaxBufferedResults-th)
+                    // flushes them together, one HTTP/2 write instead of one per result.
+                    var more = buffered < MaxBufferedResults && answers.TryPeek(out var next) && next.IsCompleted;
+                    responses.WriteOptions = more ? BufferedWrite : null;
                     await responses.WriteAsync(result, clientGone);
+                    buffered = more ? buffered + 1 : 0;
                 }
                 catch (Exception ex) when (ex is OperationCanceledException or InvalidOperationException or IOException)
                 {
