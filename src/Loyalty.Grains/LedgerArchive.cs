@@ -182,36 +182,120 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
     }
 }
 
-/// <summary>In memory, for the explicit Memory storage option and tests.</summary>
+/// <summary>In memory, for the explicit Memory storage option and tests. Like the table, it keeps entries stored (JSON,
+/// one array per append) rather than as objects: the archive only grows, and every object in it would be carried by
+/// the GC for the life of the process.</summary>
 public sealed class MemoryLedgerArchive : ILedgerArchive
 {
-    private readonly ConcurrentDictionary<string, SortedDictionary<long, LedgerEntry>> _rows = new();
+    private readonly ConcurrentDictionary<string, Rows> _rows = new();
+
+    /// <summary>A customer's blocks, in sequence order, none overlapping.</summary>
+    private sealed class Rows
+    {
+        public readonly List<(long First, long Last, int Count, byte[] Json)> Blocks = [];
+        public int Count;
+        public long Last => Blocks.Count == 0 ? 0 : Blocks[^1].Last;
+    }
 
     public Task AppendAsync(string customerId, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken = default)
     {
-        var rows = _rows.GetOrAdd(customerId, _ => []);
+        var rows = _rows.GetOrAdd(customerId, _ => new Rows());
         lock (rows)
         {
-            foreach (var e in entries)
+            // Entries come oldest first and after what is stored; an append run again (after a crash) repeats entries
+            // already here, which are committed history and so the same. Anything else is merged the slow way.
+            var after = entries.Where(e => e.Sequence > rows.Last).ToList();
+            var repeated = entries.Where(e => e.Sequence <= rows.Last).ToList();
+            if (!InOrder(after) || (repeated.Count > 0 && !AllStored(rows, repeated)))
             {
-                rows[e.Sequence] = e;
+                Merge(rows, entries);
+            }
+            else if (after.Count > 0)
+            {
+                rows.Blocks.Add((after[0].Sequence, after[^1].Sequence, after.Count, Encode(after)));
+                rows.Count += after.Count;
             }
         }
         return Task.CompletedTask;
     }
+
+    private static bool InOrder(List<LedgerEntry> entries)
+    {
+        for (var i = 1; i < entries.Count; i++)
+        {
+            if (entries[i].Sequence <= entries[i - 1].Sequence)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static bool AllStored(Rows rows, List<LedgerEntry> entries)
+    {
+        var stored = new HashSet<long>();
+        foreach (var block in rows.Blocks.Where(b => entries.Any(e => e.Sequence >= b.First && e.Sequence <= b.Last)))
+        {
+            stored.UnionWith(Decode(block.Json).Select(e => e.Sequence));
+        }
+        return entries.All(e => stored.Contains(e.Sequence));
+    }
+
+    private static void Merge(Rows rows, IReadOnlyList<LedgerEntry> entries)
+    {
+        var all = new SortedDictionary<long, LedgerEntry>();
+        foreach (var block in rows.Blocks)
+        {
+            foreach (var e in Decode(block.Json))
+            {
+                all[e.Sequence] = e;
+            }
+        }
+        foreach (var e in entries)
+        {
+            all.TryAdd(e.Sequence, e);
+        }
+        rows.Blocks.Clear();
+        if (all.Count > 0)
+        {
+            rows.Blocks.Add((all.Keys.First(), all.Keys.Last(), all.Count, Encode([.. all.Values])));
+        }
+        rows.Count = all.Count;
+    }
+
+    private static byte[] Encode(List<LedgerEntry> entries) => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(entries, Loyalty.Domain.DomainJson.Options);
+
+    private static List<LedgerEntry> Decode(byte[] json) =>
+        System.Text.Json.JsonSerializer.Deserialize<List<LedgerEntry>>(json, Loyalty.Domain.DomainJson.Options) ?? [];
 
     public Task<int> DeleteAllAsync(string customerId, CancellationToken cancellationToken = default) =>
         Task.FromResult(_rows.TryRemove(customerId, out var rows) ? rows.Count : 0);
 
     public Task<IReadOnlyList<LedgerEntry>> ReadAsync(string customerId, long beforeSequence, int count, CancellationToken cancellationToken = default)
     {
+        var found = new List<LedgerEntry>();
         if (!_rows.TryGetValue(customerId, out var rows))
         {
-            return Task.FromResult<IReadOnlyList<LedgerEntry>>([]);
+            return Task.FromResult<IReadOnlyList<LedgerEntry>>(found);
         }
         lock (rows)
         {
-            return Task.FromResult<IReadOnlyList<LedgerEntry>>(rows.Values.Where(e => e.Sequence < beforeSequence).Reverse().Take(count).ToList());
+            for (var b = rows.Blocks.Count - 1; b >= 0 && found.Count < count; b--)
+            {
+                if (rows.Blocks[b].First >= beforeSequence)
+                {
+                    continue;
+                }
+                var block = Decode(rows.Blocks[b].Json);
+                for (var i = block.Count - 1; i >= 0 && found.Count < count; i--)
+                {
+                    if (block[i].Sequence < beforeSequence)
+                    {
+                        found.Add(block[i]);
+                    }
+                }
+            }
         }
+        return Task.FromResult<IReadOnlyList<LedgerEntry>>(found);
     }
 }

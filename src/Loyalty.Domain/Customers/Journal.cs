@@ -186,12 +186,32 @@ public sealed class ReplayedBudget(IReadOnlyList<bool> answers) : IBudgetGate
 /// records back to back. JSON keeps the stored record readable and tolerant of added members.</summary>
 public static class JournalCodec
 {
+    [ThreadStatic] private static System.Buffers.ArrayBufferWriter<byte>? t_buffer;
+    [ThreadStatic] private static Utf8JsonWriter? t_writer;
+
+    /// <summary>The framed record in one array of its exact size (the JSON is written into a buffer kept per thread).</summary>
     public static byte[] Encode(JournalRecord record)
     {
-        var json = JsonSerializer.SerializeToUtf8Bytes(record, DomainJson.Options);
-        var framed = new byte[4 + json.Length];
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(framed, json.Length);
-        json.CopyTo(framed, 4);
+        var buffer = t_buffer ??= new System.Buffers.ArrayBufferWriter<byte>(4096);
+        buffer.ResetWrittenCount();
+        var writer = t_writer ??= new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = DomainJson.Options.Encoder, SkipValidation = true });
+        writer.Reset(buffer);
+        try
+        {
+            JsonSerializer.Serialize(writer, record, DomainJson.Options);
+            writer.Flush();
+        }
+        finally
+        {
+            writer.Reset();
+            if (buffer.Capacity > 1024 * 1024)
+            {
+                t_buffer = null; // a rare huge record: do not keep its buffer for the thread's life
+            }
+        }
+        var framed = new byte[4 + buffer.WrittenCount];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(framed, buffer.WrittenCount);
+        buffer.WrittenSpan.CopyTo(framed.AsSpan(4));
         return framed;
     }
 

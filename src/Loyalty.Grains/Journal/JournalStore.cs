@@ -90,10 +90,12 @@ public static class Erasures
 }
 
 /// <summary>The memory provider's journal (explicit opt-in, lost with the process): keeps records in memory so that
-/// every provider goes through the same write path, costs no serialization and answers at once.</summary>
+/// every provider goes through the same write path, and answers at once. Records are kept encoded, as a durable journal
+/// stores them and under the same size limits: one array per record instead of the several objects of an event, which
+/// the GC would otherwise carry from one collection to the next until a checkpoint covers them.</summary>
 public sealed class MemoryJournalStore : IJournalStore
 {
-    private readonly ConcurrentDictionary<string, ConcurrentDictionary<long, IReadOnlyList<JournalRecord>>> _journals = new();
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<long, byte[][]>> _journals = new();
     private readonly ConcurrentDictionary<string, string> _owners = new();
     private readonly ConcurrentDictionary<string, LiabilityTotals> _liability = new();
     private readonly LiabilityTotals _folded = new();
@@ -101,7 +103,7 @@ public sealed class MemoryJournalStore : IJournalStore
 
     public bool Durable => false;
 
-    public int? MaxBatchBytes => null;
+    public int? MaxBatchBytes => AzureTableJournalStore.MaxBatchBytes;
 
     public Task OpenAsync(string journalId, string owner, CancellationToken cancellationToken)
     {
@@ -119,7 +121,7 @@ public sealed class MemoryJournalStore : IJournalStore
         {
             throw new JournalFencedException($"journal {journalId} was taken");
         }
-        journal[batch] = [.. records];
+        journal[batch] = encoded is not null ? [.. encoded] : [.. records.Select(JournalCodec.Encode)];
         if (liability is not null)
         {
             _liability[journalId] = liability.Copy();
@@ -150,7 +152,7 @@ public sealed class MemoryJournalStore : IJournalStore
 
     public Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<JournalRecord>>(_journals.TryGetValue(journalId, out var journal)
-            ? [.. journal.OrderBy(b => b.Key).SelectMany(b => b.Value)]
+            ? [.. journal.OrderBy(b => b.Key).SelectMany(b => b.Value).Select(r => JournalCodec.Read(r)[0])]
             : []);
 
     public Task RemoveAsync(string journalId, CancellationToken cancellationToken)
@@ -191,5 +193,5 @@ public sealed class MemoryJournalStore : IJournalStore
 
     /// <summary>Records of the customer the journals still hold (tests: truncation drops checkpointed ones).</summary>
     public int RecordsOf(string customerId) =>
-        _journals.Values.Sum(j => j.Values.Sum(b => b.Count(r => r.CustomerId == customerId)));
+        _journals.Values.Sum(j => j.Values.Sum(b => b.Count(r => JournalCodec.Read(r)[0].CustomerId == customerId)));
 }
