@@ -47,6 +47,25 @@ public sealed class ImmutableDomainCopierTests
         Assert.NotSame(state, copier.Copy(state));
     }
 
+    [Fact]
+    public void Ledger_entries_held_as_values_cross_silos_and_local_calls_intact()
+    {
+        var services = new ServiceCollection().AddLoyaltySerialization().BuildServiceProvider();
+        var serializer = services.GetRequiredService<Orleans.Serialization.Serializer>();
+        var copier = services.GetRequiredService<Orleans.Serialization.DeepCopier>();
+        var at = new DateTimeOffset(2026, 12, 5, 9, 30, 0, TimeSpan.FromHours(1));
+        Loyalty.Domain.Customers.LedgerEntry[] entries =
+        [
+            new(7, "earn", 40, 140, "e7", "r1", "v3", at) { Note = "note", PendingPoints = -5, Ref = "ref" },
+            new(8, "tier", 0, 140, "e8", "", "v3", at.AddSeconds(1)),
+        ];
+        var back = serializer.Deserialize<Loyalty.Domain.Customers.LedgerEntry[]>(serializer.SerializeToArray(entries));
+        Assert.Equal(entries, back);
+        Assert.Equal(entries, copier.Copy(entries));
+        var boxed = serializer.Deserialize<object>(serializer.SerializeToArray<object>(entries[0]));
+        Assert.Equal(entries[0], boxed);
+    }
+
     private sealed record Mutable(string Name)
     {
         public int Settable { get; set; }
@@ -84,9 +103,10 @@ public sealed class ImmutableDomainCopierTests
             }
             return;
         }
-        if (!type.IsSealed || type.GetMethod("<Clone>$") is null)
+        var readOnlyStruct = type.IsValueType && type.GetCustomAttribute<System.Runtime.CompilerServices.IsReadOnlyAttribute>() is not null;
+        if (!readOnlyStruct && (!type.IsSealed || type.GetMethod("<Clone>$") is null))
         {
-            problems.Add($"{type.Name} is not a sealed record");
+            problems.Add($"{type.Name} is not a sealed record or a readonly struct");
         }
         foreach (var field in type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
         {

@@ -63,7 +63,7 @@ public sealed class WatchTests(TwoSiloFixture fixture, ITestOutputHelper output)
             (LedgerEntry Entry, long Ticks)? seen = null;
             while (seen is null && DateTime.UtcNow < deadline)
             {
-                seen = watcher.Received.FirstOrDefault(r => r.Entry.Kind == "reward" && r.Entry.Note == code) is { Entry: not null } hit ? hit : null;
+                seen = watcher.Received.Where(r => r.Entry.Kind == "reward" && r.Entry.Note == code).Select(r => ((LedgerEntry, long)?)r).FirstOrDefault();
                 if (seen is null)
                 {
                     await Task.Delay(1);

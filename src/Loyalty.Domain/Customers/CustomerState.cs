@@ -206,7 +206,7 @@ public readonly record struct SeenEvent(
         new(KeyOf(eventId), occurredTicks, pointsDelta);
 }
 
-public sealed record Interaction(
+public readonly record struct Interaction(
     [property: JsonPropertyName("seq")] long Sequence,
     [property: JsonPropertyName("id")] string EventId,
     [property: JsonPropertyName("kind")] string Kind,
@@ -304,7 +304,7 @@ public sealed class ActivityListConverter : JsonConverter<List<ActivityDay>>
     }
 }
 
-public sealed record DayPoints(
+public readonly record struct DayPoints(
     [property: JsonPropertyName("day")] int Day,
     [property: JsonPropertyName("p")] long Points);
 
@@ -314,7 +314,7 @@ public sealed record CategoryDay(
     [property: JsonPropertyName("spend")] long SpendMinor,
     [property: JsonPropertyName("n")] int Purchases);
 
-public sealed record ActivityDay(
+public readonly record struct ActivityDay(
     [property: JsonPropertyName("day")] int Day,
     [property: JsonPropertyName("min")] long GameMinutes,
     [property: JsonPropertyName("sessions")] int GameSessions,
@@ -356,7 +356,7 @@ public static class LedgerKinds
 /// <summary>One entry of a customer's history. Changes of points: earn, pending, activate, spend, expire, reverse,
 /// adjust, import (opening balances and imported history). Notices (no points): reward (granted), perk (granted or extended), perk_expired, tier (changed), expiring
 /// (points expire within 30 days). The sequence is the customer's notification sequence (Customers.Watch).</summary>
-public sealed record LedgerEntry(
+public readonly record struct LedgerEntry(
     [property: JsonPropertyName("s")] long Sequence,
     [property: JsonPropertyName("k")] string Kind,
     [property: JsonPropertyName("p")] long Points,
@@ -381,7 +381,7 @@ public sealed record LedgerEntry(
 /// <summary>Points earned together: spendable from <see cref="EarnedTicks"/> until <see cref="ExpiresTicks"/> (0 = never),
 /// or pending until <see cref="PendingUntilTicks"/> (0 = not pending). Pending lots remember their order, so a refund
 /// within the return window takes back that order's own pending points.</summary>
-public sealed record PointsLot(
+public readonly record struct PointsLot(
     [property: JsonPropertyName("p")] long Points,
     [property: JsonPropertyName("at")] long EarnedTicks,
     [property: JsonPropertyName("exp")] long ExpiresTicks,
