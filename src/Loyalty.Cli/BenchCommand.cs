@@ -577,6 +577,9 @@ internal static partial class BenchCommand
             var cpuSeconds = Delta("process_cpu_time_seconds_total");
             double? cpu = after.ContainsKey("process_cpu_time_seconds_total") ? cpuSeconds / (wall.TotalSeconds + 0.5) : null;
             double? cpuPerEvent = after.ContainsKey("process_cpu_time_seconds_total") && AllEvents > 0 ? cpuSeconds * 1e6 / AllEvents : null;
+            // The share of the run the server's threads stood still for the GC (what a tail latency waits behind).
+            double? gcPause = after.ContainsKey("dotnet_gc_pause_time_seconds_total") ? Delta("dotnet_gc_pause_time_seconds_total") / (wall.TotalSeconds + 0.5) : null;
+            var gcCollections = Delta("dotnet_gc_collections_total");
             var summary = new
             {
                 scenario = o.Scenario,
@@ -592,6 +595,8 @@ internal static partial class BenchCommand
                 storageRequestsPerEvent = requestsPerEvent is { } r ? Math.Round(r, 4) : (double?)null,
                 serverCpuCores = cpu is { } c ? Math.Round(c, 2) : (double?)null,
                 serverCpuMicrosPerEvent = cpuPerEvent is { } u ? Math.Round(u, 1) : (double?)null,
+                serverGcPauseShare = gcPause is { } g ? Math.Round(g, 3) : (double?)null,
+                serverGcCollections = gcPause is null ? (double?)null : gcCollections,
                 verifyMismatches = o.Scenario == "verify" ? mismatches : (int?)null,
                 prime = primed,
             };
@@ -610,7 +615,7 @@ internal static partial class BenchCommand
                 return;
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"server       {(eventsPerWrite is { } w ? $"{w:F1} events per journal request" : "events per journal request unknown (operator endpoint not reachable)")}{(requestsPerEvent is { } rq ? $", {rq:F4} storage requests per event ({1 / Math.Max(rq, 1e-9):F0} events per request)" : "")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}{(cpuPerEvent is { } us ? $", {us:F1} µs CPU per event" : "")}"));
+                $"server       {(eventsPerWrite is { } w ? $"{w:F1} events per journal request" : "events per journal request unknown (operator endpoint not reachable)")}{(requestsPerEvent is { } rq ? $", {rq:F4} storage requests per event ({1 / Math.Max(rq, 1e-9):F0} events per request)" : "")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}{(cpuPerEvent is { } us ? $", {us:F1} µs CPU per event" : "")}{(gcPause is { } paused ? $", paused for the GC {paused:P1} of the time ({gcCollections:F0} collections)" : "")}"));
             if (o.Scenario == "verify")
             {
                 Console.WriteLine(mismatches == 0 ? $"verify       every customer's total exact ({o.Customers:N0} customers)" : $"verify       FAILED: {mismatches} customers wrong");

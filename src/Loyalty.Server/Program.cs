@@ -188,6 +188,8 @@ builder.Services.AddOpenTelemetry()
     .WithMetrics(metrics => metrics
     .AddMeter(LoyaltyMetrics.MeterName)
     .AddMeter("Microsoft.Orleans")
+    // The runtime's own: GC collections, pause time and heap sizes, thread pool, JIT (dotnet_gc_pause_time_seconds_total, ...).
+    .AddMeter("System.Runtime")
     .AddPrometheusExporter(options => options.ScrapeResponseCacheDurationMilliseconds = 0));
 
 builder.Services.AddSingleton(settings);

@@ -182,6 +182,7 @@ public sealed class CliBenchTests(ServerFixture fixture)
         Assert.Contains("every customer's total exact (40 customers)", verify.Out, StringComparison.Ordinal);
         Assert.Matches(@"server\s+\d+\.\d events per journal request, \d+\.\d{4} storage requests per event", verify.Out);
         Assert.Matches(@"\d+\.\d µs CPU per event", verify.Out);
+        Assert.Matches(@"paused for the GC \d+(\.\d)?\s?% of the time \(\d+ collections\)", verify.Out);
 
         var shop = await CliRunner.RunAsync(fixture.Server.Address, "bench", "shop", "--duration", "2", "--warmup", "0", "--customers", "20", "--concurrency", "4",
             "--operator", fixture.Server.OperatorAddress, "--json");

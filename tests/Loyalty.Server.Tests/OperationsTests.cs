@@ -173,6 +173,8 @@ public sealed partial class OperationsTests(ITestOutputHelper output) : IAsyncLi
         Assert.True(Value(text, "loyalty_journal_events_total") >= 210);
         Assert.True(Value(text, "loyalty_storage_requests_total", "kind=\"journal\"") > 0);
         Assert.True(Value(text, "loyalty_customers_active") >= 20);
+        Assert.True(Value(text, "dotnet_gc_collections_total") > 0); // the runtime's meter: GC, thread pool, JIT
+        Assert.Contains("dotnet_gc_pause_time_seconds_total", text, StringComparison.Ordinal);
         // The metrics are not on the API port.
         Assert.DoesNotContain("loyalty_events_total", (await Get($"http://127.0.0.1:{server.Port}/metrics")).Body);
     }
