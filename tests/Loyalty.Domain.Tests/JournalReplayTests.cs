@@ -165,6 +165,38 @@ public class JournalReplayTests
     }
 
     [Fact]
+    public void A_commands_members_at_their_defaults_are_left_out_and_read_back_as_they_were()
+    {
+        var game = new LoyaltyEvent
+        {
+            EventId = "g-1", CustomerId = "c-1", OccurredAt = Sample.Now, Source = "arena-server", Payload = new GameSession("arena", 180, 2, 100),
+        };
+        var record = new JournalRecord("c-1", 9, Sample.Now, "v1", CustomerCommand.Of([game]), null);
+        var encoded = JournalCodec.Encode(record);
+        var json = System.Text.Encoding.UTF8.GetString(encoded.AsSpan(4));
+        foreach (var absent in new[] { "\"id\":", "\"rw\":", "\"pt\":", "\"ttl\":", "\"txt\":", "\"mem\":", "\"earn\":", "\"b\":" })
+        {
+            Assert.DoesNotContain(absent, json);
+        }
+        Assert.Contains("\"gameId\":\"arena\"", json);
+        Assert.Contains("\"v\":1", json);
+        var back = Assert.Single(JournalCodec.Read(encoded));
+        Assert.Equal(record, back, new RecordComparer());
+        Assert.Equal(("", "", "", 0L, false, (MemberImport?)null), (back.Command.Id, back.Command.RewardId, back.Command.Text, back.Command.Points, back.Command.EarnPoints, back.Command.Member));
+        Assert.Null(back.BudgetAnswers);
+
+        // Every member set: all of them are written and read back.
+        var full = new JournalRecord("c-2", 10, Sample.Now, "v2", new CustomerCommand
+        {
+            Kind = CommandKind.ImportMember, Id = "imp-1", RewardId = "r", Points = 7, TtlTicks = 8, Text = "t", EarnPoints = true,
+            Member = new MemberImport { CustomerId = "c-2", DisplayName = "Ada" },
+        }, [false, true]);
+        var fullBack = Assert.Single(JournalCodec.Read(JournalCodec.Encode(full)));
+        Assert.Equal(full, fullBack, new RecordComparer());
+        Assert.Equal([false, true], fullBack.BudgetAnswers);
+    }
+
+    [Fact]
     public void A_record_stored_by_this_format_still_reads()
     {
         // Stored data: yesterday's records must replay tomorrow.
