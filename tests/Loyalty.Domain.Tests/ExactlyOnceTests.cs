@@ -135,6 +135,34 @@ public class ExactlyOnceTests
     }
 
     [Fact]
+    public void Every_remembered_id_answers_with_its_own_points_through_trims_and_appends()
+    {
+        var customer = new TestCustomer(EngineLimits.Default with { DedupeMaxIds = 50 });
+        var start = Sample.Now.AddHours(-10);
+        var earned = new Dictionary<string, long>();
+        for (var i = 0; i < 200; i++)
+        {
+            var id = $"evt-{i}";
+            var minutes = 1 + i % 7;   // 1..7 minutes x 1 = 1..7 points: each id has its own delta
+            earned[id] = customer.Earn(Game(60 * minutes, 1), eventId: id, occurredAt: start.AddMinutes(i));
+            Assert.Equal(minutes, earned[id]);
+            // The id just added and one added a few events ago both answer from the index, between trims.
+            var retry = customer.Apply(Game(60 * minutes, 1), eventId: id, occurredAt: start.AddMinutes(i));
+            Assert.Equal((EventOutcome.Duplicate, earned[id]), (retry.Outcome, retry.PointsDelta));
+            if (i >= 3 && customer.State.FindSeen($"evt-{i - 3}") is { } older)
+            {
+                Assert.Equal(earned[$"evt-{i - 3}"], older.PointsDelta);
+            }
+        }
+        foreach (var seen in customer.State.Seen)
+        {
+            var retry = customer.Apply(Game(60, 1), eventId: seen.EventId, occurredAt: new DateTimeOffset(seen.OccurredTicks, TimeSpan.Zero));
+            Assert.Equal((EventOutcome.Duplicate, earned[seen.EventId]), (retry.Outcome, retry.PointsDelta));
+        }
+        Assert.Equal(earned.Values.Sum(), customer.State.PointsAvailable);
+    }
+
+    [Fact]
     public void Event_newer_than_the_dedupe_floor_is_still_applied()
     {
         var customer = new TestCustomer(EngineLimits.Default with { DedupeMaxIds = 10 });
