@@ -9,7 +9,7 @@ public abstract class DelegatingJournalStore : IJournalStore
     protected MemoryJournalStore Inner { get; } = new();
 
     public abstract bool Durable { get; }
-    public virtual int? MaxBatchBytes => null;
+    public virtual int MaxBatchBytes => Inner.MaxBatchBytes;
 
     public virtual Task OpenAsync(string journalId, string owner, CancellationToken cancellationToken) => Inner.OpenAsync(journalId, owner, cancellationToken);
 

@@ -37,7 +37,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
 
     public bool Durable => true;
 
-    int? IJournalStore.MaxBatchBytes => MaxBatchBytes;
+    int IJournalStore.MaxBatchBytes => MaxBatchBytes;
 
     private async Task EnsureTableAsync(CancellationToken cancellationToken)
     {

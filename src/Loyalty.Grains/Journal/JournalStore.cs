@@ -28,8 +28,8 @@ public interface IJournalStore
     /// <summary>False for the memory store: nothing survives the process, so nothing is ever recovered.</summary>
     bool Durable { get; }
 
-    /// <summary>Encoded bytes one append may carry; null when records are kept as objects (nothing is encoded).</summary>
-    int? MaxBatchBytes { get; }
+    /// <summary>Encoded bytes one append may carry.</summary>
+    int MaxBatchBytes { get; }
 
     /// <summary>Creates the journal (head row) and lists it in the directory.</summary>
     Task OpenAsync(string journalId, string owner, CancellationToken cancellationToken);
@@ -103,7 +103,7 @@ public sealed class MemoryJournalStore : IJournalStore
 
     public bool Durable => false;
 
-    public int? MaxBatchBytes => AzureTableJournalStore.MaxBatchBytes;
+    public int MaxBatchBytes => AzureTableJournalStore.MaxBatchBytes;
 
     public Task OpenAsync(string journalId, string owner, CancellationToken cancellationToken)
     {

@@ -120,12 +120,12 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
 
     private sealed record Pending(JournalRecord Record, TaskCompletionSource Done);
 
-    /// <summary>A stored record no checkpoint covers yet. Kept as the bytes the journal stored when the store encodes
-    /// (one array without references, instead of the record's objects, for up to a checkpoint's interval: what survives
-    /// collections is what the GC pays for), and decoded only if the customer reactivates here before its checkpoint.</summary>
-    private readonly record struct UncoveredRecord(long Sequence, long Batch, JournalRecord? Record, byte[]? Encoded)
+    /// <summary>A stored record no checkpoint covers yet. Kept as the bytes the journal stored (one array without
+    /// references, instead of the record's objects, for up to a checkpoint's interval: what survives collections is what
+    /// the GC pays for), and decoded only if the customer reactivates here before its checkpoint.</summary>
+    private readonly record struct UncoveredRecord(long Sequence, long Batch, byte[] Encoded)
     {
-        public JournalRecord Get() => Record ?? JournalCodec.Read(Encoded)[0];
+        public JournalRecord Get() => JournalCodec.Read(Encoded)[0];
     }
 
     public JournalWriter(IJournalStore store, JournalOptions options, ILocalSiloDetails silo, ILogger<JournalWriter> logger)
@@ -211,7 +211,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         var reader = _queue.Reader;
         var batch = new List<Pending>(256);
         var records = new List<JournalRecord>(256);
-        List<byte[]>? encoded = _store.MaxBatchBytes is null ? null : new(256);
+        var encoded = new List<byte[]>(256);
         Pending? carry = null;
         try
         {
@@ -230,7 +230,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                     {
                         if (_fenced is null)
                         {
-                            await Flush([], [], encoded is null ? null : [], 0, CancellationToken.None);
+                            await Flush([], [], [], 0, CancellationToken.None);
                         }
                         continue;
                     }
@@ -243,7 +243,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 }
                 batch.Clear();
                 records.Clear();
-                encoded?.Clear();
+                encoded.Clear();
                 _batchMarks.Clear();
                 var bytes = 0;
                 while (batch.Count < 50_000 && (carry is not null || reader.TryRead(out carry)))
@@ -253,32 +253,29 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                     {
                         break; // this batch has no room for another owner mark: the carry opens the next one
                     }
-                    if (encoded is not null)
+                    byte[] data;
+                    try
                     {
-                        byte[] data;
-                        try
-                        {
-                            data = JournalCodec.Encode(next.Record);
-                        }
-                        catch (Exception e)
+                        data = JournalCodec.Encode(next.Record);
+                    }
+                    catch (Exception e)
+                    {
+                        carry = null;
+                        Done(next, e);
+                        continue;
+                    }
+                    if (data.Length > AzureTableJournalStore.PageBytes || (batch.Count > 0 && bytes + data.Length > _store.MaxBatchBytes))
+                    {
+                        if (batch.Count == 0)
                         {
                             carry = null;
-                            Done(next, e);
+                            Done(next, new EventsNotCommittedException($"This request is too large for one journal record ({data.Length} bytes); send fewer events per call."));
                             continue;
                         }
-                        if (data.Length > AzureTableJournalStore.PageBytes || (batch.Count > 0 && bytes + data.Length > _store.MaxBatchBytes))
-                        {
-                            if (batch.Count == 0)
-                            {
-                                carry = null;
-                                Done(next, new EventsNotCommittedException($"This request is too large for one journal record ({data.Length} bytes); send fewer events per call."));
-                                continue;
-                            }
-                            break; // the carry opens the next batch
-                        }
-                        bytes += data.Length;
-                        encoded.Add(data);
+                        break; // the carry opens the next batch
                     }
+                    bytes += data.Length;
+                    encoded.Add(data);
                     carry = null;
                     batch.Add(next);
                     records.Add(next.Record);
@@ -300,7 +297,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         FailQueued(new EventsNotCommittedException("The silo is stopping; nothing was applied. Retry."));
     }
 
-    private async Task Flush(List<Pending> batch, List<JournalRecord> records, List<byte[]>? encoded, int bytes, CancellationToken stoppingToken)
+    private async Task Flush(List<Pending> batch, List<JournalRecord> records, List<byte[]> encoded, int bytes, CancellationToken stoppingToken)
     {
         var number = _batch + 1;
         var started = Stopwatch.GetTimestamp();
@@ -336,8 +333,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                     {
                         _uncovered[record.CustomerId] = list = [];
                     }
-                    var data = encoded?[i];
-                    list.Add(new UncoveredRecord(record.Sequence, number, data is null ? record : null, data));
+                    list.Add(new UncoveredRecord(record.Sequence, number, encoded[i]));
                     // A checkpoint that finished while this record was being stored covered only earlier records: the
                     // customer has an uncovered record again, so its mark must not go (a chaos run lost an
                     // acknowledged event that way: the mark went, the silo died, the customer started elsewhere from
