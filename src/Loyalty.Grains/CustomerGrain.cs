@@ -139,7 +139,15 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     /// <summary>Live state = the checkpoint + this silo's records no checkpoint covers yet.</summary>
     private async Task LoadAsync()
     {
+        if (_checkpoint.State.JournalSeq < 0)
+        {
+            // Released after the last read or write (see Released): an activation rehydrated from another silo's
+            // copy of this slot holds no checkpoint, so storage is read again.
+            await _checkpoint.ReadStateAsync();
+            JournalMetrics.Read();
+        }
         var state = _checkpoint.State.Snapshot(); // memory storage hands out the stored object itself
+        _checkpoint.State = Released();
         // A checkpoint from before webhooks: its history is not sent.
         state.NoticesQueuedThrough ??= state.LedgerSeq;
         var replayed = 0;
@@ -157,6 +165,13 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         _shareLedgerSeq = state.LedgerSeq;
         _policy.Replayed(replayed);
     }
+
+    /// <summary>What the checkpoint slot holds between a read or write and the next: the grain does not keep the stored
+    /// state beside its live one. Kept, every customer's state was held twice (the slot kept the last snapshot written
+    /// until the next checkpoint), and each checkpoint's copy lived long enough to be promoted to the oldest generation
+    /// before it died there. Never written: a checkpoint always sets the slot to its snapshot first; its negative
+    /// sequence tells <see cref="LoadAsync"/> to read storage again.</summary>
+    private static CustomerState Released() => new() { JournalSeq = -1 };
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
@@ -611,10 +626,20 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         await Task.Yield();
         try
         {
-            var archivedThrough = await CheckpointWriter.WriteAsync(snapshot, _archive, _limits.LedgerKept, s =>
+            var archivedThrough = await CheckpointWriter.WriteAsync(snapshot, _archive, _limits.LedgerKept, async s =>
             {
                 _checkpoint.State = s;
-                return _checkpoint.WriteStateAsync();
+                try
+                {
+                    await _checkpoint.WriteStateAsync();
+                }
+                finally
+                {
+                    if (ReferenceEquals(_checkpoint.State, s))
+                    {
+                        _checkpoint.State = Released();
+                    }
+                }
             }, reason, _outbox, _noticesQueued);
             _live.TrimArchivedLedger(archivedThrough);
             _noticesQueued = Math.Max(_noticesQueued, snapshot.NoticesQueuedThrough ?? 0);

@@ -46,8 +46,16 @@ public sealed class FaultInjectingStorage : IGrainStorage
         }
     }
 
+    private readonly ConcurrentDictionary<GrainId, ConcurrentQueue<WeakReference>> _written = new();
+
+    /// <summary>Every state object written for <paramref name="id"/>, weakly held: storage keeps only the bytes, so
+    /// a test can see whether anything else still holds them.</summary>
+    public IReadOnlyList<WeakReference> WrittenStates(GrainId id) =>
+        _written.TryGetValue(id, out var written) ? [.. written] : [];
+
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
+        _written.GetOrAdd(grainId, _ => new()).Enqueue(new WeakReference(grainState.State));
         var data = _serializer.Serialize(grainState.State);
         if (WriteDelay > TimeSpan.Zero)
         {

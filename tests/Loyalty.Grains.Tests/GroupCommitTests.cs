@@ -134,6 +134,31 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
     }
 
     [Fact]
+    public async Task An_active_customer_does_not_hold_on_to_the_checkpoints_it_wrote()
+    {
+        // Each checkpoint is a copy of the whole state. Kept by the activation until the next one, every customer's
+        // state was held twice, and every copy lived long enough to reach the GC's oldest generation.
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        var grainId = ((IAddressable)grain).GetGrainId();
+        for (var i = 0; i < 12; i++)
+        {
+            await grain.Apply([Game(id, $"k{i}", Now)]);
+        }
+        await WaitFor(() => fixture.Storage_.Stored(grainId)?.PointsLifetime == 12);
+        await WaitFor(() => fixture.Journal.Held(id) == 0, TimeSpan.FromSeconds(10)); // the last checkpoint is done
+        var written = fixture.Storage_.WrittenStates(grainId);
+        Assert.True(written.Count >= 2, $"{written.Count} checkpoints written");
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Assert.Equal(0, written.Count(w => w.IsAlive));
+        // Still active and whole: the live state is the activation's own.
+        Assert.Equal(12, (await grain.Get())!.EventsApplied);
+        Assert.Equal(fixture.Storage_.WrittenStates(grainId).Count, written.Count); // nothing was read or written again
+    }
+
+    [Fact]
     public async Task Checkpoints_are_written_after_N_records_and_cover_the_journal_which_then_drops_them()
     {
         var id = NewCustomer();
