@@ -8,10 +8,26 @@ public static class LoyaltyMetrics
     public const string MeterName = "Loyalty.Engine";
     private static readonly Meter Meter = new(MeterName);
 
+    /// <summary>Bucket bounds for durations in seconds, from half a millisecond (a publish on memory storage) to 10 s (a
+    /// call's deadline). Without them the exporter uses its defaults, which are meant for milliseconds (5, 10, 25 ...
+    /// 10,000): every duration here fell into the first bucket, and no quantile could be read off /metrics.</summary>
+    public static InstrumentAdvice<double> Seconds { get; } = new()
+    {
+        HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10],
+    };
+
+    /// <summary>Bucket bounds for what may take minutes to hours (a webhook delivery retried up to
+    /// Loyalty:Webhooks:RetryFor), in seconds.</summary>
+    public static InstrumentAdvice<double> LongSeconds { get; } = new()
+    {
+        HistogramBucketBoundaries = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
+    };
+
     private static readonly Counter<long> Events = Meter.CreateCounter<long>(
         "loyalty.events", unit: "{event}", description: "Events answered, by source (shop, game, support, profile) and outcome");
     private static readonly Histogram<double> PublishDuration = Meter.CreateHistogram<double>(
-        "loyalty.publish.duration", unit: "s", description: "Time to answer a publish call (one event, a batch, or one event of a stream)");
+        "loyalty.publish.duration", unit: "s", description: "Time to answer a publish call (one event, a batch, or one event of a stream)",
+        tags: null, advice: Seconds);
     private static readonly Counter<long> RewardsGranted = Meter.CreateCounter<long>(
         "loyalty.rewards.granted", unit: "{reward}", description: "Rewards granted, by kind");
     private static readonly Counter<long> PointsIssued = Meter.CreateCounter<long>(

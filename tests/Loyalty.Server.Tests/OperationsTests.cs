@@ -170,6 +170,14 @@ public sealed partial class OperationsTests(ITestOutputHelper output) : IAsyncLi
         Assert.True(Value(text, "loyalty_rewards_granted_total", "loyalty_reward_kind=\"coupon\"") >= 10);   // the launch gift, at least
         Assert.True(Value(text, "loyalty_publish_duration_seconds_count", "rpc_method=\"Publish\"") >= 10);
         Assert.True(Value(text, "loyalty_journal_append_duration_seconds_count") > 0);
+        // Durations are in seconds, and so are the buckets: a quantile can be read (the exporter's own bounds are meant
+        // for milliseconds, and put every call of the engine into its first bucket, le="5").
+        foreach (var (histogram, label) in new[] { ("loyalty_publish_duration_seconds", "rpc_method=\"Publish\""), ("loyalty_journal_append_duration_seconds", "") })
+        {
+            var count = Value(text, $"{histogram}_count", label);
+            var within = Value(text, $"{histogram}_bucket", label, "le=\"0.5\"");
+            Assert.True(within > 0 && within <= count, $"{histogram}: {within} of {count} within 0.5 s");
+        }
         Assert.True(Value(text, "loyalty_journal_events_total") >= 210);
         Assert.True(Value(text, "loyalty_storage_requests_total", "kind=\"journal\"") > 0);
         Assert.True(Value(text, "loyalty_customers_active") >= 20);

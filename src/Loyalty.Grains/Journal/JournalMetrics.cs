@@ -16,7 +16,8 @@ public static class JournalMetrics
     private static readonly Counter<long> Bytes = Meter.CreateCounter<long>(
         "loyalty.journal.bytes", unit: "By", description: "Encoded bytes appended to the journal");
     private static readonly Histogram<double> AppendDuration = Meter.CreateHistogram<double>(
-        "loyalty.journal.append.duration", unit: "s", description: "Duration of one journal append (a batch of many customers' records)");
+        "loyalty.journal.append.duration", unit: "s", description: "Duration of one journal append (a batch of many customers' records)",
+        tags: null, advice: LoyaltyMetrics.Seconds);
     private static readonly Counter<long> Failures = Meter.CreateCounter<long>(
         "loyalty.journal.failures", unit: "{batch}", description: "Journal appends that were not stored (their callers were told)");
     private static readonly Counter<long> Checkpoints = Meter.CreateCounter<long>(

@@ -527,7 +527,8 @@ public static class WebhookMetrics
     private static readonly Counter<long> AttemptsFailed = Meter.CreateCounter<long>(
         "loyalty.webhooks.attempts.failed", unit: "{attempt}", description: "Delivery attempts that failed (error status, timeout, no connection), by endpoint");
     private static readonly Histogram<double> Latency = Meter.CreateHistogram<double>(
-        "loyalty.webhooks.delivery.latency", unit: "s", description: "From queued to accepted, by endpoint");
+        "loyalty.webhooks.delivery.latency", unit: "s", description: "From queued to accepted, by endpoint",
+        tags: null, advice: LoyaltyMetrics.LongSeconds);
     private static int _observed;
 
     private static KeyValuePair<string, object?> Endpoint(string name) => new("loyalty.endpoint", name);
