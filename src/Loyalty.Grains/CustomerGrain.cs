@@ -171,7 +171,9 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     /// until the next checkpoint), and each checkpoint's copy lived long enough to be promoted to the oldest generation
     /// before it died there. Never written: a checkpoint always sets the slot to its snapshot first; its negative
     /// sequence tells <see cref="LoadAsync"/> to read storage again.</summary>
-    private static CustomerState Released() => new() { JournalSeq = -1 };
+    private static CustomerState Released() => ReleasedSlot;
+
+    private static readonly CustomerState ReleasedSlot = new() { JournalSeq = -1 }; // never changed: only read and replaced
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {

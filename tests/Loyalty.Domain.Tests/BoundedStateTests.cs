@@ -33,6 +33,8 @@ public class BoundedStateTests
 
         Assert.Equal(32, customer.State.Interactions.Count);
         Assert.Equal(38, customer.State.Interactions[0].Sequence);
+        // Room is made before the newest goes in: the list's array never doubles past what is kept.
+        Assert.Equal(32, customer.State.Interactions.Capacity);
     }
 
     [Fact]
