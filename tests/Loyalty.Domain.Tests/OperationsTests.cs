@@ -22,12 +22,12 @@ public sealed class OperationsTests
         Assert.Equal(-500, result.PointsDelta);                    // free-shipping costs 500
         Assert.Equal(100, customer.State.PointsAvailable);          // 600 - 500
         Assert.Equal(600, customer.State.PointsLifetime);           // spending does not lower lifetime
-        Assert.StartsWith("SHIP-", result.Reward!.Code, StringComparison.Ordinal);
+        Assert.StartsWith("SHIP-", result.Reward!.Value.Code, StringComparison.Ordinal);
         var spend = customer.State.Ledger[^2];
         Assert.Equal(("spend", -500L, 100L, "free-shipping"), (spend.Kind, spend.Points, spend.BalanceAfter, spend.Note));
         // A notice of the reward follows, with its code (what a watcher is told).
         var notice = customer.State.Ledger[^1];
-        Assert.Equal(("reward", 0L, "free-shipping", result.Reward.Code), (notice.Kind, notice.Points, notice.Ref, notice.Note));
+        Assert.Equal(("reward", 0L, "free-shipping", result.Reward!.Value.Code), (notice.Kind, notice.Points, notice.Ref, notice.Note));
         Assert.Equal(customer.State.PointsAvailable, customer.State.Ledger.Sum(e => e.Points));
     }
 
@@ -38,10 +38,24 @@ public sealed class OperationsTests
         var first = CustomerOperations.Redeem(customer.State, "r-1", "free-shipping", Sample.Full, customer.Now, EngineLimits.Default);
         var again = CustomerOperations.Redeem(customer.State, "r-1", "free-shipping", Sample.Full, customer.Now, EngineLimits.Default);
         Assert.Equal(OperationOutcome.Duplicate, again.Outcome);
-        Assert.Equal(first.Reward!.Code, again.Reward!.Code);
+        Assert.Equal(first.Reward!.Value.Code, again.Reward!.Value.Code);
         Assert.Equal(-500, again.PointsDelta);
         Assert.Equal(700, customer.State.PointsAvailable);
         Assert.Single(customer.State.Ledger, e => e.Kind == "spend");
+    }
+
+    [Fact]
+    public void A_repeated_redemption_whose_reward_is_no_longer_kept_answers_without_one()
+    {
+        var customer = WithPoints(1200);
+        var limits = EngineLimits.Default with { RewardsKept = 1 };
+        var first = CustomerOperations.Redeem(customer.State, "r-1", "free-shipping", Sample.Full, customer.Now, limits);
+        CustomerOperations.Redeem(customer.State, "r-2", "free-shipping", Sample.Full, customer.Now, limits); // pushes r-1's out
+        Assert.DoesNotContain(customer.State.Rewards, r => r.Code == first.Reward!.Value.Code);
+        var again = CustomerOperations.Redeem(customer.State, "r-1", "free-shipping", Sample.Full, customer.Now, limits);
+        Assert.Equal((OperationOutcome.Duplicate, -500L), (again.Outcome, again.PointsDelta));
+        Assert.Null(again.Reward); // not an empty reward: rewards are values, and "none found" must stay none
+        Assert.Equal(200, customer.State.PointsAvailable);
     }
 
     [Theory]
@@ -84,14 +98,14 @@ public sealed class OperationsTests
         var again = CustomerOperations.Goodwill(customer.State, "g-1", "apology-coupon", "waited an hour", Sample.Full, customer.Now, EngineLimits.Default);
 
         Assert.Equal((OperationOutcome.Applied, OperationOutcome.Duplicate), (first.Outcome, again.Outcome));
-        Assert.Equal(first.Reward!.Code, again.Reward!.Code);
-        Assert.StartsWith("SORRY-", first.Reward.Code, StringComparison.Ordinal);
-        Assert.Equal(("goodwill", 1500L), (first.Reward.RuleId, first.Reward.ValueMinor));
-        Assert.Equal(first.Reward.Description, again.Reward.Description);   // described on a duplicate too
+        Assert.Equal(first.Reward!.Value.Code, again.Reward!.Value.Code);
+        Assert.StartsWith("SORRY-", first.Reward!.Value.Code, StringComparison.Ordinal);
+        Assert.Equal(("goodwill", 1500L), (first.Reward!.Value.RuleId, first.Reward!.Value.ValueMinor));
+        Assert.Equal(first.Reward!.Value.Description, again.Reward!.Value.Description);   // described on a duplicate too
         Assert.Equal(100, customer.State.PointsAvailable);                  // free: no points change
-        Assert.Single(customer.State.Rewards, r => r.Code == first.Reward.Code);
+        Assert.Single(customer.State.Rewards, r => r.Code == first.Reward!.Value.Code);
         var notice = Assert.Single(customer.State.Ledger, e => e.Kind == "reward");
-        Assert.Equal(("goodwill", "apology-coupon", $"{first.Reward.Code}: waited an hour"), (notice.RuleId, notice.Ref, notice.Note));
+        Assert.Equal(("goodwill", "apology-coupon", $"{first.Reward!.Value.Code}: waited an hour"), (notice.RuleId, notice.Ref, notice.Note));
     }
 
     [Fact]

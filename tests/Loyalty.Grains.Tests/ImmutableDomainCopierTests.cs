@@ -66,6 +66,27 @@ public sealed class ImmutableDomainCopierTests
         Assert.Equal(entries[0], boxed);
     }
 
+    [Fact]
+    public void Granted_rewards_held_as_values_cross_silos_intact_and_none_stays_none()
+    {
+        var services = new ServiceCollection().AddLoyaltySerialization().BuildServiceProvider();
+        var serializer = services.GetRequiredService<Orleans.Serialization.Serializer>();
+        var copier = services.GetRequiredService<Orleans.Serialization.DeepCopier>();
+        var at = new DateTimeOffset(2026, 12, 5, 9, 30, 0, TimeSpan.FromHours(1));
+        var reward = new Loyalty.Domain.Customers.GrantedReward("ship", "r1", "coupon", "SHIP-ABC", "Free shipping", 499, 0, 0,
+            at, at.AddDays(30), "e7", "v3") { RevokedAt = at.AddDays(1) };
+        var notice = new RewardNotice("c1", reward);
+        Assert.Equal(notice, serializer.Deserialize<RewardNotice>(serializer.SerializeToArray(notice)));
+        Assert.Equal(notice, copier.Copy(notice));
+        var summary = Loyalty.Domain.Customers.CustomerSummary.Of(new Loyalty.Domain.Customers.CustomerState { CustomerId = "c1" });
+        var with = new Loyalty.Domain.Customers.OperationResult(Loyalty.Domain.Customers.OperationOutcome.Applied, -500, null, reward, summary);
+        Assert.Equal(reward, serializer.Deserialize<Loyalty.Domain.Customers.OperationResult>(serializer.SerializeToArray(with))!.Reward);
+        var without = with with { Reward = null };
+        Assert.Null(serializer.Deserialize<Loyalty.Domain.Customers.OperationResult>(serializer.SerializeToArray(without))!.Reward);
+        Loyalty.Domain.Customers.GrantedReward[] list = [reward, reward with { Code = "SHIP-DEF", RevokedAt = null }];
+        Assert.Equal(list, serializer.Deserialize<Loyalty.Domain.Customers.GrantedReward[]>(serializer.SerializeToArray(list)));
+    }
+
     private sealed record Mutable(string Name)
     {
         public int Settable { get; set; }

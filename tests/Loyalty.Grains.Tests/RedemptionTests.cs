@@ -17,7 +17,7 @@ public sealed class RedemptionTests(MemoryClusterFixture fixture)
 
         Assert.Single(results, r => r!.Outcome == OperationOutcome.Applied);
         Assert.Equal(49, results.Count(r => r!.Outcome == OperationOutcome.Duplicate));
-        Assert.Single(results.Select(r => r!.Reward!.Code).Distinct());
+        Assert.Single(results.Select(r => r!.Reward!.Value.Code).Distinct());
         Assert.Equal(300, (await grain.Get())!.Summary.PointsAvailable); // 800 - 500, once
         var ledger = (await grain.ListLedger(10, null))!.Entries;
         Assert.Single(ledger, e => e.Kind == "spend");

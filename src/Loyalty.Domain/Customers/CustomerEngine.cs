@@ -556,8 +556,19 @@ public static partial class CustomerEngine
     internal static void TrimRewards(CustomerState state, DateTimeOffset now, EngineLimits limits)
     {
         var horizon = now.AddDays(-limits.RewardsKeptAfterExpiryDays);
-        state.Rewards.RemoveAll(r => r.ExpiresAt is { } e && e < horizon || r.RevokedAt is { } v && v < horizon);
+        // Runs for every event: look first (by reference, no copies of the rewards), remove only when one is due.
+        foreach (ref readonly var r in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(state.Rewards))
+        {
+            if (Forgotten(r, horizon))
+            {
+                state.Rewards.RemoveAll(x => Forgotten(x, horizon));
+                return;
+            }
+        }
     }
+
+    private static bool Forgotten(in GrantedReward r, DateTimeOffset horizon) =>
+        r.ExpiresAt is { } e && e < horizon || r.RevokedAt is { } v && v < horizon;
 
     /// <summary>Drops day buckets that fell out of their windows.</summary>
     public static void TrimWindows(CustomerState state, ActiveProgram program, int today)

@@ -415,7 +415,7 @@ public sealed record PointsHold(
     [property: JsonPropertyName("until")] long UntilTicks);
 
 /// <summary>A reward a rule granted. Codes are unique per grant and derived from a server secret.</summary>
-public sealed record GrantedReward(
+public readonly record struct GrantedReward(
     [property: JsonPropertyName("reward")] string RewardId,
     [property: JsonPropertyName("rule")] string RuleId,
     [property: JsonPropertyName("kind")] string Kind,
