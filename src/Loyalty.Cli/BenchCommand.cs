@@ -580,6 +580,12 @@ internal static partial class BenchCommand
             // The share of the run the server's threads stood still for the GC (what a tail latency waits behind).
             double? gcPause = after.ContainsKey("dotnet_gc_pause_time_seconds_total") ? Delta("dotnet_gc_pause_time_seconds_total") / (wall.TotalSeconds + 0.5) : null;
             var gcCollections = Delta("dotnet_gc_collections_total");
+            // A silo's journal appends go one at a time (each moves the journal's head): the share of the run one was in
+            // flight says how close the write path is to its limit, and the mean append is what an event waits for
+            // at least once (and up to twice: the append in flight, then its own).
+            var appendSeconds = Delta("loyalty_journal_append_duration_seconds_sum");
+            double? journalBusy = appends > 0 ? appendSeconds / (wall.TotalSeconds + 0.5) : null;
+            double? appendMs = appends > 0 ? appendSeconds * 1000 / appends : null;
             var summary = new
             {
                 scenario = o.Scenario,
@@ -597,6 +603,8 @@ internal static partial class BenchCommand
                 serverCpuMicrosPerEvent = cpuPerEvent is { } u ? Math.Round(u, 1) : (double?)null,
                 serverGcPauseShare = gcPause is { } g ? Math.Round(g, 3) : (double?)null,
                 serverGcCollections = gcPause is null ? (double?)null : gcCollections,
+                journalBusyShare = journalBusy is { } jb ? Math.Round(jb, 3) : (double?)null,
+                journalAppendMs = appendMs is { } am ? Math.Round(am, 2) : (double?)null,
                 verifyMismatches = o.Scenario == "verify" ? mismatches : (int?)null,
                 prime = primed,
             };
@@ -615,7 +623,7 @@ internal static partial class BenchCommand
                 return;
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"server       {(eventsPerWrite is { } w ? $"{w:F1} events per journal request" : "events per journal request unknown (operator endpoint not reachable)")}{(requestsPerEvent is { } rq ? $", {rq:F4} storage requests per event ({1 / Math.Max(rq, 1e-9):F0} events per request)" : "")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}{(cpuPerEvent is { } us ? $", {us:F1} µs CPU per event" : "")}{(gcPause is { } paused ? $", paused for the GC {paused:P1} of the time ({gcCollections:F0} collections)" : "")}"));
+                $"server       {(eventsPerWrite is { } w ? $"{w:F1} events per journal request" : "events per journal request unknown (operator endpoint not reachable)")}{(requestsPerEvent is { } rq ? $", {rq:F4} storage requests per event ({1 / Math.Max(rq, 1e-9):F0} events per request)" : "")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}{(cpuPerEvent is { } us ? $", {us:F1} µs CPU per event" : "")}{(gcPause is { } paused ? $", paused for the GC {paused:P1} of the time ({gcCollections:F0} collections)" : "")}{(journalBusy is { } busy ? $", journal busy {busy:P0} of the time (appends of {appendMs:F1} ms on average)" : "")}"));
             if (o.Scenario == "verify")
             {
                 Console.WriteLine(mismatches == 0 ? $"verify       every customer's total exact ({o.Customers:N0} customers)" : $"verify       FAILED: {mismatches} customers wrong");

@@ -183,6 +183,7 @@ public sealed class CliBenchTests(ServerFixture fixture)
         Assert.Matches(@"server\s+\d+\.\d events per journal request, \d+\.\d{4} storage requests per event", verify.Out);
         Assert.Matches(@"\d+\.\d µs CPU per event", verify.Out);
         Assert.Matches(@"paused for the GC \d+(\.\d)?\s?% of the time \(\d+ collections\)", verify.Out);
+        Assert.Matches(@"journal busy \d+\s?% of the time \(appends of \d+\.\d ms on average\)", verify.Out);
 
         var shop = await CliRunner.RunAsync(fixture.Server.Address, "bench", "shop", "--duration", "2", "--warmup", "0", "--customers", "20", "--concurrency", "4",
             "--operator", fixture.Server.OperatorAddress, "--json");
@@ -220,6 +221,9 @@ public sealed class CliBenchTests(ServerFixture fixture)
         Assert.True(figures.RootElement.GetProperty("eventsPerStorageWrite").GetDouble() >= 1.0);
         Assert.True(figures.RootElement.GetProperty("storageRequestsPerEvent").GetDouble() > 0);
         Assert.True(figures.RootElement.GetProperty("serverCpuMicrosPerEvent").GetDouble() > 0);
+        // One append at a time per silo: in flight for some of the run, never for more than all of it.
+        Assert.InRange(figures.RootElement.GetProperty("journalBusyShare").GetDouble(), 0.0001, 1.05);
+        Assert.True(figures.RootElement.GetProperty("journalAppendMs").GetDouble() > 0);
     }
 
     [Fact]
