@@ -147,7 +147,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             JournalMetrics.Read();
         }
         var state = _checkpoint.State.Snapshot(); // memory storage hands out the stored object itself
-        _checkpoint.State = Released();
+        _checkpoint.State = Released;
         // A checkpoint from before webhooks: its history is not sent.
         state.NoticesQueuedThrough ??= state.LedgerSeq;
         var replayed = 0;
@@ -171,9 +171,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     /// until the next checkpoint), and each checkpoint's copy lived long enough to be promoted to the oldest generation
     /// before it died there. Never written: a checkpoint always sets the slot to its snapshot first; its negative
     /// sequence tells <see cref="LoadAsync"/> to read storage again.</summary>
-    private static CustomerState Released() => ReleasedSlot;
-
-    private static readonly CustomerState ReleasedSlot = new() { JournalSeq = -1 }; // never changed: only read and replaced
+    private static readonly CustomerState Released = new() { JournalSeq = -1 }; // never changed: only read and replaced
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
@@ -639,7 +637,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
                 {
                     if (ReferenceEquals(_checkpoint.State, s))
                     {
-                        _checkpoint.State = Released();
+                        _checkpoint.State = Released;
                     }
                 }
             }, reason, _outbox, _noticesQueued);
@@ -860,7 +858,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         for (var i = first; i < ledger.Count && ledger[i].Sequence <= through; i++)
         {
             var entry = ledger[i];
-            if (entry.Kind == "reward" && FindReward(_live, entry.Note) is { } reward)
+            if (entry.Kind == "reward" && _live.RewardWithCode(entry.Note) is { } reward)
             {
                 (notices ??= []).Add(new RewardNotice(Id, reward));
             }
@@ -927,17 +925,5 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
                 QueueNotices();
             }
         }
-    }
-
-    private static GrantedReward? FindReward(CustomerState state, string code)
-    {
-        for (var i = state.Rewards.Count - 1; i >= 0; i--)
-        {
-            if (state.Rewards[i].Code == code)
-            {
-                return state.Rewards[i];
-            }
-        }
-        return null;
     }
 }

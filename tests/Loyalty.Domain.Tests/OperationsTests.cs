@@ -55,6 +55,11 @@ public sealed class OperationsTests
         var again = CustomerOperations.Redeem(customer.State, "r-1", "free-shipping", Sample.Full, customer.Now, limits);
         Assert.Equal((OperationOutcome.Duplicate, -500L), (again.Outcome, again.PointsDelta));
         Assert.Null(again.Reward); // not an empty reward: rewards are values, and "none found" must stay none
+        var kept = Assert.Single(customer.State.Rewards);
+        Assert.Equal(kept, customer.State.RewardWithCode(kept.Code));
+        Assert.Equal(kept, customer.State.RewardGrantedBy(kept.EventId));
+        Assert.Null(customer.State.RewardWithCode(first.Reward!.Value.Code));
+        Assert.Null(customer.State.RewardGrantedBy(first.Reward!.Value.EventId));
         Assert.Equal(200, customer.State.PointsAvailable);
     }
 

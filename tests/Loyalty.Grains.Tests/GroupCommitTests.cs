@@ -133,18 +133,24 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
         Assert.Equal(EventOutcome.Rejected, rejected[0].Outcome);
     }
 
+    /// <summary>A new customer with <paramref name="games"/> game sessions applied one call each (a point each).</summary>
+    private async Task<(string Id, ICustomerGrain Grain, GrainId GrainId)> CustomerWithGames(int games)
+    {
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        for (var i = 0; i < games; i++)
+        {
+            await grain.Apply([Game(id, $"g{i}", Now)]);
+        }
+        return (id, grain, ((IAddressable)grain).GetGrainId());
+    }
+
     [Fact]
     public async Task An_active_customer_does_not_hold_on_to_the_checkpoints_it_wrote()
     {
         // Each checkpoint is a copy of the whole state. Kept by the activation until the next one, every customer's
         // state was held twice, and every copy lived long enough to reach the GC's oldest generation.
-        var id = NewCustomer();
-        var grain = fixture.Customer(id);
-        var grainId = ((IAddressable)grain).GetGrainId();
-        for (var i = 0; i < 12; i++)
-        {
-            await grain.Apply([Game(id, $"k{i}", Now)]);
-        }
+        var (id, grain, grainId) = await CustomerWithGames(12);
         await WaitFor(() => fixture.Storage_.Stored(grainId)?.PointsLifetime == 12);
         await WaitFor(() => fixture.Journal.Held(id) == 0, TimeSpan.FromSeconds(10)); // the last checkpoint is done
         var written = fixture.Storage_.WrittenStates(grainId);
@@ -161,13 +167,7 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
     [Fact]
     public async Task Checkpoints_are_written_after_N_records_and_cover_the_journal_which_then_drops_them()
     {
-        var id = NewCustomer();
-        var grain = fixture.Customer(id);
-        var grainId = ((IAddressable)grain).GetGrainId();
-        for (var i = 0; i < 12; i++)
-        {
-            await grain.Apply([Game(id, $"c{i}", Now)]);
-        }
+        var (id, grain, grainId) = await CustomerWithGames(12);
         // Every 5 records (this fixture): checkpoints at 5 and 10 are written in the background. Each record earns one
         // point, so the lifetime points count the records a checkpoint holds; its journal sequence is the first
         // record's (taken from the clock) plus the others.

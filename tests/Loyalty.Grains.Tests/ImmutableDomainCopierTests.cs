@@ -47,12 +47,17 @@ public sealed class ImmutableDomainCopierTests
         Assert.NotSame(state, copier.Copy(state));
     }
 
+    /// <summary>What a silo serializes and copies with: the engine's own registrations.</summary>
+    private static (Orleans.Serialization.Serializer Serializer, Orleans.Serialization.DeepCopier Copier) Codecs()
+    {
+        var services = new ServiceCollection().AddLoyaltySerialization().BuildServiceProvider();
+        return (services.GetRequiredService<Orleans.Serialization.Serializer>(), services.GetRequiredService<Orleans.Serialization.DeepCopier>());
+    }
+
     [Fact]
     public void Ledger_entries_held_as_values_cross_silos_and_local_calls_intact()
     {
-        var services = new ServiceCollection().AddLoyaltySerialization().BuildServiceProvider();
-        var serializer = services.GetRequiredService<Orleans.Serialization.Serializer>();
-        var copier = services.GetRequiredService<Orleans.Serialization.DeepCopier>();
+        var (serializer, copier) = Codecs();
         var at = new DateTimeOffset(2026, 12, 5, 9, 30, 0, TimeSpan.FromHours(1));
         Loyalty.Domain.Customers.LedgerEntry[] entries =
         [
@@ -69,9 +74,7 @@ public sealed class ImmutableDomainCopierTests
     [Fact]
     public void Granted_rewards_held_as_values_cross_silos_intact_and_none_stays_none()
     {
-        var services = new ServiceCollection().AddLoyaltySerialization().BuildServiceProvider();
-        var serializer = services.GetRequiredService<Orleans.Serialization.Serializer>();
-        var copier = services.GetRequiredService<Orleans.Serialization.DeepCopier>();
+        var (serializer, copier) = Codecs();
         var at = new DateTimeOffset(2026, 12, 5, 9, 30, 0, TimeSpan.FromHours(1));
         var reward = new Loyalty.Domain.Customers.GrantedReward("ship", "r1", "coupon", "SHIP-ABC", "Free shipping", 499, 0, 0,
             at, at.AddDays(30), "e7", "v3") { RevokedAt = at.AddDays(1) };

@@ -105,6 +105,26 @@ public sealed class CustomerState
     /// so rebuilding it after a trim is an ordinary young allocation, not one that the GC only frees with gen2.</summary>
     [JsonIgnore] private Dictionary<string, int>? _seenIndex;
 
+    /// <summary>The newest kept reward with this code, or none (rewards are values: a search that finds nothing must
+    /// say so rather than answer an empty reward).</summary>
+    public GrantedReward? RewardWithCode(string code) => NewestReward(code, byCode: true);
+
+    /// <summary>The newest kept reward granted by the event, redemption or grant stored under <paramref name="eventKey"/>,
+    /// or none.</summary>
+    public GrantedReward? RewardGrantedBy(string eventKey) => NewestReward(eventKey, byCode: false);
+
+    private GrantedReward? NewestReward(string key, bool byCode)
+    {
+        for (var i = Rewards.Count - 1; i >= 0; i--)
+        {
+            if ((byCode ? Rewards[i].Code : Rewards[i].EventId) == key)
+            {
+                return Rewards[i];
+            }
+        }
+        return null;
+    }
+
     public SeenEvent? FindSeen(string eventId)
     {
         eventId = SeenEvent.KeyOf(eventId);

@@ -29,7 +29,7 @@ public static class CustomerOperations
         var key = RedeemPrefix + redemptionId;
         if (state.FindSeen(key) is { } seen)
         {
-            var original = LastGrantedFor(state, StoredKey.Of(key));
+            var original = state.RewardGrantedBy(StoredKey.Of(key));
             return new OperationResult(OperationOutcome.Duplicate, seen.PointsDelta, null, original, CustomerSummary.Of(state));
         }
         if (!program.Rewards.TryGetValue(rewardId, out var reward))
@@ -171,7 +171,7 @@ public static class CustomerOperations
         var key = GoodwillPrefix + grantId;
         if (state.FindSeen(key) is not null)
         {
-            var original = LastGrantedFor(state, StoredKey.Of(key));
+            var original = state.RewardGrantedBy(StoredKey.Of(key));
             return new OperationResult(OperationOutcome.Duplicate, 0, null, original is { } kept ? Described(kept, program) : null, CustomerSummary.Of(state));
         }
         if (!program.Rewards.TryGetValue(rewardId, out var reward))
@@ -200,14 +200,6 @@ public static class CustomerOperations
         PointsBook.Notice(state, "reward", StoredKey.Of(key), GoodwillRule, reward.Id, $"{code}: {reason}", program.Version, now);
         Remember(state, key, 0, now, limits);
         return new OperationResult(OperationOutcome.Applied, 0, null, granted, CustomerSummary.Of(state));
-    }
-
-    /// <summary>The newest kept reward granted for <paramref name="eventKey"/>, or none (rewards are values: a search
-    /// that found nothing must not answer with an empty one).</summary>
-    private static GrantedReward? LastGrantedFor(CustomerState state, string eventKey)
-    {
-        var index = state.Rewards.FindLastIndex(r => r.EventId == eventKey);
-        return index < 0 ? null : state.Rewards[index];
     }
 
     private static GrantedReward Described(GrantedReward reward, ActiveProgram program) =>
