@@ -17,6 +17,8 @@ public abstract class DelegatingJournalStore : IJournalStore
         IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken) =>
         Inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, liability, cancellationToken);
 
+    public virtual int MarkRoom(string journalId, int most) => Inner.MarkRoom(journalId, most);
+    public virtual int MarkRowOf(string customerId) => Inner.MarkRowOf(customerId);
     public virtual Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken) => Task.FromResult(false);
     public Task<bool> ResolveAsync(string journalId, long batch, CancellationToken cancellationToken) => Inner.ResolveAsync(journalId, batch, cancellationToken);
     public Task DeleteBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken) => Inner.DeleteBatchesAsync(journalId, batches, cancellationToken);

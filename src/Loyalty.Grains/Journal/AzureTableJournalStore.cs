@@ -13,7 +13,9 @@ namespace Loyalty.Grains.Journal;
 /// <item>row <c>head</c>: owner, state (<c>open</c> or <c>recovering:&lt;silo&gt;</c>) and the last committed batch;</item>
 /// <item>rows <c>b{batch:D19}.{page:D2}</c>: the batch's records, packed back to back (JournalCodec) into pages of at
 /// most 15 binary properties of 64,000 bytes (an entity stays under 1 MiB, a property under 64 KiB);</item>
-/// <item>partition <c>directory</c>, one row per journal: what recovery looks at.</item>
+/// <item>rows <c>k{bucket:D3}</c>: the owner marks, customers' keys in 128 buckets (<see cref="MarkBuckets"/>);
+/// journals opened by earlier builds have a row <c>m{customer}</c> per mark instead;</item>
+/// <item>partition <c>directory</c>, one row per journal: what recovery looks at, and how the journal keeps marks.</item>
 /// </list>
 /// An append is one entity-group transaction in the journal's partition: the pages plus an update of the head with
 /// If-Match on its last known ETag. Recovery moves the head first, so a writer declared dead can never append again.
@@ -33,6 +35,12 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
 
     private readonly TableClient _table = service.GetTableClient(tableName);
     private readonly ConcurrentDictionary<string, ETag> _heads = new();
+    /// <summary>The marks of the journals this process writes.</summary>
+    private readonly ConcurrentDictionary<string, MarkBuckets> _marks = new();
+    /// <summary>Journals seen in the directory: true when they keep marks in buckets, false for a row per mark.</summary>
+    private readonly ConcurrentDictionary<string, bool> _bucketed = new();
+    /// <summary>The directory row's value for journals that keep marks in <see cref="MarkBuckets"/>.</summary>
+    private const string BucketedMarks = "k128";
     private int _created;
 
     public bool Durable => true;
@@ -56,18 +64,41 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         // remove a live journal that was halfway open.
         var head = await _table.AddEntityAsync(new TableEntity(journalId, HeadRow) { ["Owner"] = owner, ["State"] = "open", ["Batch"] = 0L }, cancellationToken);
         _heads[journalId] = head.Headers.ETag ?? (await _table.GetEntityAsync<TableEntity>(journalId, HeadRow, cancellationToken: cancellationToken)).Value.ETag;
-        await _table.UpsertEntityAsync(new TableEntity(DirectoryPartition, journalId) { ["Owner"] = owner }, TableUpdateMode.Replace, cancellationToken);
+        _marks[journalId] = new MarkBuckets();
+        _bucketed[journalId] = true;
+        await _table.UpsertEntityAsync(new TableEntity(DirectoryPartition, journalId) { ["Owner"] = owner, ["Marks"] = BucketedMarks }, TableUpdateMode.Replace, cancellationToken);
     }
 
-    /// <summary>Row key of a customer's owner mark (row keys cannot hold every character a customer id may).</summary>
+    /// <summary>Row key of a customer's owner mark in journals of earlier builds, a row per mark (row keys cannot hold
+    /// every character a customer id may).</summary>
     private static string MarkRow(string customerId) =>
         "m" + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(customerId)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
+    /// <summary>Looks in the customer's bucket row, and in the row per mark of a journal by an earlier build (both when
+    /// the directory has not said which kind the journal is).</summary>
     public async Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken)
     {
+        var known = _bucketed.TryGetValue(journalId, out var bucketed);
+        if (!known || bucketed)
+        {
+            var key = MarkBuckets.KeyOf(customerId);
+            NullableResponse<TableEntity> row = await _table.GetEntityIfExistsAsync<TableEntity>(journalId, MarkBuckets.RowKey(MarkBuckets.BucketOf(key)), cancellationToken: cancellationToken);
+            if (row.HasValue && MarkBuckets.Holds(row.Value!.GetBinary, key))
+            {
+                return true;
+            }
+            if (known)
+            {
+                return false;
+            }
+        }
         NullableResponse<TableEntity> mark = await _table.GetEntityIfExistsAsync<TableEntity>(journalId, MarkRow(customerId), select: ["RowKey"], cancellationToken: cancellationToken);
         return mark.HasValue;
     }
+
+    public int MarkRoom(string journalId, int most) => _marks.TryGetValue(journalId, out var marks) ? marks.Room(most) : most;
+
+    public int MarkRowOf(string customerId) => MarkBuckets.BucketOf(MarkBuckets.KeyOf(customerId));
 
     public async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
         IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken)
@@ -90,15 +121,22 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         {
             actions.Add(new TableTransactionAction(TableTransactionActionType.Add, PageEntity(journalId, batch, p, pages[p])));
         }
-        foreach (var customer in mark)
+        // The rows count once the batch is known to be stored: here, or when resolving an unknown outcome.
+        var marks = _marks.GetOrAdd(journalId, _ => new MarkBuckets());
+        if (mark.Count + unmark.Count > 0)
         {
-            actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(journalId, MarkRow(customer))));
-        }
-        foreach (var customer in unmark)
-        {
-            actions.Add(new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(journalId, MarkRow(customer)), ETag.All));
+            foreach (var (bucket, keys) in marks.Stage(batch, mark, unmark))
+            {
+                var row = new TableEntity(journalId, MarkBuckets.RowKey(bucket));
+                foreach (var (name, value) in MarkBuckets.Properties(keys))
+                {
+                    row[name] = value;
+                }
+                actions.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, row));
+            }
         }
         var response = await _table.SubmitTransactionAsync(actions, cancellationToken);
+        marks.Settle(batch, stored: true);
         if (response.Value.Count > 0 && response.Value[0].Headers.ETag is { } next)
         {
             _heads[journalId] = next;
@@ -132,15 +170,19 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
             if (stored >= batch)
             {
                 _heads[journalId] = head.ETag;
-                return stored == batch
-                    ? true
-                    : throw new InvalidOperationException($"journal {journalId} is at batch {stored}, past {batch}");
+                if (stored != batch)
+                {
+                    throw new InvalidOperationException($"journal {journalId} is at batch {stored}, past {batch}");
+                }
+                Marks(journalId)?.Settle(batch, stored: true);
+                return true;
             }
             // Not stored: move the head (same batch number, new ETag) so the failed request can never land later.
             try
             {
                 var moved = await _table.UpdateEntityAsync(new TableEntity(journalId, HeadRow) { ["Batch"] = stored }, head.ETag, TableUpdateMode.Merge, cancellationToken);
                 _heads[journalId] = moved.Headers.ETag ?? (await _table.GetEntityAsync<TableEntity>(journalId, HeadRow, cancellationToken: cancellationToken)).Value.ETag;
+                Marks(journalId)?.Settle(batch, stored: false);
                 return false;
             }
             catch (RequestFailedException e) when (e.Status == 412)
@@ -149,6 +191,8 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
             }
         }
     }
+
+    private MarkBuckets? Marks(string journalId) => _marks.TryGetValue(journalId, out var marks) ? marks : null;
 
     public async Task DeleteBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken)
     {
@@ -198,6 +242,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         var result = new List<JournalInfo>();
         await foreach (var row in _table.QueryAsync<TableEntity>(TableClient.CreateQueryFilter($"PartitionKey eq {DirectoryPartition}"), cancellationToken: cancellationToken))
         {
+            _bucketed[row.RowKey] = row.GetString("Marks") == BucketedMarks;
             var from = DateTime.UtcNow;
             NullableResponse<TableEntity> head = await _table.GetEntityIfExistsAsync<TableEntity>(row.RowKey, HeadRow, cancellationToken: cancellationToken);
             result.Add(new JournalInfo(row.RowKey, row.GetString("Owner") ?? "", head.HasValue ? head.Value!.GetInt64("Batch") ?? 0 : -1)
@@ -257,6 +302,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         {
         }
         _heads.TryRemove(journalId, out _);
+        _marks.TryRemove(journalId, out _);
     }
 
     // ---- liability totals ------------------------------------------------------------------------------------------

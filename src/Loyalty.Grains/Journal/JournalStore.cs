@@ -44,6 +44,13 @@ public interface IJournalStore
     Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
         IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken);
 
+    /// <summary>How many mark rows the next append may rewrite, at most <paramref name="most"/>: fewer when the store's
+    /// mark rows have grown so large that that many would not fit one request.</summary>
+    int MarkRoom(string journalId, int most);
+
+    /// <summary>The mark row that holds the customer's mark: an append rewrites each row its marks and unmarks touch.</summary>
+    int MarkRowOf(string customerId);
+
     /// <summary>True if the journal holds records of the customer that no checkpoint covers (its owner mark).</summary>
     Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken);
 
@@ -113,6 +120,10 @@ public sealed class MemoryJournalStore : IJournalStore
     }
 
     public Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken) => Task.FromResult(false);
+
+    public int MarkRoom(string journalId, int most) => most;
+
+    public int MarkRowOf(string customerId) => 0;
 
     public Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
         IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken)

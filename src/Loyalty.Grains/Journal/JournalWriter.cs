@@ -106,8 +106,12 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     private readonly HashSet<string> _unmarkPending = new(StringComparer.Ordinal);
     private readonly HashSet<string> _batchMarks = new(StringComparer.Ordinal);
     private readonly List<string> _batchUnmarks = [];
-    /// <summary>Marks and unmarks one append may carry: 100 entities less the head and up to 4 pages.</summary>
-    private const int MarksPerBatch = 95;
+    /// <summary>The store's mark rows this batch's marks and unmarks rewrite (<see cref="IJournalStore.MarkRowOf"/>).</summary>
+    private readonly HashSet<int> _batchRows = [];
+    /// <summary>Mark rows one append may rewrite: 100 entities less the head and up to 4 pages, or fewer while the
+    /// store's mark rows are large (<see cref="IJournalStore.MarkRoom"/>). Any number of marks may share a row.</summary>
+    private const int MarkRowsPerBatch = 95;
+    private int _markRoom = MarkRowsPerBatch;
     private long _batch;
     /// <summary>The liability totals of every stored batch of this journal (its head holds the same).</summary>
     private LiabilityTotals _liability = new();
@@ -230,6 +234,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                     {
                         if (_fenced is null)
                         {
+                            _markRoom = _store.MarkRoom(JournalId, MarkRowsPerBatch);
                             await Flush([], [], [], 0, CancellationToken.None);
                         }
                         continue;
@@ -245,6 +250,8 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 records.Clear();
                 encoded.Clear();
                 _batchMarks.Clear();
+                _batchRows.Clear();
+                _markRoom = _store.Durable ? _store.MarkRoom(JournalId, MarkRowsPerBatch) : MarkRowsPerBatch;
                 var bytes = 0;
                 while (batch.Count < 50_000 && (carry is not null || reader.TryRead(out carry)))
                 {
@@ -411,7 +418,8 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     {
         lock (_index)
         {
-            return _marked.Contains(customerId) || _batchMarks.Contains(customerId) || _batchMarks.Count < MarksPerBatch;
+            return _marked.Contains(customerId) || _batchMarks.Contains(customerId) || _batchRows.Count < _markRoom
+                || _batchRows.Contains(_store.MarkRowOf(customerId));
         }
     }
 
@@ -424,6 +432,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
             if (!_marked.Contains(customerId))
             {
                 _batchMarks.Add(customerId);
+                _batchRows.Add(_store.MarkRowOf(customerId));
             }
         }
     }
@@ -439,11 +448,18 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         lock (_index)
         {
             HashSet<string>? inBatch = null;
+            // Once the batch's rows are taken, only unmarks in those rows still fit: look a little further for them.
+            var lookFurther = UnmarksBeyondFullRows;
             foreach (var customer in _unmarkPending)
             {
-                if (_batchMarks.Count + _batchUnmarks.Count >= MarksPerBatch)
+                var row = _store.MarkRowOf(customer);
+                if (_batchRows.Count >= _markRoom && !_batchRows.Contains(row))
                 {
-                    break;
+                    if (--lookFurther <= 0)
+                    {
+                        break;
+                    }
+                    continue;
                 }
                 // A checkpoint may have finished after this batch took the customer's next record: that record is not
                 // covered, so the mark stays.
@@ -451,10 +467,14 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 if (!inBatch.Contains(customer))
                 {
                     _batchUnmarks.Add(customer);
+                    _batchRows.Add(row);
                 }
             }
         }
     }
+
+    /// <summary>Pending unmarks looked at after the batch's mark rows are all taken.</summary>
+    private const int UnmarksBeyondFullRows = 2_000;
 
     private void MarksSettled(bool stored)
     {
@@ -475,6 +495,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
             }
             _batchMarks.Clear();
             _batchUnmarks.Clear();
+            _batchRows.Clear();
         }
     }
 

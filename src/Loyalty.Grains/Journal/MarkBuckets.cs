@@ -1,0 +1,154 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace Loyalty.Grains.Journal;
+
+/// <summary>
+/// A journal's owner marks as the Azure Table journal stores them (docs/journal.md): each marked customer is an 8-byte
+/// key (the start of the SHA-256 of its id) in one of <see cref="Buckets"/> rows of the journal's partition, chosen by
+/// the key. The partition then holds at most that many mark rows however many customers are uncovered (a row per
+/// customer made every cold customer an entity of its own in the journal's partition, and made Azurite, whose point
+/// operations scan the partition, slower with every one), and an append writes each row its marks and unmarks touch,
+/// whole.
+/// <para>Only the writer's process appends to its journal, so it keeps what the stored rows hold: an append stages the
+/// touched rows, and they count once the append is known to be stored (its answer, or resolving an unknown outcome).</para>
+/// </summary>
+public sealed class MarkBuckets
+{
+    public const int Buckets = 128;
+    public const int KeyBytes = 8;
+    /// <summary>Keys per binary property (64,000 bytes) and properties per row (an entity stays under 1 MiB).</summary>
+    public const int KeysPerProperty = 8_000;
+    public const int PropertiesPerRow = 15;
+    /// <summary>Raw bytes of mark rows one append may carry beside its records (<see cref="AzureTableJournalStore.MaxBatchBytes"/>):
+    /// both travel base64, and a transaction is at most 4 MiB.</summary>
+    public const int BytesPerAppend = 768 * 1024;
+    /// <summary>Of those, what one append's new marks may add to its rows (a record is over 100 bytes, so an append of
+    /// at most 2 MiB of records marks fewer than 24,000 customers).</summary>
+    private const int GrowthBytes = 192 * 1024;
+
+    private readonly Dictionary<int, HashSet<ulong>> _stored = [];
+    private long _stagedBatch = -1;
+    private List<(int Bucket, HashSet<ulong> Keys)> _staged = [];
+    private int _largest;
+
+    public static ulong KeyOf(string customerId)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes(customerId), hash);
+        return BinaryPrimitives.ReadUInt64LittleEndian(hash);
+    }
+
+    public static int BucketOf(ulong key) => (int)(key % Buckets);
+
+    public static string RowKey(int bucket) => "k" + bucket.ToString("D3", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Property names of a row's keys, in order.</summary>
+    public static string PropertyName(int index) => "K" + index.ToString("D2", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>How many rows one append may rewrite now: at most <paramref name="most"/>, and fewer once rows are so
+    /// full that that many would not fit <see cref="BytesPerAppend"/> (never less than one).</summary>
+    public int Room(int most)
+    {
+        lock (_stored)
+        {
+            return _largest == 0 ? most : Math.Clamp((BytesPerAppend - GrowthBytes) / (_largest * KeyBytes), 1, most);
+        }
+    }
+
+    /// <summary>The rows batch <paramref name="batch"/> writes: every bucket its marks and unmarks touch, whole, as it is
+    /// once the batch is stored. Nothing counts until <see cref="Settle"/>.</summary>
+    public IReadOnlyList<(int Bucket, HashSet<ulong> Keys)> Stage(long batch, IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark)
+    {
+        lock (_stored)
+        {
+            var rows = new Dictionary<int, HashSet<ulong>>();
+            HashSet<ulong> Row(ulong key)
+            {
+                var bucket = BucketOf(key);
+                if (!rows.TryGetValue(bucket, out var keys))
+                {
+                    keys = _stored.TryGetValue(bucket, out var stored) ? [.. stored] : [];
+                    rows[bucket] = keys;
+                }
+                return keys;
+            }
+            foreach (var customer in unmark)
+            {
+                var key = KeyOf(customer);
+                Row(key).Remove(key);
+            }
+            foreach (var customer in mark)
+            {
+                var key = KeyOf(customer);
+                Row(key).Add(key);
+            }
+            _stagedBatch = batch;
+            _staged = [.. rows.Select(r => (r.Key, r.Value))];
+            return _staged;
+        }
+    }
+
+    /// <summary>The staged batch is stored (its rows now hold what was staged) or never will be.</summary>
+    public void Settle(long batch, bool stored)
+    {
+        lock (_stored)
+        {
+            if (batch != _stagedBatch)
+            {
+                return;
+            }
+            if (stored)
+            {
+                foreach (var (bucket, keys) in _staged)
+                {
+                    _stored[bucket] = keys;
+                }
+                _largest = 0;
+                foreach (var keys in _stored.Values)
+                {
+                    _largest = Math.Max(_largest, keys.Count);
+                }
+            }
+            _stagedBatch = -1;
+            _staged = [];
+        }
+    }
+
+    /// <summary>A row's keys as binary properties of at most <see cref="KeysPerProperty"/> keys each.</summary>
+    public static IEnumerable<(string Name, byte[] Value)> Properties(HashSet<ulong> keys)
+    {
+        if (keys.Count > KeysPerProperty * PropertiesPerRow)
+        {
+            throw new InvalidOperationException($"an owner mark row of {keys.Count} customers does not fit one entity");
+        }
+        var all = keys.ToArray();
+        for (var p = 0; p * KeysPerProperty < all.Length; p++)
+        {
+            var part = all.AsSpan(p * KeysPerProperty, Math.Min(KeysPerProperty, all.Length - p * KeysPerProperty));
+            var bytes = new byte[part.Length * KeyBytes];
+            for (var i = 0; i < part.Length; i++)
+            {
+                BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(i * KeyBytes), part[i]);
+            }
+            yield return (PropertyName(p), bytes);
+        }
+    }
+
+    /// <summary>True if a stored row's properties hold the key.</summary>
+    public static bool Holds(Func<string, byte[]?> property, ulong key)
+    {
+        for (var p = 0; p < PropertiesPerRow && property(PropertyName(p)) is { } bytes; p++)
+        {
+            for (var offset = 0; offset + KeyBytes <= bytes.Length; offset += KeyBytes)
+            {
+                if (BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(offset)) == key)
+                {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+}
