@@ -117,10 +117,10 @@ public sealed class AzureJournalStoreTests(AzuriteFixture fixture) : IClassFixtu
         var writer = new JournalWriter(store, JournalOptions.Default, "j-e", NullLogger<JournalWriter>.Instance);
         await writer.StartAsync(default);
         await Task.WhenAll(Enumerable.Range(0, 1000).Select(i => writer.AppendAsync(Record($"c{i}", 1))));
-        // 1,000 customers' records in few requests (each rewrites at most 95 of the 128 owner mark rows, so holds ~170
-        // new marks or more); the head counts appends (and the idle writer's heartbeats, one a second).
+        // 1,000 customers' records in few requests (any number of new owner marks share an append's mark rows); the
+        // head counts appends (and the idle writer's heartbeats, one a second).
         var appends = Assert.Single(await store.ListAsync(default)).HeadBatch;
-        Assert.InRange(appends, 2, 30);
+        Assert.InRange(appends, 1, 30);
         Assert.Equal(1000, (await store.ReadAllAsync("j-e", default)).Count);
         // Kept as the bytes stored (not the objects) until covered: what a reactivation replays is the record decoded.
         var uncovered = Assert.Single(writer.Uncovered("c7", 0));

@@ -17,7 +17,7 @@ public abstract class DelegatingJournalStore : IJournalStore
         IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken) =>
         Inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, liability, cancellationToken);
 
-    public virtual int MarkRoom(string journalId, int most) => Inner.MarkRoom(journalId, most);
+    public virtual int MarkRowBytes(string journalId, int row) => Inner.MarkRowBytes(journalId, row);
     public virtual int MarkRowOf(string customerId) => Inner.MarkRowOf(customerId);
     public virtual Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken) => Task.FromResult(false);
     public Task<bool> ResolveAsync(string journalId, long batch, CancellationToken cancellationToken) => Inner.ResolveAsync(journalId, batch, cancellationToken);

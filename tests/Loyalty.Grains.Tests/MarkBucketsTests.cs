@@ -3,7 +3,7 @@ using Loyalty.Grains.Journal;
 namespace Loyalty.Grains.Tests;
 
 /// <summary>What the journal's mark rows hold as the writer's process keeps it: staged rows count only once their
-/// append is stored, and an append carries fewer mark changes when rows grow large.</summary>
+/// append is stored, and what a row weighs when an append rewrites it.</summary>
 public sealed class MarkBucketsTests
 {
     private static string[] InBucket(int bucket, int count) =>
@@ -45,18 +45,17 @@ public sealed class MarkBucketsTests
     }
 
     [Fact]
-    public void An_append_carries_fewer_mark_changes_once_rows_are_large()
+    public void A_row_weighs_the_keys_it_holds_once_stored()
     {
         var marks = new MarkBuckets();
-        Assert.Equal(95, marks.Room(95));
         var crowded = InBucket(3, 2_000);
         marks.Stage(1, crowded, []);
+        Assert.Equal(0, marks.RowBytes(3));
         marks.Settle(1, stored: true);
-        // 95 rows of 2,000 keys would be 1.5 MiB: (768 KiB less 192 KiB for the append's own marks) / (2,000 × 8 bytes)
-        // = 36 rows.
-        Assert.Equal(36, marks.Room(95));
-        marks.Stage(2, [], crowded);
+        Assert.Equal(16_000, marks.RowBytes(3));
+        Assert.Equal(0, marks.RowBytes(4));
+        marks.Stage(2, [], crowded[..500]);
         marks.Settle(2, stored: true);
-        Assert.Equal(95, marks.Room(95));
+        Assert.Equal(12_000, marks.RowBytes(3));
     }
 }

@@ -109,4 +109,57 @@ public sealed class OwnerMarkTests
         Assert.True(store.HasMark("c"), "the mark of a customer with an acknowledged, uncovered record was removed");
         await writer.StopAsync(default);
     }
+
+    /// <summary>A durable store whose mark rows weigh what the test says, and which records what each append carried.
+    /// Its first append waits for the gate, so the writer's next batch can take everything queued meanwhile.</summary>
+    private sealed class WeighingStore(int rowBytes) : DelegatingJournalStore
+    {
+        public readonly List<(int Records, int Rows)> Appends = [];
+        public readonly TaskCompletionSource Gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public override bool Durable => true;
+
+        public override int MarkRowOf(string customerId) => MarkBuckets.BucketOf(MarkBuckets.KeyOf(customerId));
+
+        public override int MarkRowBytes(string journalId, int row) => rowBytes;
+
+        public override async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+            IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken)
+        {
+            await Gate.Task;
+            lock (Appends)
+            {
+                Appends.Add((records.Count, mark.Concat(unmark).Select(MarkRowOf).Distinct().Count()));
+            }
+            await Inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, liability, cancellationToken);
+        }
+    }
+
+    [Fact]
+    public async Task Any_number_of_new_customers_share_an_append_as_long_as_its_mark_rows_fit()
+    {
+        var light = new WeighingStore(rowBytes: 0);
+        var writer = new JournalWriter(light, JournalOptions.Default, "j-light", NullLogger<JournalWriter>.Instance);
+        await writer.StartAsync(default);
+        var appended = Enumerable.Range(0, 2_000).Select(i => writer.AppendAsync(Record($"l{i}", 1))).ToList();
+        light.Gate.SetResult();
+        await Task.WhenAll(appended);
+        await writer.StopAsync(default);
+        Assert.Equal(2_000, light.Appends.Sum(a => a.Records));
+        // An append rewrites at most 95 mark rows (100 entities less the head and up to 4 pages), and carries more new
+        // customers than that: they share rows.
+        Assert.All(light.Appends, a => Assert.InRange(a.Rows, 0, 95));
+        Assert.Contains(light.Appends, a => a.Records > 120);
+
+        // Rows of 1 MiB each: an append (2.5 MiB with its records) rewrites at most two.
+        var heavy = new WeighingStore(rowBytes: 1024 * 1024);
+        writer = new JournalWriter(heavy, JournalOptions.Default, "j-heavy", NullLogger<JournalWriter>.Instance);
+        await writer.StartAsync(default);
+        appended = [.. Enumerable.Range(0, 300).Select(i => writer.AppendAsync(Record($"h{i}", 1)))];
+        heavy.Gate.SetResult();
+        await Task.WhenAll(appended);
+        await writer.StopAsync(default);
+        Assert.Equal(300, heavy.Appends.Sum(a => a.Records));
+        Assert.All(heavy.Appends.Where(a => a.Records > 0), a => Assert.InRange(a.Rows, 1, 2));
+    }
 }

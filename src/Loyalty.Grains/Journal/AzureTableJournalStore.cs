@@ -28,8 +28,9 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
     private const int PropertiesPerPage = 15;
     /// <summary>Largest page: 15 properties of 64,000 bytes.</summary>
     public const int PageBytes = PropertyBytes * PropertiesPerPage;
-    /// <summary>Raw bytes per append: binary travels base64 in the request (4/3), and a transaction is at most 4 MiB.</summary>
-    public const int MaxBatchBytes = 2 * 1024 * 1024;
+    /// <summary>Raw bytes per append, records and mark rows together: binary travels base64 in the request (4/3, so
+    /// 3.3 MiB), and a transaction is at most 4 MiB.</summary>
+    public const int MaxBatchBytes = 5 * 512 * 1024;
     /// <summary>Entities per transaction: 100, one of them the head; pages and owner marks share the rest.</summary>
     public const int MaxEntitiesPerBatch = 100;
 
@@ -96,7 +97,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         return mark.HasValue;
     }
 
-    public int MarkRoom(string journalId, int most) => _marks.TryGetValue(journalId, out var marks) ? marks.Room(most) : most;
+    public int MarkRowBytes(string journalId, int row) => _marks.TryGetValue(journalId, out var marks) ? marks.RowBytes(row) : 0;
 
     public int MarkRowOf(string customerId) => MarkBuckets.BucketOf(MarkBuckets.KeyOf(customerId));
 

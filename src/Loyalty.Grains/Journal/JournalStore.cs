@@ -28,7 +28,7 @@ public interface IJournalStore
     /// <summary>False for the memory store: nothing survives the process, so nothing is ever recovered.</summary>
     bool Durable { get; }
 
-    /// <summary>Encoded bytes one append may carry.</summary>
+    /// <summary>Bytes one append may carry: its encoded records and the mark rows it rewrites.</summary>
     int MaxBatchBytes { get; }
 
     /// <summary>Creates the journal (head row) and lists it in the directory.</summary>
@@ -44,9 +44,9 @@ public interface IJournalStore
     Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
         IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken);
 
-    /// <summary>How many mark rows the next append may rewrite, at most <paramref name="most"/>: fewer when the store's
-    /// mark rows have grown so large that that many would not fit one request.</summary>
-    int MarkRoom(string journalId, int most);
+    /// <summary>Bytes the store's mark row holds now: an append that rewrites it carries them (and they count
+    /// against <see cref="MaxBatchBytes"/> with its records).</summary>
+    int MarkRowBytes(string journalId, int row);
 
     /// <summary>The mark row that holds the customer's mark: an append rewrites each row its marks and unmarks touch.</summary>
     int MarkRowOf(string customerId);
@@ -121,7 +121,7 @@ public sealed class MemoryJournalStore : IJournalStore
 
     public Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken) => Task.FromResult(false);
 
-    public int MarkRoom(string journalId, int most) => most;
+    public int MarkRowBytes(string journalId, int row) => 0;
 
     public int MarkRowOf(string customerId) => 0;
 

@@ -106,12 +106,13 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     private readonly HashSet<string> _unmarkPending = new(StringComparer.Ordinal);
     private readonly HashSet<string> _batchMarks = new(StringComparer.Ordinal);
     private readonly List<string> _batchUnmarks = [];
-    /// <summary>The store's mark rows this batch's marks and unmarks rewrite (<see cref="IJournalStore.MarkRowOf"/>).</summary>
+    /// <summary>The store's mark rows this batch's marks and unmarks rewrite (<see cref="IJournalStore.MarkRowOf"/>), and
+    /// their bytes: they count against <see cref="IJournalStore.MaxBatchBytes"/> with the records.</summary>
     private readonly HashSet<int> _batchRows = [];
-    /// <summary>Mark rows one append may rewrite: 100 entities less the head and up to 4 pages, or fewer while the
-    /// store's mark rows are large (<see cref="IJournalStore.MarkRoom"/>). Any number of marks may share a row.</summary>
+    private int _markBytes;
+    /// <summary>Mark rows one append may rewrite: 100 entities less the head and up to 4 pages. Any number of marks may
+    /// share a row.</summary>
     private const int MarkRowsPerBatch = 95;
-    private int _markRoom = MarkRowsPerBatch;
     private long _batch;
     /// <summary>The liability totals of every stored batch of this journal (its head holds the same).</summary>
     private LiabilityTotals _liability = new();
@@ -234,7 +235,6 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                     {
                         if (_fenced is null)
                         {
-                            _markRoom = _store.MarkRoom(JournalId, MarkRowsPerBatch);
                             await Flush([], [], [], 0, CancellationToken.None);
                         }
                         continue;
@@ -251,14 +251,15 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 encoded.Clear();
                 _batchMarks.Clear();
                 _batchRows.Clear();
-                _markRoom = _store.Durable ? _store.MarkRoom(JournalId, MarkRowsPerBatch) : MarkRowsPerBatch;
+                _markBytes = 0;
                 var bytes = 0;
                 while (batch.Count < 50_000 && (carry is not null || reader.TryRead(out carry)))
                 {
                     var next = carry!;
-                    if (_store.Durable && !NeedsNoNewMark(next.Record.CustomerId))
+                    var mark = _store.Durable ? MarkCost(next.Record.CustomerId) : (Row: -1, Bytes: 0);
+                    if (mark.Row == NoRoom)
                     {
-                        break; // this batch has no room for another owner mark: the carry opens the next one
+                        break; // this batch has no mark row left for the customer: the carry opens the next one
                     }
                     byte[] data;
                     try
@@ -271,7 +272,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                         Done(next, e);
                         continue;
                     }
-                    if (data.Length > AzureTableJournalStore.PageBytes || (batch.Count > 0 && bytes + data.Length > _store.MaxBatchBytes))
+                    if (data.Length > AzureTableJournalStore.PageBytes || (batch.Count > 0 && bytes + _markBytes + data.Length + mark.Bytes > _store.MaxBatchBytes))
                     {
                         if (batch.Count == 0)
                         {
@@ -288,7 +289,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                     records.Add(next.Record);
                     if (_store.Durable)
                     {
-                        Mark(next.Record.CustomerId);
+                        Mark(next.Record.CustomerId, mark);
                     }
                 }
                 if (batch.Count == 0)
@@ -310,7 +311,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         var started = Stopwatch.GetTimestamp();
         bool stored;
         Exception? failure = null;
-        ChooseUnmarks(records);
+        ChooseUnmarks(records, bytes);
         var liability = LiabilityAfter(records);
         try
         {
@@ -413,32 +414,44 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         }
     }
 
-    /// <summary>True when the customer needs no new mark, or this batch still has room for one.</summary>
-    private bool NeedsNoNewMark(string customerId)
+    private const int NoRoom = -2;
+
+    /// <summary>What the customer's record adds to this batch's mark rows: nothing when it has its mark (row -1); the
+    /// key when its row is already rewritten by this batch; the row as stored and the key when the row is new to the
+    /// batch; <see cref="NoRoom"/> when it would need a row and the batch has all it may rewrite.</summary>
+    private (int Row, int Bytes) MarkCost(string customerId)
     {
         lock (_index)
         {
-            return _marked.Contains(customerId) || _batchMarks.Contains(customerId) || _batchRows.Count < _markRoom
-                || _batchRows.Contains(_store.MarkRowOf(customerId));
+            if (_marked.Contains(customerId) || _batchMarks.Contains(customerId))
+            {
+                return (-1, 0);
+            }
         }
+        var row = _store.MarkRowOf(customerId);
+        if (_batchRows.Contains(row))
+        {
+            return (row, MarkBuckets.KeyBytes);
+        }
+        return _batchRows.Count < MarkRowsPerBatch ? (row, _store.MarkRowBytes(JournalId, row) + MarkBuckets.KeyBytes) : (NoRoom, 0);
     }
 
     /// <summary>The customer has a record in this batch: it needs its mark (or keeps the one it has).</summary>
-    private void Mark(string customerId)
+    private void Mark(string customerId, (int Row, int Bytes) cost)
     {
         lock (_index)
         {
             _unmarkPending.Remove(customerId);
-            if (!_marked.Contains(customerId))
+            if (cost.Row >= 0 && !_marked.Contains(customerId) && _batchMarks.Add(customerId))
             {
-                _batchMarks.Add(customerId);
-                _batchRows.Add(_store.MarkRowOf(customerId));
+                _batchRows.Add(cost.Row);
+                _markBytes += cost.Bytes;
             }
         }
     }
 
     /// <summary>Covered customers whose mark goes with this batch (never one that has a record in it).</summary>
-    private void ChooseUnmarks(List<JournalRecord> records)
+    private void ChooseUnmarks(List<JournalRecord> records, int recordBytes)
     {
         _batchUnmarks.Clear();
         if (!_store.Durable)
@@ -448,12 +461,15 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         lock (_index)
         {
             HashSet<string>? inBatch = null;
-            // Once the batch's rows are taken, only unmarks in those rows still fit: look a little further for them.
+            // Once the batch's rows are taken (or its bytes), only unmarks in those rows still fit: look a little further
+            // for them.
             var lookFurther = UnmarksBeyondFullRows;
             foreach (var customer in _unmarkPending)
             {
                 var row = _store.MarkRowOf(customer);
-                if (_batchRows.Count >= _markRoom && !_batchRows.Contains(row))
+                var newRow = !_batchRows.Contains(row);
+                var cost = newRow ? _store.MarkRowBytes(JournalId, row) : 0;
+                if (newRow && (_batchRows.Count >= MarkRowsPerBatch || recordBytes + _markBytes + cost > _store.MaxBatchBytes))
                 {
                     if (--lookFurther <= 0)
                     {
@@ -468,6 +484,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 {
                     _batchUnmarks.Add(customer);
                     _batchRows.Add(row);
+                    _markBytes += cost;
                 }
             }
         }
@@ -496,6 +513,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
             _batchMarks.Clear();
             _batchUnmarks.Clear();
             _batchRows.Clear();
+            _markBytes = 0;
         }
     }
 

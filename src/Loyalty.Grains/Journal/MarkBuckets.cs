@@ -10,7 +10,7 @@ namespace Loyalty.Grains.Journal;
 /// the key. The partition then holds at most that many mark rows however many customers are uncovered (a row per
 /// customer made every cold customer an entity of its own in the journal's partition, and made Azurite, whose point
 /// operations scan the partition, slower with every one), and an append writes each row its marks and unmarks touch,
-/// whole.
+/// whole: at most 95 rows, with any number of marks in them, their bytes counted with the append's records.
 /// <para>Only the writer's process appends to its journal, so it keeps what the stored rows hold: an append stages the
 /// touched rows, and they count once the append is known to be stored (its answer, or resolving an unknown outcome).</para>
 /// </summary>
@@ -21,17 +21,10 @@ public sealed class MarkBuckets
     /// <summary>Keys per binary property (64,000 bytes) and properties per row (an entity stays under 1 MiB).</summary>
     public const int KeysPerProperty = 8_000;
     public const int PropertiesPerRow = 15;
-    /// <summary>Raw bytes of mark rows one append may carry beside its records (<see cref="AzureTableJournalStore.MaxBatchBytes"/>):
-    /// both travel base64, and a transaction is at most 4 MiB.</summary>
-    public const int BytesPerAppend = 768 * 1024;
-    /// <summary>Of those, what one append's new marks may add to its rows (a record is over 100 bytes, so an append of
-    /// at most 2 MiB of records marks fewer than 24,000 customers).</summary>
-    private const int GrowthBytes = 192 * 1024;
 
     private readonly Dictionary<int, HashSet<ulong>> _stored = [];
     private long _stagedBatch = -1;
     private List<(int Bucket, HashSet<ulong> Keys)> _staged = [];
-    private int _largest;
 
     public static ulong KeyOf(string customerId)
     {
@@ -47,13 +40,12 @@ public sealed class MarkBuckets
     /// <summary>Property names of a row's keys, in order.</summary>
     public static string PropertyName(int index) => "K" + index.ToString("D2", System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>How many rows one append may rewrite now: at most <paramref name="most"/>, and fewer once rows are so
-    /// full that that many would not fit <see cref="BytesPerAppend"/> (never less than one).</summary>
-    public int Room(int most)
+    /// <summary>Bytes the stored row holds: an append that rewrites it carries them.</summary>
+    public int RowBytes(int bucket)
     {
         lock (_stored)
         {
-            return _largest == 0 ? most : Math.Clamp((BytesPerAppend - GrowthBytes) / (_largest * KeyBytes), 1, most);
+            return _stored.TryGetValue(bucket, out var keys) ? keys.Count * KeyBytes : 0;
         }
     }
 
@@ -104,11 +96,6 @@ public sealed class MarkBuckets
                 foreach (var (bucket, keys) in _staged)
                 {
                     _stored[bucket] = keys;
-                }
-                _largest = 0;
-                foreach (var keys in _stored.Values)
-                {
-                    _largest = Math.Max(_largest, keys.Count);
                 }
             }
             _stagedBatch = -1;
