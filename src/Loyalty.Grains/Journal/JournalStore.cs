@@ -36,8 +36,9 @@ public interface IJournalStore
 
     /// <summary>Appends batch number <paramref name="batch"/> (the head's next). Throws <see cref="JournalFencedException"/>
     /// when the head moved; any other exception leaves the outcome unknown until <see cref="ResolveAsync"/>.</summary>
-    /// <param name="mark">Customers whose first uncovered record this batch holds: an owner mark row each, stored in the
-    /// same request, tells any other silo activating them that their latest records are in this journal.</param>
+    /// <param name="mark">Customers whose first uncovered record this batch holds: their owner marks, stored in the same
+    /// request (in the store's mark rows), tell any other silo activating them that their latest records are in this
+    /// journal.</param>
     /// <param name="unmark">Customers whose every record here is now covered by a checkpoint: their marks go.</param>
     /// <param name="liability">The journal's liability totals including this batch, stored in the same request (the
     /// head), or null when the batch changes none of them.</param>
