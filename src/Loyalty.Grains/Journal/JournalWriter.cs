@@ -110,9 +110,9 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     /// their bytes: they count against <see cref="IJournalStore.MaxBatchBytes"/> with the records.</summary>
     private readonly HashSet<int> _batchRows = [];
     private int _markBytes;
-    /// <summary>Mark rows one append may rewrite: 100 entities less the head and up to 4 pages. Any number of marks may
-    /// share a row.</summary>
-    private const int MarkRowsPerBatch = 95;
+    /// <summary>Mark rows one append may rewrite: the entities of a transaction less the head and up to 4 pages (2.5 MiB
+    /// of records in pages of 960,000 bytes that no record spans). Any number of marks may share a row.</summary>
+    private const int MarkRowsPerBatch = AzureTableJournalStore.MaxEntitiesPerBatch - 1 - 4;
     private long _batch;
     /// <summary>The liability totals of every stored batch of this journal (its head holds the same).</summary>
     private LiabilityTotals _liability = new();

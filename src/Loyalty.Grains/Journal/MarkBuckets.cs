@@ -24,7 +24,9 @@ public sealed class MarkBuckets
 
     private readonly Dictionary<int, HashSet<ulong>> _stored = [];
     private long _stagedBatch = -1;
-    private List<(int Bucket, HashSet<ulong> Keys)> _staged = [];
+    /// <summary>The staged batch's changes, applied to <see cref="_stored"/> once it is stored: rows are written whole,
+    /// but what the process keeps changes by the marks and unmarks alone (no copy of each touched row per append).</summary>
+    private (ulong[] Marked, ulong[] Unmarked) _staged = ([], []);
 
     public static ulong KeyOf(string customerId)
     {
@@ -50,35 +52,51 @@ public sealed class MarkBuckets
     }
 
     /// <summary>The rows batch <paramref name="batch"/> writes: every bucket its marks and unmarks touch, whole, as it is
-    /// once the batch is stored. Nothing counts until <see cref="Settle"/>.</summary>
-    public IReadOnlyList<(int Bucket, HashSet<ulong> Keys)> Stage(long batch, IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark)
+    /// once the batch is stored (its keys, in no particular order). Nothing counts until <see cref="Settle"/>.</summary>
+    public IReadOnlyList<(int Bucket, List<ulong> Keys)> Stage(long batch, IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark)
     {
+        ulong[] marked = [.. mark.Select(KeyOf)];
+        ulong[] unmarked = [.. unmark.Select(KeyOf)];
+        var gone = unmarked.ToHashSet();
         lock (_stored)
         {
-            var rows = new Dictionary<int, HashSet<ulong>>();
-            HashSet<ulong> Row(ulong key)
+            var rows = new Dictionary<int, List<ulong>>();
+            List<ulong> Row(int bucket)
             {
-                var bucket = BucketOf(key);
                 if (!rows.TryGetValue(bucket, out var keys))
                 {
-                    keys = _stored.TryGetValue(bucket, out var stored) ? [.. stored] : [];
+                    keys = [];
+                    if (_stored.TryGetValue(bucket, out var stored))
+                    {
+                        keys.EnsureCapacity(stored.Count);
+                        foreach (var key in stored)
+                        {
+                            if (!gone.Contains(key))
+                            {
+                                keys.Add(key);
+                            }
+                        }
+                    }
                     rows[bucket] = keys;
                 }
                 return keys;
             }
-            foreach (var customer in unmark)
+            foreach (var key in unmarked)
             {
-                var key = KeyOf(customer);
-                Row(key).Remove(key);
+                Row(BucketOf(key));
             }
-            foreach (var customer in mark)
+            foreach (var key in marked)
             {
-                var key = KeyOf(customer);
-                Row(key).Add(key);
+                var bucket = BucketOf(key);
+                var keys = Row(bucket);
+                if (gone.Contains(key) || !(_stored.TryGetValue(bucket, out var stored) && stored.Contains(key)))
+                {
+                    keys.Add(key);
+                }
             }
             _stagedBatch = batch;
-            _staged = [.. rows.Select(r => (r.Key, r.Value))];
-            return _staged;
+            _staged = (marked, unmarked);
+            return [.. rows.Select(r => (r.Key, r.Value))];
         }
     }
 
@@ -93,24 +111,36 @@ public sealed class MarkBuckets
             }
             if (stored)
             {
-                foreach (var (bucket, keys) in _staged)
+                foreach (var key in _staged.Unmarked)
                 {
-                    _stored[bucket] = keys;
+                    if (_stored.TryGetValue(BucketOf(key), out var keys))
+                    {
+                        keys.Remove(key);
+                    }
+                }
+                foreach (var key in _staged.Marked)
+                {
+                    var bucket = BucketOf(key);
+                    if (!_stored.TryGetValue(bucket, out var keys))
+                    {
+                        _stored[bucket] = keys = [];
+                    }
+                    keys.Add(key);
                 }
             }
             _stagedBatch = -1;
-            _staged = [];
+            _staged = ([], []);
         }
     }
 
     /// <summary>A row's keys as binary properties of at most <see cref="KeysPerProperty"/> keys each.</summary>
-    public static IEnumerable<(string Name, byte[] Value)> Properties(HashSet<ulong> keys)
+    public static IEnumerable<(string Name, byte[] Value)> Properties(IReadOnlyList<ulong> keys)
     {
         if (keys.Count > KeysPerProperty * PropertiesPerRow)
         {
             throw new InvalidOperationException($"an owner mark row of {keys.Count} customers does not fit one entity");
         }
-        var all = keys.ToArray();
+        var all = keys as ulong[] ?? [.. keys];
         for (var p = 0; p * KeysPerProperty < all.Length; p++)
         {
             var part = all.AsSpan(p * KeysPerProperty, Math.Min(KeysPerProperty, all.Length - p * KeysPerProperty));
