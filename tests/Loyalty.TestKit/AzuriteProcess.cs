@@ -64,7 +64,8 @@ public sealed class AzuriteProcess : IAsyncDisposable
         foreach (var arg in new[]
         {
             script, "--tableHost", "127.0.0.1", "--tablePort", tablePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--location", dataDir, "--disableTelemetry", "--skipApiVersionCheck",
+            // No access log: a line per request costs the emulator (and this process, which keeps its output).
+            "--location", dataDir, "--disableTelemetry", "--skipApiVersionCheck", "--silent",
         })
         {
             info.ArgumentList.Add(arg);
