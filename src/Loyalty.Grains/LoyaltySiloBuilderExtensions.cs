@@ -55,6 +55,8 @@ public sealed record LoyaltyStorageOptions
 
 public static class LoyaltySiloBuilderExtensions
 {
+    private const string CheckpointWriterName = "loyalty-checkpoint-writer";
+
     /// <summary>Domain values cross silos as JSON, so the domain library stays free of Orleans. Within a silo the
     /// immutable hot-path values are passed by reference (registered first, so it wins over the JSON copier).</summary>
     public static IServiceCollection AddLoyaltySerialization(this IServiceCollection services) =>
@@ -120,7 +122,8 @@ public static class LoyaltySiloBuilderExtensions
                 silo.Services.AddSingleton<Webhooks.IWebhookStore>(new Webhooks.AzureTableWebhookStore(
                     storage.WebhooksConnectionString.Length > 0 ? new Azure.Data.Tables.TableServiceClient(storage.WebhooksConnectionString) : storage.DataClient(),
                     storage.WebhooksTableName));
-                silo.AddAzureTableGrainStorage(CustomerGrain.StorageName, options =>
+                // Orleans' provider writes and deletes checkpoints; they are read as point queries (see the type).
+                silo.AddAzureTableGrainStorage(CheckpointWriterName, options =>
                 {
                     options.TableServiceClient = storage.DataClient();
                     options.TableName = storage.TableName;
@@ -130,6 +133,11 @@ public static class LoyaltySiloBuilderExtensions
                     options.DeleteStateOnClear = true;
                     options.GrainStorageSerializer = new DomainStateSerializer();
                 });
+                silo.Services.AddGrainStorage(CustomerGrain.StorageName, (services, _) => new AzureTableCheckpointStorage(
+                    services.GetRequiredKeyedService<Orleans.Storage.IGrainStorage>(CheckpointWriterName),
+                    storage.DataClient().GetTableClient(storage.TableName),
+                    services.GetRequiredService<Microsoft.Extensions.Options.IOptions<Orleans.Configuration.ClusterOptions>>().Value.ServiceId,
+                    new DomainStateSerializer()));
                 // Reminders wake customers with due work (pending points, expiry, tier period ends) while inactive.
                 silo.UseAzureTableReminderService(options =>
                 {
