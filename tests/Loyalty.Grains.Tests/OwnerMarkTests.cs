@@ -115,6 +115,7 @@ public sealed class OwnerMarkTests
     private sealed class WeighingStore(int rowBytes) : DelegatingJournalStore
     {
         public readonly List<(int Records, int Rows)> Appends = [];
+        public readonly List<(string Customer, long Sequence)[]> Contents = [];
         public readonly TaskCompletionSource Gate = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public override bool Durable => true;
@@ -130,6 +131,7 @@ public sealed class OwnerMarkTests
             lock (Appends)
             {
                 Appends.Add((records.Count, mark.Concat(unmark).Select(MarkRowOf).Distinct().Count()));
+                Contents.Add([.. records.Select(r => (r.CustomerId, r.Sequence))]);
             }
             await Inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, liability, cancellationToken);
         }
@@ -161,5 +163,38 @@ public sealed class OwnerMarkTests
         await writer.StopAsync(default);
         Assert.Equal(300, heavy.Appends.Sum(a => a.Records));
         Assert.All(heavy.Appends.Where(a => a.Records > 0), a => Assert.InRange(a.Rows, 1, 2));
+    }
+
+    [Fact]
+    public async Task Customers_whose_mark_rows_an_append_rewrites_anyway_join_it_past_those_it_has_no_row_for()
+    {
+        // 2,000 new customers, two records each, all queued before the first append: their marks fall in all 128 rows,
+        // and an append rewrites at most 95 of them.
+        var store = new WeighingStore(rowBytes: 0);
+        var writer = new JournalWriter(store, JournalOptions.Default, "j-defer", NullLogger<JournalWriter>.Instance);
+        await writer.StartAsync(default);
+        var customers = Enumerable.Range(0, 2_000).Select(i => $"d{i}").ToList();
+        var appended = customers.Select(c => writer.AppendAsync(Record(c, 1))).Concat(customers.Select(c => writer.AppendAsync(Record(c, 2)))).ToList();
+        store.Gate.SetResult();
+        await Task.WhenAll(appended);
+        await writer.StopAsync(default);
+
+        Assert.Equal(4_000, store.Appends.Sum(a => a.Records));
+        Assert.All(store.Appends, a => Assert.InRange(a.Rows, 0, 95));
+        // The first append takes every queued record of the customers in its 95 rows (about three quarters of them),
+        // not only those queued before the first customer it had no row for (about 170).
+        var first = store.Contents.First(c => c.Length > 0);
+        Assert.InRange(first.Length, 2_000, 4_000);
+        Assert.InRange(first.Select(r => store.MarkRowOf(r.Customer)).Distinct().Count(), 1, 95);
+        // A customer's records keep their order: its first never goes after its second, across appends or within one.
+        var position = new Dictionary<(string, long), (int Append, int Index)>();
+        foreach (var (records, append) in store.Contents.Select((c, i) => (c, i)))
+        {
+            foreach (var (record, index) in records.Select((r, i) => (r, i)))
+            {
+                position.Add(record, (append, index));
+            }
+        }
+        Assert.All(customers, c => Assert.True(position[(c, 1)].CompareTo(position[(c, 2)]) < 0, $"{c}: its records out of order"));
     }
 }

@@ -217,7 +217,10 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         var batch = new List<Pending>(256);
         var records = new List<JournalRecord>(256);
         var encoded = new List<byte[]>(256);
-        Pending? carry = null;
+        // Records taken from the queue and not yet in a batch, in their order: those the last batch had no room for.
+        var carried = new Queue<Pending>();
+        var deferred = new Queue<Pending>();
+        var deferredCustomers = new HashSet<string>(StringComparer.Ordinal);
         try
         {
             // Ends when the queue is completed at stop, after everything queued was written. While idle, an empty
@@ -226,7 +229,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
             Task<bool>? waiting = null;
             while (true)
             {
-                if (carry is null)
+                if (carried.Count == 0)
                 {
                     waiting ??= reader.WaitToReadAsync(CancellationToken.None).AsTask();
                     // Pending unmarks go out soon (another silo may be waiting to activate that customer).
@@ -252,14 +255,19 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 _batchMarks.Clear();
                 _batchRows.Clear();
                 _markBytes = 0;
+                deferredCustomers.Clear();
                 var bytes = 0;
-                while (batch.Count < 50_000 && (carry is not null || reader.TryRead(out carry)))
+                while (batch.Count < 50_000 && deferred.Count < MaxDeferred && (carried.TryDequeue(out var next) || reader.TryRead(out next)))
                 {
-                    var next = carry!;
                     var mark = _store.Durable ? MarkCost(next.Record.CustomerId) : (Row: -1, Bytes: 0);
-                    if (mark.Row == NoRoom)
+                    if (mark.Row == NoRoom || deferredCustomers.Contains(next.Record.CustomerId))
                     {
-                        break; // this batch has no mark row left for the customer: the carry opens the next one
+                        // The batch has no mark row left for this customer: it waits for the next batch, and so does
+                        // every later record of it (a customer's records keep their order). Customers whose rows the
+                        // batch rewrites anyway (or who have their mark) may still join it.
+                        deferred.Enqueue(next);
+                        deferredCustomers.Add(next.Record.CustomerId);
+                        continue;
                     }
                     byte[] data;
                     try
@@ -268,7 +276,6 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                     }
                     catch (Exception e)
                     {
-                        carry = null;
                         Done(next, e);
                         continue;
                     }
@@ -276,15 +283,14 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                     {
                         if (batch.Count == 0)
                         {
-                            carry = null;
                             Done(next, new EventsNotCommittedException($"This request is too large for one journal record ({data.Length} bytes); send fewer events per call."));
                             continue;
                         }
-                        break; // the carry opens the next batch
+                        deferred.Enqueue(next); // it opens the next batch
+                        break;
                     }
                     bytes += data.Length;
                     encoded.Add(data);
-                    carry = null;
                     batch.Add(next);
                     records.Add(next.Record);
                     if (_store.Durable)
@@ -292,6 +298,12 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                         Mark(next.Record.CustomerId, mark);
                     }
                 }
+                // What this batch did not look at follows what it put off.
+                while (carried.TryDequeue(out var rest))
+                {
+                    deferred.Enqueue(rest);
+                }
+                (carried, deferred) = (deferred, carried);
                 if (batch.Count == 0)
                 {
                     continue;
@@ -302,7 +314,12 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-        FailQueued(new EventsNotCommittedException("The silo is stopping; nothing was applied. Retry."));
+        var stopping = new EventsNotCommittedException("The silo is stopping; nothing was applied. Retry.");
+        foreach (var p in carried)
+        {
+            Done(p, stopping);
+        }
+        FailQueued(stopping);
     }
 
     private async Task Flush(List<Pending> batch, List<JournalRecord> records, List<byte[]> encoded, int bytes, CancellationToken stoppingToken)
@@ -415,6 +432,9 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     }
 
     private const int NoRoom = -2;
+
+    /// <summary>Records a batch puts off (no mark row left for them) before it stops looking for more that fit.</summary>
+    private const int MaxDeferred = 4_096;
 
     /// <summary>What the customer's record adds to this batch's mark rows: nothing when it has its mark (row -1); the
     /// key when its row is already rewritten by this batch; the row as stored and the key when the row is new to the
