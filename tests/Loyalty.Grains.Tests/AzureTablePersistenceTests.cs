@@ -60,10 +60,11 @@ public sealed class AzureTablePersistenceTests(AzuriteClusterFixture fixture)
         }
         var mine = Assert.Single(rows, r => r.PartitionKey.Contains(id, StringComparison.Ordinal));
         Assert.Contains("customer", mine.PartitionKey + mine.RowKey, StringComparison.Ordinal);
-        // Binary format (15 x 64 KB per entity); the bytes are the domain's UTF-8 JSON.
+        // Binary format (15 x 64 KB per entity); the bytes are the domain's UTF-8 JSON, deflated behind a header byte.
         var bytes = mine.Where(kv => kv.Value is byte[]).OrderBy(kv => kv.Key.Length).ThenBy(kv => kv.Key, StringComparer.Ordinal)
             .SelectMany(kv => (byte[])kv.Value).ToArray();
-        var json = System.Text.Encoding.UTF8.GetString(bytes);
+        Assert.Equal(DomainStateSerializer.Deflated, bytes[0]);
+        var json = System.Text.Encoding.UTF8.GetString(DomainStateSerializer.Json(bytes));
         Assert.Contains("\"schema\":1", json, StringComparison.Ordinal);
         Assert.Contains($"\"id\":\"{id}\"", json, StringComparison.Ordinal);
     }
