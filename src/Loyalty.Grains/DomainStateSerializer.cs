@@ -33,10 +33,10 @@ public sealed class DomainStateSerializer : IGrainStorageSerializer
     {
         var bytes = input.ToMemory();
         T? value;
-        if (bytes.Length > 0 && bytes.Span[0] == Deflated)
+        if (IsDeflated(bytes))
         {
-            using var inflate = new DeflateStream(Stream(bytes[1..]), CompressionMode.Decompress);
-            value = JsonSerializer.Deserialize<T>(inflate, DomainJson.Options);
+            using var json = Inflating(bytes);
+            value = JsonSerializer.Deserialize<T>(json, DomainJson.Options);
         }
         else
         {
@@ -48,15 +48,19 @@ public sealed class DomainStateSerializer : IGrainStorageSerializer
     /// <summary>The stored state's JSON, inflated if need be (for tools and tests that look at what is stored).</summary>
     public static byte[] Json(ReadOnlyMemory<byte> stored)
     {
-        if (stored.Length == 0 || stored.Span[0] != Deflated)
+        if (!IsDeflated(stored))
         {
             return stored.ToArray();
         }
-        using var inflate = new DeflateStream(Stream(stored[1..]), CompressionMode.Decompress);
+        using var inflate = Inflating(stored);
         using var json = new MemoryStream();
         inflate.CopyTo(json);
         return json.ToArray();
     }
+
+    private static bool IsDeflated(ReadOnlyMemory<byte> stored) => stored.Length > 0 && stored.Span[0] == Deflated;
+
+    private static DeflateStream Inflating(ReadOnlyMemory<byte> stored) => new(Stream(stored[1..]), CompressionMode.Decompress);
 
     private static MemoryStream Stream(ReadOnlyMemory<byte> bytes) =>
         MemoryMarshal.TryGetArray(bytes, out var segment)

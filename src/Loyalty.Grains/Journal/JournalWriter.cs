@@ -103,7 +103,9 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     private readonly HashSet<string> _poisoned = new(StringComparer.Ordinal);
     // Owner marks (durable stores only): customers with a mark row in the journal, and covered ones whose mark may go.
     private readonly HashSet<string> _marked = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _unmarkPending = new(StringComparer.Ordinal);
+    /// <summary>Covered customers whose mark is still stored, with the mark row it is in (hashed once, not at every
+    /// append that looks at them).</summary>
+    private readonly Dictionary<string, int> _unmarkPending = new(StringComparer.Ordinal);
     private readonly HashSet<string> _batchMarks = new(StringComparer.Ordinal);
     private readonly List<string> _batchUnmarks = [];
     /// <summary>The store's mark rows this batch's marks and unmarks rewrite (<see cref="IJournalStore.MarkRowOf"/>), and
@@ -484,9 +486,8 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
             // Once the batch's rows are taken (or its bytes), only unmarks in those rows still fit: look a little further
             // for them.
             var lookFurther = UnmarksBeyondFullRows;
-            foreach (var customer in _unmarkPending)
+            foreach (var (customer, row) in _unmarkPending)
             {
-                var row = _store.MarkRowOf(customer);
                 var newRow = !_batchRows.Contains(row);
                 var cost = newRow ? _store.MarkRowBytes(JournalId, row) : 0;
                 if (newRow && (_batchRows.Count >= MarkRowsPerBatch || recordBytes + _markBytes + cost > _store.MaxBatchBytes))
@@ -651,7 +652,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 _uncovered.Remove(customerId);
                 if (_marked.Contains(customerId))
                 {
-                    _unmarkPending.Add(customerId);
+                    _unmarkPending.TryAdd(customerId, _store.MarkRowOf(customerId));
                 }
             }
         }
