@@ -23,19 +23,26 @@ public sealed class DueWorkScheduler(TimeProvider time, Func<Task> catchUp, ILog
             Dispose();
             return;
         }
-        if (_timer is not null && _armedAt == next.Value.UtcTicks)
+        if (_timer is not null && Volatile.Read(ref _armedAt) == next.Value.UtcTicks)
         {
             return;
         }
-        _armedAt = next.Value.UtcTicks;
+        Volatile.Write(ref _armedAt, next.Value.UtcTicks);
         var delay = next.Value - time.GetUtcNow();
-        delay = delay < TimeSpan.Zero ? TimeSpan.Zero : delay > MaxTimerDelay ? MaxTimerDelay : delay;
+        // Whole milliseconds, rounded up: a timer's delay is counted in them, and one truncated fires before the instant.
+        delay = delay < TimeSpan.Zero ? TimeSpan.Zero : delay > MaxTimerDelay ? MaxTimerDelay : TimeSpan.FromMilliseconds(Math.Ceiling(delay.TotalMilliseconds));
         if (_timer is null)
         {
             // The callback runs outside the grain: it calls the grain like any client, so the work is scheduled on it.
-            _timer = time.CreateTimer(_ => catchUp().ContinueWith(
-                t => logger.LogWarning(t.Exception, "Due work for a customer failed; it runs again on the next call or activation"),
-                TaskContinuationOptions.OnlyOnFaulted), null, delay, Timeout.InfiniteTimeSpan);
+            // A timer that has fired is armed no more: if the catch-up finds the work not due yet (the timer ran early
+            // by the clock), the schedule that follows arms it again instead of taking it for armed at that instant.
+            _timer = time.CreateTimer(_ =>
+            {
+                Volatile.Write(ref _armedAt, 0);
+                catchUp().ContinueWith(
+                    t => logger.LogWarning(t.Exception, "Due work for a customer failed; it runs again on the next call or activation"),
+                    TaskContinuationOptions.OnlyOnFaulted);
+            }, null, delay, Timeout.InfiniteTimeSpan);
         }
         else
         {
