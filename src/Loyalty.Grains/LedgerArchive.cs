@@ -33,8 +33,17 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
 
     private static string Row(long sequence) => (long.MaxValue - sequence).ToString("D19", CultureInfo.InvariantCulture);
 
-    /// <summary>Bytes of entries (UTF-8 JSON) in one row: one binary property, under Azure's 64 KiB.</summary>
+    /// <summary>Bytes of entries (UTF-8 JSON) in one row, before deflating: one binary property, under Azure's 64 KiB
+    /// even if nothing would compress.</summary>
     private const int RowBytes = 60_000;
+    /// <summary>A row's entries: a JSON array, deflated (a block of 256 entries is ~50 KB of JSON and ~8 KB deflated;
+    /// the archive only grows, and Azurite saves its whole database every few seconds).</summary>
+    internal const string Deflated = "Z";
+    /// <summary>The same array as plain JSON, as builds before deflated rows wrote it.</summary>
+    internal const string Plain = "E";
+
+    internal static List<LedgerEntry> Decode(byte[] json) =>
+        System.Text.Json.JsonSerializer.Deserialize<List<LedgerEntry>>(json, Loyalty.Domain.DomainJson.Options) ?? [];
     /// <summary>Entries are archived in blocks of consecutive sequences; rows never span blocks.</summary>
     public const long Block = 256;
 
@@ -70,7 +79,7 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
                 row.Write("]"u8);
                 rows.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(partition, Row(BlockOf(first), first, last))
                 {
-                    ["E"] = row.WrittenSpan.ToArray(),
+                    [Deflated] = Deflation.Deflate(row.WrittenSpan),
                 }));
                 row.Clear();
             }
@@ -101,12 +110,17 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
         }
     }
 
-    /// <summary>The entries of a row: many (this build) or one (rows written by earlier builds).</summary>
-    private static IEnumerable<LedgerEntry> Entries(TableEntity row)
+    /// <summary>The entries of a row: many, deflated (this build) or as plain JSON (earlier builds), or one per row
+    /// (the earliest builds).</summary>
+    internal static IEnumerable<LedgerEntry> Entries(TableEntity row)
     {
-        if (row.GetBinary("E") is { } many)
+        if (row.GetBinary(Deflated) is { } deflated)
         {
-            return System.Text.Json.JsonSerializer.Deserialize<List<LedgerEntry>>(many, Loyalty.Domain.DomainJson.Options) ?? [];
+            return Decode(Deflation.Inflate(deflated));
+        }
+        if (row.GetBinary(Plain) is { } many)
+        {
+            return Decode(many);
         }
         return [new LedgerEntry(long.MaxValue - long.Parse(row.RowKey.AsSpan(0, 19), CultureInfo.InvariantCulture), row.GetString("Kind"),
             row.GetInt64("Points") ?? 0, row.GetInt64("Balance") ?? 0, row.GetString("Event") ?? "", row.GetString("Rule") ?? "",
@@ -265,8 +279,7 @@ public sealed class MemoryLedgerArchive : ILedgerArchive
 
     private static byte[] Encode(List<LedgerEntry> entries) => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(entries, Loyalty.Domain.DomainJson.Options);
 
-    private static List<LedgerEntry> Decode(byte[] json) =>
-        System.Text.Json.JsonSerializer.Deserialize<List<LedgerEntry>>(json, Loyalty.Domain.DomainJson.Options) ?? [];
+    private static List<LedgerEntry> Decode(byte[] json) => AzureTableLedgerArchive.Decode(json);
 
     public Task<int> DeleteAllAsync(string customerId, CancellationToken cancellationToken = default) =>
         Task.FromResult(_rows.TryRemove(customerId, out var rows) ? rows.Count : 0);

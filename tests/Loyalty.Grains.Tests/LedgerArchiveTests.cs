@@ -62,8 +62,13 @@ public sealed class LedgerAzureArchiveTests(AzuriteClusterFixture fixture)
         {
             rows.Add(row);
         }
-        // Many entries to a row (a JSON array in one binary property): far fewer rows than entries.
-        var archived = rows.Sum(r => r.GetBinary("E") is { } e ? System.Text.Json.JsonDocument.Parse(e).RootElement.GetArrayLength() : 1);
+        // Many entries to a row (a deflated JSON array in one binary property): far fewer rows than entries.
+        Assert.All(rows, r => Assert.Null(r.GetBinary("E")));
+        var archived = rows.Sum(r => System.Text.Json.JsonDocument.Parse(Deflation.Inflate(r.GetBinary("Z")!)).RootElement.GetArrayLength());
+        // Stored deflated: the rows of similar entries take a fraction of their JSON.
+        var stored = rows.Sum(r => r.GetBinary("Z")!.Length);
+        var json = rows.Sum(r => Deflation.Inflate(r.GetBinary("Z")!).Length);
+        Assert.True(stored * 3 < json, $"{stored} bytes stored for {json} bytes of JSON");
         Assert.True(archived >= 200 - 2 * EngineLimits.Default.LedgerKept, $"only {archived} archived entries");
         Assert.True(rows.Count < archived / 10, $"{rows.Count} rows for {archived} entries");
 
@@ -86,7 +91,7 @@ public sealed class LedgerAzureArchiveTests(AzuriteClusterFixture fixture)
 public sealed class LedgerArchiveFormatTests(AzuriteClusterFixture fixture)
 {
     [Fact]
-    public async Task Rows_of_one_entry_written_by_earlier_builds_read_with_rows_of_many_and_duplicates_count_once()
+    public async Task Rows_of_one_entry_and_plain_rows_written_by_earlier_builds_read_with_deflated_rows_and_duplicates_count_once()
     {
         var service = new TableServiceClient(fixture.Azurite.ConnectionString);
         var tableName = "ArchiveFormat" + Guid.NewGuid().ToString("N")[..8];
@@ -111,6 +116,10 @@ public sealed class LedgerArchiveFormatTests(AzuriteClusterFixture fixture)
         await archive.AppendAsync(customer, [.. Enumerable.Range(4, 600).Select(i => Entry(i))]);
         // A stale writer that started elsewhere: its rows overlap the others inside their blocks.
         await archive.AppendAsync(customer, [.. Enumerable.Range(300, 101).Select(i => Entry(i))]);
+        // Rows of the builds before deflated rows: a plain JSON array, here the run 600..610 (overlapping 600..603).
+        var plain = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(Enumerable.Range(600, 11).Select(i => Entry(i)).ToList(), Loyalty.Domain.DomainJson.Options);
+        await table.UpsertEntityAsync(new TableEntity(AzureTableLedgerArchive.Partition(customer),
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{long.MaxValue - (2 * 256 + 1):D19}.{long.MaxValue - 600:D19}.{long.MaxValue - 610:D19}")) { ["E"] = plain });
 
         var all = new List<LedgerEntry>();
         var before = long.MaxValue;
@@ -124,9 +133,10 @@ public sealed class LedgerArchiveFormatTests(AzuriteClusterFixture fixture)
             all.AddRange(page);
             before = page[^1].Sequence;
         }
-        Assert.Equal(Enumerable.Range(1, 603).Reverse().Select(i => (long)i), all.Select(e => e.Sequence));
+        Assert.Equal(Enumerable.Range(1, 610).Reverse().Select(i => (long)i), all.Select(e => e.Sequence));
         Assert.Equal(Entry(2), all.Single(e => e.Sequence == 2));
         Assert.Equal(Entry(300), all.Single(e => e.Sequence == 300));
+        Assert.Equal(Entry(607), all.Single(e => e.Sequence == 607));
         Assert.True(await archive.DeleteAllAsync(customer) > 0);
         Assert.Empty(await archive.ReadAsync(customer, long.MaxValue, 10));
     }

@@ -317,7 +317,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
 
     private static void WriteLiability(TableEntity entity, LiabilityTotals totals)
     {
-        var data = Deflate(totals.ToJson());
+        var data = Deflation.Deflate(totals.ToJson());
         var parts = 0;
         for (var offset = 0; offset < data.Length; offset += PropertyBytes, parts++)
         {
@@ -338,7 +338,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
             return new LiabilityTotals();
         }
         byte[] data = [.. Enumerable.Range(0, parts).SelectMany(i => entity.GetBinary("L" + i.ToString("D2", CultureInfo.InvariantCulture)) ?? [])];
-        return LiabilityTotals.FromJson(Inflate(data));
+        return LiabilityTotals.FromJson(Deflation.Inflate(data));
     }
 
     private async Task FoldAsync(string journalId, LiabilityTotals totals, CancellationToken cancellationToken)
@@ -484,7 +484,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
     /// storage. <c>Z = 1</c> marks a deflated page; pages without it are read as they are.</summary>
     private static TableEntity PageEntity(string journalId, long batch, int page, byte[] raw)
     {
-        var data = Deflate(raw);
+        var data = Deflation.Deflate(raw);
         var entity = new TableEntity(journalId, RowKey(batch, page)) { ["Z"] = 1 };
         for (int i = 0, offset = 0; offset < data.Length; i++, offset += PropertyBytes)
         {
@@ -501,25 +501,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
             parts.Add(part);
         }
         byte[] data = [.. parts.SelectMany(p => p)];
-        return page.GetInt32("Z") == 1 ? Inflate(data) : data;
-    }
-
-    private static byte[] Deflate(byte[] raw)
-    {
-        using var output = new MemoryStream(raw.Length / 3 + 64);
-        using (var deflate = new System.IO.Compression.DeflateStream(output, System.IO.Compression.CompressionLevel.Fastest, leaveOpen: true))
-        {
-            deflate.Write(raw);
-        }
-        return output.ToArray();
-    }
-
-    private static byte[] Inflate(byte[] data)
-    {
-        using var input = new System.IO.Compression.DeflateStream(new MemoryStream(data), System.IO.Compression.CompressionMode.Decompress);
-        using var output = new MemoryStream(data.Length * 4);
-        input.CopyTo(output);
-        return output.ToArray();
+        return page.GetInt32("Z") == 1 ? Deflation.Inflate(data) : data;
     }
 
     private static string RowKey(long batch, int page) =>
