@@ -591,27 +591,69 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         var epoch = _checkpointEpoch;
         // Taken before the snapshot, so that a checkpoint that waited for its turn includes what applied meanwhile.
         using var slot = await _slots.EnterAsync();
+        if (background)
+        {
+            await BackgroundCheckpointAsync(epoch, reason);
+            return;
+        }
         Task write;
         await _applying.WaitAsync();
         try
         {
-            if (background)
-            {
-                if (epoch != _checkpointEpoch || _reloading is not null || _broken)
-                {
-                    return;
-                }
-            }
-            else
-            {
-                await ReadyToApply();
-            }
+            await ReadyToApply();
             await _lastAppend; // the snapshot holds stored records only
-            if (background && epoch != _checkpointEpoch)
+            write = WriteCheckpointAsync(_live.Snapshot(), _policy.Records, reason);
+            _checkpointWrite = write;
+        }
+        finally
+        {
+            _applying.Release();
+        }
+        await write;
+    }
+
+    /// <summary>A checkpoint that does not hold the customer up: the snapshot is taken at once, and written once the
+    /// records it holds are stored (the append of the last of them), while the customer goes on applying. Holding the
+    /// apply gate until then stopped the customer for one or two journal appends at every checkpoint, and every event
+    /// behind it on a stream waited too (streams answer in order). Gives way when the epoch moved, a reload started or
+    /// the activation broke meanwhile, and writes nothing if that append was not stored (the reload it starts covers it).</summary>
+    private async Task BackgroundCheckpointAsync(int epoch, string reason)
+    {
+        CustomerState snapshot;
+        int included;
+        Task stored;
+        await _applying.WaitAsync();
+        try
+        {
+            if (epoch != _checkpointEpoch || _reloading is not null || _broken)
             {
                 return;
             }
-            write = WriteCheckpointAsync(_live.Snapshot(), _policy.Records, reason);
+            snapshot = _live.Snapshot();
+            included = _policy.Records;
+            stored = _lastAppend;
+        }
+        finally
+        {
+            _applying.Release();
+        }
+        try
+        {
+            await stored;
+        }
+        catch (Exception)
+        {
+            return; // not stored: its callers were told, and the customer rebuilds from storage
+        }
+        Task write;
+        await _applying.WaitAsync();
+        try
+        {
+            if (epoch != _checkpointEpoch || _reloading is not null || _broken)
+            {
+                return;
+            }
+            write = WriteCheckpointAsync(snapshot, included, reason);
             _checkpointWrite = write;
         }
         finally

@@ -18,6 +18,14 @@ public sealed class FaultInjectingJournalStore : DelegatingJournalStore
     /// <summary>Every record stored, in order (tests).</summary>
     public List<JournalRecord> Records { get; } = [];
 
+    /// <summary>While set, every append waits for it before storing anything (a storage request that does not
+    /// answer yet); <see cref="Held"/> counts the appends waiting.</summary>
+    public TaskCompletionSource? Hold { get; set; }
+
+    private int _held;
+
+    public int HeldAppends => Volatile.Read(ref _held);
+
     public void FailNextAppends(int count, bool afterStoring = false)
     {
         Volatile.Write(ref _failBefore, afterStoring ? 0 : count);
@@ -30,6 +38,18 @@ public sealed class FaultInjectingJournalStore : DelegatingJournalStore
         if (AppendDelay > TimeSpan.Zero)
         {
             await Task.Delay(AppendDelay, cancellationToken);
+        }
+        if (Hold is { } hold)
+        {
+            Interlocked.Increment(ref _held);
+            try
+            {
+                await hold.Task;
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _held);
+            }
         }
         Interlocked.Increment(ref _appends);
         if (Interlocked.Decrement(ref _failBefore) >= 0)

@@ -233,6 +233,58 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
     }
 
     [Fact]
+    public async Task A_checkpoint_waiting_for_the_append_of_its_last_record_does_not_hold_the_customer_up()
+    {
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        var grainId = ((IAddressable)grain).GetGrainId();
+        var silo = fixture.Cluster.GetSiloServiceProvider(fixture.Cluster.Silos[0].SiloAddress);
+        var writer = silo.GetRequiredService<Loyalty.Grains.Journal.JournalWriter>();
+        var slots = silo.GetRequiredService<CheckpointSlots>();
+        for (var i = 0; i < 4; i++)
+        {
+            await grain.Apply([Game(id, $"c{i}", Now)]);
+        }
+        var journal = fixture.Journal;
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        journal.Hold = hold;
+        Task<EventResult[]> fifth;
+        Task<EventResult[]> sixth;
+        try
+        {
+            // The fifth record starts a checkpoint (every 5 records here) while the append that holds it is in flight.
+            fifth = grain.Apply([Game(id, "c4", Now)]);
+            await Until(() => journal.HeldAppends > 0 && slots.Writing > 0, "the fifth record's append and its checkpoint");
+            await Task.Delay(200); // the checkpoint has its snapshot (and, before, took the apply gate to wait)
+            // The sixth event applies and queues its record while that append is still in flight: the checkpoint waits
+            // for the append without holding the customer up (it once held the apply gate until then).
+            sixth = grain.Apply([Game(id, "c5", Now)]);
+            await Until(() => writer.Backlog >= 2, "the sixth record queued behind the held append");
+            Assert.False(fifth.IsCompleted);
+            Assert.False(fixture.Storage_.Stored(grainId)?.EventsApplied >= 5, "a checkpoint holding a record not yet stored was written");
+        }
+        finally
+        {
+            journal.Hold = null;
+            hold.SetResult();
+        }
+        Assert.Equal(EventOutcome.Applied, (await fifth)[0].Outcome);
+        Assert.Equal(EventOutcome.Applied, (await sixth)[0].Outcome);
+        // The checkpoint is written once the append is stored, and holds the five records it saw.
+        await Until(() => fixture.Storage_.Stored(grainId)?.EventsApplied >= 5, "the checkpoint");
+        Assert.Equal(6, (await grain.Get())!.Summary.PointsLifetime);
+    }
+
+    private static async Task Until(Func<bool> condition, string what)
+    {
+        for (var waited = 0; !condition(); waited += 20)
+        {
+            Assert.True(waited < 15_000, $"still waiting for {what}");
+            await Task.Delay(20);
+        }
+    }
+
+    [Fact]
     public async Task An_erase_does_not_wait_for_a_checkpoint_still_waiting_for_its_turn_and_that_checkpoint_writes_nothing()
     {
         var id = NewCustomer();

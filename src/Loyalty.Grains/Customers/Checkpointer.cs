@@ -54,6 +54,9 @@ public sealed class CheckpointSlots(JournalOptions options)
     private readonly SemaphoreSlim _slots = new(options.MaxConcurrentCheckpoints, options.MaxConcurrentCheckpoints);
     private int _waiting;
 
+    /// <summary>Slots taken: checkpoints under way.</summary>
+    public int Writing => options.MaxConcurrentCheckpoints - _slots.CurrentCount;
+
     /// <summary>Checkpoints waiting for a slot (a gauge for operators: a long queue means checkpoints lag behind).</summary>
     public int Waiting => Volatile.Read(ref _waiting);
 

@@ -178,6 +178,9 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
 
     public bool Saturated => Volatile.Read(ref _backlog) >= _options.MaxQueuedRecords;
 
+    /// <summary>Records given to the writer and not yet answered (queued or in an append in flight).</summary>
+    public int Backlog => Volatile.Read(ref _backlog);
+
     /// <summary>Opens before grains can be called and closes after they have all deactivated (and checkpointed).</summary>
     public void Participate(ISiloLifecycle lifecycle) =>
         lifecycle.Subscribe(nameof(JournalWriter), ServiceLifecycleStage.RuntimeStorageServices, StartAsync, StopAsync);
