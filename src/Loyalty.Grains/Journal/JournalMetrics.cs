@@ -26,6 +26,8 @@ public static class JournalMetrics
         "loyalty.checkpoint.failures", unit: "{checkpoint}", description: "Checkpoint writes that failed (retried later; the journal still holds the records)");
     private static readonly UpDownCounter<long> CheckpointQueue = Meter.CreateUpDownCounter<long>(
         "loyalty.checkpoints.waiting", unit: "{checkpoint}", description: "Checkpoints waiting for one of the silo's checkpoint slots (Loyalty:Journal:MaxConcurrentCheckpoints)");
+    private static readonly UpDownCounter<long> UncoveredBytes = Meter.CreateUpDownCounter<long>(
+        "loyalty.journal.uncovered", unit: "By", description: "Bytes of stored journal records that no checkpoint covers yet, kept by the silo (bounded by Loyalty:Journal:MaxUncoveredBytes)");
     private static readonly Counter<long> Refused = Meter.CreateCounter<long>(
         "loyalty.admission.refused", unit: "{call}", description: "Calls refused with RESOURCE_EXHAUSTED because the journal backlog was full");
 
@@ -68,4 +70,12 @@ public static class JournalMetrics
     public static void Read() => Request("read");
 
     public static void AdmissionRefused() => Refused.Add(1);
+
+    public static void Uncovered(long bytes)
+    {
+        if (bytes != 0)
+        {
+            UncoveredBytes.Add(bytes);
+        }
+    }
 }

@@ -195,6 +195,12 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
                 // Every event pays its key's token before it is read: over the key's rate the stream waits here, and
                 // HTTP/2 flow control holds the client back.
                 await limiter.TakeAsync(caller.Id, 1, stopReading.Token);
+                // Past the journal's bounds (its backlog, or stored records no checkpoint covers yet) the stream stops
+                // reading until it is back under them, rather than refuse events: flow control holds the client back.
+                while (journal.Saturated)
+                {
+                    await Task.Delay(SaturatedPoll, stopReading.Token);
+                }
                 await unwritten.WaitAsync(stopReading.Token);
                 try
                 {
@@ -227,6 +233,9 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         // Every event read gets its result (written if the client is still there) before the call ends.
         await writer;
     }
+
+    /// <summary>How often a stream that stopped reading at a saturated journal looks again.</summary>
+    private static readonly TimeSpan SaturatedPoll = TimeSpan.FromMilliseconds(20);
 
     /// <summary>How many finished results may wait to be written per event in flight (PublishStream).</summary>
     public const int UnwrittenPerInFlight = 8;

@@ -57,7 +57,7 @@ public static class AccessErrors
     /// <summary>The engine has more work waiting for storage than it can write before callers give up: nothing was
     /// applied; RESOURCE_EXHAUSTED with retry information.</summary>
     public static RpcException Overloaded(TimeSpan retryAfter) =>
-        Exhausted($"the engine is at capacity (journal backlog full); nothing was applied; retry after {retryAfter.TotalMilliseconds:F0} ms", retryAfter);
+        Exhausted($"the engine is at capacity (journal backlog full, or checkpoints behind); nothing was applied; retry after {retryAfter.TotalMilliseconds:F0} ms", retryAfter);
 
     private static RpcException Exhausted(string message, TimeSpan retryAfter)
     {
