@@ -583,6 +583,11 @@ internal static partial class BenchCommand
             // A silo's journal appends go one at a time (each moves the journal's head): the share of the run one was in
             // flight says how close the write path is to its limit, and the mean append is what an event waits for
             // at least once (and up to twice: the append in flight, then its own).
+            // Checkpoints: how many a second, how many waited for a slot at the end, and the bytes of stored records they
+            // had not covered yet (what a saturated engine owes; admission bounds it: Loyalty:Journal:MaxUncoveredBytes).
+            double? checkpointsPerSecond = after.ContainsKey("loyalty_journal_append_duration_seconds_count") ? Delta("loyalty_checkpoints_total") / (wall.TotalSeconds + 0.5) : null;
+            double? checkpointsWaiting = after.TryGetValue("loyalty_checkpoints_waiting", out var waiting) ? waiting : checkpointsPerSecond is null ? null : 0;
+            double? uncoveredBytes = after.TryGetValue("loyalty_journal_uncovered_bytes", out var uncovered) ? uncovered : checkpointsPerSecond is null ? null : 0;
             var appendSeconds = Delta("loyalty_journal_append_duration_seconds_sum");
             double? journalBusy = appends > 0 ? appendSeconds / (wall.TotalSeconds + 0.5) : null;
             double? appendMs = appends > 0 ? appendSeconds * 1000 / appends : null;
@@ -605,6 +610,9 @@ internal static partial class BenchCommand
                 serverGcCollections = gcPause is null ? (double?)null : gcCollections,
                 journalBusyShare = journalBusy is { } jb ? Math.Round(jb, 3) : (double?)null,
                 journalAppendMs = appendMs is { } am ? Math.Round(am, 2) : (double?)null,
+                checkpointsPerSecond = checkpointsPerSecond is { } cps ? Math.Round(cps, 1) : (double?)null,
+                checkpointsWaitingAtEnd = checkpointsWaiting,
+                uncoveredBytesAtEnd = uncoveredBytes,
                 verifyMismatches = o.Scenario == "verify" ? mismatches : (int?)null,
                 prime = primed,
             };
@@ -623,7 +631,7 @@ internal static partial class BenchCommand
                 return;
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"server       {(eventsPerWrite is { } w ? $"{w:F1} events per journal request" : "events per journal request unknown (operator endpoint not reachable)")}{(requestsPerEvent is { } rq ? $", {rq:F4} storage requests per event ({1 / Math.Max(rq, 1e-9):F0} events per request)" : "")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}{(cpuPerEvent is { } us ? $", {us:F1} µs CPU per event" : "")}{(gcPause is { } paused ? $", paused for the GC {paused:P1} of the time ({gcCollections:F0} collections)" : "")}{(journalBusy is { } busy ? $", journal busy {busy:P0} of the time (appends of {appendMs:F1} ms on average)" : "")}"));
+                $"server       {(eventsPerWrite is { } w ? $"{w:F1} events per journal request" : "events per journal request unknown (operator endpoint not reachable)")}{(requestsPerEvent is { } rq ? $", {rq:F4} storage requests per event ({1 / Math.Max(rq, 1e-9):F0} events per request)" : "")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}{(cpuPerEvent is { } us ? $", {us:F1} µs CPU per event" : "")}{(gcPause is { } paused ? $", paused for the GC {paused:P1} of the time ({gcCollections:F0} collections)" : "")}{(journalBusy is { } busy ? $", journal busy {busy:P0} of the time (appends of {appendMs:F1} ms on average)" : "")}{(checkpointsPerSecond is { } ck ? $", {ck:F1} checkpoints a second ({checkpointsWaiting:F0} waiting and {uncoveredBytes / 1e6:F1} MB of records not yet checkpointed at the end)" : "")}"));
             if (o.Scenario == "verify")
             {
                 Console.WriteLine(mismatches == 0 ? $"verify       every customer's total exact ({o.Customers:N0} customers)" : $"verify       FAILED: {mismatches} customers wrong");

@@ -224,6 +224,10 @@ public sealed class CliBenchTests(ServerFixture fixture)
         // One append at a time per silo: in flight for some of the run, never for more than all of it.
         Assert.InRange(figures.RootElement.GetProperty("journalBusyShare").GetDouble(), 0.0001, 1.05);
         Assert.True(figures.RootElement.GetProperty("journalAppendMs").GetDouble() > 0);
+        // What checkpoints owe: counted from the engine's metrics (none due yet for 150 new customers, or some).
+        Assert.True(figures.RootElement.GetProperty("checkpointsPerSecond").GetDouble() >= 0);
+        Assert.True(figures.RootElement.GetProperty("checkpointsWaitingAtEnd").GetDouble() >= 0);
+        Assert.True(figures.RootElement.GetProperty("uncoveredBytesAtEnd").GetDouble() >= 0);
     }
 
     [Fact]
