@@ -612,6 +612,10 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         await write;
     }
 
+    /// <summary>A background checkpoint started in <paramref name="epoch"/> writes nothing once a reload, an erase or a
+    /// deactivation came (they move the epoch), a reload is under way or the activation broke.</summary>
+    private bool GivesWay(int epoch) => epoch != _checkpointEpoch || _reloading is not null || _broken;
+
     /// <summary>A checkpoint that does not hold the customer up: the snapshot is taken at once, and written once the
     /// records it holds are stored (the append of the last of them), while the customer goes on applying. Holding the
     /// apply gate until then stopped the customer for one or two journal appends at every checkpoint, and every event
@@ -625,7 +629,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         await _applying.WaitAsync();
         try
         {
-            if (epoch != _checkpointEpoch || _reloading is not null || _broken)
+            if (GivesWay(epoch))
             {
                 return;
             }
@@ -649,7 +653,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         await _applying.WaitAsync();
         try
         {
-            if (epoch != _checkpointEpoch || _reloading is not null || _broken)
+            if (GivesWay(epoch))
             {
                 return;
             }

@@ -36,11 +36,11 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
     /// <summary>Bytes of entries (UTF-8 JSON) in one row, before deflating: one binary property, under Azure's 64 KiB
     /// even if nothing would compress.</summary>
     private const int RowBytes = 60_000;
-    /// <summary>A row's entries: a JSON array, deflated (a block of 256 entries is ~50 KB of JSON and ~8 KB deflated;
-    /// the archive only grows, and Azurite saves its whole database every few seconds).</summary>
-    internal const string Deflated = "Z";
+    /// <summary>A row's entries: a JSON array, deflated (a block of 256 game entries is ~45 KB of JSON and ~14 KB
+    /// deflated; the archive only grows).</summary>
+    private const string Deflated = "Z";
     /// <summary>The same array as plain JSON, as builds before deflated rows wrote it.</summary>
-    internal const string Plain = "E";
+    private const string Plain = "E";
 
     internal static List<LedgerEntry> Decode(byte[] json) =>
         System.Text.Json.JsonSerializer.Deserialize<List<LedgerEntry>>(json, Loyalty.Domain.DomainJson.Options) ?? [];
@@ -112,7 +112,7 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
 
     /// <summary>The entries of a row: many, deflated (this build) or as plain JSON (earlier builds), or one per row
     /// (the earliest builds).</summary>
-    internal static IEnumerable<LedgerEntry> Entries(TableEntity row)
+    private static IEnumerable<LedgerEntry> Entries(TableEntity row)
     {
         if (row.GetBinary(Deflated) is { } deflated)
         {
