@@ -21,7 +21,7 @@ public abstract class DelegatingJournalStore : IJournalStore
     public virtual int MarkRowOf(string customerId) => Inner.MarkRowOf(customerId);
     public virtual Task<bool> HasMarkAsync(string journalId, string customerId, CancellationToken cancellationToken) => Task.FromResult(false);
     public Task<bool> ResolveAsync(string journalId, long batch, CancellationToken cancellationToken) => Inner.ResolveAsync(journalId, batch, cancellationToken);
-    public Task DeleteBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken) => Inner.DeleteBatchesAsync(journalId, batches, cancellationToken);
+    public virtual Task DeleteBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken) => Inner.DeleteBatchesAsync(journalId, batches, cancellationToken);
     public Task<IReadOnlyList<JournalInfo>> ListAsync(CancellationToken cancellationToken) => Inner.ListAsync(cancellationToken);
     public Task<bool> FenceAsync(string journalId, string recoverer, CancellationToken cancellationToken) => Inner.FenceAsync(journalId, recoverer, cancellationToken);
     public Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken) => Inner.ReadAllAsync(journalId, cancellationToken);

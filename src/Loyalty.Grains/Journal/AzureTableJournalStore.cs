@@ -42,6 +42,10 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
     private readonly ConcurrentDictionary<string, bool> _bucketed = new();
     /// <summary>The directory row's value for journals that keep marks in <see cref="MarkBuckets"/>.</summary>
     private const string BucketedMarks = "k128";
+    /// <summary>The page rows of each batch this process appended, per journal, until truncation deletes them by key.
+    /// Reading them back instead (a range query per round) cost Azurite enough to hold up the appends behind it: in
+    /// the open loop, every truncation round after a wave of checkpoints put hundreds of events past 250 ms.</summary>
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<long, int>> _pageCounts = new();
     private int _created;
 
     public bool Durable => true;
@@ -118,6 +122,9 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
             new(TableTransactionActionType.UpdateMerge, head, etag),
         };
         var pages = Pack(encoded ?? [.. records.Select(JournalCodec.Encode)]);
+        // Before the request: an answer that is lost may still have stored it (a batch number tried again after one that
+        // was not stored replaces the count).
+        _pageCounts.GetOrAdd(journalId, _ => new())[batch] = pages.Count;
         for (var p = 0; p < pages.Count; p++)
         {
             actions.Add(new TableTransactionAction(TableTransactionActionType.Add, PageEntity(journalId, batch, p, pages[p])));
@@ -201,13 +208,37 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         {
             return;
         }
-        // Which pages each batch has is read back rather than remembered: deletes are rare and off the hot path.
-        var from = batches.Min();
-        var to = batches.Max();
-        var wanted = batches.ToHashSet();
-        await DeleteRowsAsync(journalId,
-            TableClient.CreateQueryFilter($"PartitionKey eq {journalId} and RowKey ge {RowKey(from, 0)} and RowKey le {RowKey(to, 99)}"),
-            row => wanted.Contains(BatchOf(row)), cancellationToken);
+        // The pages of batches this process appended are deleted by key; those of any other batch are read back.
+        _pageCounts.TryGetValue(journalId, out var counts);
+        var deletes = new List<TableTransactionAction>(100);
+        var unknown = new HashSet<long>();
+        foreach (var batch in batches)
+        {
+            if (counts is null || !counts.TryGetValue(batch, out var pages))
+            {
+                unknown.Add(batch);
+                continue;
+            }
+            for (var page = 0; page < pages; page++)
+            {
+                deletes.Add(new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(journalId, RowKey(batch, page)), ETag.All));
+                if (deletes.Count == 100)
+                {
+                    await DeleteAsync(deletes, cancellationToken);
+                }
+            }
+        }
+        await DeleteAsync(deletes, cancellationToken);
+        foreach (var batch in batches)
+        {
+            counts?.TryRemove(batch, out _);
+        }
+        if (unknown.Count > 0)
+        {
+            await DeleteRowsAsync(journalId,
+                TableClient.CreateQueryFilter($"PartitionKey eq {journalId} and RowKey ge {RowKey(unknown.Min(), 0)} and RowKey le {RowKey(unknown.Max(), 99)}"),
+                row => unknown.Contains(BatchOf(row)), cancellationToken);
+        }
     }
 
     /// <summary>Deletes the rows of one journal partition that the filter finds and <paramref name="which"/> keeps, 100 to a transaction.</summary>
@@ -304,6 +335,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         }
         _heads.TryRemove(journalId, out _);
         _marks.TryRemove(journalId, out _);
+        _pageCounts.TryRemove(journalId, out _);
     }
 
     // ---- liability totals ------------------------------------------------------------------------------------------

@@ -711,7 +711,14 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         }
     }
 
-    /// <summary>Deletes batches every record of which a checkpoint covers.</summary>
+    /// <summary>Batches deleted in one request while truncating (most batches are one page row; a transaction holds 100).</summary>
+    public const int TruncateChunk = 50;
+
+    /// <summary>Deletes batches every record of which a checkpoint covers, <see cref="TruncateChunk"/> at a time, the
+    /// requests spread over <see cref="JournalOptions.TruncateEvery"/>. Deleting is garbage collection, and the appends
+    /// callers wait for share the journal's partition with it (its throughput on Azure; the emulator serves one request
+    /// at a time): after a wave of checkpoints thousands of batches come due at once, and deleting them back to back
+    /// put hundreds of events of the open loop past 250 ms.</summary>
     public async Task TruncateAsync(CancellationToken cancellationToken)
     {
         List<long> batches;
@@ -724,17 +731,33 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
             batches = [.. _deletable];
             _deletable.Clear();
         }
-        try
+        batches.Sort();
+        var chunks = (batches.Count + TruncateChunk - 1) / TruncateChunk;
+        var spacing = chunks > 1 ? _options.TruncateEvery / chunks : TimeSpan.Zero;
+        for (var done = 0; done < batches.Count; done += TruncateChunk)
         {
-            await _store.DeleteBatchesAsync(JournalId, batches, cancellationToken);
-            JournalMetrics.Truncated();
-        }
-        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
-        {
-            _logger.LogWarning(e, "Journal {JournalId}: deleting {Count} checkpointed batches failed; trying again later", JournalId, batches.Count);
-            lock (_index)
+            var chunk = batches.GetRange(done, Math.Min(TruncateChunk, batches.Count - done));
+            try
             {
-                _deletable.AddRange(batches);
+                if (done > 0 && spacing > TimeSpan.Zero)
+                {
+                    await Task.Delay(spacing, cancellationToken);
+                }
+                await _store.DeleteBatchesAsync(JournalId, chunk, cancellationToken);
+                JournalMetrics.Truncated();
+            }
+            catch (Exception e)
+            {
+                if (!cancellationToken.IsCancellationRequested)
+                {
+                    _logger.LogWarning(e, "Journal {JournalId}: deleting {Count} checkpointed batches failed; trying again later", JournalId, batches.Count - done);
+                }
+                lock (_index)
+                {
+                    _deletable.AddRange(batches.Skip(done));
+                }
+                cancellationToken.ThrowIfCancellationRequested();
+                return;
             }
         }
     }
