@@ -1,5 +1,6 @@
 using Azure.Data.Tables;
 using Loyalty.Domain.Customers;
+using Microsoft.Extensions.DependencyInjection;
 using static Loyalty.Grains.Tests.TestEvents;
 
 namespace Loyalty.Grains.Tests;
@@ -36,6 +37,39 @@ public sealed class LedgerPagingTests(MemoryClusterFixture fixture)
         var view = (await grain.Get())!;
         Assert.Equal(view.Summary.PointsAvailable, entries.Sum(e => e.Points));
         Assert.Equal(view.Summary.PointsAvailable, entries[0].BalanceAfter);
+    }
+
+    /// <summary>The ledger-tail backstop: records of many events make a checkpoint due (which moves the tail to the
+    /// archive) long before the record count (200) or the age (60 s) would, but only past 600 entries beyond the kept
+    /// ones. At 256 it fired first for ordinary traffic and made checkpoints ~80 % more frequent than configured.</summary>
+    [Fact]
+    public async Task Records_of_many_events_make_a_checkpoint_due_by_their_ledger_tail_past_600_entries()
+    {
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        var now = fixture.Time.GetUtcNow();
+        var archive = fixture.Cluster.GetSiloServiceProvider(fixture.Cluster.Silos[0].SiloAddress).GetRequiredService<ILedgerArchive>();
+        async Task<bool> Archived() => (await archive.ReadAsync(id, long.MaxValue, 1)).Count > 0;
+        var calls = 0;
+        async Task Apply(int count)
+        {
+            for (var i = 0; i < count; i++, calls++)
+            {
+                await grain.Apply([.. Enumerable.Range(calls * 50, 50).Select(e => Game(id, $"e{e}", now))]);
+            }
+        }
+
+        await Apply(8); // 8 records, ~400 entries: past 16 + 256, short of 16 + 600
+        await Task.Delay(500);
+        Assert.False(await Archived(), "a checkpoint came due before the ledger tail passed 600 entries");
+
+        await Apply(6); // 14 records, ~700 entries
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!await Archived() && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+        Assert.True(await Archived(), "no checkpoint moved the ledger tail to the archive");
     }
 }
 
