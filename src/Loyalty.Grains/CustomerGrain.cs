@@ -26,12 +26,11 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     public const string DueReminder = "due-work";
     private const int EventsPerRecord = 64;
     /// <summary>Ledger entries beyond those kept in state that make a checkpoint due whatever the record count: a
-    /// backstop for records that carry many entries (a command of 64 events). At 256 it fired before
-    /// <see cref="JournalOptions.CheckpointEveryRecords"/> for ordinary traffic (a game or shop event writes about three
-    /// entries), so customers checkpointed every ~120 records instead of 200; in the open loop at 11,300 events/s that
-    /// extra checkpoint load tipped the engine into a backlog it did not leave in 3 of 6 runs (p99 1.7–2.3 s), none of 6 at
-    /// 600 (docs/benchmarks.md, sixth session of 2026-12-05).</summary>
-    private const int LedgerTailBeforeCheckpoint = 600;
+    /// backstop for records that carry many entries (a command of 64 events). Ordinary traffic (about three entries an
+    /// event) reaches it at ~120 records, before <see cref="JournalOptions.CheckpointEveryRecords"/>. 600 was tried: fewer
+    /// open-loop runs fell into a backlog at 11,300 events/s, but closed-loop durable `game` lost ~11 % (two pairs), and
+    /// that is the durable-against-memory ratio of issue 15 (docs/benchmarks.md, sixth session of 2026-12-05).</summary>
+    private const int LedgerTailBeforeCheckpoint = 256;
     /// <summary>Period of the due-work reminder: if a wake-up finds nothing due yet (clock skew), it tries again.</summary>
     private static readonly TimeSpan ReminderPeriod = TimeSpan.FromHours(1);
 

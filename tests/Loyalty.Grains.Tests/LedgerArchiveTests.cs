@@ -40,10 +40,9 @@ public sealed class LedgerPagingTests(MemoryClusterFixture fixture)
     }
 
     /// <summary>The ledger-tail backstop: records of many events make a checkpoint due (which moves the tail to the
-    /// archive) long before the record count (200) or the age (60 s) would, but only past 600 entries beyond the kept
-    /// ones. At 256 it fired first for ordinary traffic and made checkpoints ~80 % more frequent than configured.</summary>
+    /// archive) long before the record count (200) or the age (60 s) would, once the tail passes the kept entries by 256.</summary>
     [Fact]
-    public async Task Records_of_many_events_make_a_checkpoint_due_by_their_ledger_tail_past_600_entries()
+    public async Task Records_of_many_events_make_a_checkpoint_due_by_their_ledger_tail_past_256_entries()
     {
         var id = NewCustomer();
         var grain = fixture.Customer(id);
@@ -59,11 +58,11 @@ public sealed class LedgerPagingTests(MemoryClusterFixture fixture)
             }
         }
 
-        await Apply(8); // 8 records, ~400 entries: past 16 + 256, short of 16 + 600
+        await Apply(5); // 5 records, ~250 entries: short of 16 + 256
         await Task.Delay(500);
-        Assert.False(await Archived(), "a checkpoint came due before the ledger tail passed 600 entries");
+        Assert.False(await Archived(), "a checkpoint came due before the ledger tail passed 256 entries");
 
-        await Apply(6); // 14 records, ~700 entries
+        await Apply(3); // 8 records, ~400 entries
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (!await Archived() && DateTime.UtcNow < deadline)
         {
