@@ -76,6 +76,32 @@ public class JournalReplayTests
         Assert.Contains(liability.Days.Values, d => d[(int)LiabilityFlow.Imported] != 0);
     }
 
+    /// <summary>The engine's output for a fixed history of every kind of command (interaction summaries, reward codes,
+    /// ledger, rewards, order of every list) is pinned by its hash: a change meant only to make the engine cheaper
+    /// (how a summary is built, how a bounded list drops its oldest entry) must not change one byte of a customer.
+    /// When a change of behaviour is intended, the new hash goes here with it.</summary>
+    [Fact]
+    public void A_fixed_history_produces_the_same_state_byte_for_byte_as_before()
+    {
+        var random = new Random(11);
+        var program = Sample.Full;
+        var limits = EngineLimits.Default with { LedgerKept = 4, InteractionsKept = 60, RewardsKept = 5 };
+        var live = new CustomerState();
+        var now = Sample.Now;
+        var orders = new List<string>();
+        for (var i = 0; i < 400; i++)
+        {
+            now = now.AddHours(random.Next(0, 30));
+            CustomerCommands.Apply(live, NextCommand(random, now, i, orders), program, now, limits, new SometimesGate(random));
+        }
+
+        var json = TestCustomer.Serialized(live);
+        Assert.Equal(5, live.Rewards.Count);
+        Assert.Contains(live.Interactions, x => x.Summary.Contains("; granted ", StringComparison.Ordinal));
+        Assert.Contains("; rules ", json, StringComparison.Ordinal);
+        Assert.Equal("1900C032CBE949DA465E53F3A8A1E48F758AD8021A1D56B8DE3C7F707B786136", Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(json))));
+    }
+
     private static CustomerCommand NextCommand(Random random, DateTimeOffset now, int i, List<string> orders)
     {
         LoyaltyEvent Event(EventPayload payload) => new()

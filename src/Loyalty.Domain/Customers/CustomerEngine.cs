@@ -13,6 +13,16 @@ public static partial class CustomerEngine
 {
     private const int MaxSummaryLength = 200;
 
+    [ThreadStatic] private static System.Text.StringBuilder? t_summary;
+
+    private static void AppendJoined(System.Text.StringBuilder builder, IReadOnlyList<string> items)
+    {
+        for (var i = 0; i < items.Count; i++)
+        {
+            builder.Append(i == 0 ? "" : ", ").Append(items[i]);
+        }
+    }
+
     public static EventResult Apply(CustomerState state, LoyaltyEvent e, ActiveProgram program, DateTimeOffset now, EngineLimits limits,
         IBudgetGate? budgets = null)
     {
@@ -109,14 +119,25 @@ public static partial class CustomerEngine
         state.LastEventAt = state.LastEventAt is { } last && last > occurred ? last : occurred;
         RememberId(state, e.EventId, occurred.UtcTicks, delta, horizon, limits);
 
-        var summary = outcome.Text;
+        // One builder per thread: the summary is the one string an event keeps, not its pieces.
+        var summary = t_summary ??= new System.Text.StringBuilder(256);
+        summary.Clear().Append(outcome.Text);
         if (rules.FiredRules.Count > 0)
         {
-            summary += $"; rules {string.Join(", ", rules.FiredRules)}" + (rules.Points != 0 ? $" ({rules.Points:+#;-#;0} points)" : "");
+            summary.Append("; rules ");
+            AppendJoined(summary, rules.FiredRules);
+            if (rules.Points != 0)
+            {
+                summary.Append(" (").Append(rules.Points.ToString("+#;-#;0")).Append(" points)");
+            }
         }
         if (rules.Rewards.Count > 0)
         {
-            summary += "; granted " + string.Join(", ", rules.Rewards.Select(r => r.Code));
+            summary.Append("; granted ");
+            for (var i = 0; i < rules.Rewards.Count; i++)
+            {
+                summary.Append(i == 0 ? "" : ", ").Append(rules.Rewards[i].Code);
+            }
         }
         foreach (var reward in rules.Rewards)
         {
@@ -129,30 +150,27 @@ public static partial class CustomerEngine
         }
         if (revoked.Count > 0)
         {
-            summary += "; revoked " + string.Join(", ", revoked);
+            summary.Append("; revoked ");
+            AppendJoined(summary, revoked);
         }
         if (pendingUntil is { } due && delta > 0)
         {
-            summary += string.Create(CultureInfo.InvariantCulture, $"; pending until {due.UtcDateTime:yyyy-MM-dd HH:mm} UTC");
+            summary.Append(CultureInfo.InvariantCulture, $"; pending until {due.UtcDateTime:yyyy-MM-dd HH:mm} UTC");
         }
         if (state.Tier != tierBefore)
         {
             TierLifecycle.Record(state, tierBefore, state.Tier, now, eventKey, QualifyingPoints(state), "qualified", program.Version);
-            summary += $"; tier {tierBefore} → {state.Tier}";
+            summary.Append("; tier ").Append(tierBefore).Append(" → ").Append(state.Tier);
         }
         if (summary.Length > MaxSummaryLength)
         {
-            summary = summary[..(MaxSummaryLength - 1)] + "…"; // keeps the stored state bounded in bytes
+            summary.Length = MaxSummaryLength - 1; // keeps the stored state bounded in bytes
+            summary.Append('…');
         }
         TrimRewards(state, now, limits);
-        // Room first, then the new one: the list never holds more than it keeps, so its array never doubles past the
-        // bound (32 kept in an array of 64 was 3 KB of every customer's state doing nothing).
-        if (state.Interactions.Count >= limits.InteractionsKept)
-        {
-            state.Interactions.RemoveRange(0, state.Interactions.Count - limits.InteractionsKept + 1);
-        }
+        // Writes one slot once the list is full (see RecentList), and its array never grows past the bound.
         state.Interactions.Add(new Interaction(++state.LastSequence, e.EventId, e.Payload!.Kind, e.Source, occurred, now,
-            delta, summary, state.Tier) { ProgramVersion = program.Version });
+            delta, summary.ToString(), state.Tier) { ProgramVersion = program.Version }, limits.InteractionsKept);
         return new EventResult(e.EventId, EventOutcome.Applied, delta, null, null, Summary(state), program.Version)
         {
             Rewards = rules.Rewards,
@@ -557,9 +575,9 @@ public static partial class CustomerEngine
     {
         var horizon = now.AddDays(-limits.RewardsKeptAfterExpiryDays);
         // Runs for every event: look first (by reference, no copies of the rewards), remove only when one is due.
-        foreach (ref readonly var r in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(state.Rewards))
+        for (var i = 0; i < state.Rewards.Count; i++)
         {
-            if (Forgotten(r, horizon))
+            if (Forgotten(state.Rewards.ItemRef(i), horizon))
             {
                 state.Rewards.RemoveAll(x => Forgotten(x, horizon));
                 return;

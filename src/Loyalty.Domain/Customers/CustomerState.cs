@@ -33,7 +33,7 @@ public sealed class CustomerState
     [JsonPropertyName("dedupeFloor")] public long DedupeFloorTicks { get; set; }
 
     /// <summary>Recent interactions, oldest first.</summary>
-    [JsonPropertyName("interactions")] public List<Interaction> Interactions { get; set; } = [];
+    [JsonPropertyName("interactions")] public RecentList<Interaction> Interactions { get; set; } = [];
     /// <summary>Qualifying points per program-local day.</summary>
     [JsonPropertyName("qualifying")]
     [JsonConverter(typeof(DayPointsListConverter))]
@@ -54,7 +54,7 @@ public sealed class CustomerState
     /// the rule's maxPerCase times, whatever the event ids.</summary>
     [JsonPropertyName("caseFirings")] public List<string> CaseFirings { get; set; } = [];
     /// <summary>Rewards granted by rules, newest last (bounded).</summary>
-    [JsonPropertyName("rewards")] public List<GrantedReward> Rewards { get; set; } = [];
+    [JsonPropertyName("rewards")] public RecentList<GrantedReward> Rewards { get; set; } = [];
     /// <summary>Perks held, with their end (null = permanent).</summary>
     [JsonPropertyName("perks")] public List<HeldPerk> Perks { get; set; } = [];
     /// <summary>The newest ledger entries, oldest first; older ones are in the ledger archive (see
@@ -187,7 +187,7 @@ public sealed class CustomerState
         var copy = (CustomerState)MemberwiseClone();
         copy._seenIndex = null;
         copy.Seen = [.. Seen];
-        copy.Interactions = [.. Interactions];
+        copy.Interactions = Interactions.Copy();
         copy.Qualifying = [.. Qualifying];
         copy.Categories = [.. Categories];
         copy.Activity = [.. Activity];
@@ -195,7 +195,7 @@ public sealed class CustomerState
         copy.Achievements = [.. Achievements];
         copy.ResolvedCases = [.. ResolvedCases];
         copy.CaseFirings = [.. CaseFirings];
-        copy.Rewards = [.. Rewards];
+        copy.Rewards = Rewards.Copy();
         copy.Perks = [.. Perks];
         copy.Firings = [.. Firings];
         copy.Ledger = [.. Ledger];

@@ -253,14 +253,25 @@ public sealed class LiabilityTotals
     /// <summary>Drops entries that sum to zero (a tier nobody holds, a month whose points all went).</summary>
     public void Compact()
     {
-        foreach (var name in Tiers.Where(t => t.Value.IsZero).Select(t => t.Key).ToList())
+        // Runs for every journal record summed: look first, allocate only when something goes.
+        List<string>? tiers = null;
+        foreach (var (name, tier) in Tiers)
         {
-            Tiers.Remove(name);
+            if (tier.IsZero)
+            {
+                (tiers ??= []).Add(name);
+            }
         }
-        foreach (var month in Expiring.Where(e => e.Value == 0).Select(e => e.Key).ToList())
+        tiers?.ForEach(name => Tiers.Remove(name));
+        List<int>? months = null;
+        foreach (var (month, points) in Expiring)
         {
-            Expiring.Remove(month);
+            if (points == 0)
+            {
+                (months ??= []).Add(month);
+            }
         }
+        months?.ForEach(month => Expiring.Remove(month));
     }
 
     public LiabilityTotals Copy()

@@ -278,13 +278,10 @@ public static class RuleEngine
         var granted = new GrantedReward(reward.Id, rule.Id, reward.Kind, code, reward.Description,
             reward.Coupon?.ValueMinor ?? 0, reward.Coupon?.Percent ?? 0, amount ?? reward.Currency?.Amount ?? 0,
             c.Now, expires, StoredKey.Of(c.Event.EventId), c.Program.Version);
-        (rewards ??= []).Add(granted);
+        // Sized for the usual one grant: the default first array of 4 is ~700 bytes of these structs.
+        (rewards ??= new List<GrantedReward>(1)).Add(granted);
         // The customer keeps the grant without its description (the catalogue has it): stored state stays small.
-        state.Rewards.Add(granted with { Description = "" });
-        if (state.Rewards.Count > limits.RewardsKept)
-        {
-            state.Rewards.RemoveRange(0, state.Rewards.Count - limits.RewardsKept);
-        }
+        state.Rewards.Add(granted with { Description = "" }, limits.RewardsKept);
         if (reward.Perk is { } perk)
         {
             (perks ??= []).Add(HoldPerk(state, perk.Name, perk.DurationDays, rule.Id, c.Now));
@@ -329,10 +326,17 @@ public static class RuleEngine
     /// <summary>PREFIX-XXXX-XXXX-XXXX: 60 bits of HMAC-SHA256 in Crockford base32.</summary>
     public static string Code(string secret, string prefix, string customerId, string eventId, string ruleId, string rewardId, int index)
     {
-        var data = $"{customerId}\n{eventId}\n{ruleId}\n{rewardId}\n{index}";
-        var dataLength = Encoding.UTF8.GetMaxByteCount(data.Length);
+        // The UTF-8 of "customer\nevent\nrule\nreward\nindex", written piece by piece (no string to throw away).
+        var dataLength = Encoding.UTF8.GetMaxByteCount(customerId.Length + eventId.Length + ruleId.Length + rewardId.Length) + 4 + 11;
         Span<byte> buffer = dataLength <= 1024 ? stackalloc byte[dataLength] : new byte[dataLength];
-        var source = buffer[..Encoding.UTF8.GetBytes(data, buffer)];
+        var written = 0;
+        foreach (var part in (ReadOnlySpan<string>)[customerId, eventId, ruleId, rewardId])
+        {
+            written += Encoding.UTF8.GetBytes(part, buffer[written..]);
+            buffer[written++] = (byte)'\n';
+        }
+        index.TryFormat(buffer[written..], out var digits, default, System.Globalization.CultureInfo.InvariantCulture);
+        var source = buffer[..(written + digits)];
         Span<byte> mac = stackalloc byte[HMACSHA256.HashSizeInBytes];
         var hmac = KeyedHmac(secret);
         hmac.AppendData(source);

@@ -64,7 +64,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
             V1.Outcome.Rejected => "rejected",
             V1.Outcome.NotApplied => "not_applied",
             _ => "unknown",
-        }, result?.PointsDelta ?? 0, result?.Rewards.Select(r => r.Kind).ToList() ?? []);
+        }, result?.PointsDelta ?? 0, result is { Rewards.Count: > 0 } ? [.. result.Rewards.Select(r => r.Kind)] : []);
 
     /// <summary>The scope each kind of event needs.</summary>
     public static string ScopeOf(V1.Event e) => e.PayloadCase switch

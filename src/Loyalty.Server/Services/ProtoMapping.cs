@@ -79,17 +79,18 @@ public static class ProtoMapping
             result.Customer = ToProto(c);
         }
         result.ProgramVersion = r.ProgramVersion;
-        foreach (var reward in r.Rewards)
+        // By index: a foreach over an IReadOnlyList boxes its enumerator, for every event answered.
+        for (var i = 0; i < r.Rewards.Count; i++)
         {
-            result.Rewards.Add(ToProto(reward));
+            result.Rewards.Add(ToProto(r.Rewards[i]));
         }
-        foreach (var perk in r.Perks)
+        for (var i = 0; i < r.Perks.Count; i++)
         {
-            result.Perks.Add(ToProto(perk));
+            result.Perks.Add(ToProto(r.Perks[i]));
         }
-        foreach (var decline in r.Declined)
+        for (var i = 0; i < r.Declined.Count; i++)
         {
-            result.Declined.Add(new V1.RuleDecline { RuleId = decline.RuleId, Reason = decline.Reason });
+            result.Declined.Add(new V1.RuleDecline { RuleId = r.Declined[i].RuleId, Reason = r.Declined[i].Reason });
         }
         return result;
     }
