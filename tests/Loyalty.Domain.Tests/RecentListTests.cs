@@ -34,6 +34,8 @@ public class RecentListTests
                 ring[1] += "!";
             }
             Assert.Equal(list, ring);
+            ring.AsSpans(out var older, out var newer);
+            Assert.Equal(list, [.. older.ToArray(), .. newer.ToArray()]);
             Assert.Equal(list.FindLastIndex(s => s.Contains('7')), ring.FindLastIndex(s => s.Contains('7')));
         }
     }
@@ -116,5 +118,53 @@ public class RecentListTests
     {
         var field = typeof(RecentList<T>).GetField("_items", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!;
         return ((T[])field.GetValue(ring)!).Select(x => (object?)x).ToArray();
+    }
+}
+
+/// <summary>Granted rewards are forgotten <see cref="EngineLimits.RewardsKeptAfterExpiryDays"/> after they expired or were
+/// revoked, and not before, however the customer knows it has nothing to forget in between (the earliest end it keeps
+/// without reading every reward at every event).</summary>
+public class RewardForgettingTests
+{
+    private static readonly Loyalty.Domain.Programs.ActiveProgram Program = Rules.RuleKit.Program(
+        """[{ "id": "big-baby-order", "when": ["purchase"], "if": { "all": [{ "orderValueAtLeast": 5000 }, { "categoryIn": ["baby"] }] }, "then": [{ "grantReward": "baby-5" }] }]""",
+        Rules.RuleKit.Catalogue);
+
+    [Fact]
+    public void An_expired_coupon_is_forgotten_30_days_after_it_expired_and_not_a_day_before()
+    {
+        var customer = new TestCustomer(program: Program);
+        var coupon = Assert.Single(customer.Apply(Buy("o-1", Line("stroller", "baby", 1, 6000))).Rewards);
+        Assert.Equal(customer.Now.AddDays(30), coupon.ExpiresAt);
+
+        // Every day an event: the customer decides each time whether anything is due.
+        for (var day = 1; day < 60; day++)
+        {
+            customer.Clock.Advance(TimeSpan.FromDays(1));
+            customer.Earn(Game(60, 1));
+            Assert.Single(customer.State.Rewards, r => r.Code == coupon.Code);
+        }
+        customer.Clock.Advance(TimeSpan.FromDays(1) + TimeSpan.FromTicks(1));
+        customer.Earn(Game(60, 1));
+
+        Assert.DoesNotContain(customer.State.Rewards, r => r.Code == coupon.Code);
+    }
+
+    [Fact]
+    public void A_coupon_revoked_after_the_customer_last_looked_is_forgotten_30_days_after_the_revocation()
+    {
+        var customer = new TestCustomer(program: Program);
+        var coupon = Assert.Single(customer.Apply(Buy("o-1", Line("stroller", "baby", 1, 6000))).Rewards);
+        customer.Apply(Buy("o-2", Line("stroller", "baby", 1, 6000)));   // a later coupon that ends later
+        customer.Earn(Game(60, 1));                                       // the earliest end is now known: day 30
+        customer.Clock.Advance(TimeSpan.FromDays(1));
+
+        customer.Apply(Refund("o-1", Line("stroller", "baby", 1, 6000)));  // revoked on day 1: ends earlier than known
+        Assert.NotNull(customer.State.Rewards.Single(r => r.Code == coupon.Code).RevokedAt);
+        customer.Clock.Advance(TimeSpan.FromDays(30) + TimeSpan.FromTicks(1));
+        customer.Earn(Game(60, 1));
+
+        Assert.DoesNotContain(customer.State.Rewards, r => r.Code == coupon.Code);
+        Assert.Single(customer.State.Rewards);
     }
 }

@@ -575,14 +575,26 @@ public static partial class CustomerEngine
     {
         var horizon = now.AddDays(-limits.RewardsKeptAfterExpiryDays);
         // Runs for every event: look first (by reference, no copies of the rewards), remove only when one is due.
-        for (var i = 0; i < state.Rewards.Count; i++)
+        if (state.NoRewardEndedBefore(horizon.UtcTicks))
         {
-            if (Forgotten(state.Rewards.ItemRef(i), horizon))
-            {
-                state.Rewards.RemoveAll(x => Forgotten(x, horizon));
-                return;
-            }
+            return;
         }
+        state.Rewards.AsSpans(out var older, out var newer);
+        if (EarliestEnd(older, EarliestEnd(newer, long.MaxValue)) < horizon.UtcTicks)
+        {
+            state.Rewards.RemoveAll(x => Forgotten(x, horizon));
+        }
+        state.Rewards.AsSpans(out older, out newer);
+        state.RewardsEndIs(EarliestEnd(older, EarliestEnd(newer, long.MaxValue)));
+    }
+
+    private static long EarliestEnd(ReadOnlySpan<GrantedReward> rewards, long earliest)
+    {
+        foreach (ref readonly var r in rewards)
+        {
+            earliest = Math.Min(earliest, CustomerState.EndTicks(r));
+        }
+        return earliest;
     }
 
     private static bool Forgotten(in GrantedReward r, DateTimeOffset horizon) =>

@@ -105,6 +105,43 @@ public sealed class CustomerState
     /// so rebuilding it after a trim is an ordinary young allocation, not one that the GC only frees with gen2.</summary>
     [JsonIgnore] private Dictionary<string, int>? _seenIndex;
 
+    // The earliest end (expiry or revocation, UTC ticks) among the rewards, for the list and version it was computed
+    // from: TrimRewards runs for every event and otherwise reads every kept reward (~17 KB per customer, from memory
+    // the cache no longer holds) to find nothing to forget.
+    [JsonIgnore] private RecentList<GrantedReward>? _rewardsEndsOf;
+    [JsonIgnore] private int _rewardsEndsVersion;
+    [JsonIgnore] private long _rewardsEarliestEnd;
+
+    /// <summary>Grants a reward, keeping at most <paramref name="kept"/> (the oldest drop off).</summary>
+    public void AddReward(GrantedReward reward, int kept)
+    {
+        var known = RewardsEndKnown;
+        Rewards.Add(reward, kept);
+        if (known)
+        {
+            // Dropping the oldest can only make the earliest end later: the old one stays a safe bound.
+            _rewardsEarliestEnd = Math.Min(_rewardsEarliestEnd, EndTicks(reward));
+            _rewardsEndsVersion = Rewards.Version;
+        }
+    }
+
+    /// <summary>True when no kept reward ended before <paramref name="horizonTicks"/>, known without reading them.</summary>
+    public bool NoRewardEndedBefore(long horizonTicks) => RewardsEndKnown && _rewardsEarliestEnd >= horizonTicks;
+
+    /// <summary>Records the earliest end among the rewards as they are now.</summary>
+    public void RewardsEndIs(long earliestEndTicks)
+    {
+        _rewardsEndsOf = Rewards;
+        _rewardsEndsVersion = Rewards.Version;
+        _rewardsEarliestEnd = earliestEndTicks;
+    }
+
+    /// <summary>When a reward ends (expires or is revoked, whichever is first), or never.</summary>
+    public static long EndTicks(in GrantedReward reward) => Math.Min(
+        reward.ExpiresAt is { } e ? e.UtcTicks : long.MaxValue, reward.RevokedAt is { } v ? v.UtcTicks : long.MaxValue);
+
+    private bool RewardsEndKnown => ReferenceEquals(_rewardsEndsOf, Rewards) && _rewardsEndsVersion == Rewards.Version;
+
     /// <summary>The newest kept reward with this code, or none (rewards are values: a search that finds nothing must
     /// say so rather than answer an empty reward).</summary>
     public GrantedReward? RewardWithCode(string code) => NewestReward(code, byCode: true);
@@ -117,9 +154,10 @@ public sealed class CustomerState
     {
         for (var i = Rewards.Count - 1; i >= 0; i--)
         {
-            if ((byCode ? Rewards[i].Code : Rewards[i].EventId) == key)
+            ref readonly var reward = ref Rewards.ItemRef(i); // by reference: a reward is a struct of a dozen fields
+            if ((byCode ? reward.Code : reward.EventId) == key)
             {
-                return Rewards[i];
+                return reward;
             }
         }
         return null;
@@ -186,6 +224,7 @@ public sealed class CustomerState
     {
         var copy = (CustomerState)MemberwiseClone();
         copy._seenIndex = null;
+        copy._rewardsEndsOf = null;
         copy.Seen = [.. Seen];
         copy.Interactions = Interactions.Copy();
         copy.Qualifying = [.. Qualifying];

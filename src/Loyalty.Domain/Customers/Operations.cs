@@ -50,7 +50,7 @@ public static class CustomerOperations
             : reward.Perk is { DurationDays: { } days } ? now.AddDays(days) : null;
         var granted = new GrantedReward(reward.Id, "", reward.Kind, code, reward.Description, reward.Coupon?.ValueMinor ?? 0,
             reward.Coupon?.Percent ?? 0, reward.Currency?.Amount ?? 0, now, expires, StoredKey.Of(key), program.Version);
-        state.Rewards.Add(granted with { Description = "" }, limits.RewardsKept);
+        state.AddReward(granted with { Description = "" }, limits.RewardsKept);
         PointsBook.Notice(state, "reward", StoredKey.Of(key), "", reward.Id, code, program.Version, now);
         Remember(state, key, -price, now, limits);
         return new OperationResult(OperationOutcome.Applied, -price, null, granted, CustomerSummary.Of(state));
@@ -184,7 +184,7 @@ public static class CustomerOperations
             : reward.Perk is { DurationDays: { } days } ? now.AddDays(days) : null;
         var granted = new GrantedReward(reward.Id, GoodwillRule, reward.Kind, code, reward.Description, reward.Coupon?.ValueMinor ?? 0,
             reward.Coupon?.Percent ?? 0, reward.Currency?.Amount ?? 0, now, expires, StoredKey.Of(key), program.Version);
-        state.Rewards.Add(granted with { Description = "" }, limits.RewardsKept);
+        state.AddReward(granted with { Description = "" }, limits.RewardsKept);
         if (reward.Perk is { } perk)
         {
             RuleEngine.HoldPerk(state, perk.Name, perk.DurationDays, GoodwillRule, now);

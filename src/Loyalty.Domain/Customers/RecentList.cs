@@ -18,6 +18,7 @@ public sealed class RecentList<T> : IList<T>, IReadOnlyList<T>
     private T[] _items = [];
     private int _head;
     private int _count;
+    private int _version;
 
     public RecentList()
     {
@@ -38,14 +39,30 @@ public sealed class RecentList<T> : IList<T>, IReadOnlyList<T>
 
     public bool IsReadOnly => false;
 
+    /// <summary>Changes whenever an entry is added, replaced or removed: lets a caller cache something it computed
+    /// from the entries for as long as they stay the same.</summary>
+    public int Version => _version;
+
     public T this[int index]
     {
         get => _items[Slot(index)];
-        set => _items[Slot(index)] = value;
+        set
+        {
+            _items[Slot(index)] = value;
+            _version++;
+        }
     }
 
     /// <summary>The entry at <paramref name="index"/> without copying it (entries are structs of several fields).</summary>
     public ref readonly T ItemRef(int index) => ref _items[Slot(index)];
+
+    /// <summary>The entries as two spans, oldest first: the scan of every entry without an index check per entry.</summary>
+    public void AsSpans(out ReadOnlySpan<T> older, out ReadOnlySpan<T> newer)
+    {
+        var first = Math.Min(_count, _items.Length - _head);
+        older = _items.AsSpan(_head, first);
+        newer = _items.AsSpan(0, _count - first);
+    }
 
     /// <summary>Appends at the newest end, growing the array as a list does.</summary>
     public void Add(T item) => Append(item, int.MaxValue);
@@ -66,6 +83,7 @@ public sealed class RecentList<T> : IList<T>, IReadOnlyList<T>
     public void RemoveOldest(int n)
     {
         n = Math.Min(n, _count);
+        _version++;
         for (var i = 0; i < n; i++)
         {
             _items[_head] = default!;
@@ -97,6 +115,7 @@ public sealed class RecentList<T> : IList<T>, IReadOnlyList<T>
             kept++;
         }
         var removed = _count - kept;
+        _version++;
         for (var i = kept; i < _count; i++)
         {
             _items[Slot(i)] = default!;
@@ -132,6 +151,7 @@ public sealed class RecentList<T> : IList<T>, IReadOnlyList<T>
     public void Clear()
     {
         Array.Clear(_items);
+        _version++;
         _head = 0;
         _count = 0;
     }
@@ -206,6 +226,7 @@ public sealed class RecentList<T> : IList<T>, IReadOnlyList<T>
         var slot = _head + _count;
         _items[slot >= _items.Length ? slot - _items.Length : slot] = item;
         _count++;
+        _version++;
     }
 
     public struct Enumerator : IEnumerator<T>

@@ -281,7 +281,7 @@ public static class RuleEngine
         // Sized for the usual one grant: the default first array of 4 is ~700 bytes of these structs.
         (rewards ??= new List<GrantedReward>(1)).Add(granted);
         // The customer keeps the grant without its description (the catalogue has it): stored state stays small.
-        state.Rewards.Add(granted with { Description = "" }, limits.RewardsKept);
+        state.AddReward(granted with { Description = "" }, limits.RewardsKept);
         if (reward.Perk is { } perk)
         {
             (perks ??= []).Add(HoldPerk(state, perk.Name, perk.DurationDays, rule.Id, c.Now));
