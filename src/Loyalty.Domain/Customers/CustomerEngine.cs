@@ -337,7 +337,9 @@ public static partial class CustomerEngine
     {
         var minutes = g.DurationSeconds / 60;
         var points = Earn(minutes * g.Difficulty * program.Definition.Earning.GameSession.PointsPerMinute, state, program);
-        UpdateActivity(state, day, a => a with { GameMinutes = a.GameMinutes + minutes, GameSessions = a.GameSessions + 1 });
+        var at = ActivityOf(state, day);
+        var activity = state.Activity[at];
+        state.Activity[at] = activity with { GameMinutes = activity.GameMinutes + minutes, GameSessions = activity.GameSessions + 1 };
         return Change.Earned(points, $"played {g.GameId}: {minutes} min at difficulty {g.Difficulty}, score {g.Score}");
     }
 
@@ -366,12 +368,14 @@ public static partial class CustomerEngine
     {
         var opened = s.Status == SupportStatus.Opened;
         var rated = s.Satisfaction is not null;
-        UpdateActivity(state, day, a => a with
+        var at = ActivityOf(state, day);
+        var a = state.Activity[at];
+        state.Activity[at] = a with
         {
             SupportContacts = a.SupportContacts + (opened ? 1 : 0),
             Ratings = a.Ratings + (rated ? 1 : 0),
             RatingSum = a.RatingSum + (s.Satisfaction ?? 0),
-        });
+        };
         long points = 0;
         var text = $"support case {s.CaseId} {s.Status.ToString().ToLowerInvariant()} via {s.Channel.ToString().ToLowerInvariant()}";
         if (s.Status == SupportStatus.Resolved)
@@ -557,17 +561,19 @@ public static partial class CustomerEngine
         }
     }
 
-    private static void UpdateActivity(CustomerState state, int day, Func<ActivityDay, ActivityDay> update)
+    /// <summary>Where the day's activity bucket is, adding an empty one if there is none (no delegate or closure per
+    /// event: the caller updates the bucket in place).</summary>
+    private static int ActivityOf(CustomerState state, int day)
     {
-        var idx = state.Activity.FindIndex(a => a.Day == day);
-        if (idx < 0)
+        for (var i = 0; i < state.Activity.Count; i++)
         {
-            state.Activity.Add(update(ActivityDay.Empty(day)));
+            if (state.Activity[i].Day == day)
+            {
+                return i;
+            }
         }
-        else
-        {
-            state.Activity[idx] = update(state.Activity[idx]);
-        }
+        state.Activity.Add(ActivityDay.Empty(day));
+        return state.Activity.Count - 1;
     }
 
     /// <summary>Forgets rewards that expired or were revoked long enough ago.</summary>

@@ -22,6 +22,13 @@ public static class DueWork
             // The common case on every event: nothing fell due. Only a change of the program's tier settings can matter.
             return TierLifecycle.Advance(state, program, now);
         }
+        return AdvanceDue(state, program, now);
+    }
+
+    /// <summary>Something fell due (its own method: the lambdas here capture <paramref name="now"/>, and a closure over a
+    /// parameter is allocated on entry to the method, which every event enters).</summary>
+    private static bool AdvanceDue(CustomerState state, ActiveProgram program, DateTimeOffset now)
+    {
         var changed = PointsBook.WarnExpiring(state, program, now);
         changed |= PointsBook.Advance(state, program, now);
         // Points that just became spendable may already be within the notice window: announce them in the same pass.

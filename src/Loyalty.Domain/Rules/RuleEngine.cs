@@ -63,20 +63,10 @@ public static class RuleEngine
             {
                 continue;
             }
-            if (rule.Limits.Budget is { } budget)
+            if (rule.Limits.Budget is { } budget && !BudgetAllows(rule, context, budgets))
             {
-                // Only grants that will really be made draw on the budget (a scaled amount of 0 or a reward at its
-                // own cap grants nothing); a rule that grants no rewards at all (points, perks) counts one per firing.
-                var grantsReward = rule.Then.Any(t => t.GrantReward is not null || t.GrantCurrencyPerMinuteTimesDifficulty is not null);
-                var grants = !grantsReward ? 1 : rule.Then.Count(t =>
-                    t.GrantReward is { } id && program.Rewards.TryGetValue(id, out var r) && Allowed(state, RewardKey(r), r.MaxPerCustomer, r.PeriodDays, null, now)
-                    || t.GrantCurrencyPerMinuteTimesDifficulty is { } scaled && ScaledAmount(scaled, e) > 0);
-                var rulePoints = rule.Then.Sum(t => Points(t, context));
-                if (!(budgets ?? UnlimitedBudget.Instance).TryConsume(rule, grants, rulePoints))
-                {
-                    (declined ??= []).Add(new RuleDecline(rule.Id, BudgetSpent(budget)));
-                    continue;
-                }
+                (declined ??= []).Add(new RuleDecline(rule.Id, BudgetSpent(budget)));
+                continue;
             }
             (fired ??= []).Add(rule.Id);
             RecordFiring(rule, state, e, now, limits);
@@ -108,14 +98,56 @@ public static class RuleEngine
         }
         if (fired is not null && state.Firings.Count > 0)
         {
-            // Forget the limits of rules and rewards the program no longer has.
-            state.Firings.RemoveAll(f => !program.FiringKeys.Contains(f.RuleId));
+            ForgetRetiredFirings(state, program);
         }
         if (fired is null && declined is null)
         {
             return RuleOutcome.None;
         }
         return new RuleOutcome(points, rewards ?? [], perks ?? [], fired ?? []) { Declined = declined ?? [], PointsByRule = byRule ?? [] };
+    }
+
+    // The helpers below hold the lambdas that capture parameters: a closure over a parameter is allocated on entry to
+    // its method, and Apply runs for every event.
+
+    /// <summary>Whether the rule's campaign budget lets it fire now (consuming its share when it does).</summary>
+    private static bool BudgetAllows(RuleDefinition rule, RuleContext context, IBudgetGate? budgets)
+    {
+        var (state, e, program, now) = (context.State, context.Event, context.Program, context.Now);
+        // Only grants that will really be made draw on the budget (a scaled amount of 0 or a reward at its
+        // own cap grants nothing); a rule that grants no rewards at all (points, perks) counts one per firing.
+        var grantsReward = rule.Then.Any(t => t.GrantReward is not null || t.GrantCurrencyPerMinuteTimesDifficulty is not null);
+        var grants = !grantsReward ? 1 : rule.Then.Count(t =>
+            t.GrantReward is { } id && program.Rewards.TryGetValue(id, out var r) && Allowed(state, RewardKey(r), r.MaxPerCustomer, r.PeriodDays, null, now)
+            || t.GrantCurrencyPerMinuteTimesDifficulty is { } scaled && ScaledAmount(scaled, e) > 0);
+        var rulePoints = rule.Then.Sum(t => Points(t, context));
+        return (budgets ?? UnlimitedBudget.Instance).TryConsume(rule, grants, rulePoints);
+    }
+
+    /// <summary>Forgets the limits of rules and rewards the program no longer has.</summary>
+    private static void ForgetRetiredFirings(CustomerState state, ActiveProgram program) =>
+        state.Firings.RemoveAll(f => !program.FiringKeys.Contains(f.RuleId));
+
+    private static int FiringIndex(CustomerState state, string key)
+    {
+        for (var i = 0; i < state.Firings.Count; i++)
+        {
+            if (state.Firings[i].RuleId == key)
+            {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    private static int CountOf(List<string> list, string item)
+    {
+        var count = 0;
+        foreach (var x in list)
+        {
+            count += x == item ? 1 : 0;
+        }
+        return count;
     }
 
     private static string BudgetSpent(CampaignBudget b)
@@ -168,7 +200,7 @@ public static class RuleEngine
         {
             return false;
         }
-        if (CaseKey(rule, c.Event) is { } caseKey && state.CaseFirings.Count(k => k == caseKey) >= limits.MaxPerCase)
+        if (CaseKey(rule, c.Event) is { } caseKey && CountOf(state.CaseFirings, caseKey) >= limits.MaxPerCase)
         {
             return false;
         }
@@ -198,7 +230,8 @@ public static class RuleEngine
         {
             return true;
         }
-        var mine = state.Firings.Find(f => f.RuleId == key)?.Minutes;
+        var index = FiringIndex(state, key);
+        var mine = index < 0 ? null : state.Firings[index].Minutes;
         if (mine is null || mine.Count == 0)
         {
             return true;
@@ -232,7 +265,7 @@ public static class RuleEngine
         // Keep only what the limits can still look at: firings inside the period, at most max.
         var nowMinute = RuleFiring.MinuteOf(now);
         var keep = Math.Max(1, max ?? 1);
-        var index = state.Firings.FindIndex(f => f.RuleId == key);
+        var index = FiringIndex(state, key);
         var from = nowMinute - periodDays * 1440;
         var minutes = new List<int>(keep);
         if (index >= 0)
