@@ -579,32 +579,8 @@ public static partial class CustomerEngine
     /// <summary>Forgets rewards that expired or were revoked long enough ago.</summary>
     internal static void TrimRewards(CustomerState state, DateTimeOffset now, EngineLimits limits)
     {
-        var horizon = now.AddDays(-limits.RewardsKeptAfterExpiryDays);
-        // Runs for every event: look first (by reference, no copies of the rewards), remove only when one is due.
-        if (state.NoRewardEndedBefore(horizon.UtcTicks))
-        {
-            return;
-        }
-        state.Rewards.AsSpans(out var older, out var newer);
-        if (EarliestEnd(older, EarliestEnd(newer, long.MaxValue)) < horizon.UtcTicks)
-        {
-            state.Rewards.RemoveAll(x => Forgotten(x, horizon));
-        }
-        state.Rewards.AsSpans(out older, out newer);
-        state.RewardsEndIs(EarliestEnd(older, EarliestEnd(newer, long.MaxValue)));
+        state.ForgetRewardsEndedBefore(now.AddDays(-limits.RewardsKeptAfterExpiryDays).UtcTicks);
     }
-
-    private static long EarliestEnd(ReadOnlySpan<GrantedReward> rewards, long earliest)
-    {
-        foreach (ref readonly var r in rewards)
-        {
-            earliest = Math.Min(earliest, CustomerState.EndTicks(r));
-        }
-        return earliest;
-    }
-
-    private static bool Forgotten(in GrantedReward r, DateTimeOffset horizon) =>
-        r.ExpiresAt is { } e && e < horizon || r.RevokedAt is { } v && v < horizon;
 
     /// <summary>Drops day buckets that fell out of their windows.</summary>
     public static void TrimWindows(CustomerState state, ActiveProgram program, int today)

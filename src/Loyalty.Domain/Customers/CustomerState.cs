@@ -125,15 +125,36 @@ public sealed class CustomerState
         }
     }
 
-    /// <summary>True when no kept reward ended before <paramref name="horizonTicks"/>, known without reading them.</summary>
-    public bool NoRewardEndedBefore(long horizonTicks) => RewardsEndKnown && _rewardsEarliestEnd >= horizonTicks;
-
-    /// <summary>Records the earliest end among the rewards as they are now.</summary>
-    public void RewardsEndIs(long earliestEndTicks)
+    /// <summary>Forgets the rewards that ended (expired or were revoked) before <paramref name="horizonTicks"/>. Runs for
+    /// every event: while the earliest end is known and not yet due, it reads no reward at all.</summary>
+    public void ForgetRewardsEndedBefore(long horizonTicks)
     {
+        if (RewardsEndKnown && _rewardsEarliestEnd >= horizonTicks)
+        {
+            return;
+        }
+        if (EarliestRewardEnd() < horizonTicks)
+        {
+            Rewards.RemoveAll(r => EndTicks(r) < horizonTicks);
+        }
         _rewardsEndsOf = Rewards;
+        _rewardsEarliestEnd = EarliestRewardEnd();
         _rewardsEndsVersion = Rewards.Version;
-        _rewardsEarliestEnd = earliestEndTicks;
+    }
+
+    private long EarliestRewardEnd()
+    {
+        var earliest = long.MaxValue;
+        Rewards.AsSpans(out var older, out var newer);
+        foreach (ref readonly var r in older)
+        {
+            earliest = Math.Min(earliest, EndTicks(r));
+        }
+        foreach (ref readonly var r in newer)
+        {
+            earliest = Math.Min(earliest, EndTicks(r));
+        }
+        return earliest;
     }
 
     /// <summary>When a reward ends (expires or is revoked, whichever is first), or never.</summary>
