@@ -107,7 +107,7 @@ public sealed class ConsoleFixture : IAsyncLifetime
 [RunsForAbout(45)]
 public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<ConsoleFixture>
 {
-    private static readonly string[] AppliedThenDuplicateTwice = ["Applied", "Duplicate", "Duplicate"];
+    private static readonly string[] AppliedThenThreeDuplicates = ["Applied", "Duplicate", "Duplicate", "Duplicate"];
     private static readonly string[] AgentMay = ["read", "resolve", "adjust", "goodwill"];
     /// <summary>Every run takes the screenshots (the pages must render); only <c>deploy/local/screenshots</c>
     /// (LOYALTY_SCREENSHOTS=1) puts them in docs/, so a test run leaves the work tree as it was.</summary>
@@ -134,6 +134,36 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         await page.Locator("#customer").FillAsync(customer);
         await page.Locator("#customer").PressAsync("Enter");   // keyboard, not a click
         await Expect(page.Locator("#status")).ToHaveTextAsync($"Customer {customer}");
+    }
+
+    /// <summary>Does <paramref name="act"/> and waits until the engine has answered <paramref name="count"/> POSTs to a
+    /// path ending in <paramref name="pathEnd"/>: the page's text may already read as expected before a repeat's answer
+    /// arrives, and the audit and counters are written before the answer.</summary>
+    private static async Task AnsweredAsync(IPage page, string pathEnd, int count, Func<Task> act)
+    {
+        var seen = 0;
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnResponse(object? sender, IResponse response)
+        {
+            if (response.Request.Method == "POST" && new Uri(response.Url).AbsolutePath.EndsWith(pathEnd, StringComparison.Ordinal)
+                && Interlocked.Increment(ref seen) == count)
+            {
+                all.TrySetResult();
+            }
+        }
+        page.Response += OnResponse;
+        try
+        {
+            await act();
+            if (await Task.WhenAny(all.Task, Task.Delay(TimeSpan.FromSeconds(30))) != all.Task)
+            {
+                Assert.Fail($"{Volatile.Read(ref seen)} of {count} POSTs to …{pathEnd} answered within 30 s");
+            }
+        }
+        finally
+        {
+            page.Response -= OnResponse;
+        }
     }
 
     /// <summary>loyalty_events_total for support events with the outcome, from the operator port's /metrics.</summary>
@@ -242,8 +272,9 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         var duplicateBefore = await SupportEvents("duplicate");
         await page.Locator("#case-id").FillAsync(botCase.SupportCase.CaseId);
         await page.Locator("#satisfaction").SelectOptionAsync("5");
-        await page.Locator("#resolve-submit").DblClickAsync();
+        await AnsweredAsync(page, "/cases", 2, () => page.Locator("#resolve-submit").DblClickAsync());
         await Expect(page.Locator("#rewards")).ToContainTextAsync("THANKS-");
+        // Whichever answer came first, the one that applied it stays on screen.
         await Expect(page.Locator("#resolve-result")).ToContainTextAsync("THANKS-");
         var after = await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
         Assert.Equal(before.EventsApplied + 1, after.EventsApplied);   // applied once
@@ -253,20 +284,32 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         await Expect(page.Locator("[data-field=points-available]")).ToHaveTextAsync(N(after.Summary.PointsAvailable));
         Assert.True(after.Summary.PointsAvailable >= before.Summary.PointsAvailable + 300);   // 100 for a human resolution + 200 bonus (× tier)
 
-        // Recording the same case again later (a new submit, not a double click) changes nothing either: a case's
-        // resolution is keyed by the case.
-        await page.Locator("#resolve-submit").ClickAsync();
-        await Expect(page.Locator("#resolve-result")).ToHaveTextAsync("This case's resolution was already recorded; nothing changed.");
+        // Submitting the same case again after its answer is shown (as a person's slow double click does) changes
+        // nothing: a case's resolution is keyed by the case. The page keeps the answer that applied it.
+        await AnsweredAsync(page, "/cases", 1, () => page.Locator("#resolve-submit").ClickAsync());
+        await Expect(page.Locator("#resolve-result")).ToContainTextAsync(thanks);
+        await Expect(page.Locator("#resolve-result")).ToContainTextAsync("(submitted again: nothing changed)");
         Assert.Equal(after.EventsApplied, (await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id })).EventsApplied);
 
-        // Both submits reached the engine (one applied, one a duplicate): the engine, not the page, kept it to one.
+        // Another agent (a page that never saw it applied) recording the same case is told it was already recorded.
+        var other = await fixture.NewPageAsync();
+        await other.GotoAsync(Console);
+        await SignInAsync(other, fixture.Agent.Key, "agent-ann");
+        await LookUpAsync(other, id);
+        await other.Locator("#case-id").FillAsync(botCase.SupportCase.CaseId);
+        await other.Locator("#satisfaction").SelectOptionAsync("5");
+        await AnsweredAsync(other, "/cases", 1, () => other.Locator("#resolve-submit").ClickAsync());
+        await Expect(other.Locator("#resolve-result")).ToHaveTextAsync("This case's resolution was already recorded; nothing changed.");
+        Assert.Equal(after.EventsApplied, (await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id })).EventsApplied);
+
+        // Every submit reached the engine (one applied, three duplicates): the engine, not the page, kept it to one.
         var audit = await new Audit.AuditClient(fixture.Server.Channel).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100, CustomerId = id });
         var resolutions = audit.Entries.Where(e => e.Action == "Console/ResolveCase").ToList();
-        Assert.Equal(AppliedThenDuplicateTwice, resolutions.Select(e => e.Outcome).Order());
+        Assert.Equal(AppliedThenThreeDuplicates, resolutions.Select(e => e.Outcome).Order());
         Assert.All(resolutions, e => Assert.Equal("agent-ann", e.Caller));
         // And they reached the event counters as events sent to the API do (the console used to skip them).
         Assert.Equal(appliedBefore + 1, await SupportEvents("applied"));
-        Assert.Equal(duplicateBefore + 2, await SupportEvents("duplicate"));
+        Assert.Equal(duplicateBefore + 3, await SupportEvents("duplicate"));
 
         Directory.CreateDirectory(Screenshots);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(Screenshots, "console-customer.png"), FullPage = true });
@@ -295,18 +338,30 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
         await page.Locator("#goodwill-submit").ClickAsync();
         Assert.Empty((await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id })).Rewards);
         await page.Locator("#goodwill-reason").FillAsync("parcel lost twice");
-        await page.Locator("#goodwill-submit").DblClickAsync();
+        await AnsweredAsync(page, "/goodwill", 2, () => page.Locator("#goodwill-submit").DblClickAsync());
         await Expect(page.Locator("#rewards")).ToContainTextAsync("SORRY-");
         await Expect(page.Locator("#rewards")).ToContainTextAsync("(goodwill)");
+        await Expect(page.Locator("#goodwill-result")).ToContainTextAsync("SORRY-");
 
         await page.Locator("#adjust-points").FillAsync("30");
         await page.Locator("#adjust-reason").FillAsync("apology for the wait");
-        await page.Locator("#adjust-submit").DblClickAsync();
+        await AnsweredAsync(page, "/adjustments", 2, () => page.Locator("#adjust-submit").DblClickAsync());
         await Expect(page.Locator("[data-field=points-available]")).ToHaveTextAsync(N(10 + 30));
+        await Expect(page.Locator("#adjust-result")).ToContainTextAsync("+30 points");
+        // A second click that lands after the answer is shown (a person's double click is that slow) is the same
+        // operation: nothing changes, and the page keeps the answer that applied it.
+        await AnsweredAsync(page, "/adjustments", 1, () => page.Locator("#adjust-submit").ClickAsync());
+        await Expect(page.Locator("#adjust-result")).ToHaveTextAsync("Applied: +30 points (submitted again: nothing changed)");
+        Assert.Equal(10 + 30, (await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id })).Summary.PointsAvailable);
+        // Doing it again on purpose means editing the form: a new operation.
+        await page.Locator("#adjust-points").FillAsync("5");
+        await AnsweredAsync(page, "/adjustments", 1, () => page.Locator("#adjust-submit").ClickAsync());
+        await Expect(page.Locator("#adjust-result")).ToHaveTextAsync("Applied: +5 points");
+        await Expect(page.Locator("[data-field=points-available]")).ToHaveTextAsync(N(10 + 30 + 5));
 
         var customer = await Api.GetCustomerAsync(new GetCustomerRequest { CustomerId = id });
         Assert.Single(customer.Rewards, r => r.RewardId == "apology-coupon" && r.RuleId == "goodwill");
-        Assert.Equal(10 + 30, customer.Summary.PointsAvailable);   // once, not twice
+        Assert.Equal(10 + 30 + 5, customer.Summary.PointsAvailable);   // 30 once, not three times
         var audit = await new Audit.AuditClient(fixture.Server.Channel).ListAuditEntriesAsync(new ListAuditEntriesRequest { PageSize = 100, CustomerId = id });
         var mine = audit.Entries.ToList();
         // The same action names as through the API (one application layer records both), saying which front end.
@@ -316,6 +371,7 @@ public sealed class ConsoleTests(ConsoleFixture fixture) : IClassFixture<Console
             && e.Detail.Contains("via console", StringComparison.Ordinal));
         Assert.All(mine, e => Assert.DoesNotContain(id, e.Target + e.Detail, StringComparison.Ordinal));
         Assert.Equal(2, mine.Count(e => e.Action == "Customers/GrantGoodwill"));   // the second click reached the engine, as a duplicate
+        Assert.Equal(["Applied", "Applied", "Duplicate", "Duplicate"], mine.Where(e => e.Action == "Customers/Adjust").Select(e => e.Outcome).Order());
     }
 
     [Fact]

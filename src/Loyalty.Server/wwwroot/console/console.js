@@ -165,41 +165,44 @@
     $("customer-view").hidden = false;
   }
 
-  // One action id per form: a double submit (or a retry after "unreachable") is the same operation, applied once.
-  // The id changes after an answer, when the form is edited and when the customer changes, so an edited request is
-  // never mistaken for the earlier one. A resolution is keyed by its case on the server instead. The answer to a
-  // repeated submit (DUPLICATE) never hides the answer that applied it; an answer for another customer is not shown.
-  const applied = new Set(), actionIds = {};
+  // One action id per form: a double submit (or a retry after "unreachable") is the same operation, applied once. The
+  // id changes when the form is edited, when the customer changes and after a refusal, but not after an answer: a
+  // person's double click takes longer than the engine's answer, so its second click often lands after the first answer
+  // and must still be the same operation. To do the same thing again on purpose, edit the form. A resolution is keyed
+  // by its case on the server instead. A DUPLICATE answer to an operation this page saw applied keeps that answer on
+  // screen and adds that the repeat changed nothing; an answer for another customer is not shown.
+  const applied = new Map(), actionIds = {};
   const newActionIds = () => { for (const form of ["goodwill", "adjust"]) actionIds[form] = crypto.randomUUID(); };
   newActionIds();
-  function action(form, path, body, describe) {
+  function action(form, path, body, describe, keyOf) {
     $(form).addEventListener("input", () => { actionIds[form] = crypto.randomUUID(); });
     $(form).addEventListener("submit", async ev => {
       ev.preventDefault();
-      const id = actionIds[form], customer = current, out = $(`${form}-result`);
-      const response = await api(`customers/${encodeURIComponent(customer)}/${path}`, { method: "POST", body: JSON.stringify({ actionId: id, ...body() }) });
+      const customer = current, out = $(`${form}-result`), sent = { actionId: actionIds[form], ...body() };
+      const key = `${form}/${customer}/${keyOf ? keyOf(sent) : sent.actionId}`;
+      const response = await api(`customers/${encodeURIComponent(customer)}/${path}`, { method: "POST", body: JSON.stringify(sent) });
       if (customer !== current) return;
       if (!response) { out.textContent = "The engine is unreachable; nothing was recorded. Try again (it will not count twice)."; return; }
-      if (!response.ok) { out.textContent = `Not done: ${await response.text()}`; if (response.status !== 503) actionIds[form] = crypto.randomUUID(); return; }
+      if (!response.ok) { out.textContent = `Not done: ${await response.text()}`; if (response.status !== 503 && actionIds[form] === sent.actionId) actionIds[form] = crypto.randomUUID(); return; }
       const result = await response.json();
       if (customer !== current) return;
       const outcome = String(result.outcome).toLowerCase();
-      if (outcome === "applied") applied.add(`${form}/${id}`);
-      if (outcome !== "duplicate" || !applied.has(`${form}/${id}`)) out.textContent = describe(result);
-      if (actionIds[form] === id) actionIds[form] = crypto.randomUUID();
+      if (outcome === "applied") applied.set(key, describe(result));
+      out.textContent = outcome === "duplicate" && applied.has(key) ? `${applied.get(key)} (submitted again: nothing changed)` : describe(result);
       lookup(customer);
     });
   }
   const signed = n => `${n >= 0 ? "+" : ""}${n}`;
+  const said = outcome => { const o = String(outcome).toLowerCase(); return o.charAt(0).toUpperCase() + o.slice(1); };   // events and care actions alike
   action("resolve", "cases", () => ({ caseId: $("case-id").value.trim(), satisfaction: $("satisfaction").value ? Number($("satisfaction").value) : null }), r => {
     const rewards = (r.rewards || []).map(x => `${x.text} (${x.code})`).join(", ");
     return String(r.outcome).toLowerCase() === "duplicate" ? "This case's resolution was already recorded; nothing changed."
-      : `${r.outcome}: ${signed(r.pointsDelta)} points${rewards ? "; unlocked " + rewards : ""}`;
-  });
+      : `${said(r.outcome)}: ${signed(r.pointsDelta)} points${rewards ? "; unlocked " + rewards : ""}`;
+  }, sent => sent.caseId);
   action("goodwill", "goodwill", () => ({ rewardId: $("goodwill-reward").value, reason: $("goodwill-reason").value.trim() }),
-    r => `${r.outcome}: ${r.reward ? `${r.reward.text} (${r.reward.code})` : "no reward"}`);
+    r => `${said(r.outcome)}: ${r.reward ? `${r.reward.text} (${r.reward.code})` : "no reward"}`);
   action("adjust", "adjustments", () => ({ points: Number($("adjust-points").value), reason: $("adjust-reason").value.trim() }),
-    r => `${r.outcome}: ${signed(r.pointsDelta)} points`);
+    r => `${said(r.outcome)}: ${signed(r.pointsDelta)} points`);
 
   // Program: read at sign-in and on every visit to the Program view.
   const words = k => k.replace(/([A-Z])/g, " $1").toLowerCase();
