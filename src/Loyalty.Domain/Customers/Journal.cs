@@ -241,7 +241,11 @@ public static class JournalCodec
     [ThreadStatic] private static System.Buffers.ArrayBufferWriter<byte>? t_buffer;
     [ThreadStatic] private static Utf8JsonWriter? t_writer;
 
-    /// <summary>The framed record in one array of its exact size (the JSON is written into a buffer kept per thread).</summary>
+    /// <summary>The framed record in one array of its exact size (the JSON is written into a buffer kept per thread),
+    /// allocated on the pinned object heap. The journal writer keeps it until the customer's next checkpoint (seconds to a
+    /// minute), so as an ordinary young array it survived two collections and was copied by both on its way to the
+    /// oldest generation: about 400 bytes per event, a third of what young collections promoted with 1,000 customers.
+    /// Arrays on that heap are never moved, and one without references costs the collections it outlives nothing.</summary>
     public static byte[] Encode(JournalRecord record)
     {
         var buffer = t_buffer ??= new System.Buffers.ArrayBufferWriter<byte>(4096);
@@ -261,7 +265,7 @@ public static class JournalCodec
                 t_buffer = null; // a rare huge record: do not keep its buffer for the thread's life
             }
         }
-        var framed = new byte[4 + buffer.WrittenCount];
+        var framed = GC.AllocateUninitializedArray<byte>(4 + buffer.WrittenCount, pinned: true);
         System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(framed, buffer.WrittenCount);
         buffer.WrittenSpan.CopyTo(framed.AsSpan(4));
         return framed;
