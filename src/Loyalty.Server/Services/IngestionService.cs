@@ -148,14 +148,29 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         // One call per customer, all customers in parallel; within a customer the events keep request order.
         // If any customer's write fails the call fails (UNAVAILABLE): the client retries the whole batch, and the
         // events that were stored answer DUPLICATE. A per-event REJECTED would read as final and lose events.
-        await Task.WhenAll(byCustomer.Select(async pair =>
+        // The calls' own tasks are awaited together (no async wrapper per customer: a batch makes hundreds).
+        var groups = new List<(int Index, LoyaltyEvent Event)>[byCustomer.Count];
+        var calls = new Task<EventResult[]>[byCustomer.Count];
+        var k = 0;
+        foreach (var (customer, items) in byCustomer)
         {
-            var applied = await grains.Customer(pair.Key).Apply([.. pair.Value.Select(x => x.Event)]);
+            var events = new LoyaltyEvent[items.Count];
+            for (var j = 0; j < events.Length; j++)
+            {
+                events[j] = items[j].Event;
+            }
+            groups[k] = items;
+            calls[k++] = grains.Customer(customer).Apply(events);
+        }
+        await Task.WhenAll(calls);
+        for (k = 0; k < calls.Length; k++)
+        {
+            var applied = calls[k].Result;
             for (var j = 0; j < applied.Length; j++)
             {
-                results[pair.Value[j].Index] = ProtoMapping.ToProto(applied[j]);
+                results[groups[k][j].Index] = ProtoMapping.ToProto(applied[j]);
             }
-        }));
+        }
         for (var i = 0; i < results.Length; i++)
         {
             Count(request.Events[i], results[i].Outcome, results[i]);
