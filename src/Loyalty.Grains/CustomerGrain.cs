@@ -899,16 +899,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             return;
         }
         List<RewardNotice>? notices = null;
-        var ledger = _live.Ledger;
-        // Newest entries are last: walk back only over what was not told yet (usually one or two entries).
-        var first = ledger.Count;
-        while (first > 0 && ledger[first - 1].Sequence > _rewardsToldThrough)
+        foreach (var entry in _live.LedgerBetween(_rewardsToldThrough, through))   // usually one or two entries
         {
-            first--;
-        }
-        for (var i = first; i < ledger.Count && ledger[i].Sequence <= through; i++)
-        {
-            var entry = ledger[i];
             if (entry.Kind == "reward" && _live.RewardWithCode(entry.Note) is { } reward)
             {
                 (notices ??= []).Add(new RewardNotice(Id, reward));
@@ -941,19 +933,9 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         {
             return;
         }
-        var ledger = _live.Ledger;
-        var first = ledger.Count;
-        while (first > 0 && ledger[first - 1].Sequence > from)
-        {
-            first--;
-        }
-        var entries = new List<LedgerEntry>();
-        for (var i = first; i < ledger.Count && ledger[i].Sequence <= through; i++)
-        {
-            entries.Add(ledger[i]);
-        }
+        List<LedgerEntry> entries = [.. _live.LedgerBetween(from, through)];
         _queuing = true;
-        _handOver = Queue(entries, from, through, ledger, _incarnation);
+        _handOver = Queue(entries, from, through, _live.Ledger, _incarnation);
 
         async Task Queue(List<LedgerEntry> toQueue, long after, long upTo, IReadOnlyList<LedgerEntry> held, int incarnation)
         {

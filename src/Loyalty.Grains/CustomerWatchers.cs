@@ -46,7 +46,7 @@ internal sealed class CustomerWatchers
             _told = Math.Max(_told, storedThrough);
             return;
         }
-        var fresh = state.Ledger.Where(e => e.Sequence > _told && e.Sequence <= storedThrough).ToArray();
+        var fresh = state.LedgerBetween(_told, storedThrough).ToArray();
         _told = storedThrough;
         if (fresh.Length == 0)
         {

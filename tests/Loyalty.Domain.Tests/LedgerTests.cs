@@ -27,6 +27,31 @@ public sealed class LedgerTests
     }
 
     [Fact]
+    public void The_entries_between_two_sequences_are_those_a_scan_of_the_whole_ledger_finds()
+    {
+        var customer = new TestCustomer();
+        for (var n = 1; n <= 12; n++)
+        {
+            customer.Earn(Game(60 * n, 1));
+        }
+        var state = customer.State;
+        Assert.Equal(12, state.Ledger.Count);
+        for (long after = -1; after <= 13; after++)
+        {
+            for (long through = after - 1; through <= 14; through++)
+            {
+                var scanned = state.Ledger.Where(e => e.Sequence > after && e.Sequence <= through).Select(e => e.Sequence);
+                Assert.Equal(scanned, state.LedgerBetween(after, through).ToArray().Select(e => e.Sequence));
+            }
+            Assert.Equal(state.Ledger.Where(e => e.Sequence > after), state.LedgerBetween(after).ToArray());
+        }
+        // After the oldest entries went to the archive, only the kept ones are between any two sequences.
+        state.TrimArchivedLedger(5);
+        Assert.Equal([6L, 7], state.LedgerBetween(2, 7).ToArray().Select(e => e.Sequence));
+        Assert.Empty(state.LedgerBetween(2, 5).ToArray());
+    }
+
+    [Fact]
     public void Rule_points_are_entries_of_their_own_naming_the_rule()
     {
         var customer = new TestCustomer(program: Sample.Full);

@@ -218,6 +218,25 @@ public sealed class CustomerState
         _seenIndex = null;
     }
 
+    /// <summary>The kept ledger entries after <paramref name="after"/> up to <paramref name="through"/>, oldest first. The
+    /// ledger is in sequence order with the newest last, so this reads only the entries it returns and the one before
+    /// them: the reader of what one command added, or what was stored since the last hand-over, never scans it all.</summary>
+    public ReadOnlySpan<LedgerEntry> LedgerBetween(long after, long through = long.MaxValue)
+    {
+        var ledger = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(Ledger);
+        var end = ledger.Length;
+        while (end > 0 && ledger[end - 1].Sequence > through)
+        {
+            end--;
+        }
+        var first = end;
+        while (first > 0 && ledger[first - 1].Sequence > after)
+        {
+            first--;
+        }
+        return ledger[first..end];
+    }
+
     /// <summary>The ledger entries to move to the archive so that only the newest <paramref name="keep"/> stay in
     /// state (none while at most half as many again are held: entries go in chunks), and the sequence number they reach.</summary>
     public (IReadOnlyList<LedgerEntry> Entries, long Through) LedgerToArchive(int keep)

@@ -185,15 +185,8 @@ public sealed class LiabilityTotals
             change.AddShare(before, -1);
             change.AddShare(after, 1);
         }
-        var ledger = state.Ledger;
-        var first = ledger.Count;
-        while (first > 0 && ledger[first - 1].Sequence > ledgerBefore)
+        foreach (var entry in state.LedgerBetween(ledgerBefore))
         {
-            first--;
-        }
-        for (var i = first; i < ledger.Count; i++)
-        {
-            var entry = ledger[i];
             if (FlowOf(entry) is { } flow && PointsOf(entry, flow) is var points and not 0)
             {
                 (change ??= new LiabilityTotals()).AddFlow(DayOf(entry.At), flow, points);
