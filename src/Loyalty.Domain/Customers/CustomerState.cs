@@ -246,7 +246,7 @@ public sealed class CustomerState
             return ([], LedgerArchivedThrough);
         }
         var through = Ledger[Ledger.Count - keep - 1].Sequence;
-        return (Ledger.Where(e => e.Sequence > LedgerArchivedThrough && e.Sequence <= through).ToList(), through);
+        return ([.. LedgerBetween(LedgerArchivedThrough, through)], through);
     }
 
     /// <summary>Drops ledger entries that are in the archive.</summary>

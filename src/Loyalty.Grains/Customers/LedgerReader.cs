@@ -21,7 +21,8 @@ public sealed class LedgerReader(ILedgerArchive archive)
         // The state's entries as they are now: a checkpoint running while the archive is read (it interleaves with
         // this call at the await) may archive and trim them, and reading the trimmed state after the archive window
         // skipped what moved meanwhile (a chaos run's watch went from 208 to 254).
-        var inState = state.Ledger.Where(e => e.Sequence > since && e.Sequence <= through).Take(size).ToArray();
+        var between = state.LedgerBetween(since, through);
+        var inState = between[..Math.Min(size, between.Length)].ToArray();
         var oldestInState = OldestInState(state);
         var result = new List<LedgerEntry>(size);
         if (since + 1 < oldestInState)

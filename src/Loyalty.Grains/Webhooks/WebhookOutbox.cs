@@ -110,7 +110,8 @@ public sealed class WebhookOutbox(WebhookOptions options, IWebhookStore store, I
         var from = Math.Max(snapshot.NoticesQueuedThrough ?? snapshot.LedgerSeq, alreadyQueued);
         if (Enabled && snapshot.LedgerSeq > from)
         {
-            await QueueAsync(snapshot.CustomerId, [.. snapshot.Ledger.Where(e => e.Sequence > from)], from, snapshot.Ledger);
+            List<LedgerEntry> entries = [.. snapshot.LedgerBetween(from)];
+            await QueueAsync(snapshot.CustomerId, entries, from, snapshot.Ledger);
         }
         snapshot.NoticesQueuedThrough = Math.Max(from, snapshot.LedgerSeq);
     }
