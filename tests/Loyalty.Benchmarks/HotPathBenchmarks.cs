@@ -80,6 +80,16 @@ public class HotPathBenchmarks
     private static LoyaltyEvent Event(string id, DateTimeOffset at, EventPayload payload) =>
         new() { EventId = id, CustomerId = "bench-customer", OccurredAt = at, Source = "bench", Payload = payload };
 
+    private JournalRecord GameRecord => _gameRecord ??= new JournalRecord("bench-customer", 42, _now, _program.Version,
+        CustomerCommand.Of([Event("g-1", _now, new GameSession("arena", 1200, 2, 100)), Event("g-2", _now, new GameSession("arena", 600, 3, 250))]), null);
+    private JournalRecord? _gameRecord;
+
+    [Benchmark(Description = "Journal record of two game events, encoded (the writer's form)")]
+    public byte[] EncodeRecord() => JournalCodec.Encode(GameRecord);
+
+    [Benchmark(Description = "Journal record of two game events, through JsonSerializer (the reference form)")]
+    public byte[] EncodeRecordWithSerializer() => JournalCodec.EncodeWithSerializer(GameRecord);
+
     [Benchmark(Description = "Validate a purchase event")]
     public object? Validate() => EventValidator.Validate(_purchase, _program, _now);
 

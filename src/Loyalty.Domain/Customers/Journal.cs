@@ -238,6 +238,10 @@ public static class JournalCodec
         }
     }
 
+    /// <summary>The options records are read with. They also describe the stored form <see cref="Encode"/> writes by
+    /// hand: serializing a record with them gives the same bytes (a test holds the two together).</summary>
+    public static JsonSerializerOptions SerializerOptions => Options;
+
     [ThreadStatic] private static System.Buffers.ArrayBufferWriter<byte>? t_buffer;
     [ThreadStatic] private static Utf8JsonWriter? t_writer;
 
@@ -245,8 +249,16 @@ public static class JournalCodec
     /// allocated on the pinned object heap. The journal writer keeps it until the customer's next checkpoint (seconds to a
     /// minute), so as an ordinary young array it survived two collections and was copied by both on its way to the
     /// oldest generation: about 400 bytes per event, a third of what young collections promoted with 1,000 customers.
-    /// Arrays on that heap are never moved, and one without references costs the collections it outlives nothing.</summary>
-    public static byte[] Encode(JournalRecord record)
+    /// Arrays on that heap are never moved, and one without references costs the collections it outlives nothing.
+    /// The JSON is written by hand, member by member, in the order and form <see cref="SerializerOptions"/> gives:
+    /// the serializer's walk over its metadata (a stack of frames per call, boxed values, a converter per member)
+    /// was 4–5 % of the engine's CPU, on the journal writer's one thread.</summary>
+    public static byte[] Encode(JournalRecord record) => Frame(record, byHand: true);
+
+    /// <summary>The same bytes as <see cref="Encode"/>, through <see cref="JsonSerializer"/> (for tests and comparisons).</summary>
+    public static byte[] EncodeWithSerializer(JournalRecord record) => Frame(record, byHand: false);
+
+    private static byte[] Frame(JournalRecord record, bool byHand)
     {
         var buffer = t_buffer ??= new System.Buffers.ArrayBufferWriter<byte>(4096);
         buffer.ResetWrittenCount();
@@ -254,7 +266,14 @@ public static class JournalCodec
         writer.Reset(buffer);
         try
         {
-            JsonSerializer.Serialize(writer, record, Options);
+            if (byHand)
+            {
+                JournalJsonWriter.Write(writer, record);
+            }
+            else
+            {
+                JsonSerializer.Serialize(writer, record, Options);
+            }
             writer.Flush();
         }
         finally
