@@ -156,7 +156,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         // A checkpoint from before webhooks: its history is not sent.
         state.NoticesQueuedThrough ??= state.LedgerSeq;
         var replayed = 0;
-        foreach (var record in _journal.Uncovered(Id, state.JournalSeq))
+        foreach (var record in await _journal.UncoveredAsync(Id, state.JournalSeq, CancellationToken.None))
         {
             state = CustomerCommands.Replay(state, record, await _versions.GetAsync(record.ProgramVersion), _limits);
             replayed++;

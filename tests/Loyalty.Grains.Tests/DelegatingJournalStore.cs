@@ -25,6 +25,7 @@ public abstract class DelegatingJournalStore : IJournalStore
     public Task<IReadOnlyList<JournalInfo>> ListAsync(CancellationToken cancellationToken) => Inner.ListAsync(cancellationToken);
     public Task<bool> FenceAsync(string journalId, string recoverer, CancellationToken cancellationToken) => Inner.FenceAsync(journalId, recoverer, cancellationToken);
     public Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken) => Inner.ReadAllAsync(journalId, cancellationToken);
+    public virtual Task<IReadOnlyList<JournalRecord>> ReadBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken) => Inner.ReadBatchesAsync(journalId, batches, cancellationToken);
     public Task RemoveAsync(string journalId, CancellationToken cancellationToken) => Inner.RemoveAsync(journalId, cancellationToken);
     public Task<LiabilityTotals> ReadLiabilityAsync(CancellationToken cancellationToken) => Inner.ReadLiabilityAsync(cancellationToken);
     public Task RecordErasureAsync(string erasureKey, long sequence, CancellationToken cancellationToken) => Inner.RecordErasureAsync(erasureKey, sequence, cancellationToken);

@@ -26,6 +26,21 @@ public sealed class FaultInjectingJournalStore : DelegatingJournalStore
 
     public int HeldAppends => Volatile.Read(ref _held);
 
+    private readonly System.Collections.Concurrent.ConcurrentQueue<JournalRecord> _readBack = new();
+
+    /// <summary>Every record read back by <see cref="ReadBatchesAsync"/> (a reactivation before its checkpoint).</summary>
+    public IReadOnlyCollection<JournalRecord> ReadBack => _readBack;
+
+    public override async Task<IReadOnlyList<JournalRecord>> ReadBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken)
+    {
+        var records = await Inner.ReadBatchesAsync(journalId, batches, cancellationToken);
+        foreach (var record in records)
+        {
+            _readBack.Enqueue(record);
+        }
+        return records;
+    }
+
     public void FailNextAppends(int count, bool afterStoring = false)
     {
         Volatile.Write(ref _failBefore, afterStoring ? 0 : count);

@@ -206,6 +206,35 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
         Assert.Equal(6, (await grain.Get())!.Summary.PointsLifetime);
     }
 
+    /// <summary>A customer deactivated while its checkpoints fail keeps its records in the silo's journal; the next
+    /// activation reads them back from the journal (the writer keeps where they are, not their bytes) and replays them.</summary>
+    [Fact]
+    public async Task A_customer_whose_last_checkpoint_failed_is_rebuilt_from_the_journal_when_it_comes_back()
+    {
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        var grainId = ((IAddressable)grain).GetGrainId();
+        Assert.Equal(EventOutcome.Applied, (await grain.Apply([Game(id, "back-0", Now)]))[0].Outcome);
+        await WaitFor(() => fixture.Storage_.Stored(grainId)?.PointsLifetime == 1, TimeSpan.FromSeconds(10));
+        fixture.Storage_.FailNextWrites(1_000, only: grainId);
+        try
+        {
+            for (var i = 1; i <= 3; i++)
+            {
+                Assert.Equal(EventOutcome.Applied, (await grain.Apply([Game(id, $"back-{i}", Now)]))[0].Outcome);
+            }
+            await fixture.Cluster.DeactivateAsync(grain);
+            Assert.Equal(1, fixture.Storage_.Stored(grainId)!.PointsLifetime); // no checkpoint took the three
+        }
+        finally
+        {
+            fixture.Storage_.FailNextWrites(0);
+        }
+        Assert.Equal(4, (await grain.Get())!.Summary.PointsLifetime);
+        Assert.Equal(3, fixture.Journal.ReadBack.Count(r => r.CustomerId == id));
+        Assert.Equal(EventOutcome.Duplicate, (await grain.Apply([Game(id, "back-2", Now)]))[0].Outcome);
+    }
+
     /// <summary>Holds every checkpoint slot of the silo until disposed: checkpoints started meanwhile wait their turn.</summary>
     private async Task<IAsyncDisposable> HoldCheckpointSlots()
     {

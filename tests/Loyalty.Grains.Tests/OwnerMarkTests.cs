@@ -74,7 +74,7 @@ public sealed class OwnerMarkTests
         await second;   // acknowledged: record 2 is stored and no checkpoint covers it
         await Settle();
         Assert.True(store.HasMark("c"), "the mark of a customer with an acknowledged, uncovered record was removed");
-        Assert.Single(writer.Uncovered("c", 1));
+        Assert.Single(await writer.UncoveredAsync("c", 1, default));
 
         // Once a checkpoint covers record 2 as well, the mark goes.
         writer.Covered("c", 2);

@@ -245,12 +245,9 @@ public static class JournalCodec
     [ThreadStatic] private static System.Buffers.ArrayBufferWriter<byte>? t_buffer;
     [ThreadStatic] private static Utf8JsonWriter? t_writer;
 
-    /// <summary>The framed record in one array of its exact size (the JSON is written into a buffer kept per thread),
-    /// allocated on the pinned object heap. The journal writer keeps it until the customer's next checkpoint (seconds to a
-    /// minute), so as an ordinary young array it survived two collections and was copied by both on its way to the
-    /// oldest generation: about 400 bytes per event, a third of what young collections promoted with 1,000 customers.
-    /// Arrays on that heap are never moved, and one without references costs the collections it outlives nothing.
-    /// The JSON is written by hand, member by member, in the order and form <see cref="SerializerOptions"/> gives:
+    /// <summary>The framed record in one array of its exact size (the JSON is written into a buffer kept per thread). It
+    /// lives while its batch is appended: stores copy it into their pages, and the journal writer keeps only where each
+    /// uncovered record is. The JSON is written by hand, member by member, in the order and form <see cref="SerializerOptions"/> gives:
     /// the serializer's walk over its metadata (a stack of frames per call, boxed values, a converter per member)
     /// was 4–5 % of the engine's CPU, on the journal writer's one thread.</summary>
     public static byte[] Encode(JournalRecord record) => Frame(record, byHand: true);
@@ -284,7 +281,7 @@ public static class JournalCodec
                 t_buffer = null; // a rare huge record: do not keep its buffer for the thread's life
             }
         }
-        var framed = GC.AllocateUninitializedArray<byte>(4 + buffer.WrittenCount, pinned: true);
+        var framed = GC.AllocateUninitializedArray<byte>(4 + buffer.WrittenCount);
         System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(framed, buffer.WrittenCount);
         buffer.WrittenSpan.CopyTo(framed.AsSpan(4));
         return framed;

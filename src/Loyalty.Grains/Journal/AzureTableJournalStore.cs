@@ -318,6 +318,20 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         return records;
     }
 
+    public async Task<IReadOnlyList<JournalRecord>> ReadBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken)
+    {
+        var records = new List<JournalRecord>();
+        foreach (var batch in batches.Distinct().Order())
+        {
+            var filter = TableClient.CreateQueryFilter($"PartitionKey eq {journalId} and RowKey ge {RowKey(batch, 0)} and RowKey lt {RowKey(batch + 1, 0)}");
+            await foreach (var page in _table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
+            {
+                records.AddRange(JournalCodec.Read(Unpage(page)));
+            }
+        }
+        return records;
+    }
+
     public async Task RemoveAsync(string journalId, CancellationToken cancellationToken)
     {
         NullableResponse<TableEntity> head = await _table.GetEntityIfExistsAsync<TableEntity>(journalId, HeadRow, cancellationToken: cancellationToken);
@@ -525,7 +539,8 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         return entity;
     }
 
-    private static byte[] Unpage(TableEntity page)
+    /// <summary>The records of a page row, back to back as <see cref="JournalCodec.Read"/> reads them.</summary>
+    public static byte[] Unpage(TableEntity page)
     {
         var parts = new List<byte[]>();
         for (var i = 0; i < PropertiesPerPage && page.GetBinary("D" + i.ToString("D2", CultureInfo.InvariantCulture)) is { } part; i++)

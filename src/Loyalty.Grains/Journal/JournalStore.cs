@@ -71,6 +71,10 @@ public interface IJournalStore
     /// <summary>Every record in the journal, in append order.</summary>
     Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken);
 
+    /// <summary>The records of the given stored batches (not yet deleted), in append order: a customer that reactivates
+    /// on its silo before a checkpoint covers its records reads them back from here.</summary>
+    Task<IReadOnlyList<JournalRecord>> ReadBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken);
+
     /// <summary>Deletes the journal: its records, head and directory entry. Its liability totals are first added to the
     /// lasting totals, once (idempotent by journal id: a removal interrupted and run again never adds them twice).</summary>
     Task RemoveAsync(string journalId, CancellationToken cancellationToken);
@@ -99,11 +103,13 @@ public static class Erasures
 
 /// <summary>The memory provider's journal (explicit opt-in, lost with the process): keeps records in memory so that
 /// every provider goes through the same write path, and answers at once. Records are kept encoded, as a durable journal
-/// stores them and under the same size limits: one array per record instead of the several objects of an event, which
-/// the GC would otherwise carry from one collection to the next until a checkpoint covers them.</summary>
+/// stores them and under the same size limits: a batch's records back to back in one array (like a durable journal's
+/// page) instead of the several objects of each event, which the GC would otherwise carry from one collection to the
+/// next until a checkpoint covers them. The array is allocated on the pinned object heap, where the young collections
+/// it outlives never copy it.</summary>
 public sealed class MemoryJournalStore : IJournalStore
 {
-    private readonly ConcurrentDictionary<string, ConcurrentDictionary<long, byte[][]>> _journals = new();
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<long, byte[]>> _journals = new();
     private readonly ConcurrentDictionary<string, string> _owners = new();
     private readonly ConcurrentDictionary<string, LiabilityTotals> _liability = new();
     private readonly LiabilityTotals _folded = new();
@@ -133,7 +139,7 @@ public sealed class MemoryJournalStore : IJournalStore
         {
             throw new JournalFencedException($"journal {journalId} was taken");
         }
-        journal[batch] = encoded is not null ? [.. encoded] : [.. records.Select(JournalCodec.Encode)];
+        journal[batch] = Page(encoded ?? [.. records.Select(JournalCodec.Encode)]);
         if (liability is not null)
         {
             _liability[journalId] = liability.Copy();
@@ -162,10 +168,43 @@ public sealed class MemoryJournalStore : IJournalStore
     public Task<bool> FenceAsync(string journalId, string recoverer, CancellationToken cancellationToken) =>
         Task.FromResult(_owners.TryRemove(journalId, out _));
 
+    private static byte[] Page(IReadOnlyList<byte[]> encoded)
+    {
+        var length = 0;
+        foreach (var record in encoded)
+        {
+            length += record.Length;
+        }
+        var page = GC.AllocateUninitializedArray<byte>(length, pinned: true);
+        var at = 0;
+        foreach (var record in encoded)
+        {
+            record.CopyTo(page, at);
+            at += record.Length;
+        }
+        return page;
+    }
+
     public Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<JournalRecord>>(_journals.TryGetValue(journalId, out var journal)
-            ? [.. journal.OrderBy(b => b.Key).SelectMany(b => b.Value).Select(r => JournalCodec.Read(r)[0])]
+            ? [.. journal.OrderBy(b => b.Key).SelectMany(b => JournalCodec.Read(b.Value))]
             : []);
+
+    public Task<IReadOnlyList<JournalRecord>> ReadBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken)
+    {
+        var records = new List<JournalRecord>();
+        if (_journals.TryGetValue(journalId, out var journal))
+        {
+            foreach (var batch in batches.Distinct().Order())
+            {
+                if (journal.TryGetValue(batch, out var page))
+                {
+                    records.AddRange(JournalCodec.Read(page));
+                }
+            }
+        }
+        return Task.FromResult<IReadOnlyList<JournalRecord>>(records);
+    }
 
     public Task RemoveAsync(string journalId, CancellationToken cancellationToken)
     {
@@ -205,5 +244,5 @@ public sealed class MemoryJournalStore : IJournalStore
 
     /// <summary>Records of the customer the journals still hold (tests: truncation drops checkpointed ones).</summary>
     public int RecordsOf(string customerId) =>
-        _journals.Values.Sum(j => j.Values.Sum(b => b.Count(r => JournalCodec.Read(r)[0].CustomerId == customerId)));
+        _journals.Values.Sum(j => j.Values.Sum(b => JournalCodec.Read(b).Count(r => r.CustomerId == customerId)));
 }
