@@ -26,6 +26,35 @@ public sealed class LedgerTests
         Assert.All(ledger, e => Assert.Equal(Sample.Program.Version, e.ProgramVersion));
     }
 
+    /// <summary>The archive writes entries by hand; the domain's serializer options define their stored form. Both must
+    /// give the same bytes: for real entries of every kind, and for nulls, unusual text and extreme numbers.</summary>
+    [Fact]
+    public void Ledger_entries_written_by_hand_are_the_bytes_the_serializer_writes()
+    {
+        var customer = new TestCustomer();
+        customer.Earn(Buy("o-1", Line("bib", "baby", 2, 1000), Line("ball", "sports", 1, 2000)));
+        customer.Earn(Game(600, 3));
+        customer.Earn(Refund("o-1", Line("bib", "baby", 1, 1000)));
+        const string odd = "Zoë \"quoted\" <b>&amp;</b> \\ 日本語 \u0001\t\n 😀 '";
+        var at = new DateTimeOffset(2026, 12, 6, 9, 30, 15, TimeSpan.FromHours(-3.5)).AddTicks(7);
+        var entries = customer.State.Ledger.ToList();
+        Assert.True(entries.Count >= 3);
+        entries.Add(new LedgerEntry(long.MaxValue, odd, long.MinValue, long.MaxValue, odd, odd, odd, at) { Note = odd, PendingPoints = -1, Ref = odd });
+        entries.Add(new LedgerEntry(0, null!, 0, 0, null!, null!, null!, default) { Note = null!, Ref = null! });
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using var writer = new System.Text.Json.Utf8JsonWriter(buffer, LedgerJson.WriterOptions);
+        foreach (var entry in entries)
+        {
+            buffer.ResetWrittenCount();
+            writer.Reset(buffer);
+            LedgerJson.Write(writer, entry);
+            writer.Flush();
+            var serialized = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(entry, DomainJson.Options);
+            Assert.Equal(System.Text.Encoding.UTF8.GetString(serialized), System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan));
+            Assert.True(buffer.WrittenSpan.SequenceEqual(serialized));
+        }
+    }
+
     [Fact]
     public void The_entries_between_two_sequences_are_those_a_scan_of_the_whole_ledger_finds()
     {
