@@ -296,6 +296,48 @@ public class JournalReplayTests
         Assert.Equal(all, Assert.Single(JournalCodec.Read(JournalCodec.Encode(all))), new RecordComparer());
     }
 
+    private sealed record UnknownPayload : EventPayload
+    {
+        public override string Kind => "unknown";
+    }
+
+    /// <summary>The journal writer encodes a batch into one buffer: each record exactly as alone, back to back as a page
+    /// stores them; the last one can be taken back (it did not fit), and one that fails to encode leaves nothing behind.</summary>
+    [Fact]
+    public void A_batch_encodes_its_records_back_to_back_as_each_alone()
+    {
+        var game = new LoyaltyEvent { EventId = "g-1", CustomerId = "c-1", OccurredAt = Sample.Now, Source = "arena", Payload = new GameSession("arena", 180, 2, 100) };
+        var records = new[]
+        {
+            new JournalRecord("c-1", 1, Sample.Now, "v1", CustomerCommand.Of([game, game with { EventId = "g-2" }]), null),
+            new JournalRecord("c-2", 7, Sample.Now, "v1", new CustomerCommand { Kind = CommandKind.Adjust, Id = "a", Points = 5, Text = new string('x', 100_000) }, [true]),
+            new JournalRecord("c-3", 2, Sample.Now, "v1", CustomerCommand.CatchUp, null),
+        };
+        var encoded = new EncodedRecords(256); // grows past its first buffer
+        var sizes = records.Select(encoded.Add).ToList();
+        Assert.Equal(records.Length, encoded.Count);
+        Assert.Equal(records.SelectMany(JournalCodec.Encode).ToArray(), encoded.Bytes.ToArray());
+        for (var i = 0; i < records.Length; i++)
+        {
+            Assert.Equal(JournalCodec.Encode(records[i]), encoded.Bytes[encoded.StartOf(i)..encoded.EndOf(i)].ToArray());
+            Assert.Equal(sizes[i], encoded.SizeOf(i));
+        }
+        Assert.Equal(records, JournalCodec.Read(encoded.Bytes), new RecordComparer());
+
+        encoded.RemoveLast();
+        Assert.Equal(records[..2].SelectMany(JournalCodec.Encode).ToArray(), encoded.Bytes.ToArray());
+        var broken = records[2] with { Command = CustomerCommand.Of([game with { Payload = new UnknownPayload() }]) };
+        Assert.ThrowsAny<Exception>(() => encoded.Add(broken));
+        Assert.Equal(2, encoded.Count);
+        encoded.Add(records[2]);
+        Assert.Equal(records.SelectMany(JournalCodec.Encode).ToArray(), encoded.Bytes.ToArray());
+
+        encoded.Clear();
+        Assert.Equal((0, 0), (encoded.Count, encoded.Length));
+        encoded.Add(records[0]);
+        Assert.Equal(JournalCodec.Encode(records[0]), encoded.Bytes.ToArray());
+    }
+
     [Fact]
     public void A_record_stored_by_this_format_still_reads()
     {

@@ -13,7 +13,7 @@ public abstract class DelegatingJournalStore : IJournalStore
 
     public virtual Task OpenAsync(string journalId, string owner, CancellationToken cancellationToken) => Inner.OpenAsync(journalId, owner, cancellationToken);
 
-    public virtual Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+    public virtual Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, EncodedRecords? encoded,
         IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken) =>
         Inner.AppendAsync(journalId, batch, records, encoded, mark, unmark, liability, cancellationToken);
 

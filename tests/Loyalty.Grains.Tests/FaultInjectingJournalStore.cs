@@ -47,7 +47,7 @@ public sealed class FaultInjectingJournalStore : DelegatingJournalStore
         Volatile.Write(ref _failAfter, afterStoring ? count : 0);
     }
 
-    public override async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+    public override async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, EncodedRecords? encoded,
         IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken)
     {
         if (AppendDelay > TimeSpan.Zero)

@@ -19,7 +19,7 @@ public sealed class JournalTruncationTests
 
         public Stopwatch Clock { get; } = Stopwatch.StartNew();
 
-        public override async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+        public override async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, EncodedRecords? encoded,
             IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken)
         {
             await base.AppendAsync(journalId, batch, records, encoded, mark, unmark, liability, cancellationToken);

@@ -21,7 +21,7 @@ public sealed class OwnerMarkTests
 
         public override bool Durable => true;
 
-        public override async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+        public override async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, EncodedRecords? encoded,
             IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken)
         {
             if (records.Count > 0 && Gate is { } gate)
@@ -124,7 +124,7 @@ public sealed class OwnerMarkTests
 
         public override int MarkRowBytes(string journalId, int row) => rowBytes;
 
-        public override async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+        public override async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, EncodedRecords? encoded,
             IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken)
         {
             await Gate.Task;

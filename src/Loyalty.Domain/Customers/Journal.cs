@@ -242,12 +242,14 @@ public static class JournalCodec
     /// hand: serializing a record with them gives the same bytes (a test holds the two together).</summary>
     public static JsonSerializerOptions SerializerOptions => Options;
 
+    /// <summary>How records' JSON is written: the domain's escaping, no validation (the writer is ours).</summary>
+    internal static JsonWriterOptions WriterOptions { get; } = new() { Encoder = Options.Encoder, SkipValidation = true };
+
     [ThreadStatic] private static System.Buffers.ArrayBufferWriter<byte>? t_buffer;
     [ThreadStatic] private static Utf8JsonWriter? t_writer;
 
-    /// <summary>The framed record in one array of its exact size (the JSON is written into a buffer kept per thread). It
-    /// lives while its batch is appended: stores copy it into their pages, and the journal writer keeps only where each
-    /// uncovered record is. The JSON is written by hand, member by member, in the order and form <see cref="SerializerOptions"/> gives:
+    /// <summary>The framed record in one array of its exact size (the JSON is written into a buffer kept per thread), as
+    /// <see cref="EncodedRecords"/> writes it into a batch's buffer (the journal writer's way). The JSON is written by hand, member by member, in the order and form <see cref="SerializerOptions"/> gives:
     /// the serializer's walk over its metadata (a stack of frames per call, boxed values, a converter per member)
     /// was 4–5 % of the engine's CPU, on the journal writer's one thread.</summary>
     public static byte[] Encode(JournalRecord record) => Frame(record, byHand: true);
@@ -259,7 +261,7 @@ public static class JournalCodec
     {
         var buffer = t_buffer ??= new System.Buffers.ArrayBufferWriter<byte>(4096);
         buffer.ResetWrittenCount();
-        var writer = t_writer ??= new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = Options.Encoder, SkipValidation = true });
+        var writer = t_writer ??= new Utf8JsonWriter(buffer, WriterOptions);
         writer.Reset(buffer);
         try
         {

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
 using Azure;
@@ -105,7 +104,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
 
     public int MarkRowOf(string customerId) => MarkBuckets.BucketOf(MarkBuckets.KeyOf(customerId));
 
-    public async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+    public async Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, EncodedRecords? encoded,
         IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken)
     {
         if (!_heads.TryGetValue(journalId, out var etag))
@@ -121,7 +120,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         {
             new(TableTransactionActionType.UpdateMerge, head, etag),
         };
-        var pages = AddPages(journalId, batch, encoded ?? [.. records.Select(JournalCodec.Encode)], actions);
+        var pages = AddPages(journalId, batch, encoded ?? EncodedRecords.Of(records), actions);
         // Before the request: an answer that is lost may still have stored it (a batch number tried again after one that
         // was not stored replaces the count).
         _pageCounts.GetOrAdd(journalId, _ => new())[batch] = pages;
@@ -497,41 +496,31 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         return row.HasValue ? row.Value!.GetInt64("Seq") ?? 0 : 0;
     }
 
-    /// <summary>Packs records back to back into pages of at most <see cref="PageBytes"/> (a record never spans pages), adds
-    /// each page's row to <paramref name="actions"/> and returns how many there are. A page's raw bytes are gathered in
-    /// one pooled buffer: a growing buffer and a copy per page were a tenth of the bytes the engine allocated in durable
+    /// <summary>Cuts the records, back to back, into pages of at most <see cref="PageBytes"/> (a record never spans pages),
+    /// adds each page's row to <paramref name="actions"/> and returns how many there are. A page is a span of the
+    /// batch's one buffer: a growing buffer and a copy per page were a tenth of the bytes the engine allocated in durable
     /// <c>game</c>, all of it in arrays large enough to go straight to the large object heap.</summary>
-    private static int AddPages(string journalId, long batch, IReadOnlyList<byte[]> records, List<TableTransactionAction> actions)
+    private static int AddPages(string journalId, long batch, EncodedRecords records, List<TableTransactionAction> actions)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(PageBytes);
-        try
+        var pages = 0;
+        var start = 0;
+        for (var i = 0; i < records.Count; i++)
         {
-            var pages = 0;
-            var used = 0;
-            foreach (var encoded in records)
+            if (records.SizeOf(i) > PageBytes)
             {
-                if (encoded.Length > PageBytes)
-                {
-                    throw new ArgumentException($"a journal record of {encoded.Length} bytes is over the {PageBytes}-byte page", nameof(records));
-                }
-                if (used + encoded.Length > PageBytes)
-                {
-                    actions.Add(new TableTransactionAction(TableTransactionActionType.Add, PageEntity(journalId, batch, pages++, buffer.AsSpan(0, used))));
-                    used = 0;
-                }
-                encoded.CopyTo(buffer, used);
-                used += encoded.Length;
+                throw new ArgumentException($"a journal record of {records.SizeOf(i)} bytes is over the {PageBytes}-byte page", nameof(records));
             }
-            if (used > 0)
+            if (records.EndOf(i) - start > PageBytes)
             {
-                actions.Add(new TableTransactionAction(TableTransactionActionType.Add, PageEntity(journalId, batch, pages++, buffer.AsSpan(0, used))));
+                actions.Add(new TableTransactionAction(TableTransactionActionType.Add, PageEntity(journalId, batch, pages++, records.Bytes[start..records.StartOf(i)])));
+                start = records.StartOf(i);
             }
-            return pages;
         }
-        finally
+        if (records.Length > start)
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            actions.Add(new TableTransactionAction(TableTransactionActionType.Add, PageEntity(journalId, batch, pages++, records.Bytes[start..])));
         }
+        return pages;
     }
 
     /// <summary>Pages are stored deflated (JSON records shrink several times over): fewer bytes per request and in

@@ -42,7 +42,9 @@ public interface IJournalStore
     /// <param name="unmark">Customers whose every record here is now covered by a checkpoint: their marks go.</param>
     /// <param name="liability">The journal's liability totals including this batch, stored in the same request (the
     /// head), or null when the batch changes none of them.</param>
-    Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+    /// <param name="encoded">The records encoded (null: the store encodes them). Valid only until the returned task
+    /// completes: the writer reuses its buffer for the next batch.</param>
+    Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, EncodedRecords? encoded,
         IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken);
 
     /// <summary>Bytes the store's mark row holds now: an append that rewrites it carries them (and they count
@@ -132,14 +134,14 @@ public sealed class MemoryJournalStore : IJournalStore
 
     public int MarkRowOf(string customerId) => 0;
 
-    public Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, IReadOnlyList<byte[]>? encoded,
+    public Task AppendAsync(string journalId, long batch, IReadOnlyList<JournalRecord> records, EncodedRecords? encoded,
         IReadOnlyCollection<string> mark, IReadOnlyCollection<string> unmark, LiabilityTotals? liability, CancellationToken cancellationToken)
     {
         if (!_journals.TryGetValue(journalId, out var journal) || !_owners.ContainsKey(journalId))
         {
             throw new JournalFencedException($"journal {journalId} was taken");
         }
-        journal[batch] = Page(encoded ?? [.. records.Select(JournalCodec.Encode)]);
+        journal[batch] = Page((encoded ?? EncodedRecords.Of(records)).Bytes);
         if (liability is not null)
         {
             _liability[journalId] = liability.Copy();
@@ -168,20 +170,10 @@ public sealed class MemoryJournalStore : IJournalStore
     public Task<bool> FenceAsync(string journalId, string recoverer, CancellationToken cancellationToken) =>
         Task.FromResult(_owners.TryRemove(journalId, out _));
 
-    private static byte[] Page(IReadOnlyList<byte[]> encoded)
+    private static byte[] Page(ReadOnlySpan<byte> records)
     {
-        var length = 0;
-        foreach (var record in encoded)
-        {
-            length += record.Length;
-        }
-        var page = GC.AllocateUninitializedArray<byte>(length, pinned: true);
-        var at = 0;
-        foreach (var record in encoded)
-        {
-            record.CopyTo(page, at);
-            at += record.Length;
-        }
+        var page = GC.AllocateUninitializedArray<byte>(records.Length, pinned: true);
+        records.CopyTo(page);
         return page;
     }
 

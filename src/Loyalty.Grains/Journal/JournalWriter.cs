@@ -242,7 +242,9 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         var reader = _queue.Reader;
         var batch = new List<Pending>(256);
         var records = new List<JournalRecord>(256);
-        var encoded = new List<byte[]>(256);
+        // The batch's records encoded back to back: one buffer reused batch after batch (a store takes its pages as
+        // spans of it, and is done with it when its append completes).
+        var encoded = new EncodedRecords();
         // Records taken from the queue and not yet in a batch, in their order: those the last batch had no room for.
         var carried = new Queue<Pending>();
         var deferred = new Queue<Pending>();
@@ -264,7 +266,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                     {
                         if (_fenced is null)
                         {
-                            await Flush([], [], [], 0, CancellationToken.None);
+                            await Flush([], [], EncodedRecords.None, 0, CancellationToken.None);
                         }
                         continue;
                     }
@@ -295,28 +297,28 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                         deferredCustomers.Add(next.Record.CustomerId);
                         continue;
                     }
-                    byte[] data;
+                    int size;
                     try
                     {
-                        data = JournalCodec.Encode(next.Record);
+                        size = encoded.Add(next.Record);
                     }
                     catch (Exception e)
                     {
                         Done(next, e);
                         continue;
                     }
-                    if (data.Length > AzureTableJournalStore.PageBytes || (batch.Count > 0 && bytes + _markBytes + data.Length + mark.Bytes > _store.MaxBatchBytes))
+                    if (size > AzureTableJournalStore.PageBytes || (batch.Count > 0 && bytes + _markBytes + size + mark.Bytes > _store.MaxBatchBytes))
                     {
+                        encoded.RemoveLast();
                         if (batch.Count == 0)
                         {
-                            Done(next, new EventsNotCommittedException($"This request is too large for one journal record ({data.Length} bytes); send fewer events per call."));
+                            Done(next, new EventsNotCommittedException($"This request is too large for one journal record ({size} bytes); send fewer events per call."));
                             continue;
                         }
                         deferred.Enqueue(next); // it opens the next batch
                         break;
                     }
-                    bytes += data.Length;
-                    encoded.Add(data);
+                    bytes += size;
                     batch.Add(next);
                     records.Add(next.Record);
                     if (_store.Durable)
@@ -348,7 +350,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         FailQueued(stopping);
     }
 
-    private async Task Flush(List<Pending> batch, List<JournalRecord> records, List<byte[]> encoded, int bytes, CancellationToken stoppingToken)
+    private async Task Flush(List<Pending> batch, List<JournalRecord> records, EncodedRecords encoded, int bytes, CancellationToken stoppingToken)
     {
         var number = _batch + 1;
         var started = Stopwatch.GetTimestamp();
@@ -385,8 +387,8 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                     {
                         _uncovered[record.CustomerId] = list = [];
                     }
-                    list.Add(new UncoveredRecord(record.Sequence, number, encoded[i].Length));
-                    added += encoded[i].Length;
+                    list.Add(new UncoveredRecord(record.Sequence, number, encoded.SizeOf(i)));
+                    added += encoded.SizeOf(i);
                     // A checkpoint that finished while this record was being stored covered only earlier records: the
                     // customer has an uncovered record again, so its mark must not go (a chaos run lost an
                     // acknowledged event that way: the mark went, the silo died, the customer started elsewhere from
