@@ -50,9 +50,32 @@ public sealed class KeyRateLimiter : IDisposable
         };
     }
 
-    /// <summary>The most tokens the key's bucket holds (no limit for a key without a rate).</summary>
-    private int CapacityOf(string keyId) =>
-        _settings.Auth.Keys.Find(k => k.Id == keyId) is { RatePerSecond: > 0 } key ? Capacity(key) : int.MaxValue;
+    /// <summary>The most tokens the key's bucket holds (no limit for a key without a rate). Asked for every event on a
+    /// stream: a loop, not a lambda that captures the key.</summary>
+    private int CapacityOf(string keyId)
+    {
+        foreach (var key in _settings.Auth.Keys)
+        {
+            if (key.Id == keyId)
+            {
+                return key.RatePerSecond > 0 ? Capacity(key) : int.MaxValue;
+            }
+        }
+        return int.MaxValue;
+    }
+
+    /// <summary>Takes <paramref name="cost"/> tokens if they are there now and nobody is waiting before this call; false
+    /// otherwise (then <see cref="TakeAsync"/> waits its turn). A stream pays a token per event: when they are there, it
+    /// pays without an asynchronous wait.</summary>
+    public bool TryTake(string keyId, int cost)
+    {
+        if (cost > CapacityOf(keyId))
+        {
+            return false;
+        }
+        using var lease = _events.AttemptAcquire(keyId, cost);
+        return lease.IsAcquired;
+    }
 
     private static int Capacity(ApiKeySettings key) => (int)Math.Max(1, Math.Ceiling(key.Burst > 0 ? key.Burst : key.RatePerSecond));
 
