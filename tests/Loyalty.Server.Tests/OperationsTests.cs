@@ -170,9 +170,11 @@ public sealed partial class OperationsTests(ITestOutputHelper output) : IAsyncLi
         Assert.True(Value(text, "loyalty_rewards_granted_total", "loyalty_reward_kind=\"coupon\"") >= 10);   // the launch gift, at least
         Assert.True(Value(text, "loyalty_publish_duration_seconds_count", "rpc_method=\"Publish\"") >= 10);
         Assert.True(Value(text, "loyalty_journal_append_duration_seconds_count") > 0);
+        // Every stored record's wait, from its hand-over to the writer to its acknowledgement, once.
+        Assert.Equal(Value(text, "loyalty_journal_records_total"), Value(text, "loyalty_journal_commit_duration_seconds_count"));
         // Durations are in seconds, and so are the buckets: a quantile can be read (the exporter's own bounds are meant
         // for milliseconds, and put every call of the engine into its first bucket, le="5").
-        foreach (var (histogram, label) in new[] { ("loyalty_publish_duration_seconds", "rpc_method=\"Publish\""), ("loyalty_journal_append_duration_seconds", "") })
+        foreach (var (histogram, label) in new[] { ("loyalty_publish_duration_seconds", "rpc_method=\"Publish\""), ("loyalty_journal_append_duration_seconds", ""), ("loyalty_journal_commit_duration_seconds", "") })
         {
             var count = Value(text, $"{histogram}_count", label);
             var within = Value(text, $"{histogram}_bucket", label, "le=\"0.5\"");

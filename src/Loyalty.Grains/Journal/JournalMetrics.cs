@@ -18,6 +18,10 @@ public static class JournalMetrics
     private static readonly Histogram<double> AppendDuration = Meter.CreateHistogram<double>(
         "loyalty.journal.append.duration", unit: "s", description: "Duration of one journal append (a batch of many customers' records)",
         tags: null, advice: LoyaltyMetrics.Seconds);
+    private static readonly Histogram<double> CommitWait = Meter.CreateHistogram<double>(
+        "loyalty.journal.commit.duration", unit: "s",
+        description: "From a record's hand-over to the journal writer to its acknowledgement: the wait for a batch and the append that stores it",
+        tags: null, advice: LoyaltyMetrics.Seconds);
     private static readonly Counter<long> Failures = Meter.CreateCounter<long>(
         "loyalty.journal.failures", unit: "{batch}", description: "Journal appends that were not stored (their callers were told)");
     private static readonly Counter<long> Checkpoints = Meter.CreateCounter<long>(
@@ -35,6 +39,8 @@ public static class JournalMetrics
     {
         Requests.Add(count, new KeyValuePair<string, object?>("kind", kind));
     }
+
+    public static void Committed(TimeSpan wait) => CommitWait.Record(wait.TotalSeconds);
 
     public static void Appended(int records, int events, int bytes, TimeSpan duration)
     {

@@ -143,7 +143,8 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     private Task _loop = Task.CompletedTask;
     private Task _truncating = Task.CompletedTask;
 
-    private sealed record Pending(JournalRecord Record, TaskCompletionSource Done);
+    /// <param name="Queued">When the record was handed over (<see cref="Stopwatch"/> timestamp).</param>
+    private sealed record Pending(JournalRecord Record, TaskCompletionSource Done, long Queued);
 
     /// <summary>A stored record no checkpoint covers yet: where it is (its batch) and its size, not its bytes. A customer
     /// that reactivates here before its checkpoint (its deactivation's checkpoint failed, or it was broken) reads its
@@ -228,7 +229,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 return Task.FromException(new EventsNotCommittedException("An earlier write of this customer failed; nothing was applied. Retry."));
             }
             Interlocked.Increment(ref _backlog);
-            if (!_queue.Writer.TryWrite(new Pending(record, done)))
+            if (!_queue.Writer.TryWrite(new Pending(record, done, Stopwatch.GetTimestamp())))
             {
                 Interlocked.Decrement(ref _backlog);
                 return Task.FromException(new EventsNotCommittedException("The journal is closed (the silo is stopping); nothing was applied. Retry."));
@@ -409,6 +410,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
             }
             foreach (var p in batch)
             {
+                JournalMetrics.Committed(Stopwatch.GetElapsedTime(p.Queued));
                 Done(p, null);
             }
             return;
