@@ -61,7 +61,7 @@ public static class LoyaltyMetrics
         _ => "unknown",
     };
 
-    public static void EventAnswered(string kind, string outcome, long points, IEnumerable<string> rewardKinds)
+    public static void EventAnswered(string kind, string outcome, long points, IReadOnlyList<string> rewardKinds)
     {
         Events.Add(1, new KeyValuePair<string, object?>("loyalty.source", SourceOf(kind)), new KeyValuePair<string, object?>("loyalty.outcome", outcome));
         if (outcome == "applied")
@@ -70,9 +70,9 @@ public static class LoyaltyMetrics
             {
                 PointsIssued.Add(points);
             }
-            foreach (var kindOfReward in rewardKinds)
+            for (var i = 0; i < rewardKinds.Count; i++)   // per event: no enumerator object
             {
-                RewardsGranted.Add(1, new KeyValuePair<string, object?>("loyalty.reward.kind", kindOfReward));
+                RewardsGranted.Add(1, new KeyValuePair<string, object?>("loyalty.reward.kind", rewardKinds[i]));
             }
         }
     }

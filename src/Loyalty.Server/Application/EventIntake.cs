@@ -39,7 +39,7 @@ public sealed class EventIntake(IGrainFactory grains, LiveActivity live)
     }
 
     /// <summary>Counts an answered event: <paramref name="outcome"/> is applied, duplicate, rejected or not_applied.</summary>
-    public void Answered(string kind, string outcome, long points, IReadOnlyCollection<string> rewardKinds)
+    public void Answered(string kind, string outcome, long points, IReadOnlyList<string> rewardKinds)
     {
         if (outcome == "applied")
         {

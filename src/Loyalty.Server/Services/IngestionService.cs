@@ -64,7 +64,22 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
             V1.Outcome.Rejected => "rejected",
             V1.Outcome.NotApplied => "not_applied",
             _ => "unknown",
-        }, result?.PointsDelta ?? 0, result is { Rewards.Count: > 0 } ? [.. result.Rewards.Select(r => r.Kind)] : []);
+        }, result?.PointsDelta ?? 0, RewardKinds(result));
+
+    /// <summary>The kinds of the rewards a result grants, in one array (counted for every event answered).</summary>
+    private static string[] RewardKinds(V1.PublishResult? result)
+    {
+        if (result is not { Rewards.Count: > 0 } granted)
+        {
+            return [];
+        }
+        var kinds = new string[granted.Rewards.Count];
+        for (var i = 0; i < kinds.Length; i++)
+        {
+            kinds[i] = granted.Rewards[i].Kind;
+        }
+        return kinds;
+    }
 
     /// <summary>The scope each kind of event needs.</summary>
     public static string ScopeOf(V1.Event e) => e.PayloadCase switch
