@@ -8,6 +8,10 @@ public static class DomainJson
 {
     public static JsonSerializerOptions Options { get; } = Create();
 
+    /// <summary>For domain JSON written by hand (journal records, ledger entries): the same escaping as
+    /// <see cref="Options"/> (non-ASCII text as UTF-8), no validation (the code writing it is ours).</summary>
+    public static JsonWriterOptions WriterOptions { get; } = new() { Encoder = Options.Encoder, SkipValidation = true };
+
     private static JsonSerializerOptions Create()
     {
         var options = new JsonSerializerOptions(JsonSerializerDefaults.General)

@@ -9,24 +9,26 @@ public static class Deflation
 {
     public static byte[] Deflate(ReadOnlySpan<byte> raw)
     {
-        using var output = new MemoryStream(raw.Length / 3 + 64);
-        using (var deflate = new DeflateStream(output, CompressionLevel.Fastest, leaveOpen: true))
-        {
-            deflate.Write(raw);
-        }
-        return output.ToArray();
+        using var output = Compress(raw);
+        return output.Written.ToArray();
     }
 
     /// <summary>Deflates <paramref name="raw"/> into a pooled buffer and hands the result to <paramref name="use"/> (the
     /// span is valid only during the call): a journal page's output would otherwise be a new large array per append.</summary>
     public static void Deflate(ReadOnlySpan<byte> raw, ReadOnlySpanAction use)
     {
-        using var output = new PooledStream(raw.Length / 3 + 64);
+        using var output = Compress(raw);
+        use(output.Written);
+    }
+
+    private static PooledStream Compress(ReadOnlySpan<byte> raw)
+    {
+        var output = new PooledStream(raw.Length / 3 + 64);
         using (var deflate = new DeflateStream(output, CompressionLevel.Fastest, leaveOpen: true))
         {
             deflate.Write(raw);
         }
-        use(output.Written);
+        return output;
     }
 
     public delegate void ReadOnlySpanAction(ReadOnlySpan<byte> data);

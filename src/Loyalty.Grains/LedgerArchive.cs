@@ -87,7 +87,7 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
         // Each entry is written into one scratch buffer (by hand: the serializer's walk per entry was most of an archive
         // append's CPU), then joined into the row.
         var scratch = new System.Buffers.ArrayBufferWriter<byte>(512);
-        using var writer = new System.Text.Json.Utf8JsonWriter(scratch, LedgerJson.WriterOptions);
+        using var writer = new System.Text.Json.Utf8JsonWriter(scratch, Loyalty.Domain.DomainJson.WriterOptions);
         foreach (var entry in InOrder(entries))
         {
             scratch.ResetWrittenCount();

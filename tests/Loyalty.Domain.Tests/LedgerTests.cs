@@ -42,7 +42,7 @@ public sealed class LedgerTests
         entries.Add(new LedgerEntry(long.MaxValue, odd, long.MinValue, long.MaxValue, odd, odd, odd, at) { Note = odd, PendingPoints = -1, Ref = odd });
         entries.Add(new LedgerEntry(0, null!, 0, 0, null!, null!, null!, default) { Note = null!, Ref = null! });
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        using var writer = new System.Text.Json.Utf8JsonWriter(buffer, LedgerJson.WriterOptions);
+        using var writer = new System.Text.Json.Utf8JsonWriter(buffer, DomainJson.WriterOptions);
         foreach (var entry in entries)
         {
             buffer.ResetWrittenCount();

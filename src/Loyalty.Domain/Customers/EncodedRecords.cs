@@ -50,7 +50,7 @@ public sealed class EncodedRecords : IBufferWriter<byte>
         {
             Reserve(4);
             _length += 4;
-            var writer = _writer ??= new Utf8JsonWriter(this, JournalCodec.WriterOptions);
+            var writer = _writer ??= new Utf8JsonWriter(this, DomainJson.WriterOptions);
             writer.Reset(this);
             JournalJsonWriter.Write(writer, record);
             writer.Flush();

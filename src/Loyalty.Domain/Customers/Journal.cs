@@ -242,48 +242,26 @@ public static class JournalCodec
     /// hand: serializing a record with them gives the same bytes (a test holds the two together).</summary>
     public static JsonSerializerOptions SerializerOptions => Options;
 
-    /// <summary>How records' JSON is written: the domain's escaping, no validation (the writer is ours).</summary>
-    internal static JsonWriterOptions WriterOptions { get; } = new() { Encoder = Options.Encoder, SkipValidation = true };
-
-    [ThreadStatic] private static System.Buffers.ArrayBufferWriter<byte>? t_buffer;
-    [ThreadStatic] private static Utf8JsonWriter? t_writer;
-
-    /// <summary>The framed record in one array of its exact size (the JSON is written into a buffer kept per thread), as
-    /// <see cref="EncodedRecords"/> writes it into a batch's buffer (the journal writer's way). The JSON is written by hand, member by member, in the order and form <see cref="SerializerOptions"/> gives:
-    /// the serializer's walk over its metadata (a stack of frames per call, boxed values, a converter per member)
-    /// was 4–5 % of the engine's CPU, on the journal writer's one thread.</summary>
-    public static byte[] Encode(JournalRecord record) => Frame(record, byHand: true);
+    /// <summary>One framed record in an array of its own (tests, tools): exactly its bytes in a batch the journal writer
+    /// encodes (<see cref="EncodedRecords"/>). The JSON is written by hand, member by member, in the order and form
+    /// <see cref="SerializerOptions"/> gives: the serializer's walk over its metadata (a stack of frames per call, boxed
+    /// values, a converter per member) was 4–5 % of the engine's CPU, on the journal writer's one thread.</summary>
+    public static byte[] Encode(JournalRecord record)
+    {
+        var one = new EncodedRecords(1024);
+        one.Add(record);
+        return one.Bytes.ToArray();
+    }
 
     /// <summary>The same bytes as <see cref="Encode"/>, through <see cref="JsonSerializer"/> (for tests and comparisons).</summary>
-    public static byte[] EncodeWithSerializer(JournalRecord record) => Frame(record, byHand: false);
-
-    private static byte[] Frame(JournalRecord record, bool byHand)
+    public static byte[] EncodeWithSerializer(JournalRecord record)
     {
-        var buffer = t_buffer ??= new System.Buffers.ArrayBufferWriter<byte>(4096);
-        buffer.ResetWrittenCount();
-        var writer = t_writer ??= new Utf8JsonWriter(buffer, WriterOptions);
-        writer.Reset(buffer);
-        try
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
+        using (var writer = new Utf8JsonWriter(buffer, DomainJson.WriterOptions))
         {
-            if (byHand)
-            {
-                JournalJsonWriter.Write(writer, record);
-            }
-            else
-            {
-                JsonSerializer.Serialize(writer, record, Options);
-            }
-            writer.Flush();
+            JsonSerializer.Serialize(writer, record, Options);
         }
-        finally
-        {
-            writer.Reset();
-            if (buffer.Capacity > 1024 * 1024)
-            {
-                t_buffer = null; // a rare huge record: do not keep its buffer for the thread's life
-            }
-        }
-        var framed = GC.AllocateUninitializedArray<byte>(4 + buffer.WrittenCount);
+        var framed = new byte[4 + buffer.WrittenCount];
         System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(framed, buffer.WrittenCount);
         buffer.WrittenSpan.CopyTo(framed.AsSpan(4));
         return framed;

@@ -291,34 +291,3 @@ internal static class JournalJsonWriter
         }
     }
 }
-
-/// <summary>Writes a ledger entry's JSON member by member, byte for byte what <see cref="DomainJson.Options"/> would write
-/// (the archive stores entries in this form; a test compares the two). A member added to <see cref="LedgerEntry"/> must
-/// be added here too.</summary>
-public static class LedgerJson
-{
-    private static readonly JsonEncodedText S = JsonEncodedText.Encode("s"), K = JsonEncodedText.Encode("k"),
-        P = JsonEncodedText.Encode("p"), B = JsonEncodedText.Encode("b"), E = JsonEncodedText.Encode("e"),
-        R = JsonEncodedText.Encode("r"), V = JsonEncodedText.Encode("v"), At = JsonEncodedText.Encode("at"),
-        Note = JsonEncodedText.Encode("note"), Pd = JsonEncodedText.Encode("pd"), Ref = JsonEncodedText.Encode("ref");
-
-    /// <summary>Options for a writer of entries: the domain's escaping (non-ASCII text as UTF-8).</summary>
-    public static JsonWriterOptions WriterOptions { get; } = new() { Encoder = DomainJson.Options.Encoder, SkipValidation = true };
-
-    public static void Write(Utf8JsonWriter writer, in LedgerEntry entry)
-    {
-        writer.WriteStartObject();
-        writer.WriteNumber(S, entry.Sequence);
-        writer.WriteString(K, entry.Kind);
-        writer.WriteNumber(P, entry.Points);
-        writer.WriteNumber(B, entry.BalanceAfter);
-        writer.WriteString(E, entry.EventKey);
-        writer.WriteString(R, entry.RuleId);
-        writer.WriteString(V, entry.ProgramVersion);
-        writer.WriteString(At, entry.At);
-        writer.WriteString(Note, entry.Note);
-        writer.WriteNumber(Pd, entry.PendingPoints);
-        writer.WriteString(Ref, entry.Ref);
-        writer.WriteEndObject();
-    }
-}

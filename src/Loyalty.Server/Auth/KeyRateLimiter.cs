@@ -64,18 +64,6 @@ public sealed class KeyRateLimiter : IDisposable
         return int.MaxValue;
     }
 
-    /// <summary>Takes <paramref name="cost"/> tokens if they are there now and nobody is waiting before this call; false
-    /// otherwise (then <see cref="TakeAsync"/> waits its turn). A stream pays a token per event: when they are there, it
-    /// pays without an asynchronous wait.</summary>
-    public bool TryTake(string keyId, int cost)
-    {
-        if (cost > CapacityOf(keyId))
-        {
-            return false;
-        }
-        using var lease = _events.AttemptAcquire(keyId, cost);
-        return lease.IsAcquired;
-    }
 
     private static int Capacity(ApiKeySettings key) => (int)Math.Max(1, Math.Ceiling(key.Burst > 0 ? key.Burst : key.RatePerSecond));
 
@@ -96,10 +84,24 @@ public sealed class KeyRateLimiter : IDisposable
         return null;
     }
 
-    /// <summary>Takes <paramref name="cost"/> tokens, waiting as long as it takes.</summary>
-    public async Task TakeAsync(string keyId, int cost, CancellationToken ct)
+    /// <summary>Takes <paramref name="cost"/> tokens, waiting as long as it takes. Tokens that are there now, with
+    /// nobody waiting before this call, are taken without an asynchronous wait: a stream pays one per event.</summary>
+    public ValueTask TakeAsync(string keyId, int cost, CancellationToken ct)
     {
         var capacity = CapacityOf(keyId);
+        if (cost <= capacity)
+        {
+            using var lease = _events.AttemptAcquire(keyId, cost);
+            if (lease.IsAcquired)
+            {
+                return ValueTask.CompletedTask;
+            }
+        }
+        return new ValueTask(WaitForAsync(keyId, cost, capacity, ct));
+    }
+
+    private async Task WaitForAsync(string keyId, int cost, int capacity, CancellationToken ct)
+    {
         while (cost > 0)
         {
             var take = Math.Min(cost, capacity);

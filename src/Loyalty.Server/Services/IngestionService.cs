@@ -224,10 +224,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
             {
                 // Every event pays its key's token before it is read: over the key's rate the stream waits here, and
                 // HTTP/2 flow control holds the client back.
-                if (!limiter.TryTake(caller.Id, 1))
-                {
-                    await limiter.TakeAsync(caller.Id, 1, stopReading.Token);
-                }
+                await limiter.TakeAsync(caller.Id, 1, stopReading.Token);
                 // Past the journal's bounds (its backlog, or stored records no checkpoint covers yet) the stream stops
                 // reading until it is back under them, rather than refuse events: flow control holds the client back.
                 while (journal.Saturated)
