@@ -750,8 +750,13 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         }
     }
 
-    /// <summary>Batches deleted in one request while truncating (most batches are one page row; a transaction holds 100).</summary>
-    public const int TruncateChunk = 50;
+    /// <summary>Batches deleted in one request while truncating (most batches are one page row; a transaction holds 100).
+    /// Small, because an append that arrives while a delete is being served waits for it: the emulator serves one
+    /// request at a time and removes rows one by one (about 1.2 ms each at 5,000 events/s), so deletes of 50 held the
+    /// appends behind them for 40–130 ms and were behind 110 of the 121 appends over 40 ms of an open-loop run; at 8
+    /// they take 5–20 ms (docs/benchmarks.md, 2026-12-06 tenth session). On Azure a delete costs a partition little
+    /// whatever its size, and 8 still keeps deleting to about one request per eight appends.</summary>
+    public const int TruncateChunk = 8;
 
     /// <summary>Deletes batches every record of which a checkpoint covers, <see cref="TruncateChunk"/> at a time, the
     /// requests spread over <see cref="JournalOptions.TruncateEvery"/>. Deleting is garbage collection, and the appends
