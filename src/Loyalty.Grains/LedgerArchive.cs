@@ -66,10 +66,35 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
     public async Task AppendAsync(string customerId, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken = default)
     {
         await EnsureTable(cancellationToken);
-        var partition = Partition(customerId);
+        var rows = RowsOf(Partition(customerId), entries);
+        foreach (var batch in rows.Chunk(100))
+        {
+            await _table.SubmitTransactionAsync(batch, cancellationToken);
+        }
+    }
+
+    /// <summary>The buffers a thread encodes rows in, reused from one checkpoint to the next (a row's buffer is
+    /// <see cref="RowBytes"/>: allocating it per checkpoint was 6 % of the bytes the engine allocated in the open loop).
+    /// Only <see cref="RowsOf"/> uses them, and it never awaits.</summary>
+    [ThreadStatic] private static RowBuffers? t_buffers;
+
+    private sealed class RowBuffers
+    {
+        public readonly System.Buffers.ArrayBufferWriter<byte> Row = new(RowBytes);
+        public readonly System.Buffers.ArrayBufferWriter<byte> Scratch = new(512);
+        public readonly System.Text.Json.Utf8JsonWriter Writer;
+
+        public RowBuffers() => Writer = new System.Text.Json.Utf8JsonWriter(Scratch, Loyalty.Domain.DomainJson.WriterOptions);
+    }
+
+    /// <summary>The rows that archive <paramref name="entries"/>: each a run of consecutive entries of one block, deflated.</summary>
+    private static List<TableTransactionAction> RowsOf(string partition, IReadOnlyList<LedgerEntry> entries)
+    {
+        var buffers = t_buffers ??= new RowBuffers();
         var rows = new List<TableTransactionAction>();
         // Each entry is serialized once; a row's value is those pieces joined into one JSON array.
-        var row = new System.Buffers.ArrayBufferWriter<byte>(RowBytes);
+        var row = buffers.Row;
+        row.ResetWrittenCount();
         long first = 0;
         long last = 0;
         void Cut()
@@ -81,13 +106,13 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
                 {
                     [Deflated] = Deflation.Deflate(row.WrittenSpan),
                 }));
-                row.Clear();
+                row.ResetWrittenCount();
             }
         }
         // Each entry is written into one scratch buffer (by hand: the serializer's walk per entry was most of an archive
         // append's CPU), then joined into the row.
-        var scratch = new System.Buffers.ArrayBufferWriter<byte>(512);
-        using var writer = new System.Text.Json.Utf8JsonWriter(scratch, Loyalty.Domain.DomainJson.WriterOptions);
+        var scratch = buffers.Scratch;
+        var writer = buffers.Writer;
         foreach (var entry in InOrder(entries))
         {
             scratch.ResetWrittenCount();
@@ -112,10 +137,7 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
             last = entry.Sequence;
         }
         Cut();
-        foreach (var batch in rows.Chunk(100))
-        {
-            await _table.SubmitTransactionAsync(batch, cancellationToken);
-        }
+        return rows;
     }
 
     /// <summary>The entries by sequence (a checkpoint hands them over in order already: then they are not copied).</summary>
