@@ -97,8 +97,10 @@ public static partial class CustomerEngine
 
         // The program's rules see the customer as this event left them (aggregates, points, tier).
         var rules = RuleEngine.Apply(state, e, program, now, limits, outcome.Points, budgets);
-        foreach (var (ruleId, rulePoints) in rules.PointsByRule)
+        // Index loops over the rules' lists: a foreach through IReadOnlyList boxes an enumerator per event.
+        for (var i = 0; i < rules.PointsByRule.Count; i++)
         {
+            var (ruleId, rulePoints) = rules.PointsByRule[i];
             Book(state, rulePoints, eventKey, ruleId, orderKey, pendingUntil, program, now);
         }
         if (rules.Points != 0)
@@ -139,12 +141,14 @@ public static partial class CustomerEngine
                 summary.Append(i == 0 ? "" : ", ").Append(rules.Rewards[i].Code);
             }
         }
-        foreach (var reward in rules.Rewards)
+        for (var i = 0; i < rules.Rewards.Count; i++)
         {
+            var reward = rules.Rewards[i];
             PointsBook.Notice(state, "reward", eventKey, reward.RuleId, reward.RewardId, reward.Code, program.Version, now);
         }
-        foreach (var perk in rules.Perks)
+        for (var i = 0; i < rules.Perks.Count; i++)
         {
+            var perk = rules.Perks[i];
             PointsBook.Notice(state, "perk", eventKey, perk.RuleId, perk.Name,
                 perk.UntilTicks is { } until ? $"until {new DateTimeOffset(until, TimeSpan.Zero):yyyy-MM-dd HH:mm} UTC" : "permanent", program.Version, now);
         }
