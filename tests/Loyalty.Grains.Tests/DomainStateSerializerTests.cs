@@ -25,6 +25,22 @@ public sealed class DomainStateSerializerTests
     }
 
     [Fact]
+    public void A_small_state_stored_after_a_large_one_on_the_same_thread_holds_only_its_own_json()
+    {
+        // The serializer reuses its buffers per thread: nothing of the earlier, larger state may leak into the next.
+        var large = Busy();
+        var small = new CustomerState { CustomerId = "small", PointsAvailable = 7 };
+
+        var first = _serializer.Serialize(large).ToArray();
+        var second = _serializer.Serialize(small).ToArray();
+        var again = _serializer.Serialize(large).ToArray();
+
+        Assert.Equal(JsonSerializer.SerializeToUtf8Bytes(small, DomainJson.Options), DomainStateSerializer.Json(second));
+        Assert.Equal(JsonSerializer.SerializeToUtf8Bytes(large, DomainJson.Options), DomainStateSerializer.Json(first));
+        Assert.Equal(first, again);
+    }
+
+    [Fact]
     public void State_stored_as_plain_json_by_earlier_builds_still_reads()
     {
         var state = Busy();
