@@ -18,22 +18,17 @@ public sealed class DomainStateSerializer : IGrainStorageSerializer
     /// <summary>First byte of a deflated state; plain JSON starts with <c>{</c> (or white space).</summary>
     public const byte Deflated = 0x01;
 
-    /// <summary>The JSON buffer and writer of this thread, reused from one checkpoint to the next: a stream that grew by
-    /// doubling per checkpoint, and the deflater's output copied out of it, were the most bytes a checkpoint allocated.
-    /// Only <see cref="Serialize{T}"/> uses them, and it never awaits.</summary>
-    [ThreadStatic] private static System.Buffers.ArrayBufferWriter<byte>? t_json;
-    [ThreadStatic] private static Utf8JsonWriter? t_writer;
+    /// <summary>This thread's JSON buffer, reused from one checkpoint to the next: a stream that grew by doubling per
+    /// checkpoint, and the deflater's output copied out of it, were the most bytes a checkpoint allocated. Only
+    /// <see cref="Serialize{T}"/> uses it, and it never awaits.</summary>
+    [ThreadStatic] private static JsonScratch? t_json;
 
     public BinaryData Serialize<T>(T? input)
     {
-        var json = t_json ??= new System.Buffers.ArrayBufferWriter<byte>(16 * 1024);
-        json.ResetWrittenCount();
-        var writer = t_writer ??= new Utf8JsonWriter(json, DomainJson.WriterOptions);
-        writer.Reset(json);
-        JsonSerializer.Serialize(writer, input, DomainJson.Options);
-        writer.Flush();
+        var json = t_json ??= new JsonScratch(16 * 1024);
+        JsonSerializer.Serialize(json.Start(), input, DomainJson.Options);
         byte[]? stored = null;
-        Deflation.Deflate(json.WrittenSpan, deflated =>
+        Deflation.Deflate(json.Written, deflated =>
         {
             stored = new byte[deflated.Length + 1];
             stored[0] = Deflated;

@@ -64,7 +64,6 @@ public sealed class KeyRateLimiter : IDisposable
         return int.MaxValue;
     }
 
-
     private static int Capacity(ApiKeySettings key) => (int)Math.Max(1, Math.Ceiling(key.Burst > 0 ? key.Burst : key.RatePerSecond));
 
     /// <summary>Null if admitted (tokens taken); otherwise how long until the call would be admitted. A cost beyond the
