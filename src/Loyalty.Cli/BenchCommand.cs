@@ -583,6 +583,10 @@ internal static partial class BenchCommand
             var cpuSeconds = Delta("process_cpu_time_seconds_total");
             double? cpu = after.ContainsKey("process_cpu_time_seconds_total") ? cpuSeconds / (wall.TotalSeconds + 0.5) : null;
             double? cpuPerEvent = after.ContainsKey("process_cpu_time_seconds_total") && AllEvents > 0 ? cpuSeconds * 1e6 / AllEvents : null;
+            // Bytes the server's code allocated per event: what its collections have to deal with, and unlike the CPU per
+            // event, much the same at any rate and on any machine.
+            double? allocatedPerEvent = after.ContainsKey("dotnet_gc_heap_total_allocated_bytes_total") && AllEvents > 0
+                ? Delta("dotnet_gc_heap_total_allocated_bytes_total") / AllEvents : null;
             // The share of the run the server's threads stood still for the GC (what a tail latency waits behind).
             double? gcPause = after.ContainsKey("dotnet_gc_pause_time_seconds_total") ? Delta("dotnet_gc_pause_time_seconds_total") / (wall.TotalSeconds + 0.5) : null;
             var gcCollections = Delta("dotnet_gc_collections_total");
@@ -612,6 +616,7 @@ internal static partial class BenchCommand
                 storageRequestsPerEvent = requestsPerEvent is { } r ? Math.Round(r, 4) : (double?)null,
                 serverCpuCores = cpu is { } c ? Math.Round(c, 2) : (double?)null,
                 serverCpuMicrosPerEvent = cpuPerEvent is { } u ? Math.Round(u, 1) : (double?)null,
+                serverAllocatedBytesPerEvent = allocatedPerEvent is { } ab ? Math.Round(ab) : (double?)null,
                 serverGcPauseShare = gcPause is { } g ? Math.Round(g, 3) : (double?)null,
                 serverGcCollections = gcPause is null ? (double?)null : gcCollections,
                 journalBusyShare = journalBusy is { } jb ? Math.Round(jb, 3) : (double?)null,
@@ -637,7 +642,7 @@ internal static partial class BenchCommand
                 return;
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"server       {(eventsPerWrite is { } w ? $"{w:F1} events per journal request" : "events per journal request unknown (operator endpoint not reachable)")}{(requestsPerEvent is { } rq ? $", {rq:F4} storage requests per event ({1 / Math.Max(rq, 1e-9):F0} events per request)" : "")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}{(cpuPerEvent is { } us ? $", {us:F1} µs CPU per event" : "")}{(gcPause is { } paused ? $", paused for the GC {paused:P1} of the time ({gcCollections:F0} collections)" : "")}{(journalBusy is { } busy ? $", journal busy {busy:P0} of the time (appends of {appendMs:F1} ms on average)" : "")}{(checkpointsPerSecond is { } ck ? $", {ck:F1} checkpoints a second ({checkpointsWaiting:F0} waiting and {uncoveredBytes / 1e6:F1} MB of records not yet checkpointed at the end)" : "")}"));
+                $"server       {(eventsPerWrite is { } w ? $"{w:F1} events per journal request" : "events per journal request unknown (operator endpoint not reachable)")}{(requestsPerEvent is { } rq ? $", {rq:F4} storage requests per event ({1 / Math.Max(rq, 1e-9):F0} events per request)" : "")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}{(cpuPerEvent is { } us ? $", {us:F1} µs CPU per event" : "")}{(allocatedPerEvent is { } bytes ? $", {bytes / 1024:F1} KB allocated per event" : "")}{(gcPause is { } paused ? $", paused for the GC {paused:P1} of the time ({gcCollections:F0} collections)" : "")}{(journalBusy is { } busy ? $", journal busy {busy:P0} of the time (appends of {appendMs:F1} ms on average)" : "")}{(checkpointsPerSecond is { } ck ? $", {ck:F1} checkpoints a second ({checkpointsWaiting:F0} waiting and {uncoveredBytes / 1e6:F1} MB of records not yet checkpointed at the end)" : "")}"));
             if (o.Scenario == "verify")
             {
                 Console.WriteLine(mismatches == 0 ? $"verify       every customer's total exact ({o.Customers:N0} customers)" : $"verify       FAILED: {mismatches} customers wrong");

@@ -221,6 +221,8 @@ public sealed class CliBenchTests(ServerFixture fixture)
         Assert.True(figures.RootElement.GetProperty("eventsPerStorageWrite").GetDouble() >= 1.0);
         Assert.True(figures.RootElement.GetProperty("storageRequestsPerEvent").GetDouble() > 0);
         Assert.True(figures.RootElement.GetProperty("serverCpuMicrosPerEvent").GetDouble() > 0);
+        // The runtime's allocation counter over the run, per event: at least the request's own bytes.
+        Assert.True(figures.RootElement.GetProperty("serverAllocatedBytesPerEvent").GetDouble() > 100);
         // One append at a time per silo: in flight for some of the run, never for more than all of it.
         Assert.InRange(figures.RootElement.GetProperty("journalBusyShare").GetDouble(), 0.0001, 1.05);
         Assert.True(figures.RootElement.GetProperty("journalAppendMs").GetDouble() > 0);
