@@ -243,8 +243,24 @@ internal sealed class ReservedBudget : IBudgetGate
 /// <summary>Applies a batch for one customer with campaign budgets enforced across the cluster.</summary>
 internal static class BudgetedApply
 {
-    public static bool HasBudgets(ActiveProgram program, LoyaltyEvent[] events) =>
-        events.Any(e => e.Payload is not null && program.RulesByKind.TryGetValue(e.Payload.Kind, out var rules) && rules.Any(r => r.Limits.Budget is not null));
+    public static bool HasBudgets(ActiveProgram program, LoyaltyEvent[] events)
+    {
+        // Every live event asks: loops, not lambdas (a closure and enumerators per call).
+        foreach (var e in events)
+        {
+            if (e.Payload is not null && program.RulesByKind.TryGetValue(e.Payload.Kind, out var rules))
+            {
+                for (var i = 0; i < rules.Count; i++)
+                {
+                    if (rules[i].Limits.Budget is not null)
+                    {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
 
     /// <summary>What was reserved for one apply, and how to give back what it did not use.</summary>
     public sealed record Reservation(IBudgetGate Gate, Action Release);

@@ -238,17 +238,18 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
 
     // ---- commands ------------------------------------------------------------------------------------------------
 
-    public async Task<EventResult[]> Apply(LoyaltyEvent[] events)
+    // Without debug logging, the call's task is the apply's own: no second asynchronous step per call.
+    public Task<EventResult[]> Apply(LoyaltyEvent[] events) =>
+        _logger.IsEnabled(LogLevel.Debug) ? ApplyAndLog(events) : ApplyInRecords(events, null, false);
+
+    private async Task<EventResult[]> ApplyAndLog(LoyaltyEvent[] events)
     {
         var results = await ApplyInRecords(events, null, false);
-        if (_logger.IsEnabled(LogLevel.Debug))
+        // Ids and outcomes only: event payloads and profiles (names, birth years) are personal data and never logged.
+        foreach (var r in results)
         {
-            // Ids and outcomes only: event payloads and profiles (names, birth years) are personal data and never logged.
-            foreach (var r in results)
-            {
-                _logger.LogDebug("Event {EventId} for customer {CustomerId}: {Outcome}, {Points} points, program {ProgramVersion}",
-                    r.EventId, Id, r.Outcome, r.PointsDelta, r.ProgramVersion);
-            }
+            _logger.LogDebug("Event {EventId} for customer {CustomerId}: {Outcome}, {Points} points, program {ProgramVersion}",
+                r.EventId, Id, r.Outcome, r.PointsDelta, r.ProgramVersion);
         }
         return results;
     }
@@ -258,7 +259,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     /// waits for the record holding the state it reports, a duplicate of an in-flight event included.</summary>
     private async Task<EventResult[]> ApplyInRecords(LoyaltyEvent[] events, string? importId, bool earnPoints)
     {
-        var results = new EventResult[events.Length];
+        EventResult[]? results = null;
         await _applying.WaitAsync();
         try
         {
@@ -267,11 +268,20 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             var now = _time.GetUtcNow();
             for (var start = 0; start < events.Length; start += EventsPerRecord)
             {
-                var chunk = events[start..Math.Min(events.Length, start + EventsPerRecord)];
-                var outcome = importId is null
-                    ? await ApplyLive(chunk, program, now)
-                    : ApplyAndJournal(new CustomerCommand { Kind = CommandKind.ImportHistory, Id = importId, EarnPoints = earnPoints, Events = chunk }, program, now);
-                outcome.Events!.CopyTo(results, start);
+                var chunk = events.Length <= EventsPerRecord ? events : events[start..Math.Min(events.Length, start + EventsPerRecord)];
+                var outcome = importId is not null
+                    ? ApplyAndJournal(new CustomerCommand { Kind = CommandKind.ImportHistory, Id = importId, EarnPoints = earnPoints, Events = chunk }, program, now)
+                    : BudgetedApply.HasBudgets(program, chunk)
+                    ? await ApplyBudgeted(chunk, program, now)
+                    : ApplyAndJournal(CustomerCommand.Of(chunk), program, now);
+                if (chunk == events)
+                {
+                    results = outcome.Events!;
+                }
+                else
+                {
+                    outcome.Events!.CopyTo(results ??= new EventResult[events.Length], start);
+                }
             }
         }
         finally
@@ -280,17 +290,14 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         }
         await _lastAppend;
         _due.Schedule(_live);
-        return results;
+        return results ?? [];
     }
 
-    /// <summary>Live events: rules with a campaign budget reserve it first, and the record keeps the budget's answers.</summary>
-    private async Task<CommandOutcome> ApplyLive(LoyaltyEvent[] chunk, Domain.Programs.ActiveProgram program, DateTimeOffset now)
+    /// <summary>Live events that rules with a campaign budget may reward: they reserve it first, and the record keeps
+    /// the budget's answers. (Events without such rules apply straight away, without an asynchronous step.)</summary>
+    private async Task<CommandOutcome> ApplyBudgeted(LoyaltyEvent[] chunk, Domain.Programs.ActiveProgram program, DateTimeOffset now)
     {
         var command = CustomerCommand.Of(chunk);
-        if (!BudgetedApply.HasBudgets(program, chunk))
-        {
-            return ApplyAndJournal(command, program, now);
-        }
         var reserved = await BudgetedApply.ReserveAsync(_live, chunk, program, now, _limits, _budgets);
         try
         {
@@ -392,7 +399,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         _appliedSeq = sequence;
         _live.JournalSeq = sequence;
         var ledgerSeq = _live.LedgerSeq;
-        var append = _journal.AppendAsync(new JournalRecord(Id, sequence, now, programVersion, command, budgetAnswers) { Liability = LiabilityChange() });
+        var append = _journal.AppendAsync(new JournalRecord(Id, sequence, now, programVersion, command, budgetAnswers) { Liability = ChangeInLiability() });
         _lastAppend = Stored(append, sequence, ledgerSeq);
         // Also when the ledger tail grows long (large batches): the checkpoint moves it to the archive.
         if (_policy.Recorded() || _live.Ledger.Count > _limits.LedgerKept + LedgerTailBeforeCheckpoint)
@@ -413,14 +420,14 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
 
     /// <summary>What the command just applied changed in the points liability (its record carries it to the journal's
     /// head, which sums it in the same request that stores the record: counted once, and only if stored).</summary>
-    private LiabilityTotals? LiabilityChange()
+    private LiabilityChange? ChangeInLiability()
     {
         if (!_options.TrackLiability || _live.LedgerSeq == _shareLedgerSeq && _live.Exists == _share.Exists)
         {
             return null; // no ledger entry and no tier change: the share is what it was
         }
         var share = LiabilityShare.Of(_live);
-        var change = LiabilityTotals.Change(_share, share, _live, _shareLedgerSeq);
+        var change = LiabilityChange.Of(_share, share, _live, _shareLedgerSeq);
         _share = share;
         _shareLedgerSeq = _live.LedgerSeq;
         return change;
@@ -742,7 +749,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             var erasedAt = _time.GetUtcNow();
             await _journal.AppendAsync(new JournalRecord(Id, sequence, erasedAt, _programs.Current.Version, CustomerCommand.Erase, null)
             {
-                Liability = _options.TrackLiability ? LiabilityTotals.Erasure(_share, erasedAt) : null,
+                Liability = _options.TrackLiability ? LiabilityChange.Erasure(_share, erasedAt) : null,
             });
             // The customer's journal sequence goes on from the erase (it never restarts): a record of the erased
             // incarnation can never be taken for one of a customer created again under the id, by recovery included.

@@ -21,7 +21,7 @@ public class HotPathBenchmarks
     private LiabilityShare _shareBefore;
     private long _ledgerBefore;
     private LiabilityTotals _journalTotals = null!;
-    private LiabilityTotals _change = null!;
+    private LiabilityChange _change = null!;
     private readonly DateTimeOffset _now = new(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
     private long _n;
 
@@ -62,7 +62,7 @@ public class HotPathBenchmarks
         {
             _journalTotals.AddShare(new LiabilityShare(true, 5_000, 100, tier, [.. Enumerable.Range(0, 12).Select(m => KeyValuePair.Create(24_300 + m, 10L))]), 1);
         }
-        _change = LiabilityTotals.Change(_shareBefore, LiabilityShare.Of(_afterPurchase), _afterPurchase, _ledgerBefore)!;
+        _change = LiabilityChange.Of(_shareBefore, LiabilityShare.Of(_afterPurchase), _afterPurchase, _ledgerBefore)!;
     }
 
     [Benchmark(Description = "Journal head per append: a month of totals copied, one change added, as JSON")]
@@ -70,12 +70,13 @@ public class HotPathBenchmarks
     {
         var next = _journalTotals.Copy();
         next.Add(_change);
+        next.Compact();
         return next.ToJson();
     }
 
     [Benchmark(Description = "Liability change of a purchase (share after, difference, ledger entries by day)")]
-    public LiabilityTotals? LiabilityChange() =>
-        LiabilityTotals.Change(_shareBefore, LiabilityShare.Of(_afterPurchase), _afterPurchase, _ledgerBefore);
+    public LiabilityChange? LiabilityChangeOfPurchase() =>
+        LiabilityChange.Of(_shareBefore, LiabilityShare.Of(_afterPurchase), _afterPurchase, _ledgerBefore);
 
     private static LoyaltyEvent Event(string id, DateTimeOffset at, EventPayload payload) =>
         new() { EventId = id, CustomerId = "bench-customer", OccurredAt = at, Source = "bench", Payload = payload };

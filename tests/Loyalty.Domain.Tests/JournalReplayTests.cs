@@ -42,7 +42,7 @@ public class JournalReplayTests
             if (outcome.Changed)
             {
                 var after = LiabilityShare.Of(live);
-                if (LiabilityTotals.Change(share, after, live, ledgerSeq) is { } change)
+                if (LiabilityChange.Of(share, after, live, ledgerSeq) is { } change)
                 {
                     liability.Add(change);
                 }
@@ -56,6 +56,7 @@ public class JournalReplayTests
             }
         }
 
+        liability.Compact();
         var replayed = new CustomerState();
         var records = stored.SelectMany(b => JournalCodec.Read(b)).ToList();
         Assert.Equal(Enumerable.Range(1, records.Count).Select(i => (long)i), records.Select(r => r.Sequence));

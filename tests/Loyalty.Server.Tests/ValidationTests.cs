@@ -202,4 +202,35 @@ public sealed class ValidationTests(InProcessEngineFixture fixture)
             Assert.Equal(expected, (await Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = customers[c] })).Summary.PointsLifetime);
         }
     }
+    [Fact]
+    public async Task Batch_with_more_events_for_one_customer_than_a_record_holds_answers_each_in_its_slot()
+    {
+        // 150 events of one customer (three journal records of at most 64) around another customer's, with a
+        // duplicate of an event in the first record placed after the last.
+        var a = NewCustomer();
+        var b = NewCustomer();
+        var request = new PublishBatchRequest();
+        for (var i = 0; i < 150; i++)
+        {
+            request.Events.Add(Game(a, minutes: 1 + i % 4, difficulty: 1, eventId: $"a{i}"));
+            if (i % 50 == 0)
+            {
+                request.Events.Add(Game(b, minutes: 2, difficulty: 1, eventId: $"b{i}"));
+            }
+        }
+        request.Events.Add(Game(a, minutes: 1, difficulty: 1, eventId: "a3"));
+        var response = await Ingestion.PublishBatchAsync(request);
+
+        Assert.Equal(request.Events.Select(e => e.EventId), response.Results.Select(r => r.EventId));
+        Assert.Equal(Outcome.Duplicate, response.Results[^1].Outcome);
+        Assert.All(response.Results.SkipLast(1), r => Assert.Equal(Outcome.Applied, r.Outcome));
+        var lifetime = 0L;
+        foreach (var r in response.Results.Where(r => r.EventId.StartsWith('a')).SkipLast(1))
+        {
+            lifetime += r.PointsDelta;
+            Assert.Equal(lifetime, r.Customer.PointsLifetime); // each answer reports the state right after its event
+        }
+        Assert.Equal(Enumerable.Range(0, 150).Sum(i => 1 + i % 4), lifetime);
+        Assert.Equal(6, (await Customers.GetCustomerAsync(new GetCustomerRequest { CustomerId = b })).Summary.PointsLifetime);
+    }
 }

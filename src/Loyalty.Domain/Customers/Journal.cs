@@ -51,8 +51,8 @@ public sealed record JournalRecord(
 
     /// <summary>What the command changed in the points liability (not stored in the record: the journal's head sums it,
     /// in the same request that stores the record). Null when it changed nothing the report counts, and once the journal
-    /// has stored the record: records stay in memory until a checkpoint covers them, and the change is ten objects.</summary>
-    [JsonIgnore] public LiabilityTotals? Liability { get; set; }
+    /// has stored the record.</summary>
+    [JsonIgnore] public LiabilityChange? Liability { get; set; }
 }
 
 /// <summary>What applying a command did: per-event results, or one operation result; null operation result means the

@@ -50,7 +50,11 @@ public readonly record struct LiabilityShare(bool Exists, long Available, long P
             }
             var month = LiabilityTotals.MonthOf(lot.ExpiresTicks);
             expiring ??= [];
-            var i = expiring.FindIndex(e => e.Key == month);
+            var i = expiring.Count - 1;
+            while (i >= 0 && expiring[i].Key != month)
+            {
+                i--;
+            }
             if (i < 0)
             {
                 expiring.Add(new(month, lot.Points));
@@ -63,10 +67,116 @@ public readonly record struct LiabilityShare(bool Exists, long Available, long P
         return new LiabilityShare(true, state.PointsAvailable, state.PointsPending, state.Tier, expiring ?? (IReadOnlyList<KeyValuePair<int, long>>)[]);
     }
 
-    public bool SameAs(LiabilityShare other) =>
-        Exists == other.Exists && Available == other.Available && Pending == other.Pending && Tier == other.Tier
-        && Expiring.Count == other.Expiring.Count && Expiring.All(e => other.Expiring.Contains(e));
+    public bool SameAs(LiabilityShare other)
+    {
+        if (Exists != other.Exists || Available != other.Available || Pending != other.Pending || Tier != other.Tier
+            || Expiring.Count != other.Expiring.Count)
+        {
+            return false;
+        }
+        // Runs for every record: loops, not a lambda and enumerators per call. Months are unique in a share.
+        for (var i = 0; i < Expiring.Count; i++)
+        {
+            var found = false;
+            for (var j = 0; j < other.Expiring.Count && !found; j++)
+            {
+                found = other.Expiring[j].Equals(Expiring[i]);
+            }
+            if (!found)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
 }
+
+/// <summary>
+/// What one journal record changed in the points liability: the customer's share taken out and put back (both
+/// <see cref="LiabilityShare.None"/> when it did not change) and the points its new ledger entries moved, by day and
+/// flow. One is made per record, so it holds no tables: the journal's head adds it to its running
+/// <see cref="LiabilityTotals"/> (<see cref="LiabilityTotals.Add(LiabilityChange)"/>), which has them.
+/// </summary>
+public sealed class LiabilityChange
+{
+    private LiabilityFlowPoints _first;
+    private List<LiabilityFlowPoints>? _more;
+
+    private LiabilityChange(LiabilityShare before, LiabilityShare after)
+    {
+        Before = before;
+        After = after;
+    }
+
+    /// <summary>The share before the command, taken out (<see cref="LiabilityShare.None"/> when it did not change).</summary>
+    public LiabilityShare Before { get; }
+
+    /// <summary>The share after the command, put in (<see cref="LiabilityShare.None"/> when it did not change).</summary>
+    public LiabilityShare After { get; }
+
+    /// <summary>How many ledger movements the change holds.</summary>
+    public int FlowCount { get; private set; }
+
+    public LiabilityFlowPoints Flow(int index) =>
+        (uint)index >= (uint)FlowCount ? throw new ArgumentOutOfRangeException(nameof(index)) : index == 0 ? _first : _more![index - 1];
+
+    /// <summary>The change one command made: <paramref name="before"/> out, <paramref name="after"/> in, and the ledger
+    /// entries after <paramref name="ledgerBefore"/>. Null when it changed nothing the report counts.</summary>
+    public static LiabilityChange? Of(LiabilityShare before, LiabilityShare after, CustomerState state, long ledgerBefore)
+    {
+        LiabilityChange? change = before.SameAs(after) ? null : new LiabilityChange(before, after);
+        foreach (var entry in state.LedgerBetween(ledgerBefore))
+        {
+            if (LiabilityTotals.FlowOf(entry) is { } flow && LiabilityTotals.PointsOf(entry, flow) is var points and not 0)
+            {
+                (change ??= new LiabilityChange(LiabilityShare.None, LiabilityShare.None)).AddFlow(LiabilityTotals.DayOf(entry.At), flow, points);
+            }
+        }
+        return change;
+    }
+
+    /// <summary>What erasing a customer removes: their share, and their balance as an erased flow on <paramref name="at"/>.</summary>
+    public static LiabilityChange? Erasure(LiabilityShare before, DateTimeOffset at)
+    {
+        if (!before.Exists)
+        {
+            return null;
+        }
+        var change = new LiabilityChange(before, LiabilityShare.None);
+        change.AddFlow(LiabilityTotals.DayOf(at), LiabilityFlow.Erased, -(before.Available + before.Pending));
+        return change;
+    }
+
+    private void AddFlow(int day, LiabilityFlow flow, long points)
+    {
+        if (points == 0)
+        {
+            return;
+        }
+        var item = new LiabilityFlowPoints(day, flow, points);
+        if (FlowCount == 0)
+        {
+            _first = item;
+        }
+        else
+        {
+            (_more ??= new List<LiabilityFlowPoints>(2)).Add(item);
+        }
+        FlowCount++;
+    }
+
+    /// <summary>The same change as running totals (what <see cref="LiabilityTotals.Add(LiabilityChange)"/> adds).</summary>
+    public LiabilityTotals ToTotals()
+    {
+        var totals = new LiabilityTotals();
+        totals.Add(this);
+        totals.Compact();
+        return totals;
+    }
+}
+
+/// <summary>Points of one <see cref="LiabilityFlow"/> on one UTC day (days since 1970-01-01).</summary>
+public readonly record struct LiabilityFlowPoints(int Day, LiabilityFlow Flow, long Points);
 
 /// <summary>Points outstanding per tier.</summary>
 public sealed class TierLiability
@@ -171,41 +281,20 @@ public sealed class LiabilityTotals
 
     /// <summary>Points a flow entry moves: for activations the points that became spendable, otherwise the change of
     /// the balance (available + pending).</summary>
-    private static long PointsOf(LedgerEntry entry, LiabilityFlow flow) =>
+    internal static long PointsOf(LedgerEntry entry, LiabilityFlow flow) =>
         flow == LiabilityFlow.Activated ? entry.Points : entry.Points + entry.PendingPoints;
 
-    /// <summary>The change one command made: <paramref name="before"/> out, <paramref name="after"/> in, and the ledger
-    /// entries after <paramref name="ledgerBefore"/>. Null when it changed nothing the report counts.</summary>
-    public static LiabilityTotals? Change(LiabilityShare before, LiabilityShare after, CustomerState state, long ledgerBefore)
+    /// <summary>Adds one record's change. Call <see cref="Compact"/> once after the last of a batch: entries that
+    /// sum to zero are dropped then, not after each record.</summary>
+    public void Add(LiabilityChange change)
     {
-        LiabilityTotals? change = null;
-        if (!before.SameAs(after))
+        AddShare(change.Before, -1);
+        AddShare(change.After, 1);
+        for (var i = 0; i < change.FlowCount; i++)
         {
-            change = new LiabilityTotals();
-            change.AddShare(before, -1);
-            change.AddShare(after, 1);
+            var flow = change.Flow(i);
+            AddFlow(flow.Day, flow.Flow, flow.Points);
         }
-        foreach (var entry in state.LedgerBetween(ledgerBefore))
-        {
-            if (FlowOf(entry) is { } flow && PointsOf(entry, flow) is var points and not 0)
-            {
-                (change ??= new LiabilityTotals()).AddFlow(DayOf(entry.At), flow, points);
-            }
-        }
-        return change;
-    }
-
-    /// <summary>What erasing a customer removes: their share, and their balance as an erased flow on <paramref name="at"/>.</summary>
-    public static LiabilityTotals? Erasure(LiabilityShare before, DateTimeOffset at)
-    {
-        if (!before.Exists)
-        {
-            return null;
-        }
-        var change = new LiabilityTotals();
-        change.AddShare(before, -1);
-        change.AddFlow(DayOf(at), LiabilityFlow.Erased, -(before.Available + before.Pending));
-        return change;
     }
 
     public void Add(LiabilityTotals other)

@@ -451,6 +451,7 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 (next ??= _liability.Copy()).Add(change);
             }
         }
+        next?.Compact();
         return next;
     }
 

@@ -134,10 +134,17 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         var program = programs.Current;
         var now = clock.GetUtcNow();
         var caller = Loyalty.Server.Auth.Caller.Of(context);
-        var results = new V1.PublishResult[request.Events.Count];
-        var byCustomer = new Dictionary<string, List<(int Index, LoyaltyEvent Event)>>(StringComparer.Ordinal);
-        for (var i = 0; i < request.Events.Count; i++)
+        var count = request.Events.Count;
+        var results = new V1.PublishResult[count];
+        // Each accepted event's customer, as an index into the batch's customers (-1: answered already); a customer's
+        // events keep request order. Plain arrays, not a list per customer: a batch has hundreds of customers.
+        var groupOf = new int[count];
+        var domain = new LoyaltyEvent?[count];
+        var byCustomer = new Dictionary<string, int>(count, StringComparer.Ordinal);
+        var sizes = new int[count];
+        for (var i = 0; i < count; i++)
         {
+            groupOf[i] = -1;
             if (Denied(caller, request.Events[i]) is { } denied)
             {
                 results[i] = ProtoMapping.Rejected(request.Events[i].EventId, new FieldError($"events[{i}]", "permission denied: " + denied));
@@ -149,11 +156,13 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
                 results[i] = ProtoMapping.Rejected(e.EventId, error with { Field = $"events[{i}].{error.Field["event.".Length..]}" });
                 continue;
             }
-            if (!byCustomer.TryGetValue(e.CustomerId, out var list))
+            if (!byCustomer.TryGetValue(e.CustomerId, out var group))
             {
-                byCustomer[e.CustomerId] = list = [];
+                byCustomer[e.CustomerId] = group = byCustomer.Count;
             }
-            list.Add((i, e));
+            groupOf[i] = group;
+            domain[i] = e;
+            sizes[group]++;
         }
 
         if (byCustomer.Count > 0)
@@ -164,26 +173,27 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         // If any customer's write fails the call fails (UNAVAILABLE): the client retries the whole batch, and the
         // events that were stored answer DUPLICATE. A per-event REJECTED would read as final and lose events.
         // The calls' own tasks are awaited together (no async wrapper per customer: a batch makes hundreds).
-        var groups = new List<(int Index, LoyaltyEvent Event)>[byCustomer.Count];
-        var calls = new Task<EventResult[]>[byCustomer.Count];
-        var k = 0;
-        foreach (var (customer, items) in byCustomer)
+        var events = new LoyaltyEvent[byCustomer.Count][];
+        var filled = new int[byCustomer.Count];
+        for (var i = 0; i < count; i++)
         {
-            var events = new LoyaltyEvent[items.Count];
-            for (var j = 0; j < events.Length; j++)
+            if (groupOf[i] is var g and >= 0)
             {
-                events[j] = items[j].Event;
+                (events[g] ??= new LoyaltyEvent[sizes[g]])[filled[g]++] = domain[i]!;
             }
-            groups[k] = items;
-            calls[k++] = grains.Customer(customer).Apply(events);
         }
-        await Task.WhenAll(calls);
-        for (k = 0; k < calls.Length; k++)
+        var calls = new Task<EventResult[]>[byCustomer.Count];
+        foreach (var (customer, group) in byCustomer)
         {
-            var applied = calls[k].Result;
-            for (var j = 0; j < applied.Length; j++)
+            calls[group] = grains.Customer(customer).Apply(events[group]);
+        }
+        await Task.WhenAll((Task[])calls); // the untyped overload: no array of all the results
+        Array.Clear(filled);
+        for (var i = 0; i < count; i++)
+        {
+            if (groupOf[i] is var g and >= 0)
             {
-                results[groups[k][j].Index] = ProtoMapping.ToProto(applied[j]);
+                results[i] = ProtoMapping.ToProto(calls[g].Result[filled[g]++]);
             }
         }
         for (var i = 0; i < results.Length; i++)
