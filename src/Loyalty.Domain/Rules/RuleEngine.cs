@@ -104,7 +104,19 @@ public static class RuleEngine
         {
             return RuleOutcome.None;
         }
-        return new RuleOutcome(points, rewards ?? [], perks ?? [], fired ?? []) { Declined = declined ?? [], PointsByRule = byRule ?? [] };
+        // The grants leave in an array of their exact size (the list they were collected in is this thread's scratch).
+        return new RuleOutcome(points, rewards is null ? [] : rewards.ToArray(), perks ?? [], fired ?? []) { Declined = declined ?? [], PointsByRule = byRule ?? [] };
+    }
+
+    /// <summary>Where one apply collects its grants, emptied and reused by the next on this thread: a list of these
+    /// ~170-byte structs grown one grant at a time was the largest garbage of a rule apply.</summary>
+    [ThreadStatic] private static List<GrantedReward>? t_grants;
+
+    private static List<GrantedReward> GrantScratch()
+    {
+        var grants = t_grants ??= new List<GrantedReward>(8);
+        grants.Clear();
+        return grants;
     }
 
     // The helpers below hold the lambdas that capture parameters: a closure over a parameter is allocated on entry to
@@ -311,8 +323,7 @@ public static class RuleEngine
         var granted = new GrantedReward(reward.Id, rule.Id, reward.Kind, code, reward.Description,
             reward.Coupon?.ValueMinor ?? 0, reward.Coupon?.Percent ?? 0, amount ?? reward.Currency?.Amount ?? 0,
             c.Now, expires, StoredKey.Of(c.Event.EventId), c.Program.Version);
-        // Sized for the usual one grant: the default first array of 4 is ~700 bytes of these structs.
-        (rewards ??= new List<GrantedReward>(1)).Add(granted);
+        (rewards ??= GrantScratch()).Add(granted);
         // The customer keeps the grant without its description (the catalogue has it): stored state stays small.
         state.AddReward(granted with { Description = "" }, limits.RewardsKept);
         if (reward.Perk is { } perk)

@@ -57,6 +57,23 @@ public partial class RewardEffectTests
     }
 
     [Fact]
+    public void Grants_answered_for_one_event_stay_its_own_after_later_events_on_the_same_thread()
+    {
+        // The engine collects grants in a list it reuses: what an earlier answer holds must not change.
+        var customer = new TestCustomer(program: Granting("baby-5", "\"purchase\""));
+        var first = customer.Apply(customer.Event(Buy("o-1", Line("bib", "baby", 1, 1000))));
+        var code = Assert.Single(first.Rewards).Code;
+
+        var second = customer.Apply(customer.Event(Buy("o-2", Line("bib", "baby", 1, 1000))));
+        var third = customer.Apply(customer.Event(Buy("o-3", Line("bib", "baby", 1, 1000))));
+
+        Assert.Equal(code, Assert.Single(first.Rewards).Code);
+        Assert.NotEqual(code, Assert.Single(second.Rewards).Code);
+        Assert.NotSame(second.Rewards, third.Rewards);
+        Assert.Equal(3, customer.State.Rewards.Count);
+    }
+
+    [Fact]
     public void Percent_coupon_has_its_percent_the_default_prefix_and_its_own_validity()
     {
         var customer = new TestCustomer(program: Granting("sports-15"));
