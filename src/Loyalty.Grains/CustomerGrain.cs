@@ -151,7 +151,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             await _checkpoint.ReadStateAsync();
             JournalMetrics.Read();
         }
-        var state = _checkpoint.State.Snapshot(); // memory storage hands out the stored object itself
+        var state = _checkpoint.State.Snapshot(); // a storage may hand out an object it keeps
         _checkpoint.State = Released;
         // A checkpoint from before webhooks: its history is not sent.
         state.NoticesQueuedThrough ??= state.LedgerSeq;

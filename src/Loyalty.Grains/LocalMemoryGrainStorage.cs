@@ -6,22 +6,28 @@ namespace Loyalty.Grains;
 
 /// <summary>
 /// Volatile storage in this process (the "Memory" provider, an explicit opt-in for development and benchmarks): keeps
-/// the state object a grain wrote, by reference, with etag checks like a real store. No serialization and no grain
-/// hop, so it measures the engine rather than a storage emulation. A single-process store: state does not follow a
-/// grain to another silo, and everything is lost when the process stops.
+/// the state a grain wrote in its stored form (the serializer the durable store uses), with etag checks like a real
+/// store, and no grain hop. A single-process store: state does not follow a grain to another silo, and everything is
+/// lost when the process stops.
 /// </summary>
-public sealed class LocalMemoryGrainStorage : IGrainStorage
+/// <remarks>
+/// It used to keep the written object itself. A checkpoint writes a copy of the customer's whole state (remembered
+/// event ids, kept rewards, ledger), and by reference that copy lived until the customer's next checkpoint, tens of
+/// seconds later, to die old. Stored as bytes, the copy dies young and what stays is an array the collector never
+/// looks into; and, as with a real store, nothing the grain does to the object later changes what is stored.
+/// </remarks>
+public sealed class LocalMemoryGrainStorage(IGrainStorageSerializer serializer) : IGrainStorage
 {
     private readonly ConcurrentDictionary<(string State, GrainId Grain), Entry> _entries = new();
     private long _etag;
 
-    private sealed record Entry(object State, string ETag);
+    private sealed record Entry(BinaryData State, string ETag);
 
     public Task ReadStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         if (_entries.TryGetValue((stateName, grainId), out var entry))
         {
-            grainState.State = (T)entry.State;
+            grainState.State = serializer.Deserialize<T>(entry.State);
             grainState.ETag = entry.ETag;
             grainState.RecordExists = true;
         }
@@ -37,7 +43,7 @@ public sealed class LocalMemoryGrainStorage : IGrainStorage
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var key = (stateName, grainId);
-        var written = new Entry(grainState.State!, Interlocked.Increment(ref _etag).ToString(CultureInfo.InvariantCulture));
+        var written = new Entry(serializer.Serialize(grainState.State), Interlocked.Increment(ref _etag).ToString(CultureInfo.InvariantCulture));
         while (true)
         {
             if (_entries.TryGetValue(key, out var current))
