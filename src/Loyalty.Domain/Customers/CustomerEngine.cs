@@ -130,7 +130,7 @@ public static partial class CustomerEngine
             AppendJoined(summary, rules.FiredRules);
             if (rules.Points != 0)
             {
-                summary.Append(" (").Append(rules.Points.ToString("+#;-#;0")).Append(" points)");
+                summary.Append($" ({rules.Points:+#;-#;0} points)"); // formatted into the builder, no string of its own
             }
         }
         if (rules.Rewards.Count > 0)
@@ -612,16 +612,25 @@ public static partial class CustomerEngine
         if (state.Seen.Count > 0 && state.Seen[0].OccurredTicks < horizonTicks
             || state.EventsApplied % 64 == 0 || state.Seen.Count > limits.DedupeMaxIds)
         {
-            state.RemoveSeenWhere(s => s.OccurredTicks < horizonTicks);
+            ForgetSeenBefore(state, horizonTicks);
             // Remember the cut, so a clock that steps back (another silo, a reactivation) cannot re-admit
             // an id forgotten here.
             state.DedupeFloorTicks = Math.Max(state.DedupeFloorTicks, horizonTicks - 1);
         }
-        if (state.Seen.Count <= limits.DedupeMaxIds)
+        if (state.Seen.Count > limits.DedupeMaxIds)
         {
-            return;
+            ForgetOldestSeen(state, limits);
         }
-        // Over the count bound: forget the oldest tenth by occurred_at and raise the floor past them.
+    }
+
+    // The lambdas that capture live in these helpers: a closure is allocated on entry to the method that declares what
+    // it captures, and TrimSeen runs for every event.
+    private static void ForgetSeenBefore(CustomerState state, long horizonTicks) =>
+        state.RemoveSeenWhere(s => s.OccurredTicks < horizonTicks);
+
+    /// <summary>Over the count bound: forget the oldest tenth by occurred_at and raise the floor past them.</summary>
+    private static void ForgetOldestSeen(CustomerState state, EngineLimits limits)
+    {
         var ordered = state.Seen.OrderBy(s => s.OccurredTicks).ToList();
         var drop = Math.Max(state.Seen.Count - limits.DedupeMaxIds, limits.DedupeMaxIds / 10);
         var floor = ordered[drop - 1].OccurredTicks;

@@ -79,7 +79,12 @@ public static class ProtoMapping
             result.Customer = ToProto(c);
         }
         result.ProgramVersion = r.ProgramVersion;
-        // By index: a foreach over an IReadOnlyList boxes its enumerator, for every event answered.
+        // By index: a foreach over an IReadOnlyList boxes its enumerator, for every event answered. Sized first: a
+        // repeated field's first array holds 8.
+        if (r.Rewards.Count > 0)
+        {
+            result.Rewards.Capacity = r.Rewards.Count;
+        }
         for (var i = 0; i < r.Rewards.Count; i++)
         {
             result.Rewards.Add(ToProto(r.Rewards[i]));
