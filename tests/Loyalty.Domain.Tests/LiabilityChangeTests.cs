@@ -89,7 +89,9 @@ public class LiabilityChangeTests
 
         Assert.False(change.Before.Exists);
         Assert.False(change.After.Exists);
-        var totals = change.ToTotals();
+        var totals = new LiabilityTotals();
+        totals.Add(change);
+        totals.Compact();
         Assert.Equal(0, totals.Customers);
         Assert.Empty(totals.Tiers);
         Assert.Equal(10, totals.Days[LiabilityTotals.DayOf(Day1)][(int)LiabilityFlow.Earned]);

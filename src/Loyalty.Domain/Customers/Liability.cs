@@ -164,15 +164,6 @@ public sealed class LiabilityChange
         }
         FlowCount++;
     }
-
-    /// <summary>The same change as running totals (what <see cref="LiabilityTotals.Add(LiabilityChange)"/> adds).</summary>
-    public LiabilityTotals ToTotals()
-    {
-        var totals = new LiabilityTotals();
-        totals.Add(this);
-        totals.Compact();
-        return totals;
-    }
 }
 
 /// <summary>Points of one <see cref="LiabilityFlow"/> on one UTC day (days since 1970-01-01).</summary>
