@@ -316,7 +316,8 @@ public sealed class MemoryLedgerArchive : ILedgerArchive
 
     [ThreadStatic] private static Loyalty.Domain.JsonScratch? t_block;
 
-    /// <summary>The entries as one JSON array, the serializer's bytes (written by hand: the serializer boxed every entry).</summary>
+    /// <summary>The entries as one JSON array, the serializer's bytes (written by hand: the serializer boxed every entry),
+    /// kept as <see cref="LongLivedBytes"/>: a block stays as long as the process.</summary>
     private static byte[] Encode(IReadOnlyList<LedgerEntry> entries)
     {
         var writer = (t_block ??= new Loyalty.Domain.JsonScratch(16 * 1024)).Start();
@@ -326,7 +327,7 @@ public sealed class MemoryLedgerArchive : ILedgerArchive
             LedgerJson.Write(writer, entries[i]);
         }
         writer.WriteEndArray();
-        return t_block.Written.ToArray();
+        return LongLivedBytes.Copy(t_block.Written);
     }
 
     private static List<LedgerEntry> Decode(byte[] json) => AzureTableLedgerArchive.Decode(json);

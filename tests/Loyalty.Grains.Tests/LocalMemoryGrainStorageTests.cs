@@ -51,3 +51,19 @@ public sealed class LocalMemoryGrainStorageTests
         Assert.Null(gone.ETag);
     }
 }
+
+public sealed class LongLivedBytesTests
+{
+    [Fact]
+    public void A_copy_holds_the_same_bytes_on_the_heap_that_young_collections_do_not_copy()
+    {
+        var bytes = Enumerable.Range(0, 5_000).Select(i => (byte)i).ToArray();
+        var kept = Grains.LongLivedBytes.Copy(bytes);
+
+        Assert.Equal(bytes, kept);
+        Assert.NotSame(bytes, kept);
+        // An ordinary array this size starts young; one on the pinned heap is counted with the oldest generation.
+        Assert.Equal(0, GC.GetGeneration(new byte[5_000]));
+        Assert.Equal(GC.MaxGeneration, GC.GetGeneration(kept));
+    }
+}

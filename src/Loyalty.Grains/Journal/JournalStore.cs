@@ -107,8 +107,7 @@ public static class Erasures
 /// every provider goes through the same write path, and answers at once. Records are kept encoded, as a durable journal
 /// stores them and under the same size limits: a batch's records back to back in one array (like a durable journal's
 /// page) instead of the several objects of each event, which the GC would otherwise carry from one collection to the
-/// next until a checkpoint covers them. The array is allocated on the pinned object heap, where the young collections
-/// it outlives never copy it.</summary>
+/// next until a checkpoint covers them. The array is <see cref="LongLivedBytes"/>.</summary>
 public sealed class MemoryJournalStore : IJournalStore
 {
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<long, byte[]>> _journals = new();
@@ -141,7 +140,7 @@ public sealed class MemoryJournalStore : IJournalStore
         {
             throw new JournalFencedException($"journal {journalId} was taken");
         }
-        journal[batch] = Page((encoded ?? EncodedRecords.Of(records)).Bytes);
+        journal[batch] = LongLivedBytes.Copy((encoded ?? EncodedRecords.Of(records)).Bytes);
         if (liability is not null)
         {
             _liability[journalId] = liability.Copy();
@@ -169,13 +168,6 @@ public sealed class MemoryJournalStore : IJournalStore
 
     public Task<bool> FenceAsync(string journalId, string recoverer, CancellationToken cancellationToken) =>
         Task.FromResult(_owners.TryRemove(journalId, out _));
-
-    private static byte[] Page(ReadOnlySpan<byte> records)
-    {
-        var page = GC.AllocateUninitializedArray<byte>(records.Length, pinned: true);
-        records.CopyTo(page);
-        return page;
-    }
 
     public Task<IReadOnlyList<JournalRecord>> ReadAllAsync(string journalId, CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<JournalRecord>>(_journals.TryGetValue(journalId, out var journal)

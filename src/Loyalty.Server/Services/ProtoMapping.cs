@@ -6,7 +6,8 @@ using V1 = Loyalty.Contracts.V1;
 namespace Loyalty.Server.Services;
 
 /// <summary>Maps the public API to domain values and back. Values are carried as received (unknown enum
-/// numbers included) so that the domain validator can say precisely what is wrong.</summary>
+/// numbers included) so that the domain validator can say precisely what is wrong; few-valued text (source, game id,
+/// category, currency) as one shared instance per value (<see cref="SharedText"/>).</summary>
 public static class ProtoMapping
 {
     public static LoyaltyEvent ToDomain(V1.Event e) => new()
@@ -14,14 +15,14 @@ public static class ProtoMapping
         EventId = e.EventId,
         CustomerId = e.CustomerId,
         OccurredAt = ToInstant(e.OccurredAt),
-        Source = e.Source,
+        Source = SharedText.Sources.Share(e.Source),
         Payload = e.PayloadCase switch
         {
-            V1.Event.PayloadOneofCase.Purchase => new Purchase(e.Purchase.OrderId, e.Purchase.Currency, Lines(e.Purchase.Lines)) { CouponCodes = [.. e.Purchase.CouponCodes] },
+            V1.Event.PayloadOneofCase.Purchase => new Purchase(e.Purchase.OrderId, SharedText.Names.Share(e.Purchase.Currency), Lines(e.Purchase.Lines)) { CouponCodes = [.. e.Purchase.CouponCodes] },
             V1.Event.PayloadOneofCase.Refund => new Refund(e.Refund.OrderId, Lines(e.Refund.Lines)),
-            V1.Event.PayloadOneofCase.GameSession => new GameSession(e.GameSession.GameId, e.GameSession.DurationSeconds, e.GameSession.Difficulty, e.GameSession.Score),
-            V1.Event.PayloadOneofCase.MatchResult => new MatchResult(e.MatchResult.GameId, e.MatchResult.MatchId, e.MatchResult.Rank, e.MatchResult.Participants),
-            V1.Event.PayloadOneofCase.Achievement => new Achievement(e.Achievement.GameId, e.Achievement.AchievementId),
+            V1.Event.PayloadOneofCase.GameSession => new GameSession(SharedText.Names.Share(e.GameSession.GameId), e.GameSession.DurationSeconds, e.GameSession.Difficulty, e.GameSession.Score),
+            V1.Event.PayloadOneofCase.MatchResult => new MatchResult(SharedText.Names.Share(e.MatchResult.GameId), e.MatchResult.MatchId, e.MatchResult.Rank, e.MatchResult.Participants),
+            V1.Event.PayloadOneofCase.Achievement => new Achievement(SharedText.Names.Share(e.Achievement.GameId), e.Achievement.AchievementId),
             V1.Event.PayloadOneofCase.SupportCase => new SupportCase(e.SupportCase.CaseId, (SupportStatus)(int)e.SupportCase.Status,
                 (SupportChannel)(int)e.SupportCase.Channel, e.SupportCase.HasSatisfaction ? e.SupportCase.Satisfaction : null,
                 e.SupportCase.BotTurns, e.SupportCase.WaitSeconds),
@@ -39,7 +40,7 @@ public static class ProtoMapping
         var result = new LineItem[lines.Count];
         for (var i = 0; i < lines.Count; i++)
         {
-            result[i] = new LineItem(lines[i].Sku, lines[i].Category, lines[i].Quantity, lines[i].UnitPriceMinor);
+            result[i] = new LineItem(lines[i].Sku, SharedText.Names.Share(lines[i].Category), lines[i].Quantity, lines[i].UnitPriceMinor);
         }
         return result;
     }
