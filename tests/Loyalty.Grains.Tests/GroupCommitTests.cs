@@ -284,7 +284,7 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
             // The fifth record starts a checkpoint (every 5 records here) while the append that holds it is in flight.
             fifth = grain.Apply([Game(id, "c4", Now)]);
             await Until(() => journal.HeldAppends > 0 && slots.Writing > 0, "the fifth record's append and its checkpoint");
-            await Task.Delay(200); // the checkpoint has its snapshot (and, before, took the apply gate to wait)
+            await Task.Delay(200); // the checkpoint waits for that append (it once took the apply gate to wait)
             // The sixth event applies and queues its record while that append is still in flight: the checkpoint waits
             // for the append without holding the customer up (it once held the apply gate until then).
             sixth = grain.Apply([Game(id, "c5", Now)]);
@@ -299,8 +299,11 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
         }
         Assert.Equal(EventOutcome.Applied, (await fifth)[0].Outcome);
         Assert.Equal(EventOutcome.Applied, (await sixth)[0].Outcome);
-        // The checkpoint is written once the append is stored, and holds the five records it saw.
+        // The checkpoint is written once the append is stored. It takes its snapshot only then (a snapshot held through
+        // the wait lived long enough for young collections to copy it), so its one write holds the sixth record too.
         await Until(() => fixture.Storage_.Stored(grainId)?.EventsApplied >= 5, "the checkpoint");
+        Assert.Equal(6, fixture.Storage_.Stored(grainId)!.EventsApplied);
+        Assert.Single(fixture.Storage_.WrittenStates(grainId));
         Assert.Equal(6, (await grain.Get())!.Summary.PointsLifetime);
     }
 
