@@ -14,8 +14,8 @@ namespace Loyalty.Grains;
 /// It used to keep the written object itself. A checkpoint writes a copy of the customer's whole state (remembered
 /// event ids, kept rewards, ledger), and by reference that copy lived until the customer's next checkpoint, tens of
 /// seconds later, to die old. Stored as bytes, the copy dies young and what stays is an array the collector never
-/// looks into (on the pinned heap, see <see cref="LongLivedBytes"/>, so young collections do not copy it either); and,
-/// as with a real store, nothing the grain does to the object later changes what is stored.
+/// looks into (with <see cref="DomainStateSerializer.InMemory"/>, plain JSON on the pinned heap, so young collections do
+/// not copy it either); and, as with a real store, nothing the grain does to the object later changes what is stored.
 /// </remarks>
 public sealed class LocalMemoryGrainStorage(IGrainStorageSerializer serializer) : IGrainStorage
 {
@@ -44,9 +44,7 @@ public sealed class LocalMemoryGrainStorage(IGrainStorageSerializer serializer) 
     public Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         var key = (stateName, grainId);
-        // Kept until the grain's next write, tens of seconds later: long-lived bytes.
-        var stored = new BinaryData(LongLivedBytes.Copy(serializer.Serialize(grainState.State).ToMemory().Span));
-        var written = new Entry(stored, Interlocked.Increment(ref _etag).ToString(CultureInfo.InvariantCulture));
+        var written = new Entry(serializer.Serialize(grainState.State), Interlocked.Increment(ref _etag).ToString(CultureInfo.InvariantCulture));
         while (true)
         {
             if (_entries.TryGetValue(key, out var current))

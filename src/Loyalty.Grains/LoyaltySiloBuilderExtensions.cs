@@ -146,7 +146,7 @@ public static class LoyaltySiloBuilderExtensions
                 });
                 break;
             case "Memory":
-                silo.Services.AddGrainStorage(CustomerGrain.StorageName, (_, _) => new LocalMemoryGrainStorage(new DomainStateSerializer()));
+                silo.Services.AddGrainStorage(CustomerGrain.StorageName, (_, _) => new LocalMemoryGrainStorage(DomainStateSerializer.InMemory));
                 silo.Services.AddSingleton<ILedgerArchive, MemoryLedgerArchive>();
                 silo.Services.AddSingleton<IJournalStore, MemoryJournalStore>();
                 silo.Services.AddSingleton<Webhooks.IWebhookStore, Webhooks.MemoryWebhookStore>();

@@ -53,9 +53,20 @@ public sealed class FaultInjectingStorage : IGrainStorage
     public IReadOnlyList<WeakReference> WrittenStates(GrainId id) =>
         _written.TryGetValue(id, out var written) ? [.. written] : [];
 
+    private readonly ConcurrentDictionary<GrainId, ConcurrentQueue<long>> _writtenEvents = new();
+
+    /// <summary>The events applied of every customer state written for <paramref name="id"/>, oldest first (failed
+    /// writes included).</summary>
+    public IReadOnlyList<long> WrittenEventCounts(GrainId id) =>
+        _writtenEvents.TryGetValue(id, out var written) ? [.. written] : [];
+
     public async Task WriteStateAsync<T>(string stateName, GrainId grainId, IGrainState<T> grainState)
     {
         _written.GetOrAdd(grainId, _ => new()).Enqueue(new WeakReference(grainState.State));
+        if (grainState.State is CustomerState customer)
+        {
+            _writtenEvents.GetOrAdd(grainId, _ => new()).Enqueue(customer.EventsApplied);
+        }
         var data = _serializer.Serialize(grainState.State);
         if (WriteDelay > TimeSpan.Zero)
         {

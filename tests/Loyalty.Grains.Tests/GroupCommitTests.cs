@@ -300,10 +300,11 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
         Assert.Equal(EventOutcome.Applied, (await fifth)[0].Outcome);
         Assert.Equal(EventOutcome.Applied, (await sixth)[0].Outcome);
         // The checkpoint is written once the append is stored. It takes its snapshot only then (a snapshot held through
-        // the wait lived long enough for young collections to copy it), so its one write holds the sixth record too.
+        // the wait lived long enough for young collections to copy it), so it holds the sixth record too: no write
+        // holds the fifth without it. (A checkpoint by age may have written the first records before the fifth came.)
         await Until(() => fixture.Storage_.Stored(grainId)?.EventsApplied >= 5, "the checkpoint");
         Assert.Equal(6, fixture.Storage_.Stored(grainId)!.EventsApplied);
-        Assert.Single(fixture.Storage_.WrittenStates(grainId));
+        Assert.DoesNotContain(5L, fixture.Storage_.WrittenEventCounts(grainId));
         Assert.Equal(6, (await grain.Get())!.Summary.PointsLifetime);
     }
 
