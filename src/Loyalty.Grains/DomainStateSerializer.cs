@@ -17,10 +17,10 @@ namespace Loyalty.Grains;
 /// Azure Table's property limits and for the bytes sent to storage, and cost the memory provider about 5 % of its CPU
 /// per event with 10,000 busy customers; a state kept until the customer's next checkpoint is long-lived bytes (see
 /// <see cref="LongLivedBytes"/>).</remarks>
-public sealed class DomainStateSerializer(bool deflate = true, bool longLived = false) : IGrainStorageSerializer
+public sealed class DomainStateSerializer(bool inProcess = false) : IGrainStorageSerializer
 {
     /// <summary>Plain JSON, kept as <see cref="LongLivedBytes"/>: for a store in this process.</summary>
-    public static DomainStateSerializer InMemory { get; } = new(deflate: false, longLived: true);
+    public static DomainStateSerializer InMemory { get; } = new(inProcess: true);
 
     /// <summary>First byte of a deflated state; plain JSON starts with <c>{</c> (or white space).</summary>
     public const byte Deflated = 0x01;
@@ -34,14 +34,14 @@ public sealed class DomainStateSerializer(bool deflate = true, bool longLived = 
     {
         var json = t_json ??= new JsonScratch(16 * 1024);
         JsonSerializer.Serialize(json.Start(), input, DomainJson.Options);
-        if (!deflate)
+        if (inProcess)
         {
-            return new BinaryData(longLived ? LongLivedBytes.Copy(json.Written) : json.Written.ToArray());
+            return new BinaryData(LongLivedBytes.Copy(json.Written));
         }
         byte[]? stored = null;
         Deflation.Deflate(json.Written, deflated =>
         {
-            stored = longLived ? GC.AllocateUninitializedArray<byte>(deflated.Length + 1, pinned: true) : new byte[deflated.Length + 1];
+            stored = new byte[deflated.Length + 1];
             stored[0] = Deflated;
             deflated.CopyTo(stored.AsSpan(1));
         });
