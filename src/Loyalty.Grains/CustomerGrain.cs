@@ -629,10 +629,10 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private bool GivesWay(int epoch) => epoch != _checkpointEpoch || _reloading is not null || _broken;
 
     /// <summary>A checkpoint that does not hold the customer up: it first waits, without a snapshot, for what the customer
-    /// applied so far to be stored; then takes the snapshot and, if nothing applied since is still unstored, starts the
-    /// write at once. Otherwise it writes once the records the snapshot holds are stored (the append of the last of
-    /// them), while the customer goes on applying. Holding the apply gate until then stopped the customer for one or two
-    /// journal appends at every checkpoint, and every event behind it on a stream waited too (streams answer in order).
+    /// applied so far to be stored; then takes the snapshot and writes it once the records it holds are stored (at once,
+    /// unless the customer applied more meanwhile), while the customer goes on applying. Holding the apply gate until
+    /// then stopped the customer for one or two journal appends at every checkpoint, and every event behind it on a
+    /// stream waited too (streams answer in order).
     /// Taking the snapshot first held its copies of the customer's lists (ledger tail, remembered ids, rewards: 50-100 KB)
     /// through that wait, long enough for the young collections meanwhile to copy them: a third of what they carried over
     /// with 10,000 busy customers (docs/benchmarks.md, twelfth session). Gives way when the epoch moved, a reload started
@@ -654,7 +654,6 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         CustomerState snapshot;
         int included;
         Task stored;
-        Task? write = null;
         await _applying.WaitAsync();
         try
         {
@@ -664,41 +663,34 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             }
             snapshot = _live.Snapshot();
             included = _policy.Records;
-            stored = _lastAppend;
-            if (stored.IsCompletedSuccessfully)
-            {
-                write = WriteCheckpointAsync(snapshot, included, reason);
-                _checkpointWrite = write;
-            }
+            stored = _lastAppend; // usually stored already: then neither this wait nor the gate below holds it up
         }
         finally
         {
             _applying.Release();
         }
-        if (write is null)
+        try
         {
-            try
-            {
-                await stored;
-            }
-            catch (Exception)
+            await stored;
+        }
+        catch (Exception)
+        {
+            return;
+        }
+        Task write;
+        await _applying.WaitAsync();
+        try
+        {
+            if (GivesWay(epoch))
             {
                 return;
             }
-            await _applying.WaitAsync();
-            try
-            {
-                if (GivesWay(epoch))
-                {
-                    return;
-                }
-                write = WriteCheckpointAsync(snapshot, included, reason);
-                _checkpointWrite = write;
-            }
-            finally
-            {
-                _applying.Release();
-            }
+            write = WriteCheckpointAsync(snapshot, included, reason);
+            _checkpointWrite = write;
+        }
+        finally
+        {
+            _applying.Release();
         }
         await write;
     }
