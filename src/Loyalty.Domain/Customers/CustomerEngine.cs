@@ -14,6 +14,8 @@ public static partial class CustomerEngine
     private const int MaxSummaryLength = 200;
 
     [ThreadStatic] private static System.Text.StringBuilder? t_summary;
+    // The summary's characters, copied out of the builder: the interaction log keeps them as UTF-8, no string is made.
+    [ThreadStatic] private static char[]? t_summaryChars;
 
     private static void AppendJoined(System.Text.StringBuilder builder, IReadOnlyList<string> items)
     {
@@ -172,9 +174,11 @@ public static partial class CustomerEngine
             summary.Append('…');
         }
         TrimRewards(state, now, limits);
-        // Writes one slot once the list is full (see RecentList), and its array never grows past the bound.
-        state.Interactions.Add(new Interaction(++state.LastSequence, e.EventId, e.Payload!.Kind, e.Source, occurred, now,
-            delta, summary.ToString(), state.Tier) { ProgramVersion = program.Version }, limits.InteractionsKept);
+        // Writes one slot once the log is full, and its text as bytes into the customer's ring (see InteractionLog).
+        var text = (t_summaryChars ??= new char[MaxSummaryLength]).AsSpan(0, summary.Length);
+        summary.CopyTo(0, text, summary.Length);
+        state.Interactions.Add(++state.LastSequence, e.EventId, e.Payload!.Kind, e.Source, occurred, now, delta, text, state.Tier,
+            program.Version, limits.InteractionsKept);
         return new EventResult(e.EventId, EventOutcome.Applied, delta, null, null, Summary(state), program.Version)
         {
             Rewards = rules.Rewards,

@@ -33,7 +33,7 @@ public sealed class CustomerState
     [JsonPropertyName("dedupeFloor")] public long DedupeFloorTicks { get; set; }
 
     /// <summary>Recent interactions, oldest first.</summary>
-    [JsonPropertyName("interactions")] public RecentList<Interaction> Interactions { get; set; } = [];
+    [JsonPropertyName("interactions")] public InteractionLog Interactions { get; set; } = new();
     /// <summary>Qualifying points per program-local day.</summary>
     [JsonPropertyName("qualifying")]
     [JsonConverter(typeof(DayPointsListConverter))]

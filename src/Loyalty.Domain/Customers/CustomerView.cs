@@ -140,12 +140,12 @@ public sealed record InteractionPage(IReadOnlyList<Interaction> Interactions, st
         var page = new List<Interaction>(size);
         for (var i = state.Interactions.Count - 1; i >= 0 && page.Count < size; i--)
         {
-            if (state.Interactions[i].Sequence < before)
+            if (state.Interactions.SequenceAt(i) < before)
             {
                 page.Add(state.Interactions[i]);
             }
         }
-        var more = page.Count == size && state.Interactions.Count > 0 && state.Interactions[0].Sequence < page[^1].Sequence;
+        var more = page.Count == size && state.Interactions.Count > 0 && state.Interactions.SequenceAt(0) < page[^1].Sequence;
         return new InteractionPage(page, more ? "s" + page[^1].Sequence.ToString(System.Globalization.CultureInfo.InvariantCulture) : "");
     }
 
