@@ -100,10 +100,8 @@ public sealed class CustomerState
 
     [JsonIgnore] public bool Exists => FirstSeen is not null;
 
-    /// <summary>Where each remembered id is in <see cref="Seen"/>. Positions rather than copies of the entries: for a
-    /// full window (3,000 ids) the index's array stays under the large-object threshold (about 81 KB instead of 135 KB),
-    /// so rebuilding it after a trim is an ordinary young allocation, not one that the GC only frees with gen2.</summary>
-    [JsonIgnore] private Dictionary<string, int>? _seenIndex;
+    /// <summary>Where each remembered id is in <see cref="Seen"/> (see <see cref="SeenIndex"/>).</summary>
+    [JsonIgnore] private SeenIndex? _seenIndex;
 
     // The earliest end (expiry or revocation, UTC ticks) among the rewards, for the list and version it was computed
     // from: TrimRewards runs for every event and otherwise reads every kept reward (~17 KB per customer, from memory
@@ -186,36 +184,36 @@ public sealed class CustomerState
 
     public SeenEvent? FindSeen(string eventId)
     {
-        eventId = SeenEvent.KeyOf(eventId);
-        if (_seenIndex is null)
+        var index = _seenIndex ??= new SeenIndex();
+        if (!index.Current)
         {
-            _seenIndex = new Dictionary<string, int>(Seen.Count, StringComparer.Ordinal);
-            for (var i = 0; i < Seen.Count; i++)
-            {
-                _seenIndex[Seen[i].EventId] = i;
-            }
+            index.Rebuild(Seen);
         }
-        return _seenIndex.TryGetValue(eventId, out var at) ? Seen[at] : null;
+        var at = index.Find(Seen, SeenEvent.KeyOf(eventId));
+        return at >= 0 ? Seen[at] : null;
     }
 
     public void AddSeen(SeenEvent seen)
     {
         Seen.Add(seen);
-        _seenIndex?.Add(seen.EventId, Seen.Count - 1);
+        if (_seenIndex is { Current: true } index)
+        {
+            index.Appended(Seen, Seen.Count - 1);
+        }
     }
 
     public void RemoveSeenWhere(Predicate<SeenEvent> match)
     {
         if (Seen.RemoveAll(match) > 0)
         {
-            _seenIndex = null;
+            _seenIndex?.Invalidate();
         }
     }
 
     public void ReplaceSeen(List<SeenEvent> seen)
     {
         Seen = seen;
-        _seenIndex = null;
+        _seenIndex?.Invalidate();
     }
 
     /// <summary>The kept ledger entries after <paramref name="after"/> up to <paramref name="through"/>, oldest first. The
