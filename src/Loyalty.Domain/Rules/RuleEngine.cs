@@ -105,7 +105,13 @@ public static class RuleEngine
             return RuleOutcome.None;
         }
         // The grants leave in an array of their exact size (the list they were collected in is this thread's scratch).
-        return new RuleOutcome(points, rewards is null ? [] : rewards.ToArray(), perks ?? [], fired ?? []) { Declined = declined ?? [], PointsByRule = byRule ?? [] };
+        // Lists nothing was added to answer the shared empty array: `list ?? []` would make a new empty list of each.
+        return new RuleOutcome(points, rewards is null ? [] : rewards.ToArray(), perks ?? (IReadOnlyList<HeldPerk>)Array.Empty<HeldPerk>(),
+            fired ?? (IReadOnlyList<string>)Array.Empty<string>())
+        {
+            Declined = declined ?? (IReadOnlyList<RuleDecline>)Array.Empty<RuleDecline>(),
+            PointsByRule = byRule ?? (IReadOnlyList<(string, long)>)Array.Empty<(string, long)>(),
+        };
     }
 
     /// <summary>Where one apply collects its grants, emptied and reused by the next on this thread: a list of these
