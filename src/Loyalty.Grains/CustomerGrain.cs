@@ -921,19 +921,14 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         {
             return;
         }
-        List<RewardNotice>? notices = null;
         foreach (var entry in _live.LedgerBetween(_rewardsToldThrough, through))   // usually one or two entries
         {
             if (entry.Kind == "reward" && _live.RewardWithCode(entry.Note) is { } reward)
             {
-                (notices ??= []).Add(new RewardNotice(Id, reward));
+                _feed.Publish(new RewardNotice(Id, reward));
             }
         }
         _rewardsToldThrough = through;
-        if (notices is not null)
-        {
-            _feed.Publish(Id, notices);
-        }
     }
 
     /// <summary>Hands stored ledger entries to the webhook outbox at once (one hand-over in flight at a time, each from

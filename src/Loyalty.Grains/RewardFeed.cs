@@ -4,9 +4,10 @@ using Orleans.Concurrency;
 namespace Loyalty.Grains;
 
 /// <summary>A reward granted to a customer, for the program-wide feed. Immutable (a string and an immutable struct), so
-/// Orleans hands it to the feed's partitions by reference instead of copying every notice of every flush.</summary>
+/// Orleans hands it to the feed's partitions by reference instead of copying every notice of every flush. A value: a
+/// notice per reward granted (most game events grant one) added an object per event that lived until the next flush.</summary>
 [GenerateSerializer, Immutable]
-public sealed record RewardNotice([property: Id(0)] string CustomerId, [property: Id(1)] GrantedReward Reward);
+public readonly record struct RewardNotice([property: Id(0)] string CustomerId, [property: Id(1)] GrantedReward Reward);
 
 public interface IRewardWatcher : IGrainObserver
 {
@@ -96,12 +97,12 @@ public sealed class RewardFeedPublisher(IGrainFactory grains, Microsoft.Extensio
     private readonly IRewardFeedGrain?[] _feeds = new IRewardFeedGrain?[RewardFeed.Partitions];
     private int _scheduled;
 
-    public void Publish(string customerId, List<RewardNotice> notices)
+    public void Publish(RewardNotice notice)
     {
-        var partition = RewardFeed.PartitionOf(customerId);
+        var partition = RewardFeed.PartitionOf(notice.CustomerId);
         lock (_pending)
         {
-            (_pending[partition] ??= []).AddRange(notices);
+            (_pending[partition] ??= []).Add(notice);
         }
         if (Interlocked.Exchange(ref _scheduled, 1) == 0)
         {

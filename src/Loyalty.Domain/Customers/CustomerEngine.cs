@@ -125,7 +125,10 @@ public static partial class CustomerEngine
 
         // One builder per thread: the summary is the one string an event keeps, not its pieces.
         var summary = t_summary ??= new System.Text.StringBuilder(256);
-        summary.Clear().Append(outcome.Text);
+        if (outcome.Text is not null)
+        {
+            summary.Clear().Append(outcome.Text);
+        }
         if (rules.FiredRules.Count > 0)
         {
             summary.Append("; rules ");
@@ -348,7 +351,10 @@ public static partial class CustomerEngine
         var at = ActivityOf(state, day);
         var activity = state.Activity[at];
         state.Activity[at] = activity with { GameMinutes = activity.GameMinutes + minutes, GameSessions = activity.GameSessions + 1 };
-        return Change.Earned(points, $"played {g.GameId}: {minutes} min at difficulty {g.Difficulty}, score {g.Score}");
+        // The most frequent event writes its text straight into the summary's builder: no string of its own.
+        (t_summary ??= new System.Text.StringBuilder(256)).Clear()
+            .Append(CultureInfo.InvariantCulture, $"played {g.GameId}: {minutes} min at difficulty {g.Difficulty}, score {g.Score}");
+        return Change.EarnedInSummary(points);
     }
 
     private static Change ApplyMatch(CustomerState state, MatchResult m, ActiveProgram program)
@@ -663,9 +669,11 @@ public static partial class CustomerEngine
         return ((decimal)minor / unit).ToString("F" + decimals, CultureInfo.InvariantCulture);
     }
 
-    private readonly record struct Change(long Points, string Text, string? Refusal, int? QualifyingDay)
+    /// <param name="Text">What the event did, for its summary; null when it is in the summary's builder already.</param>
+    private readonly record struct Change(long Points, string? Text, string? Refusal, int? QualifyingDay)
     {
         public static Change Earned(long points, string text) => new(points, text, null, null);
+        public static Change EarnedInSummary(long points) => new(points, null, null, null);
         public static Change Refused(string why) => new(0, "", why, null);
     }
 }
