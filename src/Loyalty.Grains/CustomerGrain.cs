@@ -239,8 +239,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     // ---- commands ------------------------------------------------------------------------------------------------
 
     // Without debug logging, the call's task is the apply's own: no second asynchronous step per call.
-    public Task<EventResult[]> Apply(LoyaltyEvent[] events) =>
-        _logger.IsEnabled(LogLevel.Debug) ? ApplyAndLog(events) : ApplyInRecords(events, null, false);
+    public ValueTask<EventResult[]> Apply(LoyaltyEvent[] events) =>
+        new(_logger.IsEnabled(LogLevel.Debug) ? ApplyAndLog(events) : ApplyInRecords(events, null, false));
 
     private async Task<EventResult[]> ApplyAndLog(LoyaltyEvent[] events)
     {

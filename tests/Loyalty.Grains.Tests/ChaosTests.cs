@@ -89,7 +89,7 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
                         var order = $"o-{n}";
                         var e = Purchase(customer, $"e-{n}", now, order, new LineItem("bib", "baby", random.Next(1, 4), random.Next(100, 20_000)),
                             new LineItem("ball", "sports", 1, 999));
-                        var r = (await UntilAcknowledged(() => grain.Apply([e])))[0];
+                        var r = (await UntilAcknowledged(() => grain.Apply([e]).AsTask()))[0];
                         record.Add(new Acked(e.EventId, r.PointsDelta));
                         if (r.Outcome != EventOutcome.Rejected)
                         {
@@ -100,7 +100,7 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
                     case 2:
                     {
                         var e = Game(customer, $"e-{n}", now, minutes: random.Next(1, 120), difficulty: random.Next(1, 4));
-                        var r = (await UntilAcknowledged(() => grain.Apply([e])))[0];
+                        var r = (await UntilAcknowledged(() => grain.Apply([e]).AsTask()))[0];
                         record.Add(new Acked(e.EventId, r.PointsDelta));
                         break;
                     }
@@ -112,7 +112,7 @@ public sealed class ChaosTests(ChaosClusterFixture fixture, ITestOutputHelper ou
                             EventId = $"e-{n}", CustomerId = customer, OccurredAt = now, Source = "shop",
                             Payload = new Refund(order, [new LineItem("bib", "baby", 1, 1)]),
                         };
-                        var r = (await UntilAcknowledged(() => grain.Apply([e])))[0];
+                        var r = (await UntilAcknowledged(() => grain.Apply([e]).AsTask()))[0];
                         record.Add(new Acked(e.EventId, r.PointsDelta));
                         break;
                     }

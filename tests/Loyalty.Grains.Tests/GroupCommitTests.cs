@@ -85,7 +85,7 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
         await grain.Apply([Game(id, "before", Now, minutes: 2)]);
 
         fixture.Journal.FailNextAppends(1);
-        await Assert.ThrowsAsync<EventsNotCommittedException>(() => grain.Apply([Game(id, "lost", Now, minutes: 3)]));
+        await Assert.ThrowsAsync<EventsNotCommittedException>(() => grain.Apply([Game(id, "lost", Now, minutes: 3)]).AsTask());
         fixture.Journal.FailNextAppends(0);
 
         // The live state was rebuilt from storage: the lost event is not there, and a retry applies it once.
@@ -119,7 +119,7 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
         await grain.Apply([stored]);
 
         fixture.Journal.FailNextAppends(1);
-        await Assert.ThrowsAsync<EventsNotCommittedException>(() => grain.Apply([Game(id, "lost", Now)]));
+        await Assert.ThrowsAsync<EventsNotCommittedException>(() => grain.Apply([Game(id, "lost", Now)]).AsTask());
         fixture.Journal.FailNextAppends(0);
 
         var duplicate = await grain.Apply([stored]);
@@ -282,12 +282,12 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
         try
         {
             // The fifth record starts a checkpoint (every 5 records here) while the append that holds it is in flight.
-            fifth = grain.Apply([Game(id, "c4", Now)]);
+            fifth = grain.Apply([Game(id, "c4", Now)]).AsTask();
             await Until(() => journal.HeldAppends > 0 && slots.Writing > 0, "the fifth record's append and its checkpoint");
             await Task.Delay(200); // the checkpoint waits for that append (it once took the apply gate to wait)
             // The sixth event applies and queues its record while that append is still in flight: the checkpoint waits
             // for the append without holding the customer up (it once held the apply gate until then).
-            sixth = grain.Apply([Game(id, "c5", Now)]);
+            sixth = grain.Apply([Game(id, "c5", Now)]).AsTask();
             await Until(() => writer.Backlog >= 2, "the sixth record queued behind the held append");
             Assert.False(fifth.IsCompleted);
             Assert.False(fixture.Storage_.Stored(grainId)?.EventsApplied >= 5, "a checkpoint holding a record not yet stored was written");
@@ -342,7 +342,7 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
         // The checkpoint that waited gives way: nothing of the erased customer is written again.
         await Task.Delay(300);
         Assert.Null(fixture.Storage_.Stored(grainId));
-        var again = await grain.Apply([Game(id, "after", Now, minutes: 2)]).WaitAsync(TimeSpan.FromSeconds(15));
+        var again = await grain.Apply([Game(id, "after", Now, minutes: 2)]).AsTask().WaitAsync(TimeSpan.FromSeconds(15));
         Assert.Equal(EventOutcome.Applied, again[0].Outcome);
         Assert.Equal(2, (await grain.Get())!.Summary.PointsLifetime);
     }
@@ -361,11 +361,11 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
             }
             // A failed append makes the customer rebuild from storage while the checkpoint waits for a slot.
             fixture.Journal.FailNextAppends(1);
-            await Assert.ThrowsAsync<EventsNotCommittedException>(() => grain.Apply([Game(id, "lost", Now, minutes: 3)]));
+            await Assert.ThrowsAsync<EventsNotCommittedException>(() => grain.Apply([Game(id, "lost", Now, minutes: 3)]).AsTask());
             fixture.Journal.FailNextAppends(0);
             await slots.DisposeAsync();
             // The checkpoint gets its slot during or after the rebuild; neither waits for the other.
-            var next = await grain.Apply([Game(id, "next", Now, minutes: 4)]).WaitAsync(TimeSpan.FromSeconds(15));
+            var next = await grain.Apply([Game(id, "next", Now, minutes: 4)]).AsTask().WaitAsync(TimeSpan.FromSeconds(15));
             Assert.Equal(EventOutcome.Applied, next[0].Outcome);
             Assert.Equal(9, (await grain.Get().WaitAsync(TimeSpan.FromSeconds(15)))!.Summary.PointsLifetime);
         }
