@@ -27,10 +27,12 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private const int EventsPerRecord = 64;
     /// <summary>Ledger entries beyond those kept in state that make a checkpoint due whatever the record count: a
     /// backstop for records that carry many entries (a command of 64 events). Ordinary traffic (about three entries an
-    /// event) reaches it at ~120 records, before <see cref="JournalOptions.CheckpointEveryRecords"/>. 600 was tried: fewer
-    /// open-loop runs fell into a backlog at 11,300 events/s, but closed-loop durable `game` lost ~11 % (two pairs), and
-    /// that is the durable-against-memory ratio of issue 15 (docs/benchmarks.md, sixth session of 2026-12-05).</summary>
-    private const int LedgerTailBeforeCheckpoint = 256;
+    /// event) reaches it at ~160 records, still before <see cref="JournalOptions.CheckpointEveryRecords"/> but with about
+    /// half the checkpoints of the earlier 256 (~85 records). 16 + 480 entries fit the ledger list's array of 512 that 256
+    /// already grew, so a customer holds no more memory for it. Durable `batch` +19–23 % and durable `game` on disk +7 and
+    /// +25 % in alternated runs (docs/benchmarks.md, thirteenth session of 2026-12-06); 600, tried on 2026-12-05 before
+    /// checkpoints took their snapshot after the pending append, had cost durable `game` ~11 %.</summary>
+    private const int LedgerTailBeforeCheckpoint = 480;
     /// <summary>Period of the due-work reminder: if a wake-up finds nothing due yet (clock skew), it tries again.</summary>
     private static readonly TimeSpan ReminderPeriod = TimeSpan.FromHours(1);
 

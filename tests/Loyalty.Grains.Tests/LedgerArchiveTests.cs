@@ -40,9 +40,9 @@ public sealed class LedgerPagingTests(MemoryClusterFixture fixture)
     }
 
     /// <summary>The ledger-tail backstop: records of many events make a checkpoint due (which moves the tail to the
-    /// archive) long before the record count (200) or the age (60 s) would, once the tail passes the kept entries by 256.</summary>
+    /// archive) long before the record count (200) or the age (60 s) would, once the tail passes the kept entries by 480.</summary>
     [Fact]
-    public async Task Records_of_many_events_make_a_checkpoint_due_by_their_ledger_tail_past_256_entries()
+    public async Task Records_of_many_events_make_a_checkpoint_due_by_their_ledger_tail_past_480_entries()
     {
         var id = NewCustomer();
         var grain = fixture.Customer(id);
@@ -58,11 +58,11 @@ public sealed class LedgerPagingTests(MemoryClusterFixture fixture)
             }
         }
 
-        await Apply(5); // 5 records, ~250 entries: short of 16 + 256
+        await Apply(9); // 9 records, ~450 entries: short of 16 + 480
         await Task.Delay(500);
-        Assert.False(await Archived(), "a checkpoint came due before the ledger tail passed 256 entries");
+        Assert.False(await Archived(), "a checkpoint came due before the ledger tail passed 480 entries");
 
-        await Apply(3); // 8 records, ~400 entries
+        await Apply(3); // 12 records, ~600 entries
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (!await Archived() && DateTime.UtcNow < deadline)
         {
