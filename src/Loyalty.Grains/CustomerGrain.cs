@@ -494,15 +494,20 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         }
     }
 
-    private static async Task Settled(Task task)
+    private static async Task Settled(Task task) => await Succeeded(task);
+
+    /// <summary>Waits for <paramref name="task"/> and tells whether it succeeded; a failure is not thrown (its callers
+    /// were told).</summary>
+    private static async Task<bool> Succeeded(Task task)
     {
         try
         {
             await task;
+            return true;
         }
         catch (Exception)
         {
-            // Its callers were told.
+            return false;
         }
     }
 
@@ -641,17 +646,10 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     /// or the activation broke meanwhile, and writes nothing if an append was not stored (the reload it starts covers it).</summary>
     private async Task BackgroundCheckpointAsync(int epoch, string reason)
     {
-        if (GivesWay(epoch))
+        // Not stored: its callers were told, and the customer rebuilds from storage.
+        if (GivesWay(epoch) || !await Succeeded(_lastAppend))
         {
             return;
-        }
-        try
-        {
-            await _lastAppend;
-        }
-        catch (Exception)
-        {
-            return; // not stored: its callers were told, and the customer rebuilds from storage
         }
         CustomerState snapshot;
         int included;
@@ -671,11 +669,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         {
             _applying.Release();
         }
-        try
-        {
-            await stored;
-        }
-        catch (Exception)
+        if (!await Succeeded(stored))
         {
             return;
         }

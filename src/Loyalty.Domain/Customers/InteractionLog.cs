@@ -63,28 +63,31 @@ public sealed class InteractionLog : IReadOnlyList<Interaction>
         var summaryBytes = Encoding.UTF8.GetByteCount(summary);
         var start = _written;
         Reserve(idBytes + summaryBytes);
-        Write(eventId);
-        Write(summary);
+        Write(eventId, idBytes);
+        Write(summary, summaryBytes);
         _entries.Add(new Entry(sequence, kind, source, occurredAt, appliedAt, pointsDelta, tierAfter, programVersion, start, idBytes, summaryBytes), max);
     }
 
-    /// <summary>A copy that shares nothing that changes (for a snapshot).</summary>
+    /// <summary>A copy that shares nothing that changes (for a snapshot): the kept texts' bytes in one copy, from the
+    /// start of a ring of their size.</summary>
     public InteractionLog Copy()
     {
         var copy = new InteractionLog();
-        byte[]? rented = null;
+        var oldest = _entries.Count > 0 ? _entries.ItemRef(0).TextStart : _written;
+        var live = (int)(_written - oldest);
+        copy._text = new byte[live];
+        if (live > 0)
+        {
+            var at = (int)(oldest % _text.Length);
+            var first = Math.Min(live, _text.Length - at);
+            _text.AsSpan(at, first).CopyTo(copy._text);
+            _text.AsSpan(0, live - first).CopyTo(copy._text.AsSpan(first));
+        }
+        copy._written = live;
         for (var i = 0; i < _entries.Count; i++)
         {
             ref readonly var entry = ref _entries.ItemRef(i);
-            var length = entry.IdBytes + entry.SummaryBytes;
-            copy.Reserve(length);
-            var moved = entry with { TextStart = copy._written };
-            copy.WriteBytes(Text(entry.TextStart, length, ref rented));
-            copy._entries.Add(moved);
-        }
-        if (rented is not null)
-        {
-            ArrayPool<byte>.Shared.Return(rented);
+            copy._entries.Add(entry with { TextStart = entry.TextStart - oldest });
         }
         return copy;
     }
@@ -163,14 +166,14 @@ public sealed class InteractionLog : IReadOnlyList<Interaction>
         _text = grown;
     }
 
-    private void Write(ReadOnlySpan<char> chars)
+    /// <summary>Writes <paramref name="chars"/>, <paramref name="count"/> bytes in UTF-8, after the newest text.</summary>
+    private void Write(ReadOnlySpan<char> chars, int count)
     {
-        if (chars.IsEmpty)
+        if (count == 0)
         {
             return;
         }
         var at = (int)(_written % _text.Length);
-        var count = Encoding.UTF8.GetByteCount(chars);
         if (at + count <= _text.Length)
         {
             Encoding.UTF8.GetBytes(chars, _text.AsSpan(at));
