@@ -10,7 +10,9 @@ namespace Loyalty.Grains.Journal;
 /// The journal in Azure Table storage (layout in docs/journal.md). One partition per journal (per silo incarnation):
 /// <list type="bullet">
 /// <item>row <c>head</c>: owner, state (<c>open</c> or <c>recovering:&lt;silo&gt;</c>) and the last committed batch;</item>
-/// <item>rows <c>b{batch:D19}.{page:D2}</c>: the batch's records, packed back to back (JournalCodec) into pages of at
+/// <item>rows <c>b{batch:D19}.g</c>: small batches sharing a row, up to 32 (<see cref="SharedPages"/>), each batch's
+/// records deflated into the property <c>G{batch - first:D2}</c>;</item>
+/// <item>rows <c>b{batch:D19}.{page:D2}</c>: a larger batch's records, packed back to back (JournalCodec) into pages of at
 /// most 15 binary properties of 64,000 bytes (an entity stays under 1 MiB, a property under 64 KiB);</item>
 /// <item>rows <c>k{bucket:D3}</c>: the owner marks, customers' keys in 128 buckets (<see cref="MarkBuckets"/>);
 /// journals opened by earlier builds have a row <c>m{customer}</c> per mark instead;</item>
@@ -45,6 +47,8 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
     /// Reading them back instead (a range query per round) cost Azurite enough to hold up the appends behind it: in
     /// the open loop, every truncation round after a wave of checkpoints put hundreds of events past 250 ms.</summary>
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<long, int>> _pageCounts = new();
+    /// <summary>The shared page rows of the journals this process writes.</summary>
+    private readonly ConcurrentDictionary<string, SharedPages> _shared = new();
     private int _created;
 
     public bool Durable => true;
@@ -120,7 +124,22 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         {
             new(TableTransactionActionType.UpdateMerge, head, etag),
         };
-        var pages = AddPages(journalId, batch, encoded ?? EncodedRecords.Of(records), actions);
+        var data = encoded ?? EncodedRecords.Of(records);
+        var shared = _shared.GetOrAdd(journalId, _ => new SharedPages());
+        int pages;
+        if (Share(journalId, batch, data, shared) is { } share)
+        {
+            actions.Add(share);
+            pages = 0;
+        }
+        else
+        {
+            pages = AddPages(journalId, batch, data, actions);
+            if (pages > 0)
+            {
+                shared.Close();
+            }
+        }
         // Before the request: an answer that is lost may still have stored it (a batch number tried again after one that
         // was not stored replaces the count).
         _pageCounts.GetOrAdd(journalId, _ => new())[batch] = pages;
@@ -186,6 +205,10 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
                 var moved = await _table.UpdateEntityAsync(new TableEntity(journalId, HeadRow) { ["Batch"] = stored }, head.ETag, TableUpdateMode.Merge, cancellationToken);
                 _heads[journalId] = moved.Headers.ETag ?? (await _table.GetEntityAsync<TableEntity>(journalId, HeadRow, cancellationToken: cancellationToken)).Value.ETag;
                 Marks(journalId)?.Settle(batch, stored: false);
+                if (_shared.TryGetValue(journalId, out var shared))
+                {
+                    shared.NotStored(batch);
+                }
                 return false;
             }
             catch (RequestFailedException e) when (e.Status == 412)
@@ -203,12 +226,18 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         {
             return;
         }
-        // The pages of batches this process appended are deleted by key; those of any other batch are read back.
+        // The pages of batches this process appended are deleted by key (a shared row once every batch in it is);
+        // those of any other batch are read back.
         _pageCounts.TryGetValue(journalId, out var counts);
+        _shared.TryGetValue(journalId, out var shared);
         var deletes = new List<TableTransactionAction>(100);
         var unknown = new HashSet<long>();
         foreach (var batch in batches)
         {
+            if (shared is not null && shared.Delete(batch))
+            {
+                continue;
+            }
             if (counts is null || !counts.TryGetValue(batch, out var pages))
             {
                 unknown.Add(batch);
@@ -223,26 +252,46 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
                 }
             }
         }
-        await DeleteAsync(deletes, cancellationToken);
+        var ready = shared?.TakeReady() ?? [];
+        try
+        {
+            foreach (var first in ready)
+            {
+                deletes.Add(new TableTransactionAction(TableTransactionActionType.Delete, new TableEntity(journalId, SharedRowKey(first)), ETag.All));
+                if (deletes.Count == 100)
+                {
+                    await DeleteAsync(deletes, cancellationToken);
+                }
+            }
+            await DeleteAsync(deletes, cancellationToken);
+        }
+        catch
+        {
+            shared?.Requeue(ready);
+            throw;
+        }
+        shared?.Deleted(ready);
         foreach (var batch in batches)
         {
             counts?.TryRemove(batch, out _);
         }
         if (unknown.Count > 0)
         {
+            // A shared row is deleted only if every batch in it is among these (whole rows are read: a rare path).
             await DeleteRowsAsync(journalId,
-                TableClient.CreateQueryFilter($"PartitionKey eq {journalId} and RowKey ge {RowKey(unknown.Min(), 0)} and RowKey le {RowKey(unknown.Max(), 99)}"),
-                row => unknown.Contains(BatchOf(row)), cancellationToken);
+                TableClient.CreateQueryFilter($"PartitionKey eq {journalId} and RowKey ge {RowKey(Math.Max(0, unknown.Min() - SharedPages.Slots + 1), 0)} and RowKey lt {RowKey(unknown.Max() + 1, 0)}"),
+                row => IsShared(row.RowKey) ? SharedBatches(row).All(unknown.Contains) : unknown.Contains(BatchOf(row.RowKey)), cancellationToken, wholeRows: true);
         }
     }
 
-    /// <summary>Deletes the rows of one journal partition that the filter finds and <paramref name="which"/> keeps, 100 to a transaction.</summary>
-    private async Task DeleteRowsAsync(string journalId, string filter, Func<string, bool> which, CancellationToken cancellationToken)
+    /// <summary>Deletes the rows of one journal partition that the filter finds and <paramref name="which"/> keeps, 100 to a
+    /// transaction (<paramref name="which"/> sees only the row key unless <paramref name="wholeRows"/>).</summary>
+    private async Task DeleteRowsAsync(string journalId, string filter, Func<TableEntity, bool> which, CancellationToken cancellationToken, bool wholeRows = false)
     {
         var deletes = new List<TableTransactionAction>(100);
-        await foreach (var entity in _table.QueryAsync<TableEntity>(filter, select: ["RowKey"], cancellationToken: cancellationToken))
+        await foreach (var entity in _table.QueryAsync<TableEntity>(filter, select: wholeRows ? null : ["RowKey"], cancellationToken: cancellationToken))
         {
-            if (!which(entity.RowKey))
+            if (!which(entity))
             {
                 continue;
             }
@@ -308,7 +357,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         var records = new List<JournalRecord>();
         await foreach (var page in _table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
         {
-            records.AddRange(JournalCodec.Read(Unpage(page)));
+            records.AddRange(RecordsOf(page));
         }
         return records;
     }
@@ -316,15 +365,50 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
     public async Task<IReadOnlyList<JournalRecord>> ReadBatchesAsync(string journalId, IReadOnlyList<long> batches, CancellationToken cancellationToken)
     {
         var records = new List<JournalRecord>();
+        _shared.TryGetValue(journalId, out var shared);
         foreach (var batch in batches.Distinct().Order())
         {
+            if (shared is not null && shared.Holds(batch, out var first, out var slot))
+            {
+                records.AddRange(await ReadSlotAsync(journalId, first, slot, cancellationToken));
+                continue;
+            }
+            var found = false;
             var filter = TableClient.CreateQueryFilter($"PartitionKey eq {journalId} and RowKey ge {RowKey(batch, 0)} and RowKey lt {RowKey(batch + 1, 0)}");
             await foreach (var page in _table.QueryAsync<TableEntity>(filter, cancellationToken: cancellationToken))
             {
-                records.AddRange(JournalCodec.Read(Unpage(page)));
+                if (!IsShared(page.RowKey))
+                {
+                    records.AddRange(JournalCodec.Read(Unpage(page)));
+                    found = true;
+                }
+                else if (page.GetBinary(SlotName(0)) is { } data)
+                {
+                    records.AddRange(JournalCodec.Read(Deflation.Inflate(data)));
+                    found = true;
+                }
+            }
+            if (!found)
+            {
+                // Appended by another process: the shared row that holds it, if any, starts at most Slots - 1 batches before.
+                var from = TableClient.CreateQueryFilter($"PartitionKey eq {journalId} and RowKey ge {RowKey(Math.Max(0, batch - SharedPages.Slots + 1), 0)} and RowKey lt {RowKey(batch, 0)}");
+                await foreach (var row in _table.QueryAsync<TableEntity>(from, select: ["RowKey"], cancellationToken: cancellationToken))
+                {
+                    if (IsShared(row.RowKey))
+                    {
+                        records.AddRange(await ReadSlotAsync(journalId, BatchOf(row.RowKey), (int)(batch - BatchOf(row.RowKey)), cancellationToken));
+                    }
+                }
             }
         }
         return records;
+    }
+
+    /// <summary>One batch's records from a shared row (none if the row or the slot is not there).</summary>
+    private async Task<IReadOnlyList<JournalRecord>> ReadSlotAsync(string journalId, long first, int slot, CancellationToken cancellationToken)
+    {
+        NullableResponse<TableEntity> row = await _table.GetEntityIfExistsAsync<TableEntity>(journalId, SharedRowKey(first), select: [SlotName(slot)], cancellationToken: cancellationToken);
+        return row.HasValue && row.Value!.GetBinary(SlotName(slot)) is { } data ? JournalCodec.Read(Deflation.Inflate(data)) : [];
     }
 
     public async Task RemoveAsync(string journalId, CancellationToken cancellationToken)
@@ -335,6 +419,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
             await FoldAsync(journalId, totals, cancellationToken);
         }
         await DeleteRowsAsync(journalId, TableClient.CreateQueryFilter($"PartitionKey eq {journalId}"), _ => true, cancellationToken);
+        _shared.TryRemove(journalId, out _);
         try
         {
             await _table.DeleteEntityAsync(DirectoryPartition, journalId, ETag.All, cancellationToken);
@@ -536,6 +621,68 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
             }
         });
         return entity;
+    }
+
+    /// <summary>A batch whose records deflate into one property goes into the journal's open shared row (a merge of its
+    /// slot, in the same transaction as the head); null for a larger batch, which gets rows of its own.</summary>
+    private static TableTransactionAction? Share(string journalId, long batch, EncodedRecords records, SharedPages shared)
+    {
+        if (records.Length == 0 || records.Length > PageBytes)
+        {
+            return null;
+        }
+        byte[]? data = null;
+        Deflation.Deflate(records.Bytes, deflated =>
+        {
+            if (deflated.Length <= PropertyBytes)
+            {
+                data = deflated.ToArray();
+            }
+        });
+        if (data is null)
+        {
+            return null;
+        }
+        var (first, slot) = shared.Place(batch, data.Length);
+        var row = new TableEntity(journalId, SharedRowKey(first)) { ["Z"] = 1, ["D00"] = EarlierBuildsRefuse, [SlotName(slot)] = data };
+        return new TableTransactionAction(TableTransactionActionType.UpsertMerge, row);
+    }
+
+    /// <summary>What an earlier build reads as a shared row's page (it knows only <c>D00</c>…): a deflated record length of
+    /// -1, which it refuses as a corrupt page, rather than take the row for a page without records.</summary>
+    private static readonly byte[] EarlierBuildsRefuse = Deflation.Deflate([0xFF, 0xFF, 0xFF, 0xFF]);
+
+    private static string SlotName(int slot) => "G" + slot.ToString("D2", CultureInfo.InvariantCulture);
+
+    private static string SharedRowKey(long first) =>
+        string.Create(CultureInfo.InvariantCulture, $"b{first:D19}.g");
+
+    private static bool IsShared(string rowKey) => rowKey.EndsWith(".g", StringComparison.Ordinal);
+
+    /// <summary>The batches a shared row holds, by its slots.</summary>
+    private static IEnumerable<long> SharedBatches(TableEntity row)
+    {
+        var first = BatchOf(row.RowKey);
+        return row.Keys.Where(k => k.Length == 3 && k[0] == 'G' && char.IsAsciiDigit(k[1]) && char.IsAsciiDigit(k[2]))
+            .Select(k => first + int.Parse(k.AsSpan(1), CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>The records of a row of pages or of a shared row, in batch order.</summary>
+    public static IReadOnlyList<JournalRecord> RecordsOf(TableEntity row)
+    {
+        if (!IsShared(row.RowKey))
+        {
+            return JournalCodec.Read(Unpage(row));
+        }
+        var records = new List<JournalRecord>();
+        for (var slot = 0; slot < SharedPages.Slots; slot++)
+        {
+            if (row.GetBinary(SlotName(slot)) is { } data)
+            {
+                records.AddRange(JournalCodec.Read(Deflation.Inflate(data)));
+            }
+        }
+        return records;
     }
 
     /// <summary>The records of a page row, back to back as <see cref="JournalCodec.Read"/> reads them.</summary>
