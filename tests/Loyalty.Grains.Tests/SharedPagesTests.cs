@@ -31,23 +31,37 @@ public sealed class SharedPagesTests
     }
 
     [Fact]
-    public void A_row_is_deleted_once_closed_and_every_batch_stored_in_it_is_covered()
+    public void A_row_is_deleted_once_every_batch_stored_in_it_is_covered_and_the_next_batch_opens_a_new_one()
     {
         var shared = new SharedPages();
         shared.Place(1, 10);
         shared.Place(2, 10);
         shared.Place(3, 10);
         Assert.True(shared.Delete(1));
-        Assert.True(shared.Delete(2));
-        Assert.Empty(shared.TakeReady());
         Assert.True(shared.Delete(3));
-        Assert.Empty(shared.TakeReady()); // still open: a later batch may go into it
-        shared.Close();
-        Assert.Equal([1L], shared.TakeReady());
-        Assert.Empty(shared.TakeReady()); // handed out once
+        Assert.Empty(shared.TakeReady()); // batch 2 is not covered yet
+        Assert.True(shared.Delete(2));
+        Assert.Equal([1L], shared.TakeReady()); // the open row goes too: an erased customer's records must not wait for traffic
+        Assert.Empty(shared.TakeReady());       // handed out once
+        Assert.Equal((4L, 0), shared.Place(4, 10));
         shared.Deleted([1L]);
         Assert.False(shared.Holds(2, out _, out _));
         Assert.False(shared.Delete(2)); // forgotten: a batch deleted again is not this row's any more
+        Assert.True(shared.Holds(4, out var first, out _));
+        Assert.Equal(4L, first);
+    }
+
+    [Fact]
+    public void A_closed_row_waits_for_its_last_uncovered_batch()
+    {
+        var shared = new SharedPages();
+        shared.Place(1, 10);
+        shared.Place(2, 10);
+        shared.Close();
+        shared.Delete(2);
+        Assert.Empty(shared.TakeReady());
+        shared.Delete(1);
+        Assert.Equal([1L], shared.TakeReady());
     }
 
     [Fact]

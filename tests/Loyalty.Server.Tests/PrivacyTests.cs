@@ -87,16 +87,26 @@ public sealed class PrivacyTests(ServerFixture fixture)
         }
     }
 
-    /// <summary>A journal page's records as stored: properties D00, D01, ... concatenated, inflated when Z = 1
-    /// (docs/journal.md), so the check looks at the content and not at compressed bytes.</summary>
+    /// <summary>A journal page's records as stored: properties D00, D01, ... concatenated, inflated when Z = 1; in a
+    /// shared page row (key ending ".g"), each batch's property G00, G01, ... inflated (docs/journal.md), so the check
+    /// looks at the content and not at compressed bytes.</summary>
     private static byte[] PageBytes(TableEntity page)
     {
+        if (page.RowKey.EndsWith(".g", StringComparison.Ordinal))
+        {
+            return [.. page.Where(kv => kv.Key.Length == 3 && kv.Key[0] == 'G' && kv.Value is byte[]).SelectMany(kv => Inflate((byte[])kv.Value))];
+        }
         var data = page.Where(kv => kv.Key.Length == 3 && kv.Key[0] == 'D' && kv.Value is byte[]).OrderBy(kv => kv.Key, StringComparer.Ordinal)
             .SelectMany(kv => (byte[])kv.Value).ToArray();
         if (page.GetInt32("Z") != 1)
         {
             return data;
         }
+        return Inflate(data);
+    }
+
+    private static byte[] Inflate(byte[] data)
+    {
         using var inflate = new System.IO.Compression.DeflateStream(new MemoryStream(data), System.IO.Compression.CompressionMode.Decompress);
         using var output = new MemoryStream();
         inflate.CopyTo(output);
