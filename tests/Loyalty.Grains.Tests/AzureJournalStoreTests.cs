@@ -271,6 +271,26 @@ public sealed class AzureJournalStoreTests(AzuriteFixture fixture) : IClassFixtu
         Assert.Equal(["c#72"], Names(await NewStore(table).ReadAllAsync("j-s", default)));
     }
 
+    /// <summary>A batch of one page whose records do not deflate into one property (64,000 bytes) gets a page row of its
+    /// own, deflated once, and closes the open shared row: row keys stay in batch order.</summary>
+    [Fact]
+    public async Task A_one_page_batch_too_large_for_a_shared_slot_gets_a_page_row_of_its_own()
+    {
+        var table = Table();
+        var store = NewStore(table);
+        await store.OpenAsync("j-p", "silo-p", default);
+        var noise = Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(90_000));
+        await store.AppendAsync("j-p", 1, [Record("a", 1)], null, [], [], null, default);
+        await store.AppendAsync("j-p", 2, [Record("b", 1) with { Command = new CustomerCommand { Kind = CommandKind.Adjust, Id = "n", Points = 1, Text = noise } }], null, [], [], null, default);
+        await store.AppendAsync("j-p", 3, [Record("a", 2)], null, [], [], null, default);
+
+        var rows = await new TableClient(fixture.Azurite.ConnectionString, table).QueryAsync<TableEntity>(e => e.PartitionKey == "j-p", select: ["RowKey"])
+            .Select(e => e.RowKey).Where(k => k.StartsWith('b')).ToListAsync();
+        Assert.Equal([$"b{1:D19}.g", $"b{2:D19}.00", $"b{3:D19}.g"], rows);
+        Assert.Equal(["a#1", "b#1", "a#2"], (await NewStore(table).ReadAllAsync("j-p", default)).Select(r => $"{r.CustomerId}#{r.Sequence}"));
+        Assert.Equal(noise, Assert.Single(await NewStore(table).ReadBatchesAsync("j-p", [2], default)).Command.Text);
+    }
+
     /// <summary>The HTTP method of every request a client sends.</summary>
     private sealed class RequestLog : Azure.Core.Pipeline.HttpPipelineSynchronousPolicy
     {

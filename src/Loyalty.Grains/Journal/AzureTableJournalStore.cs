@@ -127,18 +127,19 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         var data = encoded ?? EncodedRecords.Of(records);
         var shared = _shared.GetOrAdd(journalId, _ => new SharedPages());
         int pages;
-        if (Share(journalId, batch, data, shared) is { } share)
+        if (data.Length > 0 && data.Length <= PageBytes)
         {
-            actions.Add(share);
-            pages = 0;
+            var row = OnePage(journalId, batch, data, shared);
+            actions.Add(row);
+            pages = row.ActionType == TableTransactionActionType.UpsertMerge ? 0 : 1;
         }
         else
         {
             pages = AddPages(journalId, batch, data, actions);
-            if (pages > 0)
-            {
-                shared.Close();
-            }
+        }
+        if (pages > 0)
+        {
+            shared.Close();
         }
         // Before the request: an answer that is lost may still have stored it (a batch number tried again after one that
         // was not stored replaces the count).
@@ -382,9 +383,9 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
                     records.AddRange(JournalCodec.Read(Unpage(page)));
                     found = true;
                 }
-                else if (page.GetBinary(SlotName(0)) is { } data)
+                else if (page.ContainsKey(SlotName(0)))
                 {
-                    records.AddRange(JournalCodec.Read(Deflation.Inflate(data)));
+                    records.AddRange(SlotRecords(page, 0));
                     found = true;
                 }
             }
@@ -408,7 +409,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
     private async Task<IReadOnlyList<JournalRecord>> ReadSlotAsync(string journalId, long first, int slot, CancellationToken cancellationToken)
     {
         NullableResponse<TableEntity> row = await _table.GetEntityIfExistsAsync<TableEntity>(journalId, SharedRowKey(first), select: [SlotName(slot)], cancellationToken: cancellationToken);
-        return row.HasValue && row.Value!.GetBinary(SlotName(slot)) is { } data ? JournalCodec.Read(Deflation.Inflate(data)) : [];
+        return row.HasValue ? SlotRecords(row.Value!, slot) : [];
     }
 
     public async Task RemoveAsync(string journalId, CancellationToken cancellationToken)
@@ -612,41 +613,44 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
     /// storage. <c>Z = 1</c> marks a deflated page; pages without it are read as they are.</summary>
     private static TableEntity PageEntity(string journalId, long batch, int page, ReadOnlySpan<byte> raw)
     {
+        TableEntity? entity = null;
+        Deflation.Deflate(raw, data => entity = PageRow(journalId, batch, page, data));
+        return entity!;
+    }
+
+    /// <summary>A page row of already deflated records, in properties of at most 64,000 bytes.</summary>
+    private static TableEntity PageRow(string journalId, long batch, int page, ReadOnlySpan<byte> deflated)
+    {
         var entity = new TableEntity(journalId, RowKey(batch, page)) { ["Z"] = 1 };
-        Deflation.Deflate(raw, data =>
+        for (int i = 0, offset = 0; offset < deflated.Length; i++, offset += PropertyBytes)
         {
-            for (int i = 0, offset = 0; offset < data.Length; i++, offset += PropertyBytes)
-            {
-                entity["D" + i.ToString("D2", CultureInfo.InvariantCulture)] = data.Slice(offset, Math.Min(PropertyBytes, data.Length - offset)).ToArray();
-            }
-        });
+            entity["D" + i.ToString("D2", CultureInfo.InvariantCulture)] = deflated.Slice(offset, Math.Min(PropertyBytes, deflated.Length - offset)).ToArray();
+        }
         return entity;
     }
 
-    /// <summary>A batch whose records deflate into one property goes into the journal's open shared row (a merge of its
-    /// slot, in the same transaction as the head); null for a larger batch, which gets rows of its own.</summary>
-    private static TableTransactionAction? Share(string journalId, long batch, EncodedRecords records, SharedPages shared)
+    /// <summary>A batch of one page, deflated once: merged into the journal's open shared row (its slot, in the same
+    /// transaction as the head) when it fits one property, else added as a page row of its own.</summary>
+    private static TableTransactionAction OnePage(string journalId, long batch, EncodedRecords records, SharedPages shared)
     {
-        if (records.Length == 0 || records.Length > PageBytes)
-        {
-            return null;
-        }
-        byte[]? data = null;
+        TableTransactionAction? action = null;
         Deflation.Deflate(records.Bytes, deflated =>
         {
-            if (deflated.Length <= PropertyBytes)
+            if (deflated.Length > PropertyBytes)
             {
-                data = deflated.ToArray();
+                action = new(TableTransactionActionType.Add, PageRow(journalId, batch, 0, deflated));
+                return;
             }
+            var (first, slot) = shared.Place(batch, deflated.Length);
+            var row = new TableEntity(journalId, SharedRowKey(first)) { ["Z"] = 1, ["D00"] = EarlierBuildsRefuse, [SlotName(slot)] = deflated.ToArray() };
+            action = new(TableTransactionActionType.UpsertMerge, row);
         });
-        if (data is null)
-        {
-            return null;
-        }
-        var (first, slot) = shared.Place(batch, data.Length);
-        var row = new TableEntity(journalId, SharedRowKey(first)) { ["Z"] = 1, ["D00"] = EarlierBuildsRefuse, [SlotName(slot)] = data };
-        return new TableTransactionAction(TableTransactionActionType.UpsertMerge, row);
+        return action!;
     }
+
+    /// <summary>One batch's records from its slot of a shared row (none if the slot is not there).</summary>
+    private static IReadOnlyList<JournalRecord> SlotRecords(TableEntity row, int slot) =>
+        row.GetBinary(SlotName(slot)) is { } data ? JournalCodec.Read(Deflation.Inflate(data)) : [];
 
     /// <summary>What an earlier build reads as a shared row's page (it knows only <c>D00</c>…): a deflated record length of
     /// -1, which it refuses as a corrupt page, rather than take the row for a page without records.</summary>
@@ -674,15 +678,7 @@ public sealed class AzureTableJournalStore(TableServiceClient service, string ta
         {
             return JournalCodec.Read(Unpage(row));
         }
-        var records = new List<JournalRecord>();
-        for (var slot = 0; slot < SharedPages.Slots; slot++)
-        {
-            if (row.GetBinary(SlotName(slot)) is { } data)
-            {
-                records.AddRange(JournalCodec.Read(Deflation.Inflate(data)));
-            }
-        }
-        return records;
+        return [.. Enumerable.Range(0, SharedPages.Slots).SelectMany(slot => SlotRecords(row, slot))];
     }
 
     /// <summary>The records of a page row, back to back as <see cref="JournalCodec.Read"/> reads them.</summary>

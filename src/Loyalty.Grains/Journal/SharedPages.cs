@@ -21,6 +21,8 @@ public sealed class SharedPages
     private readonly object _lock = new();
     private readonly Dictionary<long, Row> _rowOf = [];
     private readonly List<Row> _ready = [];
+    /// <summary>Rows handed out by <see cref="TakeReady"/> and not yet deleted.</summary>
+    private readonly List<Row> _taken = [];
     private Row? _open;
 
     private sealed class Row(long first)
@@ -125,6 +127,7 @@ public sealed class SharedPages
         lock (_lock)
         {
             var firsts = _ready.Select(r => r.First).ToList();
+            _taken.AddRange(_ready);
             _ready.Clear();
             return firsts;
         }
@@ -135,9 +138,9 @@ public sealed class SharedPages
     {
         lock (_lock)
         {
-            foreach (var (batch, row) in _rowOf.Where(e => firsts.Contains(e.Value.First)).ToList())
+            foreach (var row in Taken(firsts))
             {
-                if (row.Closed)
+                foreach (var batch in row.Batches)
                 {
                     _rowOf.Remove(batch);
                 }
@@ -150,12 +153,20 @@ public sealed class SharedPages
     {
         lock (_lock)
         {
-            foreach (var row in _rowOf.Values.Where(r => firsts.Contains(r.First)).Distinct())
+            foreach (var row in Taken(firsts))
             {
                 row.Queued = false;
                 ReadyIfDone(row);
             }
         }
+    }
+
+    /// <summary>Takes the rows handed out with these first batches off the handed-out list.</summary>
+    private List<Row> Taken(IReadOnlyList<long> firsts)
+    {
+        var rows = _taken.Where(r => firsts.Contains(r.First)).ToList();
+        _taken.RemoveAll(rows.Contains);
+        return rows;
     }
 
     private void Forget(Row row, long batch)
