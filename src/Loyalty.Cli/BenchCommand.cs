@@ -346,6 +346,10 @@ internal static partial class BenchCommand
                         break;
                     }
                     sent.Enqueue(intended);
+                    if (perStreamRate > 0)
+                    {
+                        stats.Sending(intended);
+                    }
                     await call.RequestStream.WriteAsync(new PublishRequest { Event = Game(player, $"{run}-{worker}-{n++}", 1 + random.Next(5)) }, ct);
                 }
                 await call.RequestStream.CompleteAsync();
@@ -508,6 +512,7 @@ internal static partial class BenchCommand
     internal sealed class Stats
     {
         private readonly LongHistogram _latency = new(TimeSpan.FromMinutes(5).Ticks, 3);
+        private readonly LongHistogram _sendLag = new(TimeSpan.FromMinutes(5).Ticks, 3);
         private readonly Dictionary<string, long> _errors = [];
         private long _events;
         private long _lastEvents;
@@ -543,6 +548,22 @@ internal static partial class BenchCommand
             Interlocked.Add(ref _events, events);
         }
 
+        /// <summary>Open loop: how late the client itself sends an event against its schedule (timer lateness, its own
+        /// collections, a writer blocked by flow control). This lag is part of every latency measured from the intended
+        /// time, so a p99 whose events were mostly sent late measures the client as much as the engine.</summary>
+        public void Sending(long intended)
+        {
+            if (intended < _measureFrom)
+            {
+                return;
+            }
+            var lag = Stopwatch.GetElapsedTime(intended).Ticks;
+            lock (_sendLag)
+            {
+                _sendLag.RecordValue(Math.Max(1, lag));
+            }
+        }
+
         public void Failed(string status, int events)
         {
             lock (_latency)
@@ -573,6 +594,7 @@ internal static partial class BenchCommand
         {
             double Ms(double percentile) => _latency.TotalCount == 0 ? 0 : _latency.GetValueAtPercentile(percentile) / (double)TimeSpan.TicksPerMillisecond;
             double Delta(string key) => after.GetValueOrDefault(key) - before.GetValueOrDefault(key);
+            double Lag(double percentile) => _sendLag.GetValueAtPercentile(percentile) / (double)TimeSpan.TicksPerMillisecond;
             // Journal appends (each one storage request holding many customers' records) and every storage request the
             // engine made (journal, checkpoints, archive, activation reads, truncation) during the run.
             var appends = Delta("loyalty_journal_append_duration_seconds_count");
@@ -611,6 +633,7 @@ internal static partial class BenchCommand
                 events = Events,
                 eventsPerSecond = Math.Round(Events / elapsed.TotalSeconds),
                 latencyMs = new { p50 = Ms(50), p95 = Ms(95), p99 = Ms(99), max = _latency.TotalCount == 0 ? 0 : _latency.GetMaxValue() / (double)TimeSpan.TicksPerMillisecond },
+                sendLagMs = _sendLag.TotalCount == 0 ? null : new { p50 = Lag(50), p99 = Lag(99), max = _sendLag.GetMaxValue() / (double)TimeSpan.TicksPerMillisecond },
                 errors = _errors,
                 eventsPerStorageWrite = eventsPerWrite is { } e ? Math.Round(e, 2) : (double?)null,
                 storageRequestsPerEvent = requestsPerEvent is { } r ? Math.Round(r, 4) : (double?)null,
@@ -635,6 +658,10 @@ internal static partial class BenchCommand
             Console.Error.WriteLine();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario {o.Scenario}: {Events:N0} events in {elapsed.TotalSeconds:F1} s = {summary.eventsPerSecond:N0} events/s ({o.Customers:N0} customers, {o.Skew}, concurrency {o.Concurrency})"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ack latency  p50 {Ms(50):F2} ms  p95 {Ms(95):F2} ms  p99 {Ms(99):F2} ms  max {summary.latencyMs.max:F2} ms"));
+            if (summary.sendLagMs is { } lag)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"send lag     p50 {lag.p50:F2} ms  p99 {lag.p99:F2} ms  max {lag.max:F2} ms (the client behind its own schedule; part of the latency above)"));
+            }
             Console.WriteLine(_errors.Count == 0 ? "errors       none" : "errors       " + string.Join(", ", _errors.Select(kv => $"{kv.Key} {kv.Value:N0}")));
             if (o.Scenario == "table-writes")
             {

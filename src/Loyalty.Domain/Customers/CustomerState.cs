@@ -174,7 +174,7 @@ public sealed class CustomerState
         for (var i = Rewards.Count - 1; i >= 0; i--)
         {
             ref readonly var reward = ref Rewards.ItemRef(i); // by reference: a reward is a struct of a dozen fields
-            if ((byCode ? reward.Code : reward.EventId) == key)
+            if ((byCode ? reward.CodeValue : reward.EventIdValue).Is(key))
             {
                 return reward;
             }
@@ -296,10 +296,18 @@ public sealed record CustomerProfile
 /// <remarks>A value, not an object: every applied event adds one to the customer's state for up to the dedupe window,
 /// and objects that outlive the GC's young collections are what it pays for.</remarks>
 public readonly record struct SeenEvent(
-    [property: JsonPropertyName("i")] string EventId,
-    [property: JsonPropertyName("t")] long OccurredTicks,
-    [property: JsonPropertyName("d")] long PointsDelta)
+    string EventId,
+    [property: JsonPropertyName("t"), JsonPropertyOrder(1)] long OccurredTicks,
+    [property: JsonPropertyName("d"), JsonPropertyOrder(2)] long PointsDelta)
 {
+    private readonly InlineKey _key = InlineKey.Of(EventId);
+
+    /// <summary>The stored key (makes a string: compare with <see cref="Key"/> where that is all that is needed).</summary>
+    [JsonPropertyName("i"), JsonPropertyOrder(0)] public string EventId { get => _key.ToString(); init => _key = InlineKey.Of(value); }
+
+    /// <summary>The stored key, kept inside the value (see <see cref="InlineKey"/>).</summary>
+    [JsonIgnore] public InlineKey Key => _key;
+
     public static string KeyOf(string eventId) => StoredKey.Of(eventId);
 
     public static SeenEvent Of(string eventId, long occurredTicks, long pointsDelta) =>
@@ -457,23 +465,31 @@ public static class LedgerKinds
 /// adjust, import (opening balances and imported history). Notices (no points): reward (granted), perk (granted or extended), perk_expired, tier (changed), expiring
 /// (points expire within 30 days). The sequence is the customer's notification sequence (Customers.Watch).</summary>
 public readonly record struct LedgerEntry(
-    [property: JsonPropertyName("s")] long Sequence,
-    [property: JsonPropertyName("k")] string Kind,
-    [property: JsonPropertyName("p")] long Points,
-    [property: JsonPropertyName("b")] long BalanceAfter,
-    [property: JsonPropertyName("e")] string EventKey,
-    [property: JsonPropertyName("r")] string RuleId,
-    [property: JsonPropertyName("v")] string ProgramVersion,
-    [property: JsonPropertyName("at")] DateTimeOffset At)
+    [property: JsonPropertyName("s"), JsonPropertyOrder(0)] long Sequence,
+    [property: JsonPropertyName("k"), JsonPropertyOrder(1)] string Kind,
+    [property: JsonPropertyName("p"), JsonPropertyOrder(2)] long Points,
+    [property: JsonPropertyName("b"), JsonPropertyOrder(3)] long BalanceAfter,
+    string EventKey,
+    [property: JsonPropertyName("r"), JsonPropertyOrder(5)] string RuleId,
+    [property: JsonPropertyName("v"), JsonPropertyOrder(6)] string ProgramVersion,
+    [property: JsonPropertyName("at"), JsonPropertyOrder(7)] DateTimeOffset At)
 {
+    private readonly InlineKey _eventKey = InlineKey.Of(EventKey);
+
+    /// <summary>The event, operation or grant the entry came from (makes a string: see <see cref="EventKeyValue"/>).</summary>
+    [JsonPropertyName("e"), JsonPropertyOrder(4)] public string EventKey { get => _eventKey.ToString(); init => _eventKey = InlineKey.Of(value); }
+
+    /// <summary>The event key, kept inside the entry (see <see cref="InlineKey"/>).</summary>
+    [JsonIgnore] public InlineKey EventKeyValue => _eventKey;
+
     /// <summary>Why, for operator adjustments; the reward, for redemptions.</summary>
-    [JsonPropertyName("note")] public string Note { get; init; } = "";
+    [JsonPropertyName("note"), JsonPropertyOrder(8)] public string Note { get; init; } = "";
     /// <summary>Change of pending points (<see cref="Points"/> is the change of available points): a "pending" entry
     /// adds here, an "activate" entry moves from here to available, a refund may take from either.</summary>
-    [JsonPropertyName("pd")] public long PendingPoints { get; init; }
+    [JsonPropertyName("pd"), JsonPropertyOrder(9)] public long PendingPoints { get; init; }
     /// <summary>What a notice is about: the reward id (reward), perk name (perk, perk_expired), new tier (tier), expiry
     /// instant (expiring).</summary>
-    [JsonPropertyName("ref")] public string Ref { get; init; } = "";
+    [JsonPropertyName("ref"), JsonPropertyOrder(10)] public string Ref { get; init; } = "";
     /// <summary>The change of available + pending points.</summary>
     [JsonIgnore] public long Total => Points + PendingPoints;
 }
@@ -513,23 +529,37 @@ public sealed record PointsHold(
 
 /// <summary>A reward a rule granted. Codes are unique per grant and derived from a server secret.</summary>
 public readonly record struct GrantedReward(
-    [property: JsonPropertyName("reward")] string RewardId,
-    [property: JsonPropertyName("rule")] string RuleId,
-    [property: JsonPropertyName("kind")] string Kind,
-    [property: JsonPropertyName("code")] string Code,
-    [property: JsonPropertyName("text")] string Description,
-    [property: JsonPropertyName("value")] long ValueMinor,
-    [property: JsonPropertyName("percent")] int Percent,
-    [property: JsonPropertyName("amount")] long Amount,
-    [property: JsonPropertyName("at")] DateTimeOffset GrantedAt,
-    [property: JsonPropertyName("until")] DateTimeOffset? ExpiresAt,
-    [property: JsonPropertyName("event")] string EventId,
-    [property: JsonPropertyName("version")] string ProgramVersion)
+    [property: JsonPropertyName("reward"), JsonPropertyOrder(0)] string RewardId,
+    [property: JsonPropertyName("rule"), JsonPropertyOrder(1)] string RuleId,
+    [property: JsonPropertyName("kind"), JsonPropertyOrder(2)] string Kind,
+    string Code,
+    [property: JsonPropertyName("text"), JsonPropertyOrder(4)] string Description,
+    [property: JsonPropertyName("value"), JsonPropertyOrder(5)] long ValueMinor,
+    [property: JsonPropertyName("percent"), JsonPropertyOrder(6)] int Percent,
+    [property: JsonPropertyName("amount"), JsonPropertyOrder(7)] long Amount,
+    [property: JsonPropertyName("at"), JsonPropertyOrder(8)] DateTimeOffset GrantedAt,
+    [property: JsonPropertyName("until"), JsonPropertyOrder(9)] DateTimeOffset? ExpiresAt,
+    string EventId,
+    [property: JsonPropertyName("version"), JsonPropertyOrder(11)] string ProgramVersion)
 {
+    // Both inside the value (see InlineKey): a grant leaves no string of its own in the customer's state.
+    private readonly InlineKey _code = InlineKey.Of(Code);
+    private readonly InlineKey _eventId = InlineKey.Of(EventId);
+
+    /// <summary>The coupon or reward code (makes a string: compare with <see cref="CodeValue"/>).</summary>
+    [JsonPropertyName("code"), JsonPropertyOrder(3)] public string Code { get => _code.ToString(); init => _code = InlineKey.Of(value); }
+
+    /// <summary>The stored key of the event, redemption or grant that granted it (makes a string: compare with
+    /// <see cref="EventIdValue"/>).</summary>
+    [JsonPropertyName("event"), JsonPropertyOrder(10)] public string EventId { get => _eventId.ToString(); init => _eventId = InlineKey.Of(value); }
+
+    [JsonIgnore] public InlineKey CodeValue => _code;
+    [JsonIgnore] public InlineKey EventIdValue => _eventId;
+
     /// <summary>Set when a refund took away the condition the reward was granted for.</summary>
-    [JsonPropertyName("revoked")] public DateTimeOffset? RevokedAt { get; init; }
+    [JsonPropertyName("revoked"), JsonPropertyOrder(12)] public DateTimeOffset? RevokedAt { get; init; }
     /// <summary>Set when a purchase used the coupon; a used coupon is never revoked.</summary>
-    [JsonPropertyName("used")] public DateTimeOffset? UsedAt { get; init; }
+    [JsonPropertyName("used"), JsonPropertyOrder(13)] public DateTimeOffset? UsedAt { get; init; }
 }
 
 public sealed record HeldPerk(

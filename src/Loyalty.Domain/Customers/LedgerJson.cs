@@ -19,7 +19,7 @@ public static class LedgerJson
         writer.WriteString(K, entry.Kind);
         writer.WriteNumber(P, entry.Points);
         writer.WriteNumber(B, entry.BalanceAfter);
-        writer.WriteString(E, entry.EventKey);
+        entry.EventKeyValue.WriteTo(writer, E);
         writer.WriteString(R, entry.RuleId);
         writer.WriteString(V, entry.ProgramVersion);
         writer.WriteString(At, entry.At);

@@ -39,7 +39,7 @@ internal sealed class SeenIndex
         _count = 0;
         for (var i = 0; i < seen.Count; i++)
         {
-            Set(seen, seen[i].EventId, i);
+            Set(seen, seen[i].Key, i);
         }
         Current = true;
     }
@@ -52,11 +52,13 @@ internal sealed class SeenIndex
             Rebuild(seen);
             return;
         }
-        Set(seen, seen[position].EventId, position);
+        Set(seen, seen[position].Key, position);
     }
 
     /// <summary>The position of <paramref name="key"/> (a stored key) in <paramref name="seen"/>, or -1.</summary>
-    public int Find(List<SeenEvent> seen, string key)
+    public int Find(List<SeenEvent> seen, string key) => Find(seen, InlineKey.Of(key));
+
+    private int Find(List<SeenEvent> seen, InlineKey key)
     {
         if (_slots.Length == 0)
         {
@@ -71,7 +73,7 @@ internal sealed class SeenIndex
             {
                 return -1;
             }
-            if ((uint)(slot >> 32) == hash && string.Equals(seen[(int)(uint)slot - 1].EventId, key, StringComparison.Ordinal))
+            if ((uint)(slot >> 32) == hash && seen[(int)(uint)slot - 1].Key == key)
             {
                 return (int)(uint)slot - 1;
             }
@@ -79,7 +81,7 @@ internal sealed class SeenIndex
     }
 
     // A later entry with the same id takes the slot, as the dictionary's indexer did.
-    private void Set(List<SeenEvent> seen, string key, int position)
+    private void Set(List<SeenEvent> seen, InlineKey key, int position)
     {
         var hash = Hash(key);
         var mask = _slots.Length - 1;
@@ -93,7 +95,7 @@ internal sealed class SeenIndex
                 _count++;
                 return;
             }
-            if ((uint)(slot >> 32) == hash && string.Equals(seen[(int)(uint)slot - 1].EventId, key, StringComparison.Ordinal))
+            if ((uint)(slot >> 32) == hash && seen[(int)(uint)slot - 1].Key == key)
             {
                 _slots[i] = value;
                 return;
@@ -112,6 +114,6 @@ internal sealed class SeenIndex
         return capacity;
     }
 
-    // Per process (strings hash differently in each): the table is never stored.
-    private static uint Hash(string key) => (uint)key.GetHashCode();
+    // Per process (hashes differ in each): the table is never stored.
+    private static uint Hash(InlineKey key) => (uint)key.GetHashCode();
 }
