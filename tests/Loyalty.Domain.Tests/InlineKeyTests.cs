@@ -94,6 +94,9 @@ public class InlineKeyTests
         var reward = new GrantedReward("r", "rule", "coupon", "LOY-AAAA-BBBB-CCCC", "", 0, 10, 0, DateTimeOffset.UnixEpoch,
             null, "bench-1-2-3", "v1");
         Assert.NotSame(reward.Code, reward.Code);
+        var notice = entry with { Note = "LOY-AAAA-BBBB-CCCC" };   // a reward notice keeps the code as its note
+        Assert.NotSame(notice.Note, notice.Note);
+        Assert.Equal("LOY-AAAA-BBBB-CCCC", notice.Note);
         Assert.NotSame(reward.EventId, reward.EventId);
         Assert.Equal("LOY-AAAA-BBBB-CCCC", reward.Code);
         Assert.Equal("bench-1-2-3", reward.EventId);
@@ -123,6 +126,22 @@ public class InlineKeyTests
         Assert.True(entry.EventKeyValue.IsString);
         Assert.Equal(entry, JsonSerializer.Deserialize<LedgerEntry>(JsonSerializer.Serialize(entry, DomainJson.Options), DomainJson.Options));
         Assert.Equal(entry with { EventKey = "e-2" }, new LedgerEntry(1, "earn", 5, 5, "e-2", "rule", "v1", DateTimeOffset.UnixEpoch) { Note = "n" });
+    }
+
+    [Theory]
+    [InlineData("LOY")]
+    [InlineData("SPORTS")]
+    [InlineData("A-VERY-LONG-PREFIX-FOR-THIS-CAMPAIGN")]   // with the code's 15 characters past 40: kept as a string
+    [InlineData("RÉDUCTION")]                               // not ASCII: kept as a string
+    public void A_generated_code_as_a_key_is_the_code(string prefix)
+    {
+        var key = Loyalty.Domain.Rules.RuleEngine.CodeKey("secret", prefix, "c-1", "e-1", "rule", "reward", 2);
+        var code = Loyalty.Domain.Rules.RuleEngine.Code("secret", prefix, "c-1", "e-1", "rule", "reward", 2);
+        Assert.Equal(code, key.ToString());
+        Assert.Equal(InlineKey.Of(code), key);
+        Assert.Equal(prefix.Length + 15 > InlineKey.MaxInline || !Ascii.IsValid(prefix), key.IsString);
+        Assert.Matches($"^{System.Text.RegularExpressions.Regex.Escape(prefix)}(-[0-9A-Z]{{4}}){{3}}$", code);
+        Assert.NotEqual(code, Loyalty.Domain.Rules.RuleEngine.Code("secret", prefix, "c-1", "e-1", "rule", "reward", 3));
     }
 
     private static string Json(Action<Utf8JsonWriter> write, JsonSerializerOptions? options = null)

@@ -143,13 +143,13 @@ public static partial class CustomerEngine
             summary.Append("; granted ");
             for (var i = 0; i < rules.Rewards.Count; i++)
             {
-                summary.Append(i == 0 ? "" : ", ").Append(rules.Rewards[i].Code);
+                rules.Rewards[i].CodeValue.AppendTo(summary.Append(i == 0 ? "" : ", "));
             }
         }
         for (var i = 0; i < rules.Rewards.Count; i++)
         {
             var reward = rules.Rewards[i];
-            PointsBook.Notice(state, "reward", eventKey, reward.RuleId, reward.RewardId, reward.Code, program.Version, now);
+            PointsBook.Notice(state, "reward", eventKey, reward.RuleId, reward.RewardId, reward.CodeValue, program.Version, now);
         }
         for (var i = 0; i < rules.Perks.Count; i++)
         {

@@ -482,8 +482,13 @@ public readonly record struct LedgerEntry(
     /// <summary>The event key, kept inside the entry (see <see cref="InlineKey"/>).</summary>
     [JsonIgnore] public InlineKey EventKeyValue => _eventKey;
 
-    /// <summary>Why, for operator adjustments; the reward, for redemptions.</summary>
-    [JsonPropertyName("note"), JsonPropertyOrder(8)] public string Note { get; init; } = "";
+    private readonly InlineKey _note;
+
+    /// <summary>Why, for operator adjustments; the reward, for redemptions; the code, for a reward notice.</summary>
+    [JsonPropertyName("note"), JsonPropertyOrder(8)] public string Note { get => _note.ToString(); init => _note = InlineKey.Of(value); }
+
+    /// <summary>The note, kept inside the entry (a reward notice's code: see <see cref="InlineKey"/>).</summary>
+    [JsonIgnore] public InlineKey NoteValue { get => _note; init => _note = value; }
     /// <summary>Change of pending points (<see cref="Points"/> is the change of available points): a "pending" entry
     /// adds here, an "activate" entry moves from here to available, a refund may take from either.</summary>
     [JsonPropertyName("pd"), JsonPropertyOrder(9)] public long PendingPoints { get; init; }
@@ -553,7 +558,7 @@ public readonly record struct GrantedReward(
     /// <see cref="EventIdValue"/>).</summary>
     [JsonPropertyName("event"), JsonPropertyOrder(10)] public string EventId { get => _eventId.ToString(); init => _eventId = InlineKey.Of(value); }
 
-    [JsonIgnore] public InlineKey CodeValue => _code;
+    [JsonIgnore] public InlineKey CodeValue { get => _code; init => _code = value; }
     [JsonIgnore] public InlineKey EventIdValue => _eventId;
 
     /// <summary>Set when a refund took away the condition the reward was granted for.</summary>

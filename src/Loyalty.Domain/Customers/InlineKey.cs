@@ -59,6 +59,30 @@ public readonly struct InlineKey : IEquatable<InlineKey>
         return text.Length <= MaxInline && System.Text.Ascii.IsValid(text) ? new InlineKey(text.AsSpan()) : new InlineKey(text);
     }
 
+    /// <summary>The key of these characters; a string is made only when they do not fit inline.</summary>
+    public static InlineKey Of(ReadOnlySpan<char> text)
+    {
+        if (text.IsEmpty)
+        {
+            return default;
+        }
+        return text.Length <= MaxInline && System.Text.Ascii.IsValid(text) ? new InlineKey(text) : new InlineKey(new string(text));
+    }
+
+    /// <summary>Appends the text to <paramref name="builder"/> without making a string.</summary>
+    public void AppendTo(System.Text.StringBuilder builder)
+    {
+        if (_text is not null)
+        {
+            builder.Append(_text);
+            return;
+        }
+        foreach (var b in Ascii)
+        {
+            builder.Append((char)b);
+        }
+    }
+
     /// <summary>Kept as its own string (longer than <see cref="MaxInline"/>, or not ASCII).</summary>
     public bool IsString => _text is not null;
 

@@ -23,7 +23,7 @@ public static class LedgerJson
         writer.WriteString(R, entry.RuleId);
         writer.WriteString(V, entry.ProgramVersion);
         writer.WriteString(At, entry.At);
-        writer.WriteString(Note, entry.Note);
+        entry.NoteValue.WriteTo(writer, Note);
         writer.WriteNumber(Pd, entry.PendingPoints);
         writer.WriteString(Ref, entry.Ref);
         writer.WriteEndObject();

@@ -190,8 +190,12 @@ public static class PointsBook
 
     /// <summary>A notice: an entry that changes no points (a reward, a perk, a tier change, points expiring soon).</summary>
     public static void Notice(CustomerState state, string kind, string eventKey, string ruleId, string reference, string note, string programVersion, DateTimeOffset at) =>
+        Notice(state, kind, eventKey, ruleId, reference, InlineKey.Of(note), programVersion, at);
+
+    /// <inheritdoc cref="Notice(CustomerState, string, string, string, string, string, string, DateTimeOffset)"/>
+    public static void Notice(CustomerState state, string kind, string eventKey, string ruleId, string reference, InlineKey note, string programVersion, DateTimeOffset at) =>
         state.Ledger.Add(new LedgerEntry(++state.LedgerSeq, kind, 0, state.PointsAvailable + state.PointsPending, eventKey, ruleId,
-            programVersion, at) { Note = note, Ref = reference });
+            programVersion, at) { NoteValue = note, Ref = reference });
 
     /// <summary>Spendable points expiring within <paramref name="horizon"/> of now, by expiry instant (earliest first).</summary>
     public static IReadOnlyList<ExpiringPoints> ExpiringWithin(CustomerState state, DateTimeOffset now, TimeSpan horizon)

@@ -323,12 +323,12 @@ public static class RuleEngine
         Record(state, RewardKey(reward), reward.MaxPerCustomer, reward.PeriodDays, null, c.Now);
         var index = rewards?.Count ?? 0;
         var prefix = reward.Coupon?.CodePrefix ?? "LOY";
-        var code = Code(limits.RewardCodeSecret, prefix, state.CustomerId, c.Event.EventId, rule.Id, reward.Id, index);
+        var code = CodeKey(limits.RewardCodeSecret, prefix, state.CustomerId, c.Event.EventId, rule.Id, reward.Id, index);
         DateTimeOffset? expires = reward.Coupon is { } coupon ? c.Now.AddDays(coupon.ValidityDays)
             : reward.Perk is { DurationDays: { } days } ? c.Now.AddDays(days) : null;
-        var granted = new GrantedReward(reward.Id, rule.Id, reward.Kind, code, reward.Description,
+        var granted = new GrantedReward(reward.Id, rule.Id, reward.Kind, "", reward.Description,
             reward.Coupon?.ValueMinor ?? 0, reward.Coupon?.Percent ?? 0, amount ?? reward.Currency?.Amount ?? 0,
-            c.Now, expires, StoredKey.Of(c.Event.EventId), c.Program.Version);
+            c.Now, expires, StoredKey.Of(c.Event.EventId), c.Program.Version) { CodeValue = code };
         (rewards ??= GrantScratch()).Add(granted);
         // The customer keeps the grant without its description (the catalogue has it): stored state stays small.
         state.AddReward(granted with { Description = "" }, limits.RewardsKept);
@@ -374,7 +374,11 @@ public static class RuleEngine
     }
 
     /// <summary>PREFIX-XXXX-XXXX-XXXX: 60 bits of HMAC-SHA256 in Crockford base32.</summary>
-    public static string Code(string secret, string prefix, string customerId, string eventId, string ruleId, string rewardId, int index)
+    public static string Code(string secret, string prefix, string customerId, string eventId, string ruleId, string rewardId, int index) =>
+        CodeKey(secret, prefix, customerId, eventId, ruleId, rewardId, index).ToString();
+
+    /// <summary><see cref="Code"/> as the key a reward keeps (no string of its own, unless the prefix is long or not ASCII).</summary>
+    public static Customers.InlineKey CodeKey(string secret, string prefix, string customerId, string eventId, string ruleId, string rewardId, int index)
     {
         // The UTF-8 of "customer\nevent\nrule\nreward\nindex", written piece by piece (no string to throw away).
         var dataLength = Encoding.UTF8.GetMaxByteCount(customerId.Length + eventId.Length + ruleId.Length + rewardId.Length) + 4 + 11;
@@ -392,20 +396,18 @@ public static class RuleEngine
         hmac.AppendData(source);
         hmac.GetHashAndReset(mac);
         var bits = BitConverter.ToUInt64(mac);
-        return string.Create(prefix.Length + 15, (prefix, bits), static (chars, arg) =>
+        Span<char> chars = prefix.Length <= 256 ? stackalloc char[prefix.Length + 15] : new char[prefix.Length + 15];
+        prefix.AsSpan().CopyTo(chars);
+        var at = prefix.Length;
+        for (var i = 0; i < 12; i++)
         {
-            arg.prefix.AsSpan().CopyTo(chars);
-            var bits = arg.bits;
-            var at = arg.prefix.Length;
-            for (var i = 0; i < 12; i++)
+            if (i % 4 == 0)
             {
-                if (i % 4 == 0)
-                {
-                    chars[at++] = '-';
-                }
-                chars[at++] = CodeAlphabet[(int)(bits & 31)];
-                bits >>= 5;
+                chars[at++] = '-';
             }
-        });
+            chars[at++] = CodeAlphabet[(int)(bits & 31)];
+            bits >>= 5;
+        }
+        return Customers.InlineKey.Of(chars);
     }
 }
