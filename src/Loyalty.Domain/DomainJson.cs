@@ -12,7 +12,10 @@ public static class DomainJson
     /// <see cref="Options"/> (non-ASCII text as UTF-8), no validation (the code writing it is ours).</summary>
     public static JsonWriterOptions WriterOptions { get; } = new() { Encoder = Options.Encoder, SkipValidation = true };
 
-    private static JsonSerializerOptions Create()
+    /// <summary><see cref="Options"/> without the converters that write kept entries by hand (they read with these).</summary>
+    internal static JsonSerializerOptions PlainOptions { get; } = Create(entryWriters: false);
+
+    private static JsonSerializerOptions Create(bool entryWriters = true)
     {
         var options = new JsonSerializerOptions(JsonSerializerDefaults.General)
         {
@@ -24,6 +27,12 @@ public static class DomainJson
             Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         };
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower));
+        if (entryWriters)
+        {
+            options.Converters.Add(new Customers.SeenEventJsonConverter());
+            options.Converters.Add(new Customers.LedgerEntryJsonConverter());
+            options.Converters.Add(new Customers.GrantedRewardJsonConverter());
+        }
         options.MakeReadOnly(populateMissingResolver: true);
         return options;
     }

@@ -144,6 +144,43 @@ public class InlineKeyTests
         Assert.NotEqual(code, Loyalty.Domain.Rules.RuleEngine.Code("secret", prefix, "c-1", "e-1", "rule", "reward", 3));
     }
 
+    [Fact]
+    public void Kept_entries_are_written_byte_for_byte_as_their_properties_serialize_and_read_back_equal()
+    {
+        // The options without the hand-written entry converters: what the properties alone serialize to.
+        var plain = new JsonSerializerOptions(DomainJson.Options);
+        foreach (var hand in plain.Converters.Where(c => c.GetType().Namespace == typeof(SeenEvent).Namespace).ToList())
+        {
+            plain.Converters.Remove(hand);
+        }
+        Assert.Equal(DomainJson.Options.Converters.Count - 3, plain.Converters.Count);
+        var random = new Random(5);
+        string Text() => Samples[random.Next(Samples.Length)];
+        DateTimeOffset At() => DateTimeOffset.UnixEpoch.AddTicks(random.NextInt64(0, 700_000_000_000_000_000)).ToOffset(TimeSpan.Zero);
+        DateTimeOffset? Maybe() => random.Next(3) == 0 ? null : At();
+        void Check<T>(T value)
+        {
+            var written = JsonSerializer.Serialize(value, DomainJson.Options);
+            Assert.Equal(JsonSerializer.Serialize(value, plain), written);
+            Assert.Equal(value, JsonSerializer.Deserialize<T>(written, DomainJson.Options));
+        }
+        for (var i = 0; i < 300; i++)
+        {
+            Check(new SeenEvent(Text(), random.NextInt64(), random.NextInt64(-1000, 1000)));
+            Check(new LedgerEntry(i, Text(), random.Next(-500, 500), random.Next(), Text(), Text(), Text(), At())
+            {
+                Note = Text(), PendingPoints = random.Next(-5, 5), Ref = Text(),
+            });
+            Check(new GrantedReward(Text(), Text(), Text(), Text(), Text(), random.Next(), random.Next(100), random.Next(), At(),
+                Maybe(), Text(), Text()) { RevokedAt = Maybe(), UsedAt = Maybe() });
+        }
+        var state = new CustomerState { CustomerId = "c-1" };
+        state.Seen.Add(SeenEvent.Of("e-1", 1, 2));
+        state.Ledger.Add(new LedgerEntry(1, "earn", 5, 5, "e-1", "rule", "v1", DateTimeOffset.UnixEpoch) { Note = "LOY-AAAA-BBBB-CCCC" });
+        state.Rewards.Add(new GrantedReward("r", "rule", "coupon", "LOY-AAAA-BBBB-CCCC", "", 1, 2, 3, DateTimeOffset.UnixEpoch, null, "e-1", "v1"), 10);
+        Assert.Equal(JsonSerializer.Serialize(state, plain), JsonSerializer.Serialize(state, DomainJson.Options));
+    }
+
     private static string Json(Action<Utf8JsonWriter> write, JsonSerializerOptions? options = null)
     {
         using var stream = new MemoryStream();
