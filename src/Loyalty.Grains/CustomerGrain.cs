@@ -919,7 +919,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         }
         foreach (var entry in _live.LedgerBetween(_rewardsToldThrough, through))   // usually one or two entries
         {
-            if (entry.Kind == "reward" && _live.RewardWithCode(entry.Note) is { } reward)
+            if (entry.Kind == "reward" && _live.RewardWithCode(entry.NoteValue) is { } reward)
             {
                 _feed.Publish(new RewardNotice(Id, reward));
             }

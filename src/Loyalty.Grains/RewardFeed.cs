@@ -134,6 +134,16 @@ public sealed class RewardFeedPublisher(IGrainFactory grains, Microsoft.Extensio
             {
                 Microsoft.Extensions.Logging.LoggerExtensions.LogDebug(logger, ex, "Reward feed publish failed for partition {Partition}", partition);
             }
+            notices.Clear();
+        }
+        // The lists go back for the next notices, with the room they grew to: a new list per partition every flush
+        // grew again from nothing, and with a reward per event that was most of the bytes the feed allocated.
+        lock (_pending)
+        {
+            for (var partition = 0; partition < batch.Length; partition++)
+            {
+                _pending[partition] ??= batch[partition];
+            }
         }
     }
 }

@@ -165,6 +165,20 @@ public sealed class CustomerState
     /// say so rather than answer an empty reward).</summary>
     public GrantedReward? RewardWithCode(string code) => NewestReward(code, byCode: true);
 
+    /// <inheritdoc cref="RewardWithCode(string)"/>
+    public GrantedReward? RewardWithCode(InlineKey code)
+    {
+        for (var i = Rewards.Count - 1; i >= 0; i--)
+        {
+            ref readonly var reward = ref Rewards.ItemRef(i);
+            if (reward.CodeValue == code)
+            {
+                return reward;
+            }
+        }
+        return null;
+    }
+
     /// <summary>The newest kept reward granted by the event, redemption or grant stored under <paramref name="eventKey"/>,
     /// or none.</summary>
     public GrantedReward? RewardGrantedBy(string eventKey) => NewestReward(eventKey, byCode: false);

@@ -88,7 +88,7 @@ public static class ProtoMapping
         }
         for (var i = 0; i < r.Rewards.Count; i++)
         {
-            result.Rewards.Add(ToProto(r.Rewards[i]));
+            result.Rewards.Add(ToProto(r.Rewards[i], r.EventId));
         }
         for (var i = 0; i < r.Perks.Count; i++)
         {
@@ -238,7 +238,9 @@ public static class ProtoMapping
         ProgramVersion = i.ProgramVersion,
     };
 
-    public static V1.RewardGrant ToProto(GrantedReward g)
+    /// <param name="eventId">The id of the event the reward answers, if known: the grant's own event key is that id
+    /// (a short id is its own key), so its string is used rather than a new one made.</param>
+    public static V1.RewardGrant ToProto(GrantedReward g, string? eventId = null)
     {
         var grant = new V1.RewardGrant
         {
@@ -252,7 +254,7 @@ public static class ProtoMapping
             Amount = g.Amount,
             GrantedAt = Timestamp.FromDateTimeOffset(g.GrantedAt),
             ProgramVersion = g.ProgramVersion,
-            EventId = g.EventId,
+            EventId = eventId is not null && g.EventIdValue.Is(eventId) ? eventId : g.EventId,
         };
         if (g.ExpiresAt is { } expires)
         {
