@@ -247,6 +247,7 @@ internal static partial class BenchCommand
                         await Task.Delay(wait, ct);
                     }
                     next += (long)(interval.TotalSeconds * Stopwatch.Frequency);
+                    stats.Sending(intended);
                 }
                 else
                 {

@@ -195,6 +195,23 @@ public sealed class CliBenchTests(ServerFixture fixture)
 
         var game = await CliRunner.RunAsync(fixture.Server.Address, "bench", "game", "--duration", "2", "--warmup", "0", "--customers", "20", "--concurrency", "2", "--json");
         Assert.True(game.Exit == 0, game.Out + game.Err);
+        using (var closed = System.Text.Json.JsonDocument.Parse(game.Out.Trim().Split('\n')[^1]))
+        {
+            Assert.Equal(System.Text.Json.JsonValueKind.Null, closed.RootElement.GetProperty("sendLagMs").ValueKind);   // no schedule to lag
+        }
+        // Open loop: the client's own lag behind its schedule is reported, for the stream and for unary calls.
+        foreach (var scenario in new[] { "game", "shop" })
+        {
+            var paced = await CliRunner.RunAsync(fixture.Server.Address, "bench", scenario, "--duration", "2", "--warmup", "0", "--customers", "20",
+                "--concurrency", "2", "--rate", "200", "--json");
+            Assert.True(paced.Exit == 0, paced.Out + paced.Err);
+            using var open = System.Text.Json.JsonDocument.Parse(paced.Out.Trim().Split('\n')[^1]);
+            var lag = open.RootElement.GetProperty("sendLagMs");
+            Assert.True(lag.GetProperty("p50").GetDouble() > 0, scenario);
+            Assert.True(lag.GetProperty("p99").GetDouble() >= lag.GetProperty("p50").GetDouble(), scenario);
+            Assert.True(lag.GetProperty("max").GetDouble() >= lag.GetProperty("p99").GetDouble(), scenario);
+            Assert.InRange(open.RootElement.GetProperty("events").GetInt64(), 100, 600);   // ~200/s for 2 s
+        }
 
         foreach (var scenario in new[] { "health", "batch", "mixed" })
         {
