@@ -483,7 +483,7 @@ public static partial class CustomerEngine
     /// or already used, does not stop the purchase (it happened); the summary says why the coupon was not marked.</summary>
     private static string UseCoupon(CustomerState state, string code, DateTimeOffset now)
     {
-        var index = state.Rewards.FindLastIndex(r => r.Code == code && r.Kind == "coupon");
+        var index = state.Rewards.FindLastIndex(r => r.CodeValue.Is(code) && r.Kind == "coupon");
         if (index < 0)
         {
             return $"; coupon {code} is not one of this customer's";
@@ -525,7 +525,7 @@ public static partial class CustomerEngine
         for (var i = 0; i < state.Rewards.Count; i++)
         {
             var reward = state.Rewards[i];
-            if (reward.EventId != order.EventKey || reward.RevokedAt is not null || reward.UsedAt is not null || reward.Kind != "coupon")
+            if (!reward.EventIdValue.Is(order.EventKey) || reward.RevokedAt is not null || reward.UsedAt is not null || reward.Kind != "coupon")
             {
                 continue;
             }

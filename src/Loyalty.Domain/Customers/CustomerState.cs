@@ -163,32 +163,22 @@ public sealed class CustomerState
 
     /// <summary>The newest kept reward with this code, or none (rewards are values: a search that finds nothing must
     /// say so rather than answer an empty reward).</summary>
-    public GrantedReward? RewardWithCode(string code) => NewestReward(code, byCode: true);
+    public GrantedReward? RewardWithCode(string code) => NewestReward(InlineKey.Of(code), byCode: true);
 
     /// <inheritdoc cref="RewardWithCode(string)"/>
-    public GrantedReward? RewardWithCode(InlineKey code)
-    {
-        for (var i = Rewards.Count - 1; i >= 0; i--)
-        {
-            ref readonly var reward = ref Rewards.ItemRef(i);
-            if (reward.CodeValue == code)
-            {
-                return reward;
-            }
-        }
-        return null;
-    }
+    public GrantedReward? RewardWithCode(InlineKey code) => NewestReward(code, byCode: true);
 
     /// <summary>The newest kept reward granted by the event, redemption or grant stored under <paramref name="eventKey"/>,
     /// or none.</summary>
-    public GrantedReward? RewardGrantedBy(string eventKey) => NewestReward(eventKey, byCode: false);
+    public GrantedReward? RewardGrantedBy(string eventKey) => NewestReward(InlineKey.Of(eventKey), byCode: false);
 
-    private GrantedReward? NewestReward(string key, bool byCode)
+    // Keys compare inside the rewards (InlineKey.Of of a short ASCII text makes no string): no string per reward read.
+    private GrantedReward? NewestReward(InlineKey key, bool byCode)
     {
         for (var i = Rewards.Count - 1; i >= 0; i--)
         {
             ref readonly var reward = ref Rewards.ItemRef(i); // by reference: a reward is a struct of a dozen fields
-            if ((byCode ? reward.CodeValue : reward.EventIdValue).Is(key))
+            if ((byCode ? reward.CodeValue : reward.EventIdValue) == key)
             {
                 return reward;
             }
