@@ -194,7 +194,7 @@ public static class PointsBook
 
     /// <inheritdoc cref="Notice(CustomerState, string, string, string, string, string, string, DateTimeOffset)"/>
     public static void Notice(CustomerState state, string kind, string eventKey, string ruleId, string reference, InlineKey note, string programVersion, DateTimeOffset at) =>
-        state.Ledger.Add(new LedgerEntry(++state.LedgerSeq, kind, 0, state.PointsAvailable + state.PointsPending, eventKey, ruleId,
+        state.AddToLedger(new LedgerEntry(++state.LedgerSeq, kind, 0, state.PointsAvailable + state.PointsPending, eventKey, ruleId,
             programVersion, at) { NoteValue = note, Ref = reference });
 
     /// <summary>Spendable points expiring within <paramref name="horizon"/> of now, by expiry instant (earliest first).</summary>
@@ -344,7 +344,7 @@ public static class PointsBook
         {
             return;
         }
-        state.Ledger.Add(new LedgerEntry(++state.LedgerSeq, kind, points, state.PointsAvailable + state.PointsPending, eventKey, ruleId,
+        state.AddToLedger(new LedgerEntry(++state.LedgerSeq, kind, points, state.PointsAvailable + state.PointsPending, eventKey, ruleId,
             programVersion, at) { Note = note, PendingPoints = pendingPoints });
     }
 }
