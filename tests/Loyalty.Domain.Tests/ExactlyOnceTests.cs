@@ -162,6 +162,58 @@ public class ExactlyOnceTests
         Assert.Equal(earned.Values.Sum(), customer.State.PointsAvailable);
     }
 
+    /// <summary>At the bound the oldest tenth by occurred_at goes, in place: the list keeps its array, the ids kept are
+    /// exactly those after the floor (the 300th oldest instant of 3,001), in the order they arrived, and the trim copies
+    /// nothing (sorting the ids into a new list and filtering it into another allocated ~800 KB each time).</summary>
+    [Fact]
+    public void Trimming_at_the_bound_forgets_the_oldest_tenth_in_place_without_copying_the_ids()
+    {
+        var customer = new TestCustomer(EngineLimits.Default with { DedupeMaxIds = 3_000 });
+        var start = Sample.Now.AddDays(-2);
+        var random = new Random(7);
+        var instants = new List<(string Id, long Ticks)>();
+        for (var i = 0; i < 3_000; i++)
+        {
+            var at = start.AddSeconds(random.Next(150_000));   // out of order, as game servers send them
+            customer.Earn(Game(60, 1), eventId: $"e-{i}", occurredAt: at);
+            instants.Add(($"e-{i}", at.UtcTicks));
+        }
+        Assert.Equal(3_000, customer.State.Seen.Count);
+        var list = customer.State.Seen;
+        var capacity = list.Capacity;
+
+        var last = start.AddSeconds(150_001);
+        instants.Add(("e-last", last.UtcTicks));
+        customer.Apply(Game(60, 1), eventId: "e-warm", occurredAt: last.AddSeconds(1));   // the thread's buffer, once
+        instants.Add(("e-warm", last.AddSeconds(1).UtcTicks));
+        // e-warm went over the bound and was trimmed; fill up again and measure the next trim.
+        while (customer.State.Seen.Count < 3_000)
+        {
+            var at = last.AddSeconds(2 + instants.Count);
+            var id = $"f-{instants.Count}";
+            customer.Earn(Game(60, 1), eventId: id, occurredAt: at);
+            instants.Add((id, at.UtcTicks));
+        }
+        var kept = customer.State.Seen.Select(s => (s.EventId, s.OccurredTicks)).ToList();
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
+        var trimAt = last.AddSeconds(2 + instants.Count);
+        Assert.Equal(EventOutcome.Applied, customer.Apply(Game(60, 1), eventId: "e-trim", occurredAt: trimAt).Outcome);
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+
+        kept.Add(("e-trim", trimAt.UtcTicks));
+        var floor = kept.Select(k => k.OccurredTicks).Order().ElementAt(300 - 1);
+        Assert.Equal(floor, customer.State.DedupeFloorTicks);
+        Assert.Equal(kept.Where(k => k.OccurredTicks > floor), customer.State.Seen.Select(s => (s.EventId, s.OccurredTicks)));
+        Assert.Same(list, customer.State.Seen);
+        Assert.Equal(capacity, customer.State.Seen.Capacity);
+        Assert.True(allocated < 100_000, $"the trimming event allocated {allocated:N0} bytes");
+        // Forgotten ids are refused by the floor, kept ones answer as duplicates.
+        var oldest = kept.MinBy(k => k.OccurredTicks);
+        Assert.Equal(EventOutcome.Rejected, customer.Apply(Game(60, 1), eventId: oldest.EventId, occurredAt: new DateTimeOffset(oldest.OccurredTicks, TimeSpan.Zero)).Outcome);
+        var newest = customer.State.Seen[^1];
+        Assert.Equal(EventOutcome.Duplicate, customer.Apply(Game(60, 1), eventId: newest.EventId, occurredAt: new DateTimeOffset(newest.OccurredTicks, TimeSpan.Zero)).Outcome);
+    }
+
     [Fact]
     public void Event_newer_than_the_dedupe_floor_is_still_applied()
     {

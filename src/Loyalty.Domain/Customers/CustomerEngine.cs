@@ -639,15 +639,30 @@ public static partial class CustomerEngine
         state.RemoveSeenWhere(s => s.OccurredTicks < horizonTicks);
 
     /// <summary>Over the count bound: forget the oldest tenth by occurred_at and raise the floor past them.</summary>
+    /// <remarks>In place: the floor is found among the ids' instants, sorted in a buffer of this thread, and the ids at
+    /// or before it leave the list, which keeps its array and the arrival order of the rest. Sorting the ids into a new
+    /// list and filtering that into another allocated about 800 KB, mostly large objects (3,000 ids of 72 bytes), every
+    /// 300 events of a customer at the bound: each busy customer's share of the background gen2 collections.</remarks>
     private static void ForgetOldestSeen(CustomerState state, EngineLimits limits)
     {
-        var ordered = state.Seen.OrderBy(s => s.OccurredTicks).ToList();
-        var drop = Math.Max(state.Seen.Count - limits.DedupeMaxIds, limits.DedupeMaxIds / 10);
-        var floor = ordered[drop - 1].OccurredTicks;
+        var seen = state.Seen;
+        var count = seen.Count;
+        var drop = Math.Max(count - limits.DedupeMaxIds, limits.DedupeMaxIds / 10);
+        var ticks = t_seenTicks is { } buffer && buffer.Length >= count ? buffer : t_seenTicks = new long[Math.Max(count, 4096)];
+        for (var i = 0; i < count; i++)
+        {
+            ticks[i] = seen[i].OccurredTicks;
+        }
+        var sorted = ticks.AsSpan(0, count);
+        sorted.Sort();
+        var floor = sorted[drop - 1];
         // Everything at the floor's tick goes too, so "at or before the floor" is never still remembered.
         state.DedupeFloorTicks = Math.Max(state.DedupeFloorTicks, floor);
-        state.ReplaceSeen(ordered.Where(s => s.OccurredTicks > floor).ToList());
+        ForgetSeenBefore(state, floor + 1);
     }
+
+    /// <summary>The instants of a customer's remembered ids while <see cref="ForgetOldestSeen"/> finds its floor.</summary>
+    [ThreadStatic] private static long[]? t_seenTicks;
 
     internal static void Bound(List<string> list, int max)
     {
