@@ -84,6 +84,36 @@ public sealed class LedgerTests
         Assert.Equal(CustomerState.LedgerGrowsTo, customer.State.Ledger.Capacity);
     }
 
+    /// <summary>The entries a checkpoint archives are read in place (a copy of ~480 entries was a large object per
+    /// checkpoint): the same entries as the ledger holds, and a read after the ledger changed is refused.</summary>
+    [Fact]
+    public void Entries_to_archive_are_a_view_of_the_ledger_that_refuses_reads_after_it_changed()
+    {
+        var state = new CustomerState();
+        for (var i = 1; i <= 500; i++)
+        {
+            state.AddToLedger(new LedgerEntry(i, "earn", i, i, $"e-{i}", "", "v1", DateTimeOffset.UnixEpoch));
+        }
+        state.TrimArchivedLedger(100);   // earlier checkpoints archived 1..100
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread();
+        var (entries, through) = state.LedgerToArchive(keep: 16);
+        allocated = GC.GetAllocatedBytesForCurrentThread() - allocated;
+
+        Assert.Equal(484, through);
+        Assert.True(allocated < 1_000, $"taking the entries allocated {allocated:N0} bytes");
+        Assert.Equal(Enumerable.Range(101, 384).Select(i => (long)i), entries.Select(e => e.Sequence));
+        Assert.Equal(state.LedgerBetween(100, 484).ToArray(), entries);
+        Assert.Equal("e-101", entries[0].EventKey);
+        Assert.Equal(484, entries[^1].Sequence);
+        Assert.Throws<ArgumentOutOfRangeException>(() => entries[384]);
+
+        state.TrimArchivedLedger(through);
+        Assert.Throws<InvalidOperationException>(() => entries[0]);
+        Assert.Equal(16, state.Ledger.Count);
+        Assert.Empty(state.LedgerToArchive(keep: 16).Entries);
+    }
+
     [Fact]
     public void The_entries_between_two_sequences_are_those_a_scan_of_the_whole_ledger_finds()
     {
