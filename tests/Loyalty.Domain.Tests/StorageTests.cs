@@ -77,6 +77,31 @@ public class StorageTests
         Assert.Null(snapshot.FindSeen("evt-9"));
     }
 
+    /// <summary>A checkpoint's snapshot keeps its remembered ids in a list the checkpoint reuses: the same ids as the
+    /// live state, in a list of their own (emptied first), unaffected by later events.</summary>
+    [Fact]
+    public void Snapshot_into_a_reused_list_holds_the_live_ids_and_only_those()
+    {
+        var (live, _) = Scenario.Run();
+        var reused = new List<SeenEvent> { SeenEvent.Of("left-over-from-another-customer", 1, 1) };
+        var snapshot = live.Snapshot(reused);
+
+        Assert.Same(reused, snapshot.Seen);
+        Assert.NotSame(live.Seen, snapshot.Seen);
+        Assert.Equal(live.Seen, snapshot.Seen);
+        Assert.Equal(TestCustomer.Serialized(live.Snapshot()), TestCustomer.Serialized(snapshot));
+        var stored = TestCustomer.Serialized(snapshot);
+
+        CustomerEngine.Apply(live, new LoyaltyEvent
+        {
+            EventId = "evt-9", CustomerId = Scenario.CustomerId, OccurredAt = Sample.Now.AddMinutes(-1),
+            Payload = Refund("o-1", Line("stroller-wheel", "baby", 2, 1250)),
+        }, Sample.Program, Sample.Now, EngineLimits.Default);
+        Assert.Equal(stored, TestCustomer.Serialized(snapshot));
+        Assert.Null(snapshot.FindSeen("evt-9"));
+        Assert.Null(snapshot.FindSeen("left-over-from-another-customer"));
+    }
+
     [Fact]
     public void Golden_state_v1_still_loads_with_its_values()
     {

@@ -38,6 +38,29 @@ public sealed class CheckpointSlotsTests
         Assert.Equal(0, slots.Waiting);
     }
 
+    /// <summary>Each slot lends a list for its snapshot's remembered ids; a slot given back empties its list, and the
+    /// next checkpoint reuses it (no new large list per checkpoint). Slots held at once never share a list.</summary>
+    [Fact]
+    public async Task A_slot_lends_its_own_list_for_remembered_ids_and_empties_it_when_given_back()
+    {
+        var slots = new CheckpointSlots(new JournalOptions { MaxConcurrentCheckpoints = 2 });
+        List<Loyalty.Domain.Customers.SeenEvent> first;
+        using (var a = await slots.EnterAsync())
+        using (var b = await slots.EnterAsync())
+        {
+            Assert.NotSame(a.SeenBuffer, b.SeenBuffer);
+            first = a.SeenBuffer;
+            first.Add(Loyalty.Domain.Customers.SeenEvent.Of("evt-1", 1, 1));
+            b.SeenBuffer.Add(Loyalty.Domain.Customers.SeenEvent.Of("evt-2", 2, 2));
+        }
+        Assert.Empty(first);
+        using var again = await slots.EnterAsync();
+        Assert.Empty(again.SeenBuffer);
+        using var other = await slots.EnterAsync();
+        Assert.Contains(first, new[] { again.SeenBuffer, other.SeenBuffer });
+        Assert.NotSame(again.SeenBuffer, other.SeenBuffer);
+    }
+
     [Fact]
     public void A_setting_of_zero_slots_is_refused_naming_the_key()
     {
