@@ -609,11 +609,11 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     {
         var epoch = _checkpointEpoch;
         // Taken before the snapshot, so that a checkpoint that waited for its turn includes what applied meanwhile.
-        // The slot's list holds the snapshot's remembered ids: the snapshot is not read once this method returns.
+        // The slot's lists hold the snapshot's remembered ids and ledger: the snapshot is not read once this method returns.
         using var slot = await _slots.EnterAsync();
         if (background)
         {
-            await BackgroundCheckpointAsync(epoch, reason, slot.SeenBuffer);
+            await BackgroundCheckpointAsync(epoch, reason, slot.Buffers);
             return;
         }
         Task write;
@@ -622,7 +622,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         {
             await ReadyToApply();
             await _lastAppend; // the snapshot holds stored records only
-            write = WriteCheckpointAsync(_live.Snapshot(slot.SeenBuffer), _policy.Records, reason);
+            write = WriteCheckpointAsync(_live.Snapshot(slot.Buffers), _policy.Records, reason);
             _checkpointWrite = write;
         }
         finally
@@ -645,7 +645,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     /// through that wait, long enough for the young collections meanwhile to copy them: a third of what they carried over
     /// with 10,000 busy customers (docs/benchmarks.md, twelfth session). Gives way when the epoch moved, a reload started
     /// or the activation broke meanwhile, and writes nothing if an append was not stored (the reload it starts covers it).</summary>
-    private async Task BackgroundCheckpointAsync(int epoch, string reason, List<SeenEvent> seenBuffer)
+    private async Task BackgroundCheckpointAsync(int epoch, string reason, SnapshotLists buffers)
     {
         // Not stored: its callers were told, and the customer rebuilds from storage.
         if (GivesWay(epoch) || !await Succeeded(_lastAppend))
@@ -662,7 +662,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             {
                 return;
             }
-            snapshot = _live.Snapshot(seenBuffer);
+            snapshot = _live.Snapshot(buffers);
             included = _policy.Records;
             stored = _lastAppend; // usually stored already: then neither this wait nor the gate below holds it up
         }

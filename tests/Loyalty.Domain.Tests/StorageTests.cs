@@ -77,18 +77,23 @@ public class StorageTests
         Assert.Null(snapshot.FindSeen("evt-9"));
     }
 
-    /// <summary>A checkpoint's snapshot keeps its remembered ids in a list the checkpoint reuses: the same ids as the
-    /// live state, in a list of their own (emptied first), unaffected by later events.</summary>
+    /// <summary>A checkpoint's snapshot keeps its remembered ids and ledger in lists the checkpoint reuses: the same
+    /// entries as the live state, in lists of their own (emptied first), unaffected by later events.</summary>
     [Fact]
-    public void Snapshot_into_a_reused_list_holds_the_live_ids_and_only_those()
+    public void Snapshot_into_reused_lists_holds_the_live_ids_and_ledger_and_only_those()
     {
         var (live, _) = Scenario.Run();
-        var reused = new List<SeenEvent> { SeenEvent.Of("left-over-from-another-customer", 1, 1) };
+        var reused = new SnapshotLists();
+        reused.Seen.Add(SeenEvent.Of("left-over-from-another-customer", 1, 1));
+        reused.Ledger.Add(new LedgerEntry(999, "earn", 5, 5, "left-over", "", "v0", DateTimeOffset.UnixEpoch));
         var snapshot = live.Snapshot(reused);
 
-        Assert.Same(reused, snapshot.Seen);
+        Assert.Same(reused.Seen, snapshot.Seen);
+        Assert.Same(reused.Ledger, snapshot.Ledger);
         Assert.NotSame(live.Seen, snapshot.Seen);
+        Assert.NotSame(live.Ledger, snapshot.Ledger);
         Assert.Equal(live.Seen, snapshot.Seen);
+        Assert.Equal(live.Ledger, snapshot.Ledger);
         Assert.Equal(TestCustomer.Serialized(live.Snapshot()), TestCustomer.Serialized(snapshot));
         var stored = TestCustomer.Serialized(snapshot);
 

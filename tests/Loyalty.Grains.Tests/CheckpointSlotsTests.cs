@@ -1,3 +1,4 @@
+using Loyalty.Domain.Customers;
 using Loyalty.Grains.Customers;
 using Loyalty.Grains.Journal;
 
@@ -38,27 +39,29 @@ public sealed class CheckpointSlotsTests
         Assert.Equal(0, slots.Waiting);
     }
 
-    /// <summary>Each slot lends a list for its snapshot's remembered ids; a slot given back empties its list, and the
-    /// next checkpoint reuses it (no new large list per checkpoint). Slots held at once never share a list.</summary>
+    /// <summary>Each slot lends lists for its snapshot's remembered ids and ledger; a slot given back empties them, and
+    /// the next checkpoint reuses them (no new large lists per checkpoint). Slots held at once never share lists.</summary>
     [Fact]
-    public async Task A_slot_lends_its_own_list_for_remembered_ids_and_empties_it_when_given_back()
+    public async Task A_slot_lends_its_own_lists_for_a_snapshot_and_empties_them_when_given_back()
     {
         var slots = new CheckpointSlots(new JournalOptions { MaxConcurrentCheckpoints = 2 });
-        List<Loyalty.Domain.Customers.SeenEvent> first;
+        SnapshotLists first;
         using (var a = await slots.EnterAsync())
         using (var b = await slots.EnterAsync())
         {
-            Assert.NotSame(a.SeenBuffer, b.SeenBuffer);
-            first = a.SeenBuffer;
-            first.Add(Loyalty.Domain.Customers.SeenEvent.Of("evt-1", 1, 1));
-            b.SeenBuffer.Add(Loyalty.Domain.Customers.SeenEvent.Of("evt-2", 2, 2));
+            Assert.NotSame(a.Buffers, b.Buffers);
+            first = a.Buffers;
+            first.Seen.Add(SeenEvent.Of("evt-1", 1, 1));
+            first.Ledger.Add(new LedgerEntry(1, "earn", 1, 1, "evt-1", "", "v1", DateTimeOffset.UnixEpoch));
+            b.Buffers.Seen.Add(SeenEvent.Of("evt-2", 2, 2));
         }
-        Assert.Empty(first);
+        Assert.Empty(first.Seen);
+        Assert.Empty(first.Ledger);
         using var again = await slots.EnterAsync();
-        Assert.Empty(again.SeenBuffer);
+        Assert.Empty(again.Buffers.Seen);
         using var other = await slots.EnterAsync();
-        Assert.Contains(first, new[] { again.SeenBuffer, other.SeenBuffer });
-        Assert.NotSame(again.SeenBuffer, other.SeenBuffer);
+        Assert.Contains(first, new[] { again.Buffers, other.Buffers });
+        Assert.NotSame(again.Buffers, other.Buffers);
     }
 
     [Fact]

@@ -76,25 +76,26 @@ public sealed class CheckpointSlots(JournalOptions options)
                 JournalMetrics.CheckpointWaiting(-1);
             }
         }
-        return new Slot(this, _buffers.TryPop(out var seen) ? seen : []);
+        return new Slot(this, _buffers.TryPop(out var buffers) ? buffers : new Loyalty.Domain.Customers.SnapshotLists());
     }
 
-    /// <summary>One list of remembered ids per slot, for the snapshots checkpoints take: a customer at its bound
-    /// remembers 3,000 ids (216 KB), and a fresh copy per checkpoint was a large object every time, most of the
-    /// background gen2 collections of busy customers. A slot's list is the snapshot's until the checkpoint ends.</summary>
-    private readonly System.Collections.Concurrent.ConcurrentStack<List<Loyalty.Domain.Customers.SeenEvent>> _buffers = new();
+    /// <summary>One set of lists per slot for the snapshots checkpoints take: a customer at its bound remembers 3,000
+    /// ids (216 KB), and a checkpoint is due at ~500 ledger entries (~94 KB); a fresh copy of each per checkpoint was a
+    /// large object every time, most of the background gen2 collections of busy customers. A slot's lists are the
+    /// snapshot's until the checkpoint ends.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentStack<Loyalty.Domain.Customers.SnapshotLists> _buffers = new();
 
-    public readonly struct Slot(CheckpointSlots owner, List<Loyalty.Domain.Customers.SeenEvent> seen) : IDisposable
+    public readonly struct Slot(CheckpointSlots owner, Loyalty.Domain.Customers.SnapshotLists buffers) : IDisposable
     {
-        /// <summary>The list this checkpoint's snapshot keeps its remembered ids in (see
-        /// <see cref="Loyalty.Domain.Customers.CustomerState.Snapshot(List{Loyalty.Domain.Customers.SeenEvent})"/>).
+        /// <summary>The lists this checkpoint's snapshot keeps its remembered ids and ledger in (see
+        /// <see cref="Loyalty.Domain.Customers.CustomerState.Snapshot(Loyalty.Domain.Customers.SnapshotLists)"/>).
         /// Emptied and reused once the slot is given back: the snapshot must not be read after that.</summary>
-        public List<Loyalty.Domain.Customers.SeenEvent> SeenBuffer => seen;
+        public Loyalty.Domain.Customers.SnapshotLists Buffers => buffers;
 
         public void Dispose()
         {
-            seen.Clear();
-            owner._buffers.Push(seen);
+            buffers.Clear();
+            owner._buffers.Push(buffers);
             owner._slots.Release();
         }
     }
