@@ -184,6 +184,30 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
         await WaitFor(() => fixture.Journal.Held(id) == 0, TimeSpan.FromSeconds(10));
     }
 
+    /// <summary>Checkpoint slots lend their snapshots reused lists (remembered ids, ledger): customers of different sizes
+    /// checkpointing many times through the same slots each store their own ids and entries, nothing of another.</summary>
+    [Fact]
+    public async Task Checkpoints_of_many_customers_through_reused_slot_lists_store_each_customer_alone()
+    {
+        var customers = Enumerable.Range(0, 8).Select(k => (Id: NewCustomer(), Games: 18 - k)).ToList();
+        for (var round = 0; round < 18; round++)
+        {
+            await Task.WhenAll(customers.Where(c => round < c.Games)
+                .Select(c => fixture.Customer(c.Id).Apply([Game(c.Id, $"{c.Id}-g{round}", Now)]).AsTask()));
+        }
+        foreach (var (id, games) in customers)
+        {
+            var grainId = ((IAddressable)fixture.Customer(id)).GetGrainId();
+            // Every 5 records (this fixture), then once dirty for 500 ms: the last checkpoint holds every game.
+            await WaitFor(() => fixture.Storage_.Stored(grainId)?.PointsLifetime == games, TimeSpan.FromSeconds(10));
+            var stored = fixture.Storage_.Stored(grainId)!;
+            var expected = Enumerable.Range(0, games).Select(i => $"{id}-g{i}").Order(StringComparer.Ordinal).ToList();
+            Assert.Equal(expected, stored.Seen.Select(s => s.EventId).Order(StringComparer.Ordinal).ToList());
+            Assert.All(stored.Ledger, e => Assert.StartsWith(id + "-g", e.EventKey, StringComparison.Ordinal));
+            Assert.Equal(games, stored.EventsApplied);
+        }
+    }
+
     [Fact]
     public async Task A_failed_checkpoint_fails_no_event_and_a_later_one_catches_up()
     {
