@@ -24,11 +24,11 @@ public class SeenIndexTests
                         model.Remove(gone);
                     }
                     break;
-                case 1:
-                    // Keep the newest half in a new list (the count bound's cut).
-                    var kept = state.Seen.Skip(state.Seen.Count / 2).ToList();
-                    state.ReplaceSeen(kept);
-                    model = kept.ToDictionary(s => s.EventId, StringComparer.Ordinal);
+                case 1 when state.Seen.Count > 0:
+                    // Forget the older half by instant, in place (the count bound's cut).
+                    var floor = state.Seen.Select(s => s.OccurredTicks).Order().ElementAt(state.Seen.Count / 2);
+                    state.RemoveSeenWhere(s => s.OccurredTicks <= floor);
+                    model = state.Seen.ToDictionary(s => s.EventId, StringComparer.Ordinal);
                     break;
                 default:
                     var id = random.Next(3) == 0 ? "évt-" + next : "e" + next;   // short plain ids and hashed keys alike

@@ -214,12 +214,6 @@ public sealed class CustomerState
         }
     }
 
-    public void ReplaceSeen(List<SeenEvent> seen)
-    {
-        Seen = seen;
-        _seenIndex?.Invalidate();
-    }
-
     /// <summary>Slots a busy customer's ledger list takes at once when it outgrows <see cref="LedgerGrowsAtOnceFrom"/>:
     /// room for the entries kept plus the tail that makes a checkpoint due (the customer grain's backstop, 16 + 480), so
     /// the list reaches it in one step instead of doubling through 128 and 256. Each doubling copied every entry (~190
@@ -295,12 +289,13 @@ public sealed class CustomerState
             get
             {
                 ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)count, nameof(index));
+                var entries = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ledger);
                 var at = start + index;
-                if (at >= ledger.Count || ledger[at].Sequence <= after || ledger[at].Sequence > through)
+                if (at >= entries.Length || entries[at].Sequence <= after || entries[at].Sequence > through)
                 {
                     throw new InvalidOperationException("The ledger changed after its entries to archive were taken; take them again.");
                 }
-                return ledger[at];
+                return entries[at];
             }
         }
 
