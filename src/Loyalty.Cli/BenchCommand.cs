@@ -621,6 +621,9 @@ internal static partial class BenchCommand
             double? checkpointsPerSecond = after.ContainsKey("loyalty_journal_append_duration_seconds_count") ? Delta("loyalty_checkpoints_total") / (wall.TotalSeconds + 0.5) : null;
             double? checkpointsWaiting = after.TryGetValue("loyalty_checkpoints_waiting", out var waiting) ? waiting : checkpointsPerSecond is null ? null : 0;
             double? uncoveredBytes = after.TryGetValue("loyalty_journal_uncovered_bytes", out var uncovered) ? uncovered : checkpointsPerSecond is null ? null : 0;
+            // The bench machine's busy share over the same window (engine and storage included when they run here).
+            var machineTotal = Delta(MachineTotalKey);
+            double? machineBusy = after.ContainsKey(MachineTotalKey) && machineTotal > 0 ? Delta(MachineBusyKey) / machineTotal : null;
             var appendSeconds = Delta("loyalty_journal_append_duration_seconds_sum");
             double? journalBusy = appends > 0 ? appendSeconds / (wall.TotalSeconds + 0.5) : null;
             double? appendMs = appends > 0 ? appendSeconds * 1000 / appends : null;
@@ -643,6 +646,7 @@ internal static partial class BenchCommand
                 serverAllocatedBytesPerEvent = allocatedPerEvent is { } ab ? Math.Round(ab) : (double?)null,
                 serverGcPauseShare = gcPause is { } g ? Math.Round(g, 3) : (double?)null,
                 serverGcCollections = gcPause is null ? (double?)null : gcCollections,
+                machineCpuBusyShare = machineBusy is { } mb ? Math.Round(mb, 3) : (double?)null,
                 journalBusyShare = journalBusy is { } jb ? Math.Round(jb, 3) : (double?)null,
                 journalAppendMs = appendMs is { } am ? Math.Round(am, 2) : (double?)null,
                 checkpointsPerSecond = checkpointsPerSecond is { } cps ? Math.Round(cps, 1) : (double?)null,
@@ -671,6 +675,11 @@ internal static partial class BenchCommand
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"server       {(eventsPerWrite is { } w ? $"{w:F1} events per journal request" : "events per journal request unknown (operator endpoint not reachable)")}{(requestsPerEvent is { } rq ? $", {rq:F4} storage requests per event ({1 / Math.Max(rq, 1e-9):F0} events per request)" : "")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}{(cpuPerEvent is { } us ? $", {us:F1} µs CPU per event" : "")}{(allocatedPerEvent is { } bytes ? $", {bytes / 1024:F1} KB allocated per event" : "")}{(gcPause is { } paused ? $", paused for the GC {paused:P1} of the time ({gcCollections:F0} collections)" : "")}{(journalBusy is { } busy ? $", journal busy {busy:P0} of the time (appends of {appendMs:F1} ms on average)" : "")}{(checkpointsPerSecond is { } ck ? $", {ck:F1} checkpoints a second ({checkpointsWaiting:F0} waiting and {uncoveredBytes / 1e6:F1} MB of records not yet checkpointed at the end)" : "")}"));
+            if (machineBusy is { } machine)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"this machine CPU busy {machine:P0} of the time over the run (all its cores; the engine and its storage too if they run here)"));
+            }
             if (o.Scenario == "verify")
             {
                 Console.WriteLine(mismatches == 0 ? $"verify       every customer's total exact ({o.Customers:N0} customers)" : $"verify       FAILED: {mismatches} customers wrong");
@@ -703,7 +712,50 @@ internal static partial class BenchCommand
         {
             // No operator endpoint: the report says so.
         }
+        if (MachineCpu() is var (busy, total))
+        {
+            values[MachineBusyKey] = busy;
+            values[MachineTotalKey] = total;
+        }
         return values;
+    }
+
+    private const string MachineBusyKey = "bench:machine_cpu_busy_seconds";
+    private const string MachineTotalKey = "bench:machine_cpu_seconds";
+
+    /// <summary>The CPU time of the machine the bench runs on (Linux <c>/proc/stat</c>: all cores, busy and in all, in
+    /// seconds), or none where there is no such file. With the engine and its storage on this machine too, the busy
+    /// share over a run says whether they and the client were short of CPU.</summary>
+    internal static (double Busy, double Total)? MachineCpu(string path = "/proc/stat")
+    {
+        try
+        {
+            using var reader = new StreamReader(path);
+            return MachineCpuOf(reader.ReadLine());
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Reads the <c>cpu</c> line of <c>/proc/stat</c>: user, nice, system, idle, iowait, irq, softirq and
+    /// steal, in clock ticks (100 a second); idle and iowait are not busy.</summary>
+    internal static (double Busy, double Total)? MachineCpuOf(string? line)
+    {
+        if (line is null || !line.StartsWith("cpu ", StringComparison.Ordinal))
+        {
+            return null;
+        }
+        var ticks = line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Take(8)
+            .Select(f => long.TryParse(f, NumberStyles.None, CultureInfo.InvariantCulture, out var t) ? t : -1).ToArray();
+        if (ticks.Length < 5 || ticks.Any(t => t < 0))
+        {
+            return null;
+        }
+        const double TicksPerSecond = 100;
+        var total = ticks.Sum();
+        return ((total - ticks[3] - ticks[4]) / TicksPerSecond, total / TicksPerSecond);
     }
 
     [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(?<value>\S+)")]

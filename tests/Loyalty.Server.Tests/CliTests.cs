@@ -198,6 +198,12 @@ public sealed class CliBenchTests(ServerFixture fixture)
         using (var closed = System.Text.Json.JsonDocument.Parse(game.Out.Trim().Split('\n')[^1]))
         {
             Assert.Equal(System.Text.Json.JsonValueKind.Null, closed.RootElement.GetProperty("sendLagMs").ValueKind);   // no schedule to lag
+            // The busy share of this machine's CPU over the run (Linux): the engine, the client and storage all ran here.
+            var machine = closed.RootElement.GetProperty("machineCpuBusyShare");
+            if (OperatingSystem.IsLinux())
+            {
+                Assert.InRange(machine.GetDouble(), 0.001, 1.0);
+            }
         }
         // Open loop: the client's own lag behind its schedule is reported, for the stream and for unary calls.
         foreach (var scenario in new[] { "game", "shop" })
