@@ -723,26 +723,22 @@ internal static partial class BenchCommand
     private const string MachineBusyKey = "bench:machine_cpu_busy_seconds";
     private const string MachineTotalKey = "bench:machine_cpu_seconds";
 
-    /// <summary>The CPU time of the machine the bench runs on (Linux <c>/proc/stat</c>: all cores, busy and in all, in
-    /// seconds), or none where there is no such file. With the engine and its storage on this machine too, the busy
-    /// share over a run says whether they and the client were short of CPU.</summary>
-    internal static (double Busy, double Total)? MachineCpu(string path = "/proc/stat")
+    /// <summary>The CPU time of the machine the bench runs on, busy and in all, in seconds: the <c>cpu</c> line of Linux
+    /// <c>/proc/stat</c> (user, nice, system, idle, iowait, irq, softirq and steal, in clock ticks of 100 a second; idle
+    /// and iowait are not busy), or none where there is no such file. With the engine and its storage on this machine
+    /// too, the busy share over a run says whether they and the client were short of CPU.</summary>
+    private static (double Busy, double Total)? MachineCpu()
     {
+        string? line;
         try
         {
-            using var reader = new StreamReader(path);
-            return MachineCpuOf(reader.ReadLine());
+            using var reader = new StreamReader("/proc/stat");
+            line = reader.ReadLine();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return null;
         }
-    }
-
-    /// <summary>Reads the <c>cpu</c> line of <c>/proc/stat</c>: user, nice, system, idle, iowait, irq, softirq and
-    /// steal, in clock ticks (100 a second); idle and iowait are not busy.</summary>
-    internal static (double Busy, double Total)? MachineCpuOf(string? line)
-    {
         if (line is null || !line.StartsWith("cpu ", StringComparison.Ordinal))
         {
             return null;

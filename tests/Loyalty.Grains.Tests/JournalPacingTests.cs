@@ -45,12 +45,20 @@ public sealed class JournalPacingTests
         new(customer, sequence, DateTimeOffset.UnixEpoch.AddDays(20_000), "v1",
             new CustomerCommand { Kind = CommandKind.Adjust, Id = $"a{sequence}", Points = sequence, Text = "test" }, null);
 
-    private static async Task<(JournalWriter Writer, TimedStore Store)> Started(bool durable)
+    /// <summary>Runs <paramref name="test"/> against a started writer on a fresh store, and stops the writer after.</summary>
+    private static async Task WithWriter(bool durable, Func<JournalWriter, TimedStore, Task> test)
     {
         var store = new TimedStore(durable);
         var writer = new JournalWriter(store, new JournalOptions { MinAppendInterval = Interval }.Validated(), "j-pacing", NullLogger<JournalWriter>.Instance);
         await writer.StartAsync(default);
-        return (writer, store);
+        try
+        {
+            await test(writer, store);
+        }
+        finally
+        {
+            await writer.StopAsync(default);
+        }
     }
 
     /// <summary>Holds the first append until twenty more records are queued behind it, then lets it finish; returns
@@ -69,8 +77,7 @@ public sealed class JournalPacingTests
     [Fact]
     public async Task Records_arriving_while_an_append_is_stored_wait_for_the_interval_and_share_one_append()
     {
-        var (writer, store) = await Started(durable: true);
-        try
+        await WithWriter(durable: true, async (writer, store) =>
         {
             await Task.WhenAll(await TwentyArriveDuringTheFirstAppend(writer, store));
             var appends = store.Appends.ToArray();
@@ -78,18 +85,13 @@ public sealed class JournalPacingTests
             Assert.Equal([1, 20], appends.Select(a => a.Records));
             var apart = Stopwatch.GetElapsedTime(appends[0].Started, appends[1].Started);
             Assert.True(apart >= Interval - TimeSpan.FromMilliseconds(20), $"the second append started {apart.TotalMilliseconds:F0} ms after the first");
-        }
-        finally
-        {
-            await writer.StopAsync(default);
-        }
+        });
     }
 
     [Fact]
     public async Task A_caller_that_waits_for_each_answer_is_never_held_back()
     {
-        var (writer, store) = await Started(durable: true);
-        try
+        await WithWriter(durable: true, async (writer, store) =>
         {
             // Nothing arrives while each of these appends is stored: held to the interval, five would take four seconds.
             var clock = Stopwatch.StartNew();
@@ -106,29 +108,21 @@ public sealed class JournalPacingTests
             clock.Restart();
             await writer.AppendAsync(Record("c0", 7));
             Assert.True(clock.Elapsed < Interval / 2, $"an append after a quiet interval took {clock.Elapsed.TotalMilliseconds:F0} ms");
-        }
-        finally
-        {
-            await writer.StopAsync(default);
-        }
+        });
     }
 
     [Fact]
     public async Task The_memory_store_is_not_paced()
     {
-        var (writer, store) = await Started(durable: false);
-        try
+        await WithWriter(durable: false, async (writer, store) =>
         {
             var clock = Stopwatch.StartNew();
             await Task.WhenAll(await TwentyArriveDuringTheFirstAppend(writer, store));
             Assert.True(clock.Elapsed < Interval, $"the records arriving during the first append waited {clock.Elapsed.TotalMilliseconds:F0} ms");
             Assert.Equal(21, store.Appends.Sum(a => a.Records));
-        }
-        finally
-        {
-            await writer.StopAsync(default);
-        }
+        });
     }
+
     [Theory]
     [InlineData(-1)]
     [InlineData(1001)]

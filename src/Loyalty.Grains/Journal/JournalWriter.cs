@@ -146,6 +146,11 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     /// of records in pages of 960,000 bytes that no record spans). Any number of marks may share a row.</summary>
     private const int MarkRowsPerBatch = AzureTableJournalStore.MaxEntitiesPerBatch - 1 - 4;
     private long _batch;
+    /// <summary>When the last batch of records started (<see cref="Stopwatch"/> ticks).</summary>
+    private long _lastAppendStarted;
+    /// <summary>Records arrived while the last batch of a durable store was stored: the next one keeps to
+    /// <see cref="JournalOptions.MinAppendInterval"/>.</summary>
+    private bool _paceNext;
     /// <summary>The liability totals of every stored batch of this journal (its head holds the same).</summary>
     private LiabilityTotals _liability = new();
     private Exception? _fenced;
@@ -367,17 +372,12 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
         FailQueued(stopping);
     }
 
-    /// <summary>When the last batch of records started (<see cref="Stopwatch"/> ticks; 0 before the first).</summary>
-    private long _lastAppendStarted;
-    /// <summary>Records arrived while the last batch was stored: the next one keeps to the interval.</summary>
-    private bool _paceNext;
-
     /// <summary>When records arrived while the last batch was stored, waits until
-    /// <see cref="JournalOptions.MinAppendInterval"/> has passed since it started (durable stores only: the memory
-    /// store's appends cost no request). Records keep arriving meanwhile and go in the batch that follows.</summary>
+    /// <see cref="JournalOptions.MinAppendInterval"/> has passed since it started. Records keep arriving meanwhile and
+    /// go in the batch that follows.</summary>
     private Task Paced()
     {
-        if (!_paceNext || !_store.Durable || _options.MinAppendInterval <= TimeSpan.Zero || _lastAppendStarted == 0)
+        if (!_paceNext)
         {
             return Task.CompletedTask;
         }
@@ -447,8 +447,9 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
                 JournalMetrics.Request("heartbeat");
             }
             // Records that arrived while this batch was stored (concurrent callers; looked at before its callers hear,
-            // so a caller's next call is not one of them) may wait to share the next batch.
-            _paceNext = batch.Count > 0 && _queue.Reader.TryPeek(out _);
+            // so a caller's next call is not one of them) may wait to share the next batch. Only a durable store's
+            // appends are requests worth sparing.
+            _paceNext = _store.Durable && _options.MinAppendInterval > TimeSpan.Zero && batch.Count > 0 && _queue.Reader.TryPeek(out _);
             foreach (var p in batch)
             {
                 JournalMetrics.Committed(Stopwatch.GetElapsedTime(p.Queued));
