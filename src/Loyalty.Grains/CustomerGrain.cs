@@ -50,6 +50,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     private readonly CheckpointPolicy _policy;
     private readonly CheckpointSlots _slots;
     private readonly RewardFeedPublisher _feed;
+    private int _feedPartition = -1;
     private readonly Webhooks.WebhookOutbox _outbox;
     private readonly JournalOptions _options;
     private readonly ILogger<CustomerGrain> _logger;
@@ -918,11 +919,15 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         {
             return;
         }
-        foreach (var entry in _live.LedgerBetween(_rewardsToldThrough, through))   // usually one or two entries
+        var partition = _feedPartition < 0 ? _feedPartition = RewardFeed.PartitionOf(Id) : _feedPartition;
+        if (_feed.Watched(partition))   // nobody watching: not even a look at the entries
         {
-            if (entry.Kind == "reward" && _live.RewardWithCode(entry.NoteValue) is { } reward)
+            foreach (ref readonly var entry in _live.LedgerBetween(_rewardsToldThrough, through))   // usually one or two entries
             {
-                _feed.Publish(new RewardNotice(Id, reward));
+                if (entry.Kind == "reward" && _live.RewardWithCode(entry.NoteValue) is { } reward)
+                {
+                    _feed.Publish(partition, new RewardNotice(Id, reward));
+                }
             }
         }
         _rewardsToldThrough = through;

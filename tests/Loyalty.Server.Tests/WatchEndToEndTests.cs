@@ -106,7 +106,7 @@ public sealed class WatchRewardsEndToEndTests(InProcessEngineFixture fixture)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         using var feed = fixture.Server.Programs.WatchRewards(new WatchRewardsRequest { Kinds = { "coupon" } }, cancellationToken: cts.Token);
-        await Task.Delay(500);   // the subscription reaches every partition
+        await feed.ResponseHeadersAsync;   // the watch is live
 
         var customers = Enumerable.Range(0, 5).Select(_ => NewCustomer()).ToList();
         var codes = new HashSet<string>();
@@ -137,7 +137,7 @@ public sealed class WatchRewardsEndToEndTests(InProcessEngineFixture fixture)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         using var feed = fixture.Server.Programs.WatchRewards(new WatchRewardsRequest { Kinds = { "coupon" } }, cancellationToken: cts.Token);
-        await Task.Delay(500);   // the subscription reaches every partition
+        await feed.ResponseHeadersAsync;   // the watch is live
         WatchEndToEndTests.FullCollection();
         var customer = NewCustomer();
         var result = await fixture.Server.Ingestion.PublishAsync(new PublishRequest { Event = Support(customer, SupportStatus.Resolved, SupportChannel.Human, satisfaction: 5) });

@@ -25,7 +25,14 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
         try
         {
             Task Subscribe() => Task.WhenAll(feeds.Select(f => f.Subscribe(reference)));
-            await Subscribe();
+            // Silos told a moment ago that nobody watched a partition do not collect its notices for a short while
+            // (RewardFeed.Unwatched): the watch is live once that has passed, and the response headers say so.
+            var held = await Task.WhenAll(feeds.Select(f => f.Watch(reference)));
+            if (held.Max() is var wait && wait > TimeSpan.Zero)
+            {
+                await Task.Delay(wait, ct);
+            }
+            await context.WriteResponseHeadersAsync([]);
             await LeasedSubscription.RunAsync(inbox.Reader, TimeSpan.FromSeconds(30), Subscribe, async notices =>
             {
                 foreach (var notice in notices)
