@@ -600,9 +600,34 @@ public static partial class CustomerEngine
     public static void TrimWindows(CustomerState state, ActiveProgram program, int today)
     {
         var history = program.Definition.History;
-        state.Qualifying.RemoveAll(d => d.Day <= today - program.Definition.Tiers.QualifyingWindowDays);
-        state.Categories.RemoveAll(c => c.Day <= today - history.AffinityWindowDays);
-        state.Activity.RemoveAll(a => a.Day <= today - history.ActivityWindowDays);
+        // Checked before anything is removed (usually nothing is): the removals' lambdas make a closure per call.
+        var qualifyingFrom = today - program.Definition.Tiers.QualifyingWindowDays;
+        var categoriesFrom = today - history.AffinityWindowDays;
+        var activityFrom = today - history.ActivityWindowDays;
+        if (AnyThrough(state.Qualifying, static d => d.Day, qualifyingFrom)
+            || AnyThrough(state.Categories, static c => c.Day, categoriesFrom) || AnyThrough(state.Activity, static a => a.Day, activityFrom))
+        {
+            RemoveDaysThrough(state, qualifyingFrom, categoriesFrom, activityFrom);
+        }
+    }
+
+    private static bool AnyThrough<T>(List<T> days, Func<T, int> day, int through)
+    {
+        foreach (var d in System.Runtime.InteropServices.CollectionsMarshal.AsSpan(days))
+        {
+            if (day(d) <= through)
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static void RemoveDaysThrough(CustomerState state, int qualifyingFrom, int categoriesFrom, int activityFrom)
+    {
+        state.Qualifying.RemoveAll(d => d.Day <= qualifyingFrom);
+        state.Categories.RemoveAll(c => c.Day <= categoriesFrom);
+        state.Activity.RemoveAll(a => a.Day <= activityFrom);
     }
 
     /// <summary>Remembers an applied id (event, redemption, adjustment...) for deduplication, keeping the table

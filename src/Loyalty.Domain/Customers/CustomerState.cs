@@ -133,12 +133,16 @@ public sealed class CustomerState
         }
         if (EarliestRewardEnd() < horizonTicks)
         {
-            Rewards.RemoveAll(r => EndTicks(r) < horizonTicks);
+            RemoveRewardsEndedBefore(horizonTicks);
         }
         _rewardsEndsOf = Rewards;
         _rewardsEarliestEnd = EarliestRewardEnd();
         _rewardsEndsVersion = Rewards.Version;
     }
+
+    // Its own method: a lambda over a parameter makes its closure on entry to the method that holds it, and
+    // ForgetRewardsEndedBefore runs for every event.
+    private void RemoveRewardsEndedBefore(long horizonTicks) => Rewards.RemoveAll(r => EndTicks(r) < horizonTicks);
 
     private long EarliestRewardEnd()
     {

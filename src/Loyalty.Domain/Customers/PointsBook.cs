@@ -302,6 +302,13 @@ public static class PointsBook
             state.Lots[last] = state.Lots[last] with { Points = state.Lots[last].Points + points };
             return;
         }
+        AddLot(state, points, at, expires);
+    }
+
+    /// <summary>A new spendable lot (its own method: the lambda over <paramref name="at"/> makes a closure on entry to
+    /// the method that holds it, and most earns join the newest lot instead).</summary>
+    private static void AddLot(CustomerState state, long points, DateTimeOffset at, long expires)
+    {
         // Lots stay in the order they became spendable (a late catch-up may activate points dated before the newest lot).
         var lot = new PointsLot(points, at.UtcTicks, expires, 0, "");
         var index = state.Lots.FindLastIndex(l => !l.IsPending && l.EarnedTicks <= at.UtcTicks);

@@ -84,18 +84,28 @@ public sealed class ActiveProgram
     public decimal CategoryMultiplier(string category) =>
         CategoryMultipliers.TryGetValue(category, out var m) ? m : 1m;
 
-    public TierLevel TierByName(string? name) =>
-        Tiers.FirstOrDefault(t => t.Name == name) ?? Tiers[0];
+    // Loops by index: a lambda over the name and an enumerator of the list were two objects of every event's earn.
+    public TierLevel TierByName(string? name)
+    {
+        for (var i = 0; i < Tiers.Count; i++)
+        {
+            if (Tiers[i].Name == name)
+            {
+                return Tiers[i];
+            }
+        }
+        return Tiers[0];
+    }
 
     /// <summary>The highest tier whose threshold the qualifying points reach.</summary>
     public TierLevel TierFor(long qualifyingPoints)
     {
         var tier = Tiers[0];
-        foreach (var level in Tiers)
+        for (var i = 0; i < Tiers.Count; i++)
         {
-            if (qualifyingPoints >= level.QualifyingPoints)
+            if (qualifyingPoints >= Tiers[i].QualifyingPoints)
             {
-                tier = level;
+                tier = Tiers[i];
             }
         }
         return tier;
