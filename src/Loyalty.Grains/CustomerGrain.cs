@@ -260,7 +260,50 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     /// <summary>Applies live events (<paramref name="importId"/> null) or imported history in records of at most
     /// <see cref="EventsPerRecord"/> events, in arrival order, and answers once the last record is stored: every answer
     /// waits for the record holding the state it reports, a duplicate of an in-flight event included.</summary>
-    private async Task<EventResult[]> ApplyInRecords(LoyaltyEvent[] events, string? importId, bool earnPoints)
+    /// <remarks>The usual call (live events in one record, nothing to wait for before applying, no campaign budget) is
+    /// answered by the task that handles its record once stored (<see cref="Stored"/>), which carries the results: no
+    /// asynchronous step of its own, whose state machine and continuation on the grain's scheduler were several objects
+    /// and a scheduled work item per call.</remarks>
+    private Task<EventResult[]> ApplyInRecords(LoyaltyEvent[] events, string? importId, bool earnPoints)
+    {
+        // Ready to apply at once: what ReadyToApply would find without waiting.
+        if (importId is not null || events.Length is 0 or > EventsPerRecord || !_programs.Ready.IsCompleted || _reloading is not null || _broken
+            || !_applying.Wait(0))
+        {
+            return ApplyInRecordsAsync(events, importId, earnPoints);
+        }
+        Task before;
+        EventResult[] results;
+        try
+        {
+            var program = _programs.Current;
+            if (BudgetedApply.HasBudgets(program, events))
+            {
+                _applying.Release();
+                return ApplyInRecordsAsync(events, importId, earnPoints);
+            }
+            before = _lastAppend;
+            results = ApplyAndJournal(CustomerCommand.Of(events), program, _time.GetUtcNow()).Events!;
+        }
+        catch (Exception e)
+        {
+            _applying.Release();
+            return Task.FromException<EventResult[]>(e);
+        }
+        _applying.Release();
+        return ReferenceEquals(_lastAppend, before)
+            ? Answer(before, results)            // nothing to store: answered once what it reports is stored
+            : (Task<EventResult[]>)_lastAppend!; // this call's record: its Stored answers with the results
+    }
+
+    private async Task<EventResult[]> Answer(Task stored, EventResult[] results)
+    {
+        await stored;
+        _due.Schedule(_live);
+        return results;
+    }
+
+    private async Task<EventResult[]> ApplyInRecordsAsync(LoyaltyEvent[] events, string? importId, bool earnPoints)
     {
         EventResult[]? results = null;
         await _applying.WaitAsync();
@@ -403,7 +446,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         _live.JournalSeq = sequence;
         var ledgerSeq = _live.LedgerSeq;
         var append = _journal.AppendAsync(new JournalRecord(Id, sequence, now, programVersion, command, budgetAnswers) { Liability = ChangeInLiability() });
-        _lastAppend = Stored(append, sequence, ledgerSeq);
+        _lastAppend = Stored(append, sequence, ledgerSeq, outcome.Events);
         // Also when the ledger tail grows long (large batches): the checkpoint moves it to the archive.
         if (_policy.Recorded() || _live.Ledger.Count > _limits.LedgerKept + LedgerTailBeforeCheckpoint)
         {
@@ -436,8 +479,9 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
         return change;
     }
 
-    /// <summary>Runs on the grain once the journal has (or has not) stored record <paramref name="sequence"/>.</summary>
-    private async Task Stored(Task append, long sequence, long ledgerSeq)
+    /// <summary>Runs on the grain once the journal has (or has not) stored record <paramref name="sequence"/>; answers
+    /// with the results of the events it holds (<paramref name="results"/>; null for an operation).</summary>
+    private async Task<EventResult[]?> Stored(Task append, long sequence, long ledgerSeq, EventResult[]? results)
     {
         try
         {
@@ -458,6 +502,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
             PublishRewards();
             QueueNotices();
         }
+        _due.Schedule(_live);
+        return results;
     }
 
     private void StartReload()

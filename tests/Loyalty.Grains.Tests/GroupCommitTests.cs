@@ -332,6 +332,37 @@ public sealed class GroupCommitTests(FaultyClusterFixture fixture)
         Assert.Equal(6, (await grain.Get())!.Summary.PointsLifetime);
     }
 
+    /// <summary>A call that changes nothing (a retry of an event whose record is still being stored) stores no record
+    /// of its own, yet its answer reports that event as done: it is answered only once that record is stored.</summary>
+    [Fact]
+    public async Task A_retry_of_an_event_whose_record_is_being_stored_is_answered_only_once_it_is_stored()
+    {
+        var id = NewCustomer();
+        var grain = fixture.Customer(id);
+        await grain.Apply([Game(id, "first", Now)]);
+        var journal = fixture.Journal;
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        journal.Hold = hold;
+        Task<EventResult[]> original;
+        Task<EventResult[]> retry;
+        try
+        {
+            original = grain.Apply([Game(id, "held", Now)]).AsTask();
+            await Until(() => journal.HeldAppends > 0, "the held append");
+            retry = grain.Apply([Game(id, "held", Now)]).AsTask();
+            await Task.Delay(200);   // the retry reaches the grain and is applied (a duplicate) meanwhile
+            Assert.False(original.IsCompleted);
+            Assert.False(retry.IsCompleted, "a retry was answered before the record of its event was stored");
+        }
+        finally
+        {
+            journal.Hold = null;
+            hold.SetResult();
+        }
+        Assert.Equal(EventOutcome.Applied, (await original)[0].Outcome);
+        Assert.Equal(EventOutcome.Duplicate, (await retry)[0].Outcome);
+    }
+
     private static async Task Until(Func<bool> condition, string what)
     {
         for (var waited = 0; !condition(); waited += 20)
