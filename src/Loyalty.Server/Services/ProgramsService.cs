@@ -30,7 +30,7 @@ public sealed class ProgramsService(IGrainFactory grains, IProgramCatalog catalo
             var held = await Task.WhenAll(feeds.Select(f => f.Watch(reference)));
             if (held.Max() is var wait && wait > TimeSpan.Zero)
             {
-                await Task.Delay(wait, ct);
+                await Task.Delay(wait + TimeSpan.FromMilliseconds(1), ct);   // a delay counts whole milliseconds, rounded down
             }
             await context.WriteResponseHeadersAsync([]);
             await LeasedSubscription.RunAsync(inbox.Reader, TimeSpan.FromSeconds(30), Subscribe, async notices =>
