@@ -266,9 +266,7 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     /// and a scheduled work item per call.</remarks>
     private Task<EventResult[]> ApplyInRecords(LoyaltyEvent[] events, string? importId, bool earnPoints)
     {
-        // Ready to apply at once: what ReadyToApply would find without waiting.
-        if (importId is not null || events.Length is 0 or > EventsPerRecord || !_programs.Ready.IsCompleted || _reloading is not null || _broken
-            || !_applying.Wait(0))
+        if (importId is not null || events.Length is 0 or > EventsPerRecord || !ReadyNow || !_applying.Wait(0))
         {
             return ApplyInRecordsAsync(events, importId, earnPoints);
         }
@@ -560,7 +558,12 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
 
     /// <summary>Waits for this silo's program to be the cluster's active version, waits out a reload in progress,
     /// and refuses to apply on a broken activation.</summary>
-    private async Task ReadyToApply()
+    private Task ReadyToApply() => ReadyNow ? Task.CompletedTask : WaitUntilReadyToApply();
+
+    /// <summary>Ready to apply without waiting: the program loaded, no reload in progress, not broken.</summary>
+    private bool ReadyNow => _programs.Ready.IsCompleted && _reloading is null && !_broken;
+
+    private async Task WaitUntilReadyToApply()
     {
         if (!_programs.Ready.IsCompleted)
         {

@@ -86,11 +86,7 @@ public sealed class RewardFeedGrain : Grain, IRewardFeedGrain
         return Task.FromResult(false);
     }
 
-    public Task Subscribe(IRewardWatcher watcher)
-    {
-        _watchers[watcher] = DateTime.UtcNow + RewardFeed.Lease;
-        return Task.CompletedTask;
-    }
+    public Task Subscribe(IRewardWatcher watcher) => Watch(watcher);
 
     public Task<TimeSpan> Watch(IRewardWatcher watcher)
     {
@@ -159,8 +155,6 @@ public sealed class RewardFeedPublisher(IGrainFactory grains, Microsoft.Extensio
     /// <summary>Notices delivered to feed grains since start (for tests and diagnostics).</summary>
     public long Delivered => Interlocked.Read(ref _delivered);
     private long _delivered;
-
-    public void Publish(RewardNotice notice) => Publish(RewardFeed.PartitionOf(notice.CustomerId), notice);
 
     /// <summary>Queues a notice of a customer in <paramref name="partition"/> (<see cref="RewardFeed.PartitionOf"/>).</summary>
     public void Publish(int partition, RewardNotice notice)
