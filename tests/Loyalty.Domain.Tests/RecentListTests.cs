@@ -50,8 +50,11 @@ public class RecentListTests
         }
         Assert.Equal(100, ring.Capacity);
         var before = Slots(ring);
+        var version = ring.Version;
 
         ring.Add("new", 100);
+
+        Assert.NotEqual(version, ring.Version); // whatever was computed from the entries is stale
 
         var after = Slots(ring);
         // Exactly one slot changed (the oldest entry's, now the newest's): nothing moved along.

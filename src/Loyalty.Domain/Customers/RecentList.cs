@@ -72,6 +72,15 @@ public sealed class RecentList<T> : IList<T>, IReadOnlyList<T>
     public void Add(T item, int max)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        if (_count == max && _items.Length == max)
+        {
+            // Full at its bound (a busy customer's usual case): the newest takes the oldest's slot, written once
+            // instead of cleared and then written.
+            _items[_head] = item;
+            _head = _head + 1 == _items.Length ? 0 : _head + 1;
+            _version++;
+            return;
+        }
         if (_count >= max)
         {
             RemoveOldest(_count - max + 1);
