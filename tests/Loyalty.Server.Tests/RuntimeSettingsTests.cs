@@ -27,8 +27,8 @@ public sealed class RuntimeSettingsTests
     /// <summary>A busy customer's ledger list and remembered ids are young objects, not large ones: the arrays a list
     /// grows to (the ledger up to four times its usual 512 slots while a checkpoint is late, the ids' list doubling past
     /// the bound) all stay under the large-object threshold. A ledger whose checkpoints are further behind than that
-    /// (4,096 entries, 786 KB, seen in closed-loop durable runs) is a large object again: copying such arrays through the
-    /// young generations would cost more than the first writes to their pages.</summary>
+    /// (4,096 entries, 786 KB, seen in closed-loop durable runs) is a large object again; durable `game` ran the same with
+    /// the default threshold and with this one (docs/benchmarks.md, nineteenth session).</summary>
     [Fact]
     public void A_busy_customers_lists_are_below_the_large_object_threshold()
     {
