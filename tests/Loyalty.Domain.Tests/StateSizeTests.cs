@@ -38,8 +38,18 @@ public sealed class StateSizeTests(ITestOutputHelper output)
         Assert.Equal(limits.CategoryBucketsKept, state.Categories.Count);
         Assert.InRange(state.Seen.Count, limits.DedupeMaxIds * 9 / 10, limits.DedupeMaxIds);
 
+        // The remembered ids' array has room for the bound and the one id added before each trim, no more.
+        Assert.InRange(state.Seen.Capacity, state.Seen.Count, limits.DedupeMaxIds + 1);
+
         var bytes = JsonSerializer.SerializeToUtf8Bytes(state, DomainJson.Options);
         output.WriteLine($"worst-case serialized state with '{fill}': {bytes.Length} bytes");
         Assert.True(bytes.Length < EntityBudget, $"worst-case state is {bytes.Length} bytes");
+
+        // Read back (the reader doubles its list up to 4,096 slots), the list keeps only what it holds, then grows to the bound.
+        var read = JsonSerializer.Deserialize<CustomerState>(bytes, DomainJson.Options)!;
+        Assert.Equal(read.Seen.Count, read.Seen.Capacity);
+        var more = WorstCase.Events(WorstCase.CustomerId("domain"), now.AddMinutes(1), limits, fill).Last() with { EventId = "one-more", OccurredAt = now.AddMinutes(1) };
+        Assert.Equal(EventOutcome.Applied, CustomerEngine.Apply(read, more, program, now.AddMinutes(1), limits).Outcome);
+        Assert.InRange(read.Seen.Capacity, read.Seen.Count, limits.DedupeMaxIds + 1);
     }
 }

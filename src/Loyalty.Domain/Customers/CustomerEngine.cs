@@ -634,7 +634,7 @@ public static partial class CustomerEngine
     /// within its window and count bound.</summary>
     internal static void RememberId(CustomerState state, string id, long occurredTicks, long delta, DateTimeOffset horizon, EngineLimits limits)
     {
-        state.AddSeen(SeenEvent.Of(id, occurredTicks, delta));
+        state.AddSeen(SeenEvent.Of(id, occurredTicks, delta), (int)Math.Min(int.MaxValue, limits.DedupeMaxIds + 1L));
         TrimSeen(state, horizon, limits);
     }
 

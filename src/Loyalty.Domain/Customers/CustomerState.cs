@@ -8,7 +8,7 @@ namespace Loyalty.Domain.Customers;
 /// Stored with System.Text.Json under short, stable property names: renaming a C# member must not rename
 /// stored data, and new members must have defaults so yesterday's state still loads.
 /// </summary>
-public sealed class CustomerState
+public sealed class CustomerState : IJsonOnDeserialized
 {
     public const int CurrentSchema = 1;
 
@@ -201,8 +201,25 @@ public sealed class CustomerState
         return at >= 0 ? Seen[at] : null;
     }
 
-    public void AddSeen(SeenEvent seen)
+    /// <summary>A list read from storage has the capacity its reader doubled up to (3,000 ids in 4,096 slots): it keeps
+    /// only room for what it holds, and <see cref="AddSeen"/> grows it to the bound from there.</summary>
+    void IJsonOnDeserialized.OnDeserialized()
     {
+        if (Seen.Capacity - Seen.Count > Seen.Count / 8)
+        {
+            Seen.Capacity = Seen.Count;
+        }
+    }
+
+    /// <summary>Remembers an id. <paramref name="most"/> is the most ids the list ever holds (the count bound, plus the
+    /// one added before the trim that keeps to it): a full list that would double past it grows to exactly that. A busy
+    /// customer's 3,001 ids then take 216 KB instead of an array of 4,096 slots (295 KB).</summary>
+    public void AddSeen(SeenEvent seen, int most = int.MaxValue)
+    {
+        if (Seen.Count == Seen.Capacity && Seen.Count < most && Seen.Count > most / 2)
+        {
+            Seen.Capacity = most;
+        }
         Seen.Add(seen);
         if (_seenIndex is { Current: true } index)
         {
