@@ -33,13 +33,15 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
 
     private static string Row(long sequence) => (long.MaxValue - sequence).ToString("D19", CultureInfo.InvariantCulture);
 
-    /// <summary>Bytes of entries (UTF-8 JSON) in one row, before deflating: one binary property, under Azure's 64 KiB
-    /// even if nothing would compress.</summary>
+    /// <summary>Bytes of entries in one row, before deflating: one binary property, under Azure's 64 KiB even if
+    /// nothing would compress.</summary>
     private const int RowBytes = 60_000;
-    /// <summary>A row's entries: a JSON array, deflated (a block of 256 game entries is ~45 KB of JSON and ~14 KB
-    /// deflated; the archive only grows).</summary>
+    /// <summary>A row's entries: a run in <see cref="LedgerBinary"/> form, deflated (a sixth to a seventh of the JSON
+    /// the form before deflated; the archive only grows, and the emulator saves every byte of it).</summary>
+    public const string Binary = "B";
+    /// <summary>A JSON array of entries, deflated, as builds before binary rows wrote it (read, never written).</summary>
     private const string Deflated = "Z";
-    /// <summary>The same array as plain JSON, as builds before deflated rows wrote it.</summary>
+    /// <summary>The same array as plain JSON, as builds before deflated rows wrote it (read, never written).</summary>
     private const string Plain = "E";
 
     internal static List<LedgerEntry> Decode(byte[] json) =>
@@ -57,11 +59,12 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
         string.Create(CultureInfo.InvariantCulture, $"{long.MaxValue - (block * Block + 1):D19}.{long.MaxValue - first:D19}.{long.MaxValue - last:D19}");
 
     /// <summary>
-    /// Archives entries many to a row: a row holds consecutive entries of one block of 256 sequences as one JSON array,
+    /// Archives entries many to a row: a row holds consecutive entries of one block of 256 sequences as one run,
     /// keyed by the block and its first and last entry, so a checkpoint that moves 250 entries costs one request, not
     /// 250 entity writes. Archiving the same entries again (a retried checkpoint) rewrites the same rows; rows that
     /// overlap (a stale writer) are rows of their own within their block, and a read sorts and deduplicates each block.
-    /// Rows of one entry each, and rows keyed without their last entry, written by earlier builds, read the same way.
+    /// Rows of one entry each, rows of JSON, and rows keyed without their last entry, written by earlier builds, read
+    /// the same way.
     /// </summary>
     public async Task AppendAsync(string customerId, IReadOnlyList<LedgerEntry> entries, CancellationToken cancellationToken = default)
     {
@@ -77,14 +80,16 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
     /// is <see cref="RowBytes"/>: allocating it per checkpoint was 6 % of the bytes the engine allocated in the open
     /// loop). Only <see cref="RowsOf"/> uses them, and it never awaits.</summary>
     [ThreadStatic] private static System.Buffers.ArrayBufferWriter<byte>? t_row;
-    [ThreadStatic] private static Loyalty.Domain.JsonScratch? t_entry;
+    [ThreadStatic] private static System.Buffers.ArrayBufferWriter<byte>? t_entry;
+    [ThreadStatic] private static LedgerBinary.Writer? t_writer;
 
     /// <summary>The rows that archive <paramref name="entries"/>: each a run of consecutive entries of one block, deflated.</summary>
     private static List<TableTransactionAction> RowsOf(string partition, IReadOnlyList<LedgerEntry> entries)
     {
         var rows = new List<TableTransactionAction>();
-        // Each entry is serialized once; a row's value is those pieces joined into one JSON array.
         var row = t_row ??= new System.Buffers.ArrayBufferWriter<byte>(RowBytes);
+        var entry = t_entry ??= new System.Buffers.ArrayBufferWriter<byte>(256);
+        var writer = t_writer ??= new LedgerBinary.Writer();
         row.ResetWrittenCount();
         long first = 0;
         long last = 0;
@@ -92,36 +97,41 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
         {
             if (row.WrittenCount > 0)
             {
-                row.Write("]"u8);
                 rows.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(partition, Row(BlockOf(first), first, last))
                 {
-                    [Deflated] = Deflation.Deflate(row.WrittenSpan),
+                    [Binary] = Deflation.Deflate(row.WrittenSpan),
                 }));
                 row.ResetWrittenCount();
             }
         }
-        // Each entry is written into one scratch buffer (by hand: the serializer's walk per entry was most of an archive
-        // append's CPU), then joined into the row.
-        var scratch = t_entry ??= new Loyalty.Domain.JsonScratch(512);
-        foreach (var entry in InOrder(entries))
+        // Each entry is written relative to the one before it in its row: written once, and again (relative to nothing)
+        // only when it starts a row because the one before is full.
+        foreach (var e in InOrder(entries))
         {
-            LedgerJson.Write(scratch.Start(), entry);
-            var json = scratch.Written;
-            if (row.WrittenCount > 0 && (row.WrittenCount + json.Length + 2 > RowBytes || BlockOf(entry.Sequence) != BlockOf(first)))
+            if (row.WrittenCount > 0 && BlockOf(e.Sequence) != BlockOf(first))
             {
                 Cut();
             }
             if (row.WrittenCount == 0)
             {
-                first = entry.Sequence;
-                row.Write("["u8);
+                writer.Reset();
             }
-            else
+            entry.ResetWrittenCount();
+            writer.Write(entry, e);
+            if (row.WrittenCount > 0 && row.WrittenCount + entry.WrittenCount > RowBytes)
             {
-                row.Write(","u8);
+                Cut();
+                writer.Reset();
+                entry.ResetWrittenCount();
+                writer.Write(entry, e);
             }
-            row.Write(json);
-            last = entry.Sequence;
+            if (row.WrittenCount == 0)
+            {
+                first = e.Sequence;
+                row.Write([LedgerBinary.Version1]);
+            }
+            row.Write(entry.WrittenSpan);
+            last = e.Sequence;
         }
         Cut();
         return rows;
@@ -140,10 +150,14 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
         return entries;
     }
 
-    /// <summary>The entries of a row: many, deflated (this build) or as plain JSON (earlier builds), or one per row
-    /// (the earliest builds).</summary>
+    /// <summary>The entries of a row: many, a deflated binary run (this build), deflated or plain JSON (earlier builds),
+    /// or one per row (the earliest builds).</summary>
     private static IEnumerable<LedgerEntry> Entries(TableEntity row)
     {
+        if (row.GetBinary(Binary) is { } run)
+        {
+            return LedgerBinary.Read(Deflation.Inflate(run));
+        }
         if (row.GetBinary(Deflated) is { } deflated)
         {
             return Decode(Deflation.Inflate(deflated));
@@ -226,8 +240,8 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
     }
 }
 
-/// <summary>In memory, for the explicit Memory storage option and tests. Like the table, it keeps entries stored (JSON,
-/// one array per append) rather than as objects: the archive only grows, and every object in it would be carried by
+/// <summary>In memory, for the explicit Memory storage option and tests. Like the table, it keeps entries stored (a
+/// binary run per append) rather than as objects: the archive only grows, and every object in it would be carried by
 /// the GC for the life of the process.</summary>
 public sealed class MemoryLedgerArchive : ILedgerArchive
 {
@@ -314,23 +328,26 @@ public sealed class MemoryLedgerArchive : ILedgerArchive
         rows.Count = all.Count;
     }
 
-    [ThreadStatic] private static Loyalty.Domain.JsonScratch? t_block;
+    [ThreadStatic] private static System.Buffers.ArrayBufferWriter<byte>? t_block;
+    [ThreadStatic] private static LedgerBinary.Writer? t_writer;
 
-    /// <summary>The entries as one JSON array, the serializer's bytes (written by hand: the serializer boxed every entry),
-    /// kept as <see cref="LongLivedBytes"/>: a block stays as long as the process.</summary>
+    /// <summary>The entries as one run (<see cref="LedgerBinary"/>, the table's row form before deflating), kept as
+    /// <see cref="LongLivedBytes"/>: a block stays as long as the process.</summary>
     private static byte[] Encode(IReadOnlyList<LedgerEntry> entries)
     {
-        var writer = (t_block ??= new Loyalty.Domain.JsonScratch(16 * 1024)).Start();
-        writer.WriteStartArray();
+        var block = t_block ??= new System.Buffers.ArrayBufferWriter<byte>(16 * 1024);
+        var writer = t_writer ??= new LedgerBinary.Writer();
+        block.ResetWrittenCount();
+        writer.Reset();
+        block.Write([LedgerBinary.Version1]);
         for (var i = 0; i < entries.Count; i++)
         {
-            LedgerJson.Write(writer, entries[i]);
+            writer.Write(block, entries[i]);
         }
-        writer.WriteEndArray();
-        return LongLivedBytes.Copy(t_block.Written);
+        return LongLivedBytes.Copy(block.WrittenSpan);
     }
 
-    private static List<LedgerEntry> Decode(byte[] json) => AzureTableLedgerArchive.Decode(json);
+    private static List<LedgerEntry> Decode(byte[] run) => LedgerBinary.Read(run);
 
     public Task<int> DeleteAllAsync(string customerId, CancellationToken cancellationToken = default) =>
         Task.FromResult(_rows.TryRemove(customerId, out var rows) ? rows.Count : 0);

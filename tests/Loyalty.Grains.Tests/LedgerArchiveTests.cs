@@ -95,13 +95,15 @@ public sealed class LedgerAzureArchiveTests(AzuriteClusterFixture fixture)
         {
             rows.Add(row);
         }
-        // Many entries to a row (a deflated JSON array in one binary property): far fewer rows than entries.
+        // Many entries to a row (a deflated binary run in one property): far fewer rows than entries.
         Assert.All(rows, r => Assert.Null(r.GetBinary("E")));
-        var archived = rows.Sum(r => System.Text.Json.JsonDocument.Parse(Deflation.Inflate(r.GetBinary("Z")!)).RootElement.GetArrayLength());
-        // Stored deflated: the rows of similar entries take a fraction of their JSON.
-        var stored = rows.Sum(r => r.GetBinary("Z")!.Length);
-        var json = rows.Sum(r => Deflation.Inflate(r.GetBinary("Z")!).Length);
-        Assert.True(stored * 3 < json, $"{stored} bytes stored for {json} bytes of JSON");
+        Assert.All(rows, r => Assert.Null(r.GetBinary("Z")));
+        var runs = rows.Select(r => LedgerBinary.Read(Deflation.Inflate(r.GetBinary(AzureTableLedgerArchive.Binary)!))).ToList();
+        var archived = runs.Sum(r => r.Count);
+        // Stored compact: the rows take a fraction of the entries' JSON.
+        var stored = rows.Sum(r => r.GetBinary(AzureTableLedgerArchive.Binary)!.Length);
+        var json = runs.Sum(r => System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(r, Loyalty.Domain.DomainJson.Options).Length);
+        Assert.True(stored * 6 < json, $"{stored} bytes stored for {json} bytes of JSON");
         Assert.True(archived >= 200 - 2 * EngineLimits.Default.LedgerKept, $"only {archived} archived entries");
         Assert.True(rows.Count < archived / 10, $"{rows.Count} rows for {archived} entries");
 
@@ -124,7 +126,7 @@ public sealed class LedgerAzureArchiveTests(AzuriteClusterFixture fixture)
 public sealed class LedgerArchiveFormatTests(AzuriteClusterFixture fixture)
 {
     [Fact]
-    public async Task Rows_of_one_entry_and_plain_rows_written_by_earlier_builds_read_with_deflated_rows_and_duplicates_count_once()
+    public async Task Rows_of_one_entry_plain_and_deflated_json_rows_written_by_earlier_builds_read_with_binary_rows_and_duplicates_count_once()
     {
         var service = new TableServiceClient(fixture.Azurite.ConnectionString);
         var tableName = "ArchiveFormat" + Guid.NewGuid().ToString("N")[..8];
@@ -153,6 +155,10 @@ public sealed class LedgerArchiveFormatTests(AzuriteClusterFixture fixture)
         var plain = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(Enumerable.Range(600, 11).Select(i => Entry(i)).ToList(), Loyalty.Domain.DomainJson.Options);
         await table.UpsertEntityAsync(new TableEntity(AzureTableLedgerArchive.Partition(customer),
             string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{long.MaxValue - (2 * 256 + 1):D19}.{long.MaxValue - 600:D19}.{long.MaxValue - 610:D19}")) { ["E"] = plain });
+        // Rows of the builds before binary rows: a deflated JSON array, here the run 590..612 (overlapping both).
+        var deflated = Deflation.Deflate(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(Enumerable.Range(590, 23).Select(i => Entry(i)).ToList(), Loyalty.Domain.DomainJson.Options));
+        await table.UpsertEntityAsync(new TableEntity(AzureTableLedgerArchive.Partition(customer),
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{long.MaxValue - (2 * 256 + 1):D19}.{long.MaxValue - 590:D19}.{long.MaxValue - 612:D19}")) { ["Z"] = deflated });
 
         var all = new List<LedgerEntry>();
         var before = long.MaxValue;
@@ -166,10 +172,11 @@ public sealed class LedgerArchiveFormatTests(AzuriteClusterFixture fixture)
             all.AddRange(page);
             before = page[^1].Sequence;
         }
-        Assert.Equal(Enumerable.Range(1, 610).Reverse().Select(i => (long)i), all.Select(e => e.Sequence));
+        Assert.Equal(Enumerable.Range(1, 612).Reverse().Select(i => (long)i), all.Select(e => e.Sequence));
         Assert.Equal(Entry(2), all.Single(e => e.Sequence == 2));
         Assert.Equal(Entry(300), all.Single(e => e.Sequence == 300));
         Assert.Equal(Entry(607), all.Single(e => e.Sequence == 607));
+        Assert.Equal(Entry(612), all.Single(e => e.Sequence == 612));
         Assert.True(await archive.DeleteAllAsync(customer) > 0);
         Assert.Empty(await archive.ReadAsync(customer, long.MaxValue, 10));
     }

@@ -129,6 +129,18 @@ public readonly struct InlineKey : IEquatable<InlineKey>
         }
     }
 
+    /// <summary>Copies the text's bytes to <paramref name="destination"/> without making a string, for a key held
+    /// inline (not <see cref="IsString"/>: those are ASCII); returns how many.</summary>
+    public int CopyAsciiTo(Span<byte> destination)
+    {
+        if (_text is not null)
+        {
+            throw new InvalidOperationException("This key is held as a string; encode the string instead.");
+        }
+        Ascii.CopyTo(destination);
+        return _length;
+    }
+
     public override string ToString() => _text ?? (_length == 0 ? "" : System.Text.Encoding.ASCII.GetString(Ascii));
 
     public bool Equals(InlineKey other)
