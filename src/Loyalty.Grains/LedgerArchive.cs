@@ -43,6 +43,10 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
     private const string Deflated = "Z";
     /// <summary>The same array as plain JSON, as builds before deflated rows wrote it (read, never written).</summary>
     private const string Plain = "E";
+    /// <summary>What a build from before binary rows reads in a binary row (it knows only <see cref="Deflated"/> and
+    /// <see cref="Plain"/>, and takes a row with neither for a one-entry row of the earliest builds): a deflated byte
+    /// that is not JSON, so that during a rolling upgrade it fails the read rather than make up an entry.</summary>
+    private static readonly byte[] EarlierBuildsRefuse = Deflation.Deflate([0xFF]);
 
     internal static List<LedgerEntry> Decode(byte[] json) =>
         System.Text.Json.JsonSerializer.Deserialize<List<LedgerEntry>>(json, Loyalty.Domain.DomainJson.Options) ?? [];
@@ -100,6 +104,7 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
                 rows.Add(new TableTransactionAction(TableTransactionActionType.UpsertReplace, new TableEntity(partition, Row(BlockOf(first), first, last))
                 {
                     [Binary] = Deflation.Deflate(row.WrittenSpan),
+                    [Deflated] = EarlierBuildsRefuse,
                 }));
                 row.ResetWrittenCount();
             }

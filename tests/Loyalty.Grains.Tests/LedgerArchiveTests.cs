@@ -97,7 +97,9 @@ public sealed class LedgerAzureArchiveTests(AzuriteClusterFixture fixture)
         }
         // Many entries to a row (a deflated binary run in one property): far fewer rows than entries.
         Assert.All(rows, r => Assert.Null(r.GetBinary("E")));
-        Assert.All(rows, r => Assert.Null(r.GetBinary("Z")));
+        // An earlier build reads property Z (deflated JSON) and fails rather than take the row for something else.
+        Assert.All(rows, r => Assert.ThrowsAny<System.Text.Json.JsonException>(() =>
+            System.Text.Json.JsonSerializer.Deserialize<List<LedgerEntry>>(Deflation.Inflate(r.GetBinary("Z")!), Loyalty.Domain.DomainJson.Options)));
         var runs = rows.Select(r => LedgerBinary.Read(Deflation.Inflate(r.GetBinary(AzureTableLedgerArchive.Binary)!))).ToList();
         var archived = runs.Sum(r => r.Count);
         // Stored compact: the rows take a fraction of the entries' JSON.
