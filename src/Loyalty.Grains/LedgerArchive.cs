@@ -36,8 +36,9 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
     /// <summary>Bytes of entries in one row, before deflating: one binary property, under Azure's 64 KiB even if
     /// nothing would compress.</summary>
     private const int RowBytes = 60_000;
-    /// <summary>A row's entries: a run in <see cref="LedgerBinary"/> form, deflated (a sixth to a seventh of the JSON
-    /// the form before deflated; the archive only grows, and the emulator saves every byte of it).</summary>
+    /// <summary>A row's entries: a run in <see cref="LedgerBinary"/> form, deflated: about a third of the deflated JSON
+    /// of the form before (1.3 KB against 4.0 KB for 256 game entries). The archive only grows, and the emulator saves
+    /// every byte of it.</summary>
     public const string Binary = "B";
     /// <summary>A JSON array of entries, deflated, as builds before binary rows wrote it (read, never written).</summary>
     private const string Deflated = "Z";
