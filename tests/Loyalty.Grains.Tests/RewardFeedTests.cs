@@ -57,13 +57,20 @@ public sealed class RewardFeedTests(MemoryClusterFixture fixture)
         }
     }
 
-    /// <summary>Pauses the partition if it is not paused: a reward delivered to a feed grain nobody watches does.</summary>
+    /// <summary>Pauses the partition if it is not paused: a reward delivered to a feed grain nobody watches does. A pause
+    /// lasts 250 ms, and on a loaded machine (the whole suite at once) the polls can miss one: then another reward is
+    /// granted, up to 10 times, before the partition counts as never pausing.</summary>
     private async Task Paused(RewardFeedPublisher publisher, string customer, int partition)
     {
-        if (publisher.Watched(partition))
+        for (var attempt = 0; publisher.Watched(partition); attempt++)
         {
+            Assert.True(attempt < 10, "the partition never paused after a reward nobody watched");
             await GrantCoupon(customer, "pause-" + Guid.NewGuid().ToString("N")[..8]);
-            await Until(() => !publisher.Watched(partition), "the partition is paused");
+            var deadline = Stopwatch.GetTimestamp() + Stopwatch.Frequency * 2;
+            while (publisher.Watched(partition) && Stopwatch.GetTimestamp() < deadline)
+            {
+                await Task.Delay(5);
+            }
         }
     }
 
