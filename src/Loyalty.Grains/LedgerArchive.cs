@@ -49,7 +49,7 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
     /// that is not JSON, so that during a rolling upgrade it fails the read rather than make up an entry.</summary>
     private static readonly byte[] EarlierBuildsRefuse = Deflation.Deflate([0xFF]);
 
-    internal static List<LedgerEntry> Decode(byte[] json) =>
+    private static List<LedgerEntry> DecodeJson(byte[] json) =>
         System.Text.Json.JsonSerializer.Deserialize<List<LedgerEntry>>(json, Loyalty.Domain.DomainJson.Options) ?? [];
     /// <summary>Entries are archived in blocks of consecutive sequences; rows never span blocks.</summary>
     public const long Block = 256;
@@ -166,11 +166,11 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
         }
         if (row.GetBinary(Deflated) is { } deflated)
         {
-            return Decode(Deflation.Inflate(deflated));
+            return DecodeJson(Deflation.Inflate(deflated));
         }
         if (row.GetBinary(Plain) is { } many)
         {
-            return Decode(many);
+            return DecodeJson(many);
         }
         return [new LedgerEntry(long.MaxValue - long.Parse(row.RowKey.AsSpan(0, 19), CultureInfo.InvariantCulture), row.GetString("Kind"),
             row.GetInt64("Points") ?? 0, row.GetInt64("Balance") ?? 0, row.GetString("Event") ?? "", row.GetString("Rule") ?? "",
@@ -256,7 +256,7 @@ public sealed class MemoryLedgerArchive : ILedgerArchive
     /// <summary>A customer's blocks, in sequence order, none overlapping.</summary>
     private sealed class Rows
     {
-        public readonly List<(long First, long Last, int Count, byte[] Json)> Blocks = [];
+        public readonly List<(long First, long Last, int Count, byte[] Run)> Blocks = [];
         public int Count;
         public long Last => Blocks.Count == 0 ? 0 : Blocks[^1].Last;
     }
@@ -307,7 +307,7 @@ public sealed class MemoryLedgerArchive : ILedgerArchive
         var stored = new HashSet<long>();
         foreach (var block in rows.Blocks.Where(b => entries.Any(e => e.Sequence >= b.First && e.Sequence <= b.Last)))
         {
-            stored.UnionWith(Decode(block.Json).Select(e => e.Sequence));
+            stored.UnionWith(Decode(block.Run).Select(e => e.Sequence));
         }
         return entries.All(e => stored.Contains(e.Sequence));
     }
@@ -317,7 +317,7 @@ public sealed class MemoryLedgerArchive : ILedgerArchive
         var all = new SortedDictionary<long, LedgerEntry>();
         foreach (var block in rows.Blocks)
         {
-            foreach (var e in Decode(block.Json))
+            foreach (var e in Decode(block.Run))
             {
                 all[e.Sequence] = e;
             }
@@ -373,7 +373,7 @@ public sealed class MemoryLedgerArchive : ILedgerArchive
                 {
                     continue;
                 }
-                var block = Decode(rows.Blocks[b].Json);
+                var block = Decode(rows.Blocks[b].Run);
                 for (var i = block.Count - 1; i >= 0 && found.Count < count; i--)
                 {
                     if (block[i].Sequence < beforeSequence)

@@ -27,15 +27,10 @@ public sealed class LedgerBinaryTests
     [Fact]
     public void Entries_of_every_kind_with_unusual_text_times_and_numbers_read_back_as_written()
     {
-        var customer = new TestCustomer();
-        customer.Earn(Buy("o-1", Line("bib", "baby", 2, 1000), Line("ball", "sports", 1, 2000)));
-        customer.Earn(Game(600, 3));
-        customer.Earn(Refund("o-1", Line("bib", "baby", 1, 1000)));
-        const string odd = "Zoë \"quoted\" <b>&amp;</b> \\ 日本語 \u0001\t\n 😀 '";
+        const string odd = LedgerSamples.Odd;
         var longKey = new string('k', 41);   // past what a key keeps inline
-        var at = new DateTimeOffset(2026, 12, 6, 9, 30, 15, TimeSpan.FromHours(-3.5)).AddTicks(7);
-        var entries = customer.State.Ledger.ToList();
-        Assert.True(entries.Count >= 3);
+        var at = LedgerSamples.OddInstant;
+        var entries = LedgerSamples.Applied();
         entries.AddRange(
         [
             new LedgerEntry(entries[^1].Sequence + 5, "spend", -250, 0, "redeem-1", "", "v2", at) { Note = "coupon", PendingPoints = 0, Ref = "gift" },

@@ -31,14 +31,9 @@ public sealed class LedgerTests
     [Fact]
     public void Ledger_entries_written_by_hand_are_the_bytes_the_serializer_writes()
     {
-        var customer = new TestCustomer();
-        customer.Earn(Buy("o-1", Line("bib", "baby", 2, 1000), Line("ball", "sports", 1, 2000)));
-        customer.Earn(Game(600, 3));
-        customer.Earn(Refund("o-1", Line("bib", "baby", 1, 1000)));
-        const string odd = "Zoë \"quoted\" <b>&amp;</b> \\ 日本語 \u0001\t\n 😀 '";
-        var at = new DateTimeOffset(2026, 12, 6, 9, 30, 15, TimeSpan.FromHours(-3.5)).AddTicks(7);
-        var entries = customer.State.Ledger.ToList();
-        Assert.True(entries.Count >= 3);
+        const string odd = LedgerSamples.Odd;
+        var at = LedgerSamples.OddInstant;
+        var entries = LedgerSamples.Applied();
         entries.Add(new LedgerEntry(long.MaxValue, odd, long.MinValue, long.MaxValue, odd, odd, odd, at) { Note = odd, PendingPoints = -1, Ref = odd });
         entries.Add(new LedgerEntry(0, null!, 0, 0, null!, null!, null!, default) { Note = null!, Ref = null! });
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();
