@@ -106,6 +106,12 @@ public sealed class ApiSettings
     public int HttpPort { get; set; }
     /// <summary>Events in flight per PublishStream: read but not yet answered.</summary>
     public int StreamMaxInFlight { get; set; } = 1000;
+    /// <summary>Events read but not yet written back per PublishStream, as a multiple of <see cref="StreamMaxInFlight"/>.
+    /// Results go back in request order, so finished results wait behind a slower one: a larger multiple lets the
+    /// work behind a slow customer go on (more events per journal append), a smaller one holds less in the server when
+    /// clients send faster than it answers (lower latency and memory at saturation; docs/benchmarks.md, twenty-first
+    /// session, measured both).</summary>
+    public int StreamUnwrittenPerInFlight { get; set; } = 8;
     /// <summary>Streams (PublishStream, Watch, WatchRewards) one caller may hold open at once per silo, unless its key
     /// sets its own <see cref="ApiKeySettings.MaxStreams"/>.</summary>
     public int MaxStreamsPerKey { get; set; } = 100;

@@ -237,7 +237,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         // together (group commit) while its write is in flight.
         var maxInFlight = Math.Max(1, settings.Api.StreamMaxInFlight);
         var inFlight = new SemaphoreSlim(maxInFlight);
-        using var unwritten = new SemaphoreSlim(maxInFlight * UnwrittenPerInFlight);
+        using var unwritten = new SemaphoreSlim(maxInFlight * Math.Max(1, settings.Api.StreamUnwrittenPerInFlight));
         var answers = System.Threading.Channels.Channel.CreateUnbounded<Task<V1.PublishResult>>(
             new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         var lanes = new StreamLanes(grains, logger);
@@ -296,8 +296,6 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
     /// <summary>How often a stream that stopped reading at a saturated journal looks again.</summary>
     private static readonly TimeSpan SaturatedPoll = TimeSpan.FromMilliseconds(20);
 
-    /// <summary>How many finished results may wait to be written per event in flight (PublishStream).</summary>
-    public const int UnwrittenPerInFlight = 8;
 
     private async Task<V1.PublishResult> Accept(V1.PublishRequest request, StreamLanes lanes, SemaphoreSlim inFlight, Loyalty.Server.Auth.Caller caller)
     {
