@@ -296,7 +296,6 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
     /// <summary>How often a stream that stopped reading at a saturated journal looks again.</summary>
     private static readonly TimeSpan SaturatedPoll = TimeSpan.FromMilliseconds(20);
 
-
     private async Task<V1.PublishResult> Accept(V1.PublishRequest request, StreamLanes lanes, SemaphoreSlim inFlight, Loyalty.Server.Auth.Caller caller)
     {
         var started = Stopwatch.GetTimestamp();
