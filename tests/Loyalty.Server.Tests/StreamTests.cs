@@ -99,49 +99,16 @@ public sealed class StreamTests(StreamFixture fixture, ITestOutputHelper output)
         var before = fixture.Server.Memory().Current;
         using var cts = new CancellationTokenSource();
         using var call = Ingestion.PublishStream(cancellationToken: cts.Token);
-        var written = 0;
-        var writing = Task.Run(async () =>
-        {
-            try
-            {
-                for (var i = 0; i < 2_000_000; i++)
-                {
-                    await call.RequestStream.WriteAsync(new PublishRequest { Event = GameEvent(prefix + (i % 500), $"{prefix}e{i}", 1) });
-                    Interlocked.Increment(ref written);
-                }
-            }
-            catch (Exception ex) when (ex is RpcException or OperationCanceledException or InvalidOperationException)
-            {
-                // cancelled at the end of the test
-            }
-        });
-
-        // Wait until the client can no longer write: flow control holds it back.
-        var last = -1;
-        var stalledSince = DateTime.UtcNow;
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(500);
-            var now = Volatile.Read(ref written);
-            if (now != last)
-            {
-                last = now;
-                stalledSince = DateTime.UtcNow;
-            }
-            else if (DateTime.UtcNow - stalledSince > TimeSpan.FromSeconds(3))
-            {
-                break;
-            }
-        }
+        // Write until the client can no longer write: flow control holds it back.
+        var (writer, last) = await StalledWriter.Start(call, 2_000_000, i => GameEvent(prefix + (i % 500), $"{prefix}e{i}", 1), TimeSpan.FromSeconds(3));
         var memory = fixture.Server.Memory().Current;
         output.WriteLine($"client stalled after writing {last:N0} of 2,000,000 events; server RSS {before / 1048576} MB → {memory / 1048576} MB");
-        Assert.False(writing.IsCompleted, "the client wrote everything: nothing held it back");
+        Assert.False(writer.Writing.IsCompleted, "the client wrote everything: nothing held it back");
         // 1,000 in flight plus what the HTTP/2 windows and socket buffers hold (about 100 bytes an event).
         Assert.InRange(last, 1_000, 100_000);
         Assert.True(memory - before < 200L * 1024 * 1024, $"server memory grew by {(memory - before) / 1048576} MB");
         await cts.CancelAsync();
-        await writing;
+        await writer.Writing;
     }
 
     [Fact]

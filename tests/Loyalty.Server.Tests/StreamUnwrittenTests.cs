@@ -29,43 +29,10 @@ public sealed class StreamUnwrittenTests(ITestOutputHelper output) : IAsyncLifet
         var prefix = "uw" + Guid.NewGuid().ToString("N")[..6] + "-";
         using var cts = new CancellationTokenSource();
         using var call = _engine.Ingestion.PublishStream(cancellationToken: cts.Token);
-        var written = 0;
-        var writing = Task.Run(async () =>
-        {
-            try
-            {
-                for (var i = 0; i < 200_000; i++)
-                {
-                    await call.RequestStream.WriteAsync(new PublishRequest { Event = Events.Game(prefix + (i % Customers), 1, 1, $"{prefix}e{i}") });
-                    Interlocked.Increment(ref written);
-                }
-            }
-            catch (Exception ex) when (ex is RpcException or OperationCanceledException or InvalidOperationException)
-            {
-                // cancelled at the end of the test
-            }
-        });
-
-        // Wait until the client can no longer write (the engine stopped reading and flow control holds it back), and
+        // Write until the client can no longer write (the engine stopped reading and flow control holds it back), and
         // the events the engine did read have been applied.
-        var last = -1;
-        var stalledSince = DateTime.UtcNow;
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(250);
-            var now = Volatile.Read(ref written);
-            if (now != last)
-            {
-                last = now;
-                stalledSince = DateTime.UtcNow;
-            }
-            else if (DateTime.UtcNow - stalledSince > TimeSpan.FromSeconds(2))
-            {
-                break;
-            }
-        }
-        Assert.False(writing.IsCompleted, "the client wrote everything: nothing held it back");
+        var (writer, last) = await StalledWriter.Start(call, 200_000, i => Events.Game(prefix + (i % Customers), 1, 1, $"{prefix}e{i}"), TimeSpan.FromSeconds(2));
+        Assert.False(writer.Writing.IsCompleted, "the client wrote everything: nothing held it back");
 
         long applied = 0;
         for (var c = 0; c < Customers; c++)
@@ -86,6 +53,6 @@ public sealed class StreamUnwrittenTests(ITestOutputHelper output) : IAsyncLifet
         // more are read and applied (9,105 in all), so a bound that went unused fails this.
         Assert.InRange(applied, 1_000, 6_000);
         await cts.CancelAsync();
-        await writing;
+        await writer.Writing;
     }
 }
