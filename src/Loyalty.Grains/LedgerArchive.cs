@@ -96,6 +96,7 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
         var entry = t_entry ??= new System.Buffers.ArrayBufferWriter<byte>(256);
         var writer = t_writer ??= new LedgerBinary.Writer();
         row.ResetWrittenCount();
+        writer.Reset();
         long first = 0;
         long last = 0;
         void Cut()
@@ -109,6 +110,7 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
                 }));
                 row.ResetWrittenCount();
             }
+            writer.Reset(); // the next row's first entry is written relative to nothing
         }
         // Each entry is written relative to the one before it in its row: written once, and again (relative to nothing)
         // only when it starts a row because the one before is full.
@@ -118,16 +120,11 @@ public sealed class AzureTableLedgerArchive(TableServiceClient service, string t
             {
                 Cut();
             }
-            if (row.WrittenCount == 0)
-            {
-                writer.Reset();
-            }
             entry.ResetWrittenCount();
             writer.Write(entry, e);
             if (row.WrittenCount > 0 && row.WrittenCount + entry.WrittenCount > RowBytes)
             {
                 Cut();
-                writer.Reset();
                 entry.ResetWrittenCount();
                 writer.Write(entry, e);
             }

@@ -206,6 +206,34 @@ public sealed class LedgerArchiveStaleWriterTests(AzuriteClusterFixture fixture)
         Assert.True(await archive.DeleteAllAsync(customer) > 0);
     }
 
+    /// <summary>Entries with long texts fill a row (60,000 bytes before deflating) before their block of 256 ends: the
+    /// block takes several rows, each run starting afresh (its first entry relative to nothing), and every entry reads
+    /// back equal, the ones that start a row included.</summary>
+    [Fact]
+    public async Task Entries_too_large_for_one_row_take_several_rows_of_their_block_and_each_reads_back_whole()
+    {
+        var service = new TableServiceClient(fixture.Azurite.ConnectionString);
+        var tableName = "FullRows" + Guid.NewGuid().ToString("N")[..8];
+        var archive = new AzureTableLedgerArchive(service, tableName);
+        var customer = "c-full";
+        // ~1.2 KB of text an entry (a note and a reference that differ each time, so nothing repeats): 256 of them do
+        // not fit one row.
+        LedgerEntry Entry(long seq) => new(seq, "adjust", seq % 7 - 3, 1_000 + seq, $"e{seq}", "", "v1", DateTimeOffset.UnixEpoch.AddDays(20_000).AddMinutes(seq))
+        {
+            Note = $"n{seq}-" + new string((char)('a' + seq % 26), 600),
+            Ref = $"r{seq}-" + new string('é', 300),
+        };
+        var written = Enumerable.Range(1, 300).Select(i => Entry(i)).ToList();
+        await archive.AppendAsync(customer, written);
+
+        var rows = await service.GetTableClient(tableName).QueryAsync<TableEntity>($"PartitionKey eq '{AzureTableLedgerArchive.Partition(customer)}'").ToListAsync();
+        Assert.True(rows.Count >= 6, $"{rows.Count} rows for 300 entries of ~1.2 KB");
+        Assert.All(rows, r => Assert.NotNull(r.GetBinary(AzureTableLedgerArchive.Binary)));
+        var read = await archive.ReadAsync(customer, long.MaxValue, 1000);
+        Assert.Equal(written.AsEnumerable().Reverse(), read);
+        Assert.True(await archive.DeleteAllAsync(customer) > 0);
+    }
+
     /// <summary>An erase run twice at once (a retried call, two silos): the one whose delete finds rows gone already
     /// still ends, and nothing of the customer's archive is left.</summary>
     [Fact]

@@ -172,8 +172,8 @@ public static class LedgerBinary
         }
         else
         {
-            WriteBytes(span, ref at, Encoding.UTF8.GetByteCount(text), out var into);
-            at += Encoding.UTF8.GetBytes(text, span[into..]);
+            WriteUnsigned(span, ref at, (ulong)Encoding.UTF8.GetByteCount(text) + Bytes);
+            at += Encoding.UTF8.GetBytes(text, span[at..]);
         }
     }
 
@@ -190,16 +190,9 @@ public static class LedgerBinary
         else
         {
             var text = key.IsString ? key.ToString() : null;
-            WriteBytes(span, ref at, text is null ? key.Length : Encoding.UTF8.GetByteCount(text), out var into);
-            at += text is null ? key.CopyAsciiTo(span[into..]) : Encoding.UTF8.GetBytes(text, span[into..]);
+            WriteUnsigned(span, ref at, (ulong)(text is null ? key.Length : Encoding.UTF8.GetByteCount(text)) + Bytes);
+            at += text is null ? key.CopyAsciiTo(span[at..]) : Encoding.UTF8.GetBytes(text, span[at..]);
         }
-    }
-
-    /// <summary>Writes the tag of a text of <paramref name="length"/> bytes; <paramref name="into"/> is where they go.</summary>
-    private static void WriteBytes(Span<byte> span, ref int at, int length, out int into)
-    {
-        WriteUnsigned(span, ref at, (ulong)length + Bytes);
-        into = at;
     }
 
     private static string ReadText(ReadOnlySpan<byte> run, ref int at, string previous)
