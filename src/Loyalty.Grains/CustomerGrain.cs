@@ -28,8 +28,8 @@ public sealed class CustomerGrain : Grain, ICustomerGrain, IRemindable
     /// <summary>Ledger entries beyond those kept in state that make a checkpoint due whatever the record count: a
     /// backstop for records that carry many entries (a command of 64 events). Ordinary traffic (about three entries an
     /// event) reaches it at ~160 records, still before <see cref="JournalOptions.CheckpointEveryRecords"/> but with about
-    /// half the checkpoints of the earlier 256 (~85 records). 16 + 480 entries fit the ledger list's array of
-    /// <see cref="CustomerState.LedgerGrowsTo"/> (512), which a busy customer's list takes at once. Durable `batch` +19–23 % and durable `game` on disk +7 and
+    /// half the checkpoints of the earlier 256 (~85 records). 16 + 480 entries fit one block of the ledger
+    /// (<see cref="LedgerList.BlockSize"/>, 512), which a busy customer's ledger takes at once. Durable `batch` +19–23 % and durable `game` on disk +7 and
     /// +25 % in alternated runs (docs/benchmarks.md, thirteenth session of 2026-12-06); 600, tried on 2026-12-05 before
     /// checkpoints took their snapshot after the pending append, had cost durable `game` ~11 %.</summary>
     private const int LedgerTailBeforeCheckpoint = 480;

@@ -53,11 +53,11 @@ public sealed class LedgerTests
     /// <summary>A busy customer's ledger list goes straight to the room a checkpoint's tail needs instead of doubling
     /// through 128 and 256 (each doubling copied every entry); a customer with few entries keeps a small list.</summary>
     [Fact]
-    public void A_ledger_list_doubles_while_small_and_then_grows_to_the_checkpoint_tail_at_once()
+    public void A_ledger_doubles_while_small_and_then_grows_by_whole_blocks_that_fit_the_checkpoint_tail()
     {
         var state = new CustomerState();
         var capacities = new List<int>();
-        for (var i = 1; i <= 600; i++)
+        for (var i = 1; i <= 1100; i++)
         {
             state.AddToLedger(new LedgerEntry(i, "earn", 1, i, $"e-{i}", "", "v1", DateTimeOffset.UnixEpoch));
             if (capacities.Count == 0 || capacities[^1] != state.Ledger.Capacity)
@@ -65,9 +65,9 @@ public sealed class LedgerTests
                 capacities.Add(state.Ledger.Capacity);
             }
         }
-        Assert.Equal([4, 8, 16, 32, 64, CustomerState.LedgerGrowsTo, 2 * CustomerState.LedgerGrowsTo], capacities);
-        Assert.Equal(Enumerable.Range(1, 600).Select(i => (long)i), state.Ledger.Select(e => e.Sequence));
-        Assert.True(CustomerState.LedgerGrowsTo >= new EngineLimits().LedgerKept + 480, "the kept entries and the tail that makes a checkpoint due fit");
+        Assert.Equal([4, 8, 16, 32, 64, LedgerList.BlockSize, 2 * LedgerList.BlockSize, 3 * LedgerList.BlockSize], capacities);
+        Assert.Equal(Enumerable.Range(1, 1100).Select(i => (long)i), state.Ledger.Select(e => e.Sequence));
+        Assert.True(LedgerList.BlockSize >= new EngineLimits().LedgerKept + 480, "the kept entries and the tail that makes a checkpoint due fit one block");
 
         // Entries booked through the points book take the same way.
         var customer = new TestCustomer();
@@ -75,8 +75,8 @@ public sealed class LedgerTests
         {
             customer.Earn(Game(600, 1));
         }
-        Assert.True(customer.State.Ledger.Count > CustomerState.LedgerGrowsAtOnceFrom);
-        Assert.Equal(CustomerState.LedgerGrowsTo, customer.State.Ledger.Capacity);
+        Assert.True(customer.State.Ledger.Count > LedgerList.SmallUpTo);
+        Assert.Equal(LedgerList.BlockSize, customer.State.Ledger.Capacity);
     }
 
     /// <summary>The entries a checkpoint archives are read in place (a copy of ~480 entries was a large object per

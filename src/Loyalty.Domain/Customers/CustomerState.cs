@@ -59,7 +59,7 @@ public sealed class CustomerState : IJsonOnDeserialized
     [JsonPropertyName("perks")] public List<HeldPerk> Perks { get; set; } = [];
     /// <summary>The newest ledger entries, oldest first; older ones are in the ledger archive (see
     /// <see cref="LedgerArchivedThrough"/>).</summary>
-    [JsonPropertyName("ledger")] public List<LedgerEntry> Ledger { get; set; } = [];
+    [JsonPropertyName("ledger")] public LedgerList Ledger { get; set; } = [];
     /// <summary>Sequence number of the last ledger entry written.</summary>
     [JsonPropertyName("ledgerSeq")] public long LedgerSeq { get; set; }
     /// <summary>Every entry up to this sequence number is in the ledger archive (so may be trimmed from state).</summary>
@@ -235,48 +235,29 @@ public sealed class CustomerState : IJsonOnDeserialized
         }
     }
 
-    /// <summary>Slots a busy customer's ledger list takes at once when it outgrows <see cref="LedgerGrowsAtOnceFrom"/>:
-    /// room for the entries kept plus the tail that makes a checkpoint due (the customer grain's backstop, 16 + 480), so
-    /// the list reaches it in one step instead of doubling through 128 and 256. Each doubling copied every entry (~190
-    /// bytes each, references included, so the copy also marks the new array's cards) into fresh memory: in durable
-    /// and memory `batch` those copies were a sixth of the bytes the engine allocated.</summary>
-    public const int LedgerGrowsTo = 512;
-
-    /// <summary>A ledger list this full grows straight to <see cref="LedgerGrowsTo"/>: a customer with that many entries
-    /// no checkpoint has archived yet is busy, and will most likely reach the tail before its next checkpoint.
-    /// Customers with few events keep small lists.</summary>
-    public const int LedgerGrowsAtOnceFrom = 64;
-
-    /// <summary>Appends a ledger entry (the one way entries are added: it sets how the list grows).</summary>
-    public void AddToLedger(in LedgerEntry entry)
-    {
-        if (Ledger.Count == Ledger.Capacity && Ledger.Capacity >= LedgerGrowsAtOnceFrom && Ledger.Capacity < LedgerGrowsTo)
-        {
-            Ledger.Capacity = LedgerGrowsTo;
-        }
-        Ledger.Add(entry);
-    }
+    /// <summary>Appends a ledger entry (the one way entries are added).</summary>
+    public void AddToLedger(in LedgerEntry entry) => Ledger.Add(in entry);
 
     /// <summary>The kept ledger entries after <paramref name="after"/> up to <paramref name="through"/>, oldest first. The
     /// ledger is in sequence order with the newest last, so this reads only the entries it returns and the one before
     /// them: the reader of what one command added, or what was stored since the last hand-over, never scans it all.</summary>
-    public ReadOnlySpan<LedgerEntry> LedgerBetween(long after, long through = long.MaxValue)
+    public LedgerSlice LedgerBetween(long after, long through = long.MaxValue)
     {
         var (first, end) = LedgerRange(after, through);
-        return System.Runtime.InteropServices.CollectionsMarshal.AsSpan(Ledger)[first..end];
+        return Ledger.Slice(first, end - first);
     }
 
     /// <summary>Where <see cref="LedgerBetween"/>'s entries are in the ledger list: from <c>first</c> up to <c>end</c>.</summary>
     private (int First, int End) LedgerRange(long after, long through)
     {
-        var ledger = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(Ledger);
-        var end = ledger.Length;
-        while (end > 0 && ledger[end - 1].Sequence > through)
+        var ledger = Ledger;
+        var end = ledger.Count;
+        while (end > 0 && ledger.ItemRef(end - 1).Sequence > through)
         {
             end--;
         }
         var first = end;
-        while (first > 0 && ledger[first - 1].Sequence > after)
+        while (first > 0 && ledger.ItemRef(first - 1).Sequence > after)
         {
             first--;
         }
@@ -301,7 +282,7 @@ public sealed class CustomerState : IJsonOnDeserialized
     }
 
     /// <summary>Consecutive entries of a ledger list, read in place; each read checks the entry is still one of them.</summary>
-    private sealed class LedgerView(List<LedgerEntry> ledger, int start, int count, long after, long through) : IReadOnlyList<LedgerEntry>
+    private sealed class LedgerView(LedgerList ledger, int start, int count, long after, long through) : IReadOnlyList<LedgerEntry>
     {
         public int Count => count;
 
@@ -310,13 +291,12 @@ public sealed class CustomerState : IJsonOnDeserialized
             get
             {
                 ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)count, nameof(index));
-                var entries = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ledger);
                 var at = start + index;
-                if (at >= entries.Length || entries[at].Sequence <= after || entries[at].Sequence > through)
+                if (at >= ledger.Count || ledger.ItemRef(at).Sequence <= after || ledger.ItemRef(at).Sequence > through)
                 {
                     throw new InvalidOperationException("The ledger changed after its entries to archive were taken; take them again.");
                 }
-                return entries[at];
+                return ledger[at];
             }
         }
 
@@ -338,7 +318,7 @@ public sealed class CustomerState : IJsonOnDeserialized
         {
             LedgerArchivedThrough = through;
         }
-        Ledger.RemoveAll(e => e.Sequence <= LedgerArchivedThrough);
+        Ledger.RemoveThrough(LedgerArchivedThrough);
     }
 
     /// <summary>A copy that shares the immutable entries: what goes to storage while the live state moves on.</summary>
@@ -364,7 +344,7 @@ public sealed class CustomerState : IJsonOnDeserialized
         copy.Rewards = Rewards.Copy();
         copy.Perks = [.. Perks];
         copy.Firings = [.. Firings];
-        copy.Ledger = into is null ? [.. Ledger] : SnapshotLists.Fill(into.Ledger, Ledger);
+        copy.Ledger = into is null ? Ledger.Copy() : into.Ledger.CopyFrom(Ledger);
         copy.Holds = [.. Holds];
         copy.Lots = [.. Lots];
         copy.TierHistory = [.. TierHistory];
@@ -691,7 +671,7 @@ public sealed record OrderLine(
 public sealed class SnapshotLists
 {
     public List<SeenEvent> Seen { get; } = [];
-    public List<LedgerEntry> Ledger { get; } = [];
+    public LedgerList Ledger { get; } = [];
 
     internal static List<T> Fill<T>(List<T> list, List<T> from)
     {

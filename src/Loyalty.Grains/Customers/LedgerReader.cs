@@ -22,7 +22,7 @@ public sealed class LedgerReader(ILedgerArchive archive)
         // this call at the await) may archive and trim them, and reading the trimmed state after the archive window
         // skipped what moved meanwhile (a chaos run's watch went from 208 to 254).
         var between = state.LedgerBetween(since, through);
-        var inState = between[..Math.Min(size, between.Length)].ToArray();
+        var inState = between[..Math.Min(size, between.Count)].ToArray();
         var oldestInState = OldestInState(state);
         var result = new List<LedgerEntry>(size);
         if (since + 1 < oldestInState)
