@@ -118,34 +118,36 @@ public sealed class LedgerList : IList<LedgerEntry>, IReadOnlyList<LedgerEntry>
         {
             return;
         }
-        var first = _blocks[0];
-        if (_blocks.Count == 1 && first.Length < BlockSize)
-        {
-            // A small ledger keeps its entries at the start of its one array, so it has room again.
-            _count -= count;
-            Array.Copy(first, _head + count, first, 0, _count);
-            Array.Clear(first, _count, count);
-            _head = 0;
-            return;
-        }
         var from = _head;
         _head += count;
         _count -= count;
-        // Blocks the front has left go back to the pool (cleared there); the last block always stays.
-        var drop = Math.Min(_head / BlockSize, _blocks.Count - 1);
-        for (var i = 0; i < drop; i++)
+        var drop = 0;
+        if (_blocks.Count > 1)
         {
-            LedgerBlocks.Return(_blocks[i]);
+            // Blocks the front has left go back to the pool (cleared there); the last block always stays.
+            drop = Math.Min(_head / BlockSize, _blocks.Count - 1);
+            for (var i = 0; i < drop; i++)
+            {
+                LedgerBlocks.Return(_blocks[i]);
+            }
+            _blocks.RemoveRange(0, drop);
+            _head -= drop * BlockSize;
         }
-        _blocks.RemoveRange(0, drop);
-        _head -= drop * BlockSize;
-        // The slots emptied in the block that stays first, so it holds no strings of entries gone.
-        var clearFrom = drop > 0 ? 0 : from;
-        Array.Clear(_blocks[0], clearFrom, Math.Min(_head, BlockSize) - clearFrom);
-        if (_count == 0)
+        var first = _blocks[0];
+        if (_blocks.Count == 1)
         {
+            // One array left: what is kept moves to its start, as in a list, so a customer whose checkpoint keeps a
+            // short tail fills the same array again instead of taking a second block right away. The slots after the
+            // kept entries are cleared: they held entries gone (and their strings).
+            var end = _head + _count;
+            Array.Copy(first, _head, first, 0, _count);
+            Array.Clear(first, _count, end - _count);
             _head = 0;
+            return;
         }
+        // Several blocks stay: the first keeps its offset; the slots the front left in it are cleared.
+        var clearFrom = drop > 0 ? 0 : from;
+        Array.Clear(first, clearFrom, _head - clearFrom);
     }
 
     /// <summary>Empties the ledger; its blocks go back to the pool.</summary>
