@@ -9,15 +9,16 @@ namespace Loyalty.Domain.Customers;
 /// array. Entries are added at the end and dropped from the front once archived (<see cref="RemoveThrough"/>), the two
 /// things a ledger does.
 /// </summary>
-/// <remarks>Why blocks: while checkpoints lag (durable `game`: a busy customer's checkpoint every ~60 s, ~6,000 entries of
-/// ~190 bytes), a list grew by doubling into ever larger arrays on the large-object heap, copying every entry each time:
-/// 599 MB of ledger arrays in 10 s of that run, about a fifth of all it allocated, and the background collections of
-/// the whole heap that large allocations start (docs/benchmarks.md, twenty-second session). A full block is never
-/// copied, and a block the front leaves goes to a shared pool for the next customer that grows. A customer with few
-/// entries keeps one small array that grows as a list's would, up to <see cref="SmallUpTo"/>.</remarks>
+/// <remarks>Why blocks: while checkpoints lag (durable `game`: a busy customer's checkpoint every ~60 s, ~6,000 entries
+/// of ~190 bytes), a list grew by doubling into ever larger arrays, the largest on the large-object heap, copying every
+/// entry each time: 599 MB of ledger arrays in 10 s of that run, about a fifth of all it allocated, and the background
+/// collections of the whole heap that large allocations start (docs/benchmarks.md, twenty-second session). A full
+/// block is never copied, and a block the front leaves goes to a shared pool for the next customer that grows. A
+/// customer with few entries keeps one small array that grows as a list's would, up to <see cref="SmallUpTo"/>.</remarks>
 public sealed class LedgerList : IList<LedgerEntry>, IReadOnlyList<LedgerEntry>
 {
-    /// <summary>Entries in a full block (~97 KB: one large object, reused through the pool rather than copied).</summary>
+    /// <summary>Entries in a full block: ~97 KB, a young object under the engine's large-object threshold
+    /// (Loyalty.Server.csproj), reused through the pool rather than copied.</summary>
     public const int BlockSize = 512;
 
     /// <summary>A ledger this full moves from its small array to full blocks: a customer with that many entries no
