@@ -250,8 +250,6 @@ public readonly struct LedgerSlice(LedgerList list, int start, int count)
 {
     public int Count => count;
 
-    public bool IsEmpty => count == 0;
-
     public ref readonly LedgerEntry this[int index]
     {
         get
@@ -277,16 +275,6 @@ public readonly struct LedgerSlice(LedgerList list, int start, int count)
             array[i] = list.ItemRef(start + i);
         }
         return array;
-    }
-
-    public List<LedgerEntry> ToList()
-    {
-        var copy = new List<LedgerEntry>(count);
-        for (var i = 0; i < count; i++)
-        {
-            copy.Add(list.ItemRef(start + i));
-        }
-        return copy;
     }
 
     public Enumerator GetEnumerator() => new(list, start, count);
