@@ -1,4 +1,6 @@
 using Loyalty.Domain.Customers;
+using Loyalty.Domain.Events;
+using Loyalty.Domain.Rules;
 
 namespace Loyalty.Domain.Tests;
 
@@ -67,5 +69,26 @@ public sealed class PerEventAllocationTests
 
         state.ForgetRewardsEndedBefore(granted.AddDays(61).UtcTicks);
         Assert.Empty(state.Rewards);
+    }
+
+    [Fact]
+    public void Combined_conditions_read_their_list_without_an_enumerator_object()
+    {
+        var e = new LoyaltyEvent { EventId = "e-1", CustomerId = "c-1", OccurredAt = Sample.Now, Payload = Pay.Game(600, 2) };
+        var context = new RuleContext(new CustomerState(), e, Sample.Program, Sample.Now, basePoints: 0);
+        // Lists as the program loader builds them: a List read through IReadOnlyList boxes its enumerator in a foreach.
+        var all = new AllOf(new List<Condition> { new Answers(true), new Answers(true) });
+        var any = new AnyOf(new List<Condition> { new Answers(false), new Answers(true) });
+        var none = new AnyOf(new List<Condition> { new Answers(false), new Answers(false) });
+
+        Assert.Equal(0, Allocated(() => Assert.True(all.Holds(context))));
+        Assert.Equal(0, Allocated(() => Assert.True(any.Holds(context))));
+        Assert.Equal(0, Allocated(() => Assert.False(none.Holds(context))));
+        Assert.False(new AllOf(new List<Condition> { new Answers(true), new Answers(false) }).Holds(context));
+    }
+
+    private sealed record Answers(bool Value) : Condition
+    {
+        public override bool Holds(RuleContext c) => Value;
     }
 }

@@ -20,9 +20,11 @@ public sealed record AllOf(IReadOnlyList<Condition> Conditions) : Condition
 {
     public override bool Holds(RuleContext c)
     {
-        foreach (var x in Conditions)
+        // By index: a foreach over the interface would box its enumerator for every event.
+        var conditions = Conditions;
+        for (var i = 0; i < conditions.Count; i++)
         {
-            if (!x.Holds(c))
+            if (!conditions[i].Holds(c))
             {
                 return false;
             }
@@ -40,9 +42,10 @@ public sealed record AnyOf(IReadOnlyList<Condition> Conditions) : Condition
 {
     public override bool Holds(RuleContext c)
     {
-        foreach (var x in Conditions)
+        var conditions = Conditions;
+        for (var i = 0; i < conditions.Count; i++)
         {
-            if (x.Holds(c))
+            if (conditions[i].Holds(c))
             {
                 return true;
             }

@@ -57,8 +57,10 @@ public static class RuleEngine
         List<string>? fired = null;
         List<RuleDecline>? declined = null;
         List<(string RuleId, long Points)>? byRule = null;
-        foreach (var rule in rules)
+        // By index: a foreach over the interface would box its enumerator for every event.
+        for (var r = 0; r < rules.Count; r++)
         {
+            var rule = rules[r];
             if (!WithinLimits(rule, state, context) || rule.If is { } condition && !condition.Holds(context))
             {
                 continue;
