@@ -53,6 +53,39 @@ public sealed class JournalAdmissionTests
     }
 
     [Fact]
+    public async Task A_list_emptied_by_a_checkpoint_is_lent_to_the_next_customer_and_each_reads_back_only_its_own_records()
+    {
+        var writer = new JournalWriter(new MemoryStore(), JournalOptions.Default.Validated(), "j-spares", NullLogger<JournalWriter>.Instance);
+        await writer.StartAsync(default);
+        try
+        {
+            for (var i = 1; i <= 40; i++)
+            {
+                await writer.AppendAsync(Record("a", i));
+            }
+            await writer.AppendAsync(Record("b", 1));
+            writer.Covered("a", 39);
+            Assert.Equal(0, writer.SpareLists); // one record of a is still uncovered: its list stays
+            writer.Covered("a", long.MaxValue);
+            Assert.Equal(1, writer.SpareLists);
+
+            for (var i = 101; i <= 105; i++)
+            {
+                await writer.AppendAsync(Record("c", i));
+            }
+            Assert.Equal(0, writer.SpareLists); // c took a's list
+            Assert.Equal([101L, 102, 103, 104, 105], (await writer.UncoveredAsync("c", 0, default)).Select(r => r.Sequence));
+            Assert.Equal([1L], (await writer.UncoveredAsync("b", 0, default)).Select(r => r.Sequence));
+            Assert.Empty(await writer.UncoveredAsync("a", 0, default));
+            Assert.Equal(2, writer.UncoveredCustomers);
+        }
+        finally
+        {
+            await writer.StopAsync(default);
+        }
+    }
+
+    [Fact]
     public void The_bound_is_validated_and_named_and_by_default_an_eighth_of_the_memory_available()
     {
         var error = Assert.Throws<InvalidOperationException>(() => new JournalOptions { MaxUncoveredBytes = 1000 }.Validated());
