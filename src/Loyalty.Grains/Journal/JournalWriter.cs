@@ -125,14 +125,15 @@ public sealed class JournalWriter : ICustomerJournal, ILifecycleParticipant<ISil
     private readonly TaskCompletionSource _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly object _index = new();
     private readonly Dictionary<string, List<UncoveredRecord>> _uncovered = new(StringComparer.Ordinal);
-    /// <summary>Emptied lists of <see cref="_uncovered"/>, for the next customers that need one (at most
-    /// <see cref="SpareListsKept"/>). A customer's list empties at every checkpoint and grew again from nothing: each
-    /// doubling a new array that lived until the next checkpoint, so young collections copied them (a tenth of what they
-    /// promoted in memory <c>batch</c> with 10,000 customers).</summary>
+    /// <summary>Emptied lists of <see cref="_uncovered"/>, for the next customers that need one. A customer's list
+    /// empties at every checkpoint and grew again from nothing: each doubling a new array that lived until the next
+    /// checkpoint, so young collections copied them (a tenth of what they promoted in memory <c>batch</c> with 10,000
+    /// customers). At most <see cref="SpareListsKept"/> lists of at most <see cref="SpareListCapacity"/> records (one
+    /// checkpoint's worth at the default 200) are kept: 24 MB at most.</summary>
     private readonly Stack<List<UncoveredRecord>> _spareLists = new();
     internal const int SpareListsKept = 4_096;
     /// <summary>Lists larger than this (a customer that went long without a checkpoint) are not kept as spares.</summary>
-    internal const int SpareListCapacity = 1_024;
+    internal const int SpareListCapacity = 256;
     private readonly Dictionary<long, int> _outstanding = [];
     private readonly List<long> _deletable = [];
     private int _backlog;
