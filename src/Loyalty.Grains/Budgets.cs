@@ -250,9 +250,9 @@ internal static class BudgetedApply
         {
             if (e.Payload is not null && program.RulesByKind.TryGetValue(e.Payload.Kind, out var rules))
             {
-                for (var i = 0; i < rules.Count; i++)
+                foreach (var rule in rules)
                 {
-                    if (rules[i].Limits.Budget is not null)
+                    if (rule.Limits.Budget is not null)
                     {
                         return true;
                     }

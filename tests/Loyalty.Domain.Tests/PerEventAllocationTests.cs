@@ -87,6 +87,25 @@ public sealed class PerEventAllocationTests
         Assert.False(new AllOf(new List<Condition> { new Answers(true), new Answers(false) }).Holds(context));
     }
 
+    [Fact]
+    public void Reading_the_rules_of_an_event_kind_allocates_nothing()
+    {
+        var rules = Sample.Full.RulesByKind["game_session"];
+        Assert.NotEmpty(rules);
+        var seen = 0;
+        // Every event reads its kind's rules (the rule engine, the budget check): through IReadOnlyList a foreach boxed
+        // an enumerator each time.
+        Assert.Equal(0, Allocated(() =>
+        {
+            foreach (var rule in rules)
+            {
+                seen += rule.Id.Length > 0 ? 1 : 0;
+            }
+        }));
+        Assert.Equal(2 * rules.Length, seen);
+        Assert.All(rules, r => Assert.True(r.When.Contains("game_session") || r.When.Contains("any")));
+    }
+
     private sealed record Answers(bool Value) : Condition
     {
         public override bool Holds(RuleContext c) => Value;

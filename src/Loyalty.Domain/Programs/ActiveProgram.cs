@@ -1,4 +1,5 @@
 using System.Collections.Frozen;
+using System.Collections.Immutable;
 
 namespace Loyalty.Domain.Programs;
 
@@ -19,14 +20,15 @@ public sealed class ActiveProgram
         FiringKeys = definition.Rules.Select(r => r.Id).Concat(definition.Rewards.Select(r => "reward/" + r.Id)).ToFrozenSet();
         RulesByKind = Events.EventKinds.All.ToFrozenDictionary(
             kind => kind,
-            kind => (IReadOnlyList<Rules.RuleDefinition>)definition.Rules.Where(r => r.When.Contains(kind) || r.When.Contains("any")).ToList());
+            kind => definition.Rules.Where(r => r.When.Contains(kind) || r.When.Contains("any")).ToImmutableArray());
     }
 
     public FrozenDictionary<string, Rules.RewardDefinition> Rewards { get; }
     /// <summary>Keys under which per-customer limits are remembered: rule ids and "reward/" + reward ids.</summary>
     public FrozenSet<string> FiringKeys { get; }
-    /// <summary>Rules that listen to each event kind, in program order.</summary>
-    public FrozenDictionary<string, IReadOnlyList<Rules.RuleDefinition>> RulesByKind { get; }
+    /// <summary>Rules that listen to each event kind, in program order. An immutable array: every event reads its kind's
+    /// rules, and a <c>foreach</c> over it boxes no enumerator (through <c>IReadOnlyList</c> it did, once per event).</summary>
+    public FrozenDictionary<string, ImmutableArray<Rules.RuleDefinition>> RulesByKind { get; }
 
     public LoyaltyProgram Definition { get; }
     /// <summary>Content hash of the definition: the same file always has the same version.</summary>

@@ -46,7 +46,7 @@ public static class RuleEngine
     public static RuleOutcome Apply(CustomerState state, LoyaltyEvent e, ActiveProgram program, DateTimeOffset now, EngineLimits limits, long basePoints,
         IBudgetGate? budgets = null)
     {
-        if (e.Payload is null || !program.RulesByKind.TryGetValue(e.Payload.Kind, out var rules) || rules.Count == 0)
+        if (e.Payload is null || !program.RulesByKind.TryGetValue(e.Payload.Kind, out var rules) || rules.IsEmpty)
         {
             return RuleOutcome.None;
         }
@@ -57,10 +57,8 @@ public static class RuleEngine
         List<string>? fired = null;
         List<RuleDecline>? declined = null;
         List<(string RuleId, long Points)>? byRule = null;
-        // By index: a foreach over the interface would box its enumerator for every event.
-        for (var r = 0; r < rules.Count; r++)
+        foreach (var rule in rules)
         {
-            var rule = rules[r];
             if (!WithinLimits(rule, state, context) || rule.If is { } condition && !condition.Holds(context))
             {
                 continue;
