@@ -111,6 +111,11 @@ internal static partial class BenchCommand
         var stats = new Stats();
         stats.MeasureFrom(Stopwatch.GetTimestamp() + (long)(o.Warmup.TotalSeconds * Stopwatch.Frequency));
         var watch = Stopwatch.StartNew();
+        // The server's figures cover the window the client measures: a second scrape when the warm-up ends. Without it
+        // they would include the warm-up, where customers activate and first grow their state (CPU per event was ~10 %
+        // higher over the whole run than over the measured window of memory `batch`: docs/benchmarks.md, 2026-12-07,
+        // twenty-fourth session).
+        var atWindowStart = o.Warmup > TimeSpan.Zero ? ScrapeAfter(o.Warmup, operatorEndpoint, apiKey, ct) : null;
         using var progress = new Timer(_ => stats.Progress(watch.Elapsed, json), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         var mismatches = 0;
         try
@@ -146,7 +151,9 @@ internal static partial class BenchCommand
         var elapsed = wall > o.Warmup ? wall - o.Warmup : wall;
         await Task.Delay(500, CancellationToken.None);   // past the server's scrape cache, so the figures include the run
         var after = await Scrape(operatorEndpoint, apiKey);
-        stats.Report(o, elapsed, wall, before, after, mismatches, json, primed);
+        // A run that ended within its warm-up measured all of it (elapsed is the whole run then).
+        var windowStart = atWindowStart is not null && wall > o.Warmup ? await atWindowStart : null;
+        stats.Report(o, elapsed, wall, windowStart ?? before, after, windowStart is not null, mismatches, json, primed);
         return mismatches > 0 || stats.Events == 0 ? 1 : 0;
     }
 
@@ -523,7 +530,8 @@ internal static partial class BenchCommand
 
         public long Events => Interlocked.Read(ref _events);
 
-        /// <summary>Every event acknowledged, warm-up included: the server's counters cover the same window.</summary>
+        /// <summary>Every event acknowledged, warm-up included: what the server's counters cover when no scrape marks
+        /// the end of the warm-up.</summary>
         public long AllEvents => Interlocked.Read(ref _allEvents);
         private long _allEvents;
 
@@ -591,8 +599,14 @@ internal static partial class BenchCommand
             Console.Error.Write($"\r{elapsed.TotalSeconds,5:F0} s  {events,12:N0} events  {rate,10:N0}/s now  p99 {p99,8:F2} ms  errors {_errors.Values.Sum(),6:N0}   ");
         }
 
-        public void Report(Options o, TimeSpan elapsed, TimeSpan wall, IReadOnlyDictionary<string, double> before, IReadOnlyDictionary<string, double> after, int mismatches, bool json, Primed? primed = null)
+        /// <param name="before">The server's counters when its figures' window opened: at the end of the warm-up when
+        /// <paramref name="measuredWindow"/>, else before the run.</param>
+        public void Report(Options o, TimeSpan elapsed, TimeSpan wall, IReadOnlyDictionary<string, double> before, IReadOnlyDictionary<string, double> after,
+            bool measuredWindow, int mismatches, bool json, Primed? primed = null)
         {
+            // The events and seconds the server's counters cover: the measured ones, or the whole run's.
+            var serverEvents = measuredWindow ? Events : AllEvents;
+            var serverSeconds = (measuredWindow ? elapsed : wall).TotalSeconds + 0.5;   // the last scrape comes 0.5 s after the end
             double Ms(double percentile) => _latency.TotalCount == 0 ? 0 : _latency.GetValueAtPercentile(percentile) / (double)TimeSpan.TicksPerMillisecond;
             double Delta(string key) => after.GetValueOrDefault(key) - before.GetValueOrDefault(key);
             double Lag(double percentile) => _sendLag.GetValueAtPercentile(percentile) / (double)TimeSpan.TicksPerMillisecond;
@@ -601,31 +615,31 @@ internal static partial class BenchCommand
             var appends = Delta("loyalty_journal_append_duration_seconds_count");
             double? eventsPerWrite = appends > 0 ? Delta("loyalty_journal_events_total") / appends : null;
             var requests = Delta("loyalty_storage_requests_total");
-            // Both over the scrape window (warm-up included), so divided by every event acknowledged in it.
-            double? requestsPerEvent = after.ContainsKey("loyalty_storage_requests_total") && AllEvents > 0 ? requests / AllEvents : null;
+            // Both over the server's window, so divided by the events acknowledged in it.
+            double? requestsPerEvent = after.ContainsKey("loyalty_storage_requests_total") && serverEvents > 0 ? requests / serverEvents : null;
             var cpuSeconds = Delta("process_cpu_time_seconds_total");
-            double? cpu = after.ContainsKey("process_cpu_time_seconds_total") ? cpuSeconds / (wall.TotalSeconds + 0.5) : null;
-            double? cpuPerEvent = after.ContainsKey("process_cpu_time_seconds_total") && AllEvents > 0 ? cpuSeconds * 1e6 / AllEvents : null;
+            double? cpu = after.ContainsKey("process_cpu_time_seconds_total") ? cpuSeconds / serverSeconds : null;
+            double? cpuPerEvent = after.ContainsKey("process_cpu_time_seconds_total") && serverEvents > 0 ? cpuSeconds * 1e6 / serverEvents : null;
             // Bytes the server's code allocated per event: what its collections have to deal with, and unlike the CPU per
             // event, much the same at any rate and on any machine.
-            double? allocatedPerEvent = after.ContainsKey("dotnet_gc_heap_total_allocated_bytes_total") && AllEvents > 0
-                ? Delta("dotnet_gc_heap_total_allocated_bytes_total") / AllEvents : null;
+            double? allocatedPerEvent = after.ContainsKey("dotnet_gc_heap_total_allocated_bytes_total") && serverEvents > 0
+                ? Delta("dotnet_gc_heap_total_allocated_bytes_total") / serverEvents : null;
             // The share of the run the server's threads stood still for the GC (what a tail latency waits behind).
-            double? gcPause = after.ContainsKey("dotnet_gc_pause_time_seconds_total") ? Delta("dotnet_gc_pause_time_seconds_total") / (wall.TotalSeconds + 0.5) : null;
+            double? gcPause = after.ContainsKey("dotnet_gc_pause_time_seconds_total") ? Delta("dotnet_gc_pause_time_seconds_total") / serverSeconds : null;
             var gcCollections = Delta("dotnet_gc_collections_total");
             // A silo's journal appends go one at a time (each moves the journal's head): the share of the run one was in
             // flight says how close the write path is to its limit, and the mean append is what an event waits for
             // at least once (and up to twice: the append in flight, then its own).
             // Checkpoints: how many a second, how many waited for a slot at the end, and the bytes of stored records they
             // had not covered yet (what a saturated engine owes; admission bounds it: Loyalty:Journal:MaxUncoveredBytes).
-            double? checkpointsPerSecond = after.ContainsKey("loyalty_journal_append_duration_seconds_count") ? Delta("loyalty_checkpoints_total") / (wall.TotalSeconds + 0.5) : null;
+            double? checkpointsPerSecond = after.ContainsKey("loyalty_journal_append_duration_seconds_count") ? Delta("loyalty_checkpoints_total") / serverSeconds : null;
             double? checkpointsWaiting = after.TryGetValue("loyalty_checkpoints_waiting", out var waiting) ? waiting : checkpointsPerSecond is null ? null : 0;
             double? uncoveredBytes = after.TryGetValue("loyalty_journal_uncovered_bytes", out var uncovered) ? uncovered : checkpointsPerSecond is null ? null : 0;
             // The bench machine's busy share over the same window (engine and storage included when they run here).
             var machineTotal = Delta(MachineTotalKey);
             double? machineBusy = after.ContainsKey(MachineTotalKey) && machineTotal > 0 ? Delta(MachineBusyKey) / machineTotal : null;
             var appendSeconds = Delta("loyalty_journal_append_duration_seconds_sum");
-            double? journalBusy = appends > 0 ? appendSeconds / (wall.TotalSeconds + 0.5) : null;
+            double? journalBusy = appends > 0 ? appendSeconds / serverSeconds : null;
             double? appendMs = appends > 0 ? appendSeconds * 1000 / appends : null;
             var summary = new
             {
@@ -652,6 +666,10 @@ internal static partial class BenchCommand
                 checkpointsPerSecond = checkpointsPerSecond is { } cps ? Math.Round(cps, 1) : (double?)null,
                 checkpointsWaitingAtEnd = checkpointsWaiting,
                 uncoveredBytesAtEnd = uncoveredBytes,
+                // What the server figures above cover, and the events its journal stored in that window (the client's
+                // count of the same window is `events`; they differ by the events in flight at its two ends).
+                serverFiguresCover = measuredWindow ? "measured window" : "whole run",
+                serverEventsStored = after.ContainsKey("loyalty_journal_events_total") ? Delta("loyalty_journal_events_total") : (double?)null,
                 verifyMismatches = o.Scenario == "verify" ? mismatches : (int?)null,
                 prime = primed,
             };
@@ -674,17 +692,31 @@ internal static partial class BenchCommand
                 return;
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"server       {(eventsPerWrite is { } w ? $"{w:F1} events per journal request" : "events per journal request unknown (operator endpoint not reachable)")}{(requestsPerEvent is { } rq ? $", {rq:F4} storage requests per event ({1 / Math.Max(rq, 1e-9):F0} events per request)" : "")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}{(cpuPerEvent is { } us ? $", {us:F1} µs CPU per event" : "")}{(allocatedPerEvent is { } bytes ? $", {bytes / 1024:F1} KB allocated per event" : "")}{(gcPause is { } paused ? $", paused for the GC {paused:P1} of the time ({gcCollections:F0} collections)" : "")}{(journalBusy is { } busy ? $", journal busy {busy:P0} of the time (appends of {appendMs:F1} ms on average)" : "")}{(checkpointsPerSecond is { } ck ? $", {ck:F1} checkpoints a second ({checkpointsWaiting:F0} waiting and {uncoveredBytes / 1e6:F1} MB of records not yet checkpointed at the end)" : "")}"));
+                $"server       {(eventsPerWrite is { } w ? $"{w:F1} events per journal request" : "events per journal request unknown (operator endpoint not reachable)")}{(requestsPerEvent is { } rq ? $", {rq:F4} storage requests per event ({1 / Math.Max(rq, 1e-9):F0} events per request)" : "")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}{(cpuPerEvent is { } us ? $", {us:F1} µs CPU per event" : "")}{(allocatedPerEvent is { } bytes ? $", {bytes / 1024:F1} KB allocated per event" : "")}{(gcPause is { } paused ? $", paused for the GC {paused:P1} of the time ({gcCollections:F0} collections)" : "")}{(journalBusy is { } busy ? $", journal busy {busy:P0} of the time (appends of {appendMs:F1} ms on average)" : "")}{(checkpointsPerSecond is { } ck ? $", {ck:F1} checkpoints a second ({checkpointsWaiting:F0} waiting and {uncoveredBytes / 1e6:F1} MB of records not yet checkpointed at the end)" : "")}{(measuredWindow ? ", over the measured window" : ", over the whole run")}"));
             if (machineBusy is { } machine)
             {
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"this machine CPU busy {machine:P0} of the time over the run (all its cores; the engine and its storage too if they run here)"));
+                    $"this machine CPU busy {machine:P0} of the time {(measuredWindow ? "over the measured window" : "over the run")} (all its cores; the engine and its storage too if they run here)"));
             }
             if (o.Scenario == "verify")
             {
                 Console.WriteLine(mismatches == 0 ? $"verify       every customer's total exact ({o.Customers:N0} customers)" : $"verify       FAILED: {mismatches} customers wrong");
             }
         }
+    }
+
+    /// <summary>A scrape once <paramref name="delay"/> has passed, or none when the run was cancelled first.</summary>
+    private static async Task<IReadOnlyDictionary<string, double>?> ScrapeAfter(TimeSpan delay, string operatorEndpoint, string? apiKey, CancellationToken ct)
+    {
+        try
+        {
+            await Task.Delay(delay, ct);
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+        return await Scrape(operatorEndpoint, apiKey);
     }
 
     private static async Task<IReadOnlyDictionary<string, double>> Scrape(string operatorEndpoint, string? apiKey)

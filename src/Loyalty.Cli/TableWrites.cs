@@ -53,7 +53,7 @@ internal static class TableWrites
             await table.DeleteAsync(CancellationToken.None);
         }
         var wall = watch.Elapsed;
-        stats.Report(o, wall > o.Warmup ? wall - o.Warmup : wall, wall, new Dictionary<string, double>(), new Dictionary<string, double>(), 0, json);
+        stats.Report(o, wall > o.Warmup ? wall - o.Warmup : wall, wall, new Dictionary<string, double>(), new Dictionary<string, double>(), measuredWindow: false, 0, json);
         return stats.Events == 0 ? 1 : 0;
     }
 }

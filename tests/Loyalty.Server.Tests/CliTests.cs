@@ -230,6 +230,33 @@ public sealed class CliBenchTests(ServerFixture fixture)
         }
     }
 
+    /// <summary>The server's figures (CPU, bytes, storage requests per event) cover the window the client measures, not
+    /// its warm-up: the events the server's journal stored over them are those of the measured window. With a warm-up
+    /// twice the measured time, figures over the whole run would count about three times the measured events.</summary>
+    [Fact]
+    public async Task Bench_server_figures_cover_the_measured_window_and_not_the_warm_up()
+    {
+        var run = await CliRunner.RunAsync(fixture.Server.Address, "bench", "batch", "--warmup", "3", "--duration", "1.5", "--customers", "50",
+            "--concurrency", "2", "--batch", "20", "--operator", fixture.Server.OperatorAddress, "--json");
+        Assert.True(run.Exit == 0, run.Out + run.Err);
+        using var doc = System.Text.Json.JsonDocument.Parse(run.Out.Trim().Split('\n')[^1]);
+        var root = doc.RootElement;
+        Assert.Equal("measured window", root.GetProperty("serverFiguresCover").GetString());
+        var events = root.GetProperty("events").GetInt64();
+        var stored = root.GetProperty("serverEventsStored").GetDouble();
+        Assert.True(events > 0);
+        // In flight at the window's two ends: at most a few calls of 20 events, plus what the scrape's own time lets in.
+        Assert.InRange(stored, events * 0.7 - 100, events * 1.3 + 100);
+        Assert.True(root.GetProperty("serverCpuMicrosPerEvent").GetDouble() > 0);
+
+        // Without a warm-up the window is the whole run.
+        var whole = await CliRunner.RunAsync(fixture.Server.Address, "bench", "batch", "--warmup", "0", "--duration", "1", "--customers", "50",
+            "--concurrency", "2", "--batch", "20", "--operator", fixture.Server.OperatorAddress, "--json");
+        Assert.True(whole.Exit == 0, whole.Out + whole.Err);
+        using var wholeDoc = System.Text.Json.JsonDocument.Parse(whole.Out.Trim().Split('\n')[^1]);
+        Assert.Equal("whole run", wholeDoc.RootElement.GetProperty("serverFiguresCover").GetString());
+    }
+
     [Fact]
     public async Task Bench_once_touches_every_customer_exactly_once_and_stops()
     {
