@@ -236,11 +236,8 @@ public sealed class CliBenchTests(ServerFixture fixture)
     [Fact]
     public async Task Bench_server_figures_cover_the_measured_window_and_not_the_warm_up()
     {
-        var run = await CliRunner.RunAsync(fixture.Server.Address, "bench", "batch", "--warmup", "3", "--duration", "1.5", "--customers", "50",
-            "--concurrency", "2", "--batch", "20", "--operator", fixture.Server.OperatorAddress, "--json");
-        Assert.True(run.Exit == 0, run.Out + run.Err);
-        using var doc = System.Text.Json.JsonDocument.Parse(run.Out.Trim().Split('\n')[^1]);
-        var root = doc.RootElement;
+        using var measured = await BenchSummary("batch", "--warmup", "3", "--duration", "1.5", "--customers", "50", "--concurrency", "2", "--batch", "20");
+        var root = measured.RootElement;
         Assert.Equal("measured window", root.GetProperty("serverFiguresCover").GetString());
         var events = root.GetProperty("events").GetInt64();
         var stored = root.GetProperty("serverEventsStored").GetDouble();
@@ -250,20 +247,23 @@ public sealed class CliBenchTests(ServerFixture fixture)
         Assert.True(root.GetProperty("serverCpuMicrosPerEvent").GetDouble() > 0);
 
         // Without a warm-up the window is the whole run.
-        var whole = await CliRunner.RunAsync(fixture.Server.Address, "bench", "batch", "--warmup", "0", "--duration", "1", "--customers", "50",
-            "--concurrency", "2", "--batch", "20", "--operator", fixture.Server.OperatorAddress, "--json");
-        Assert.True(whole.Exit == 0, whole.Out + whole.Err);
-        using var wholeDoc = System.Text.Json.JsonDocument.Parse(whole.Out.Trim().Split('\n')[^1]);
-        Assert.Equal("whole run", wholeDoc.RootElement.GetProperty("serverFiguresCover").GetString());
+        using var whole = await BenchSummary("batch", "--warmup", "0", "--duration", "1", "--customers", "50", "--concurrency", "2", "--batch", "20");
+        Assert.Equal("whole run", whole.RootElement.GetProperty("serverFiguresCover").GetString());
+    }
+
+    /// <summary>Runs <c>loyalty bench</c> against the fixture's engine, with its operator endpoint, and reads the summary
+    /// line it prints with <c>--json</c>.</summary>
+    private async Task<System.Text.Json.JsonDocument> BenchSummary(params string[] args)
+    {
+        var run = await CliRunner.RunAsync(fixture.Server.Address, ["bench", .. args, "--operator", fixture.Server.OperatorAddress, "--json"]);
+        Assert.True(run.Exit == 0, run.Out + run.Err);
+        return System.Text.Json.JsonDocument.Parse(run.Out.Trim().Split('\n')[^1]);
     }
 
     [Fact]
     public async Task Bench_once_touches_every_customer_exactly_once_and_stops()
     {
-        var once = await CliRunner.RunAsync(fixture.Server.Address, "bench", "batch", "--skew", "once", "--customers", "150", "--batch", "40",
-            "--concurrency", "3", "--duration", "60", "--operator", fixture.Server.OperatorAddress, "--json");
-        Assert.True(once.Exit == 0, once.Out + once.Err);
-        using var figures = System.Text.Json.JsonDocument.Parse(once.Out.Trim().Split('\n')[^1]);
+        using var figures = await BenchSummary("batch", "--skew", "once", "--customers", "150", "--batch", "40", "--concurrency", "3", "--duration", "60");
         Assert.Equal(150, figures.RootElement.GetProperty("events").GetInt64());
         Assert.True(figures.RootElement.GetProperty("seconds").GetDouble() < 30, "stops when the customers are used up, not at --duration");
         // Each journal request holds at least one event (usually many customers' events); every cold customer still
