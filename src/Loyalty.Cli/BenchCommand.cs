@@ -641,6 +641,7 @@ internal static partial class BenchCommand
             var appendSeconds = Delta("loyalty_journal_append_duration_seconds_sum");
             double? journalBusy = appends > 0 ? appendSeconds / serverSeconds : null;
             double? appendMs = appends > 0 ? appendSeconds * 1000 / appends : null;
+            var engineAnswers = EngineAnswerTimes(before, after);
             var summary = new
             {
                 scenario = o.Scenario,
@@ -669,6 +670,8 @@ internal static partial class BenchCommand
                 // What the server figures above cover, and the events its journal stored in that window (the client's
                 // count of the same window is `events`; they differ by the events in flight at its two ends).
                 serverFiguresCover = measuredWindow ? "measured window" : "whole run",
+                serverAnsweredWithin50msShare = engineAnswers is { } ea ? Math.Round(ea.Within50Ms, 4) : (double?)null,
+                serverAnswerP99AtMostMs = engineAnswers?.P99AtMostMs,
                 serverEventsStored = after.ContainsKey("loyalty_journal_events_total") ? Delta("loyalty_journal_events_total") : (double?)null,
                 verifyMismatches = o.Scenario == "verify" ? mismatches : (int?)null,
                 prime = primed,
@@ -693,6 +696,11 @@ internal static partial class BenchCommand
             }
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"server       {(eventsPerWrite is { } w ? $"{w:F1} events per journal request" : "events per journal request unknown (operator endpoint not reachable)")}{(requestsPerEvent is { } rq ? $", {rq:F4} storage requests per event ({1 / Math.Max(rq, 1e-9):F0} events per request)" : "")}{(cpu is { } cores ? $", CPU {cores:F2} cores" : "")}{(cpuPerEvent is { } us ? $", {us:F1} µs CPU per event" : "")}{(allocatedPerEvent is { } bytes ? $", {bytes / 1024:F1} KB allocated per event" : "")}{(gcPause is { } paused ? $", paused for the GC {paused:P1} of the time ({gcCollections:F0} collections)" : "")}{(journalBusy is { } busy ? $", journal busy {busy:P0} of the time (appends of {appendMs:F1} ms on average)" : "")}{(checkpointsPerSecond is { } ck ? $", {ck:F1} checkpoints a second ({checkpointsWaiting:F0} waiting and {uncoveredBytes / 1e6:F1} MB of records not yet checkpointed at the end)" : "")}{(measuredWindow ? ", over the measured window" : ", over the whole run")}"));
+            if (engineAnswers is { } answers)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"engine       answered {answers.Within50Ms:P1} within 50 ms, its p99 {(answers.P99AtMostMs is { } bound ? $"at most {bound:G4} ms" : "beyond its histogram's last bound")} (its own histogram: read to result, {(o.Scenario == "game" ? "each event of a stream" : "each call")})"));
+            }
             if (machineBusy is { } machine)
             {
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -737,6 +745,12 @@ internal static partial class BenchCommand
                 {
                     var name = match.Groups["name"].Value;
                     values[name] = values.GetValueOrDefault(name) + value;
+                    // The engine's answer times by bucket (summed over methods: a run uses one).
+                    if (name == PublishBuckets && UpperBound().Match(match.Groups["labels"].Value) is { Success: true } le)
+                    {
+                        var key = $"{PublishBuckets}:{le.Groups["le"].Value}";
+                        values[key] = values.GetValueOrDefault(key) + value;
+                    }
                 }
             }
         }
@@ -750,6 +764,30 @@ internal static partial class BenchCommand
             values[MachineTotalKey] = total;
         }
         return values;
+    }
+
+    private const string PublishBuckets = "loyalty_publish_duration_seconds_bucket";
+
+    /// <summary>The engine's own answer times over the window, from its histogram's buckets (an event of a stream, a
+    /// call otherwise): the share answered within 50 ms, and the smallest bucket bound that holds 99 % of them (the
+    /// engine's p99 is at most that). Beside the client's latencies they say how much of a tail is the engine's and
+    /// how much the transport's, in-order results' and the client's own.</summary>
+    private static (double Within50Ms, double? P99AtMostMs)? EngineAnswerTimes(IReadOnlyDictionary<string, double> before, IReadOnlyDictionary<string, double> after)
+    {
+        var buckets = after.Keys
+            .Where(k => k.StartsWith(PublishBuckets + ":", StringComparison.Ordinal))
+            .Select(k => (Bound: k[(PublishBuckets.Length + 1)..], Count: after[k] - before.GetValueOrDefault(k)))
+            .Select(b => (Seconds: b.Bound == "+Inf" ? double.PositiveInfinity : double.Parse(b.Bound, NumberStyles.Float, CultureInfo.InvariantCulture), b.Count))
+            .OrderBy(b => b.Seconds)
+            .ToList();
+        var total = buckets.Count > 0 ? buckets[^1].Count : 0;
+        if (total <= 0)
+        {
+            return null;
+        }
+        var within50 = buckets.Where(b => b.Seconds <= 0.05).Select(b => b.Count).DefaultIfEmpty(0).Max();
+        var p99 = buckets.First(b => b.Count >= 0.99 * total).Seconds;
+        return (within50 / total, double.IsInfinity(p99) ? null : p99 * 1000);   // null: beyond the last bound
     }
 
     private const string MachineBusyKey = "bench:machine_cpu_busy_seconds";
@@ -786,6 +824,9 @@ internal static partial class BenchCommand
         return ((total - ticks[3] - ticks[4]) / TicksPerSecond, total / TicksPerSecond);
     }
 
-    [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(?<value>\S+)")]
+    [GeneratedRegex(@"^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?<labels>\{[^}]*\})?\s+(?<value>\S+)")]
     private static partial Regex Sample();
+
+    [GeneratedRegex(@"\ble=""(?<le>[^""]+)""")]
+    private static partial Regex UpperBound();
 }

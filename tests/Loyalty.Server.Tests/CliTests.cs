@@ -245,6 +245,10 @@ public sealed class CliBenchTests(ServerFixture fixture)
         // In flight at the window's two ends: at most a few calls of 20 events, plus what the scrape's own time lets in.
         Assert.InRange(stored, events * 0.7 - 100, events * 1.3 + 100);
         Assert.True(root.GetProperty("serverCpuMicrosPerEvent").GetDouble() > 0);
+        // The engine's own answer times over the same window, from its histogram's buckets: a share, and a bucket bound.
+        Assert.InRange(root.GetProperty("serverAnsweredWithin50msShare").GetDouble(), 0.0001, 1.0);
+        var bound = root.GetProperty("serverAnswerP99AtMostMs").GetDouble();
+        Assert.Contains(bound, Loyalty.Grains.LoyaltyMetrics.Seconds.HistogramBucketBoundaries!.Select(b => b * 1000));
 
         // Without a warm-up the window is the whole run.
         using var whole = await BenchSummary("batch", "--warmup", "0", "--duration", "1", "--customers", "50", "--concurrency", "2", "--batch", "20");
