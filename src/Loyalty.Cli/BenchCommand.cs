@@ -47,10 +47,17 @@ internal static partial class BenchCommand
                 "customers that are already active; reports how fast cold customers were taken on. Not with --skew once",
             DefaultValueFactory = _ => true,
         };
+        var resultOrder = new Option<string>("--result-order")
+        {
+            Description = "game: request (results in the order the events were sent, the default) | completion (each result as soon as its event is stored, x-result-order)",
+            DefaultValueFactory = _ => "request",
+        };
+        resultOrder.AcceptOnlyFromAmong("request", "completion");
         var entityBytes = new Option<int>("--entity-bytes") { Description = "table-writes: bytes of state per entity (a regular customer stores a few KB)", DefaultValueFactory = _ => 4096 };
         var command = new Command("bench", "Load the engine and report events/s, acknowledgement latency, errors, events per storage write, server CPU")
         {
             scenario, customers, duration, warmup, concurrency, connections, batch, skew, rate, perCustomer, operatorUrl, storage, entityBytes, prime, httpUrl,
+            resultOrder,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -58,7 +65,8 @@ internal static partial class BenchCommand
                 Math.Max(1, parse.GetValue(concurrency)), Math.Max(1, parse.GetValue(connections)), Math.Clamp(parse.GetValue(batch), 1, 1000),
                 parse.GetValue(skew)!, parse.GetValue(rate), Math.Max(1, parse.GetValue(perCustomer)),
                 parse.GetValue(scenario) == "verify" || parse.GetValue(skew) == "once" ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(warmup))),
-                parse.GetValue(prime) && parse.GetValue(skew) != "once" && parse.GetValue(scenario) is "shop" or "http" or "batch" or "game" or "mixed");
+                parse.GetValue(prime) && parse.GetValue(skew) != "once" && parse.GetValue(scenario) is "shop" or "http" or "batch" or "game" or "mixed",
+                parse.GetValue(resultOrder) == "completion");
             var server = parse.GetValue(CliApp.ServerOption)!.Split(',')[0];
             var operatorEndpoint = parse.GetValue(operatorUrl) ?? OperatorOf(server);
             var json = parse.GetValue(CliApp.JsonOption);
@@ -85,7 +93,7 @@ internal static partial class BenchCommand
         "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;";
 
     internal sealed record Options(string Scenario, int Customers, TimeSpan Duration, int Concurrency, int Connections, int Batch,
-        string Skew, double Rate, int EventsPerCustomer, TimeSpan Warmup, bool Prime = false);
+        string Skew, double Rate, int EventsPerCustomer, TimeSpan Warmup, bool Prime = false, bool CompletionOrder = false);
 
     private static string OperatorOf(string server) => PortPlus(server, 1);
 
@@ -330,8 +338,10 @@ internal static partial class BenchCommand
         await Task.WhenAll(Enumerable.Range(0, o.Concurrency).Select(worker => Task.Run(async () =>
         {
             var ingestion = new Ingestion.IngestionClient(channels[worker % channels.Length]);
-            using var call = ingestion.PublishStream(deadline: end + CallDeadline, cancellationToken: ct);   // see CallDeadline
-            var sent = new System.Collections.Concurrent.ConcurrentQueue<long>();
+            var headers = o.CompletionOrder ? new Grpc.Core.Metadata { { "x-result-order", "completion" } } : null;
+            using var call = ingestion.PublishStream(headers, deadline: end + CallDeadline, cancellationToken: ct);   // see CallDeadline
+            // Intended send times by event id: a result is matched to its own event, in whatever order results come.
+            var sent = new System.Collections.Concurrent.ConcurrentDictionary<string, long>(StringComparer.Ordinal);
             var random = new Random(worker);
             var writer = Task.Run(async () =>
             {
@@ -353,12 +363,13 @@ internal static partial class BenchCommand
                     {
                         break;
                     }
-                    sent.Enqueue(intended);
+                    var id = $"{run}-{worker}-{n++}";
+                    sent[id] = intended;
                     if (perStreamRate > 0)
                     {
                         stats.Sending(intended);
                     }
-                    await call.RequestStream.WriteAsync(new PublishRequest { Event = Game(player, $"{run}-{worker}-{n++}", 1 + random.Next(5)) }, ct);
+                    await call.RequestStream.WriteAsync(new PublishRequest { Event = Game(player, id, 1 + random.Next(5)) }, ct);
                 }
                 await call.RequestStream.CompleteAsync();
             }, ct);
@@ -366,7 +377,7 @@ internal static partial class BenchCommand
             {
                 await foreach (var result in call.ResponseStream.ReadAllAsync(ct))
                 {
-                    sent.TryDequeue(out var intended);
+                    sent.TryRemove(result.EventId, out var intended);
                     stats.Acked(intended, 1, result.Outcome is Outcome.Applied or Outcome.Duplicate ? 0 : 1);
                 }
                 await writer;
@@ -648,6 +659,7 @@ internal static partial class BenchCommand
                 customers = o.Customers,
                 skew = o.Skew,
                 concurrency = o.Concurrency,
+                resultOrder = o.Scenario == "game" ? (o.CompletionOrder ? "completion" : "request") : null,
                 seconds = Math.Round(elapsed.TotalSeconds, 2),
                 events = Events,
                 eventsPerSecond = Math.Round(Events / elapsed.TotalSeconds),
@@ -682,7 +694,7 @@ internal static partial class BenchCommand
                 return;
             }
             Console.Error.WriteLine();
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario {o.Scenario}: {Events:N0} events in {elapsed.TotalSeconds:F1} s = {summary.eventsPerSecond:N0} events/s ({o.Customers:N0} customers, {o.Skew}, concurrency {o.Concurrency})"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"scenario {o.Scenario}: {Events:N0} events in {elapsed.TotalSeconds:F1} s = {summary.eventsPerSecond:N0} events/s ({o.Customers:N0} customers, {o.Skew}, concurrency {o.Concurrency}{(summary.resultOrder is { } order ? $", results in {order} order" : "")})"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ack latency  p50 {Ms(50):F2} ms  p95 {Ms(95):F2} ms  p99 {Ms(99):F2} ms  max {summary.latencyMs.max:F2} ms"));
             if (summary.sendLagMs is { } lag)
             {

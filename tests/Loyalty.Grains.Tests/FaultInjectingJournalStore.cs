@@ -1,5 +1,6 @@
 using Loyalty.Domain.Customers;
 using Loyalty.Grains.Journal;
+using Loyalty.TestKit;
 
 namespace Loyalty.Grains.Tests;
 

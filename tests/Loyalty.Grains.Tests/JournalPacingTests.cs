@@ -1,3 +1,4 @@
+using Loyalty.TestKit;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Loyalty.Domain.Customers;

@@ -257,6 +257,28 @@ public sealed class CliBenchTests(ServerFixture fixture)
 
     /// <summary>Runs <c>loyalty bench</c> against the fixture's engine, with its operator endpoint, and reads the summary
     /// line it prints with <c>--json</c>.</summary>
+    /// <summary>The game scenario asks for results in completion order when told to, and matches each result to its own
+    /// event by event_id (an open loop: latency from each event's intended send time).</summary>
+    [Fact]
+    public async Task Bench_game_takes_results_in_completion_order_when_asked()
+    {
+        foreach (var order in new[] { "completion", "request" })
+        {
+            using var figures = await BenchSummary("game", "--result-order", order, "--rate", "300", "--warmup", "0", "--duration", "2",
+                "--customers", "20", "--concurrency", "2");
+            var root = figures.RootElement;
+            Assert.Equal(order, root.GetProperty("resultOrder").GetString());
+            Assert.InRange(root.GetProperty("events").GetInt64(), 200, 900);   // ~300/s for 2 s
+            Assert.Empty(root.GetProperty("errors").EnumerateObject());
+            var latency = root.GetProperty("latencyMs");
+            Assert.InRange(latency.GetProperty("p50").GetDouble(), 0.001, 10_000);
+            Assert.True(latency.GetProperty("p99").GetDouble() >= latency.GetProperty("p50").GetDouble(), order);
+        }
+        var refused = await CliRunner.RunAsync(fixture.Server.Address, "bench", "game", "--result-order", "fastest", "--duration", "1");
+        Assert.NotEqual(0, refused.Exit);
+        Assert.Contains("fastest", refused.Out + refused.Err, StringComparison.Ordinal);
+    }
+
     private async Task<System.Text.Json.JsonDocument> BenchSummary(params string[] args)
     {
         var run = await CliRunner.RunAsync(fixture.Server.Address, ["bench", .. args, "--operator", fixture.Server.OperatorAddress, "--json"]);

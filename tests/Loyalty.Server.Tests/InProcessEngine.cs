@@ -6,6 +6,8 @@ using Loyalty.Contracts.V1;
 using Loyalty.TestKit;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Loyalty.Server.Tests;
@@ -20,11 +22,14 @@ namespace Loyalty.Server.Tests;
 public sealed class InProcessEngine : WebApplicationFactory<Program>, IEngine
 {
     private readonly Dictionary<string, string> _settings;
+    private readonly Action<IServiceCollection>? _services;
     private readonly StringBuilder _log = new();
     private GrpcChannel? _channel;
 
-    public InProcessEngine(IDictionary<string, string>? settings = null)
+    /// <param name="services">Replaces engine services after the engine's own registrations (a test's journal store).</param>
+    public InProcessEngine(IDictionary<string, string>? settings = null, Action<IServiceCollection>? services = null)
     {
+        _services = services;
         Port = FreePorts.Next();
         OperatorPort = FreePorts.Next();
         HttpPort = FreePorts.Next();
@@ -100,6 +105,10 @@ public sealed class InProcessEngine : WebApplicationFactory<Program>, IEngine
         }
         // Not to the console (nobody reads the test host's): warnings and errors are kept for the test's output.
         builder.ConfigureLogging(logging => logging.ClearProviders().AddProvider(new LogCapture(_log)));
+        if (_services is not null)
+        {
+            builder.ConfigureTestServices(_services);
+        }
     }
 
     private sealed class LogCapture(StringBuilder log) : ILoggerProvider, ILogger

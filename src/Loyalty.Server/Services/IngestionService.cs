@@ -229,17 +229,20 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         ServerCallContext context)
     {
         // Two bounds, both taken before reading an event. An in-flight slot is given back when the event's result is
-        // known; an unwritten slot when the result has been written to the client (results go out in request order, so
-        // finished results wait behind a slower one). With either used up the server stops reading, and HTTP/2 flow
+        // known; an unwritten slot when the result has been written to the client (in request order, the default,
+        // finished results wait behind a slower one; in completion order, x-result-order, they go out as they finish:
+        // ResultOrder). With either used up the server stops reading, and HTTP/2 flow
         // control holds the client back: memory stays bounded however fast the client writes or however slowly it
         // reads. Finished results are small, so more of them may wait than events run: a slow customer at the head of
         // the stream does not stop the work behind it, and a busy customer's events keep arriving to be committed
         // together (group commit) while its write is in flight.
+        var completionOrder = ResultOrder.CompletionRequested(context.RequestHeaders);
         var maxInFlight = Math.Max(1, settings.Api.StreamMaxInFlight);
         var inFlight = new SemaphoreSlim(maxInFlight);
         using var unwritten = new SemaphoreSlim(maxInFlight * Math.Max(1, settings.Api.StreamUnwrittenPerInFlight));
         var answers = System.Threading.Channels.Channel.CreateUnbounded<Task<V1.PublishResult>>(
-            new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            new System.Threading.Channels.UnboundedChannelOptions { SingleReader = true, SingleWriter = !completionOrder });
+        var queue = new AnswerQueue(answers.Writer, completionOrder);
         var lanes = new StreamLanes(grains, logger);
         var caller = Loyalty.Server.Auth.Caller.Of(context);
         var writer = WriteInOrderAsync(answers.Reader, responseStream, unwritten, context.CancellationToken);
@@ -277,7 +280,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
                     break;
                 }
                 read++;
-                answers.Writer.TryWrite(Accept(requestStream.Current, lanes, inFlight, caller));
+                queue.Add(Accept(requestStream.Current, lanes, inFlight, caller));
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException || stopReading.IsCancellationRequested)
@@ -287,7 +290,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         }
         finally
         {
-            answers.Writer.Complete();
+            queue.Complete();
         }
         // Every event read gets its result (written if the client is still there) before the call ends.
         await writer;
@@ -327,6 +330,46 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
             return Task.FromResult(ProtoMapping.Rejected(e.EventId, error));
         }
         return lanes.Submit(e);
+    }
+
+    /// <summary>
+    /// Hands each event's answer to the stream's writer, which writes them in the order it receives them: every answer
+    /// at once in request order (the writer then waits for each in turn), or each once it is done in completion order.
+    /// The writer's channel completes when reading has ended and every answer has been handed over.
+    /// </summary>
+    private sealed class AnswerQueue(System.Threading.Channels.ChannelWriter<Task<V1.PublishResult>> writer, bool completionOrder)
+    {
+        /// <summary>Answers not yet handed over, plus one held by the reader until <see cref="Complete"/>.</summary>
+        private int _open = 1;
+
+        public void Add(Task<V1.PublishResult> answer)
+        {
+            if (!completionOrder || answer.IsCompleted)
+            {
+                writer.TryWrite(answer);
+                return;
+            }
+            Interlocked.Increment(ref _open);
+            answer.ContinueWith(static (done, queue) => ((AnswerQueue)queue!).Done(done), this, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+
+        /// <summary>Reading has ended: once the last answer is handed over, the writer finishes.</summary>
+        public void Complete() => Release();
+
+        private void Done(Task<V1.PublishResult> answer)
+        {
+            writer.TryWrite(answer);
+            Release();
+        }
+
+        private void Release()
+        {
+            if (Interlocked.Decrement(ref _open) == 0)
+            {
+                writer.Complete();
+            }
+        }
     }
 
     /// <summary>At most this many results wait in the response buffer for the next flush (PublishStream).</summary>

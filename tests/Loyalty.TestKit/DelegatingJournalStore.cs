@@ -1,7 +1,7 @@
 using Loyalty.Domain.Customers;
 using Loyalty.Grains.Journal;
 
-namespace Loyalty.Grains.Tests;
+namespace Loyalty.TestKit;
 
 /// <summary>The memory journal behind a test store that changes only what it overrides.</summary>
 public abstract class DelegatingJournalStore : IJournalStore
