@@ -148,7 +148,10 @@ public sealed class ClusterChaosTests(ITestOutputHelper output) : IAsyncLifetime
                 var silo = AnyLive(worker);
                 try
                 {
-                    using var call = silo.Ingestion.PublishStream(cancellationToken: CancellationToken.None);
+                    // Half the streams take their results in completion order (x-result-order): results are matched by
+                    // event id either way, and every check below holds for both.
+                    var order = worker % 2 == 1 ? new Metadata { { "x-result-order", "completion" } } : null;
+                    using var call = silo.Ingestion.PublishStream(order, cancellationToken: CancellationToken.None);
                     var reader = Task.Run(async () =>
                     {
                         await foreach (var result in call.ResponseStream.ReadAllAsync())
