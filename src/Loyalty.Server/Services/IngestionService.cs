@@ -245,7 +245,7 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         var queue = new AnswerQueue(answers.Writer, completionOrder);
         var lanes = new StreamLanes(grains, logger);
         var caller = Loyalty.Server.Auth.Caller.Of(context);
-        var writer = WriteInOrderAsync(answers.Reader, responseStream, unwritten, context.CancellationToken);
+        var writer = WriteResultsAsync(answers.Reader, responseStream, unwritten, completionOrder, context.CancellationToken);
 
         // Stop reading when the client goes away or the server shuts down; events already read are still answered.
         using var stopReading = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
@@ -372,12 +372,15 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
         }
     }
 
+    private static bool NextReady(System.Threading.Channels.ChannelReader<Task<V1.PublishResult>> answers) =>
+        answers.TryPeek(out var next) && next.IsCompleted;
+
     /// <summary>At most this many results wait in the response buffer for the next flush (PublishStream).</summary>
     public const int MaxBufferedResults = 64;
     private static readonly WriteOptions BufferedWrite = new(WriteFlags.BufferHint);
 
-    private static async Task WriteInOrderAsync(System.Threading.Channels.ChannelReader<Task<V1.PublishResult>> answers,
-        IServerStreamWriter<V1.PublishResult> responses, SemaphoreSlim unwritten, CancellationToken clientGone)
+    private static async Task WriteResultsAsync(System.Threading.Channels.ChannelReader<Task<V1.PublishResult>> answers,
+        IServerStreamWriter<V1.PublishResult> responses, SemaphoreSlim unwritten, bool completionOrder, CancellationToken clientGone)
     {
         var writing = true;
         var buffered = 0;
@@ -391,7 +394,15 @@ public sealed class IngestionService(IGrainFactory grains, IProgramCatalog progr
                     // A journal append acknowledges hundreds of events at once. While the next result is already
                     // there, this one stays in the response buffer: the last of a burst (or every MaxBufferedResults-th)
                     // flushes them together, one HTTP/2 write instead of one per result.
-                    var more = buffered < MaxBufferedResults && answers.TryPeek(out var next) && next.IsCompleted;
+                    var more = buffered < MaxBufferedResults && NextReady(answers);
+                    if (!more && completionOrder && buffered < MaxBufferedResults)
+                    {
+                        // In completion order the results of one stored append come one at a time, as each event's
+                        // continuation hands its result over: let those already queued run before taking this one
+                        // for the last of its burst, or nearly every result would be a write of its own.
+                        await Task.Yield();
+                        more = NextReady(answers);
+                    }
                     responses.WriteOptions = more ? BufferedWrite : null;
                     await responses.WriteAsync(result, clientGone);
                     buffered = more ? buffered + 1 : 0;
