@@ -8,6 +8,7 @@ using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
 using HdrHistogram;
+using Loyalty.Contracts;
 using Loyalty.Contracts.V1;
 
 namespace Loyalty.Cli;
@@ -50,9 +51,9 @@ internal static partial class BenchCommand
         var resultOrder = new Option<string>("--result-order")
         {
             Description = "game: request (results in the order the events were sent, the default) | completion (each result as soon as its event is stored, x-result-order)",
-            DefaultValueFactory = _ => "request",
+            DefaultValueFactory = _ => StreamResultOrder.Request,
         };
-        resultOrder.AcceptOnlyFromAmong("request", "completion");
+        resultOrder.AcceptOnlyFromAmong(StreamResultOrder.Request, StreamResultOrder.Completion);
         var entityBytes = new Option<int>("--entity-bytes") { Description = "table-writes: bytes of state per entity (a regular customer stores a few KB)", DefaultValueFactory = _ => 4096 };
         var command = new Command("bench", "Load the engine and report events/s, acknowledgement latency, errors, events per storage write, server CPU")
         {
@@ -66,7 +67,7 @@ internal static partial class BenchCommand
                 parse.GetValue(skew)!, parse.GetValue(rate), Math.Max(1, parse.GetValue(perCustomer)),
                 parse.GetValue(scenario) == "verify" || parse.GetValue(skew) == "once" ? TimeSpan.Zero : TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(warmup))),
                 parse.GetValue(prime) && parse.GetValue(skew) != "once" && parse.GetValue(scenario) is "shop" or "http" or "batch" or "game" or "mixed",
-                parse.GetValue(resultOrder) == "completion");
+                parse.GetValue(resultOrder) == StreamResultOrder.Completion);
             var server = parse.GetValue(CliApp.ServerOption)!.Split(',')[0];
             var operatorEndpoint = parse.GetValue(operatorUrl) ?? OperatorOf(server);
             var json = parse.GetValue(CliApp.JsonOption);
@@ -338,7 +339,7 @@ internal static partial class BenchCommand
         await Task.WhenAll(Enumerable.Range(0, o.Concurrency).Select(worker => Task.Run(async () =>
         {
             var ingestion = new Ingestion.IngestionClient(channels[worker % channels.Length]);
-            var headers = o.CompletionOrder ? new Grpc.Core.Metadata { { "x-result-order", "completion" } } : null;
+            var headers = o.CompletionOrder ? new Grpc.Core.Metadata { { StreamResultOrder.Header, StreamResultOrder.Completion } } : null;
             using var call = ingestion.PublishStream(headers, deadline: end + CallDeadline, cancellationToken: ct);   // see CallDeadline
             // Intended send times by event id: a result is matched to its own event, in whatever order results come.
             var sent = new System.Collections.Concurrent.ConcurrentDictionary<string, long>(StringComparer.Ordinal);
@@ -659,7 +660,7 @@ internal static partial class BenchCommand
                 customers = o.Customers,
                 skew = o.Skew,
                 concurrency = o.Concurrency,
-                resultOrder = o.Scenario == "game" ? (o.CompletionOrder ? "completion" : "request") : null,
+                resultOrder = o.Scenario == "game" ? (o.CompletionOrder ? StreamResultOrder.Completion : StreamResultOrder.Request) : null,
                 seconds = Math.Round(elapsed.TotalSeconds, 2),
                 events = Events,
                 eventsPerSecond = Math.Round(Events / elapsed.TotalSeconds),
